@@ -125,7 +125,8 @@ std::vector<std::uint8_t> encode_frame(const FrameHeader& h, std::span<const std
 FrameDecoder::FrameDecoder(std::uint32_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
 
 void FrameDecoder::make_room(std::size_t n) {
-  if (capacity() - end_ >= n) return;
+  // end_ starts at kLead even while the buffer is still unallocated (capacity 0).
+  if (end_ <= capacity() && capacity() - end_ >= n) return;
   // Move the unconsumed bytes to the front, at the offset that 8-aligns a payload, so a frame
   // that spans several reads ends up aligned and needs no copy in next().
   const std::size_t live = end_ - begin_;
@@ -134,7 +135,7 @@ void FrameDecoder::make_room(std::size_t n) {
     begin_ = kLead;
     end_ = kLead + live;
   }
-  if (capacity() - end_ >= n) return;
+  if (end_ <= capacity() && capacity() - end_ >= n) return;
   const std::size_t need = end_ + n;
   const std::size_t want = std::max(need, capacity() * 2);
   buf_.resize((want + sizeof(std::uint64_t) - 1) / sizeof(std::uint64_t));
@@ -153,7 +154,7 @@ std::span<std::uint8_t> FrameDecoder::prepare(std::size_t n) {
 }
 
 void FrameDecoder::commit(std::size_t n) {
-  QQ_ASSERT_MSG(n <= capacity() - end_, "commit() of more than prepare() gave");
+  QQ_ASSERT_MSG(end_ <= capacity() && n <= capacity() - end_, "commit() of more than prepare() gave");
   end_ += n;
 }
 
