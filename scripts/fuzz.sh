@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of tests/fuzz/ with clang (outside CMake: the fuzzers need clang's
+# -fsanitize=fuzzer, the main build uses g++), replays every saved regression input, then runs
+# each target for SECONDS (default 20). Exits non-zero on any crash, leak, sanitizer report or
+# timeout. A crash input lands in build/fuzz/artifacts/<target>/: fix the bug, then copy the
+# input into tests/fuzz/regressions/<target>/ so every later run replays it.
+#
+# usage: scripts/fuzz.sh [seconds]      build, replay regressions, fuzz
+#        scripts/fuzz.sh --seeds        regenerate tests/fuzz/seeds/ (after a schema change)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$ROOT/build/fuzz
+CXX=${CXX_FUZZ:-clang++}
+SECONDS_PER_TARGET=20
+MODE=fuzz
+case "${1:-}" in
+  --seeds) MODE=seeds ;;
+  "") ;;
+  *[!0-9]*) echo "usage: $0 [seconds] | --seeds" >&2; exit 2 ;;
+  *) SECONDS_PER_TARGET=$1 ;;
+esac
+TARGETS=(fuzz_frame_decoder fuzz_verify fuzz_record_batch)
+JOBS=$(( $(nproc) < 2 ? 1 : 2 ))
+
+mkdir -p "$OUT/gen/quorumq/protocol" "$OUT/obj"
+# The generated header lives only in build trees, as in the CMake build.
+flatc --cpp --scoped-enums -o "$OUT/gen/quorumq/protocol" "$ROOT/protocol/schema/quorumq.fbs"
+
+COMMON=(-std=c++20 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers
+        -fno-omit-frame-pointer -I"$ROOT/protocol/include" -I"$OUT/gen")
+# Undefined behaviour is a crash here, not a warning that scrolls by.
+SAN=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
+LIB_SRCS=("$ROOT"/protocol/src/*.cc)
+
+echo "fuzz: compiling protocol sources with $CXX"
+printf '%s\n' "${LIB_SRCS[@]}" | xargs -P "$JOBS" -I{} sh -c \
+  'f="$1"; shift; exec "$@" -c "$f" -o "'"$OUT"'/obj/$(basename "$f" .cc).o"' _ {} \
+  "$CXX" "${COMMON[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link
+LIB_OBJS=()
+for s in "${LIB_SRCS[@]}"; do LIB_OBJS+=("$OUT/obj/$(basename "$s" .cc).o"); done
+
+if [[ $MODE == seeds ]]; then
+  "$CXX" "${COMMON[@]}" "${SAN[@]}" "$ROOT/tests/fuzz/make_seeds.cc" "${LIB_OBJS[@]}" -o "$OUT/make_seeds"
+  for t in "${TARGETS[@]}"; do mkdir -p "$ROOT/tests/fuzz/seeds/$t"; done
+  (cd "$ROOT" && "$OUT/make_seeds" tests/fuzz/seeds)
+  echo "fuzz: seeds written to tests/fuzz/seeds/"
+  exit 0
+fi
+
+for t in "${TARGETS[@]}"; do
+  echo "fuzz: building $t"
+  "$CXX" "${COMMON[@]}" "${SAN[@]}" -fsanitize=fuzzer "$ROOT/tests/fuzz/$t.cc" "${LIB_OBJS[@]}" -o "$OUT/$t"
+done
+
+status=0
+for t in "${TARGETS[@]}"; do
+  reg="$ROOT/tests/fuzz/regressions/$t"
+  corpus="$OUT/corpus/$t"
+  art="$OUT/artifacts/$t"
+  mkdir -p "$corpus" "$art"
+  log="$OUT/$t.log"
+  # 1. Replay every input that once crashed: each must now pass.
+  if compgen -G "$reg/[!.]*" >/dev/null; then
+    if ! "$OUT/$t" -runs=1 "$reg"/[!.]* >"$OUT/$t.regressions.log" 2>&1; then
+      echo "fuzz: $t FAILED replaying regressions (see $OUT/$t.regressions.log)"
+      status=1
+      continue
+    fi
+    replayed=$(find "$reg" -type f ! -name ".*" | wc -l)
+  else
+    replayed=0
+  fi
+  # Known findings in code we may not change yet (tests/fuzz/pending/README.md): report only.
+  pend="$ROOT/tests/fuzz/pending/$t"
+  if compgen -G "$pend/*" >/dev/null; then
+    for f in "$pend"/*; do
+      if "$OUT/$t" -runs=1 "$f" >/dev/null 2>&1; then
+        echo "fuzz: $t: pending input $(basename "$f") passes now: move it to regressions/"
+      else
+        echo "fuzz: $t: pending input $(basename "$f") still crashes (known, see tests/fuzz/pending/README.md)"
+      fi
+    done
+  fi
+  # 2. Fuzz: new corpus entries go to build/fuzz/corpus/<t> (first dir); seeds are read only.
+  if "$OUT/$t" "$corpus" "$ROOT/tests/fuzz/seeds/$t" -max_total_time="$SECONDS_PER_TARGET" \
+       -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+       -artifact_prefix="$art/" >"$log" 2>&1; then
+    execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | awk '{print $2}')
+    echo "fuzz: $t ok: ${execs:-?} execs in ${SECONDS_PER_TARGET}s, cov ${cov:-?}, $replayed regressions replayed"
+  else
+    echo "fuzz: $t FAILED: crash input(s) in $art/ (log: $log)"
+    grep -m3 -E 'ERROR|runtime error|SUMMARY' "$log" | sed 's/^/fuzz:   /' || true
+    status=1
+  fi
+done
+exit $status
