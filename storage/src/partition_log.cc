@@ -182,14 +182,21 @@ std::expected<std::int64_t, Error> PartitionLog::offset_for_timestamp(std::int64
 log_index PartitionLog::retention_point(std::optional<std::uint64_t> retain_bytes,
                                         std::optional<std::int64_t> min_timestamp_ms, log_index limit) const {
   const LogState st = state();
-  std::uint64_t total = size_bytes();
   log_index point = st.first_index;
   if (st.empty() || (!retain_bytes && !min_timestamp_ms)) return point;
   ReadTxn txn(*storage_->env_);
   if (txn.rc() != 0) return point;
   Cursor c(txn.get(), dbi_);
   MDB_val k, d;
-  int rc = mdb_cursor_get(c.get(), &k, &d, MDB_FIRST);
+  // Count batch bytes, the unit retain_bytes is in (page counts would over-trim small batches).
+  std::uint64_t total = 0;
+  int rc = 0;
+  if (retain_bytes) {
+    for (rc = mdb_cursor_get(c.get(), &k, &d, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c.get(), &k, &d, MDB_NEXT))
+      total += d.mv_size;
+    if (rc != MDB_NOTFOUND) return point;
+  }
+  rc = mdb_cursor_get(c.get(), &k, &d, MDB_FIRST);
   while (rc == 0) {
     const std::uint64_t idx = from_be(k);
     if (idx >= limit.value || idx >= st.last_index.value) break;  // always keep the last entry

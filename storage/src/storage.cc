@@ -260,19 +260,20 @@ std::expected<void, Error> Storage::drop_log(const std::string& name) {
     log = it->second.get();
   }
   const int rc = writer_->run_control([&](MDB_txn* txn) {
-    int r = mdb_drop(txn, log->dbi_, 1);
-    if (r != 0) return r;
+    // Mark it first, on the writer thread (the writer reads dropped_ without a lock), and under
+    // mu_ so readers stop using the database handle mdb_drop is about to close.
+    {
+      std::lock_guard llk(log->mu_);
+      log->dropped_ = true;
+    }
     MDB_val k = as_val(logstate_key(name));
-    r = mdb_del(txn, env_->meta_dbi, &k, nullptr);
-    return r == MDB_NOTFOUND ? 0 : r;
+    int r = mdb_del(txn, env_->meta_dbi, &k, nullptr);
+    if (r != 0 && r != MDB_NOTFOUND) return r;
+    return mdb_drop(txn, log->dbi_, 1);
   });
   if (rc != 0) return std::unexpected(lmdb_error(rc, "deleting log " + name));
   std::lock_guard lk(logs_mu_);
   auto it = logs_.find(name);
-  {
-    std::lock_guard llk(it->second->mu_);
-    it->second->dropped_ = true;
-  }
   // Readers may still hold the pointer: keep the object, marked dropped, until we close.
   graveyard_.push_back(std::move(it->second));
   logs_.erase(it);

@@ -1,5 +1,7 @@
 #include "writer.h"
 
+#include <sys/statvfs.h>
+
 #include <chrono>
 #include <future>
 
@@ -148,9 +150,10 @@ void Writer::commit_group(std::vector<Pending>& group) {
     }
     if (rc == MDB_MAP_FULL && grow_map()) continue;
     if (rc != 0) {
-      const Error e = lmdb_error(rc, "committing a group of writes to " + storage_->options_.dir.string());
+      const Error e = commit_error(rc, group);
       for (std::size_t i = 0; i < group.size(); ++i)
         if (!excluded[i]) errors[i] = e, excluded[i] = true;
+      scratch.clear();  // nothing of this group is stored: publish no new log state
     }
     break;
   }
@@ -185,6 +188,21 @@ void Writer::commit_group(std::vector<Pending>& group) {
     if (excluded[i]) group[i].done(std::unexpected(std::move(errors[i])));
     else group[i].done(std::move(results[i]));
   }
+}
+
+// LMDB reports a short write as EIO, and a write that runs out of space part-way is short: a
+// failed commit on a filesystem with (almost) no room left is a full disk, not broken hardware.
+Error Writer::commit_error(int rc, const std::vector<Pending>& group) const {
+  const std::string what = "committing a group of writes to " + storage_->options_.dir.string();
+  if (rc == EIO) {
+    std::size_t bytes = 0;
+    for (const auto& p : group) bytes += p.bytes;
+    struct statvfs fs;
+    if (::statvfs(storage_->options_.dir.c_str(), &fs) == 0 &&
+        static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize < 2 * bytes + (1u << 20))
+      return lmdb_error(ENOSPC, what);
+  }
+  return lmdb_error(rc, what);
 }
 
 bool Writer::grow_map() {

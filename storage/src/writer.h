@@ -58,6 +58,7 @@ class Writer {
   Error apply_reset(MDB_txn* txn, const ResetLogOp& op, Scratch& s, int& rc);
   int put_logstate(MDB_txn* txn, PartitionLog* log, const LogState& st);
   bool grow_map();
+  Error commit_error(int rc, const std::vector<Pending>& group) const;
 
   Storage* storage_;
   EnvHandle* env_;

@@ -66,11 +66,12 @@ class PartitionLog {
   // First offset whose batch has max_timestamp >= ts (ListOffsets by time); next_offset if none.
   std::expected<std::int64_t, Error> offset_for_timestamp(std::int64_t ts_ms) const;
   // Retention: the index before which entries may be trimmed so the log keeps at most
-  // `retain_bytes` (nullopt: no limit) and nothing newer than `min_timestamp_ms` is removed.
+  // `retain_bytes` of batch bytes (nullopt: no limit; scans the log once) and nothing newer than `min_timestamp_ms` is removed.
   // Never returns past `limit` (e.g. the commit index + 1).
   log_index retention_point(std::optional<std::uint64_t> retain_bytes,
                             std::optional<std::int64_t> min_timestamp_ms, log_index limit) const;
-  std::uint64_t size_bytes() const;  // approximate stored bytes (sum of batch sizes)
+  // Bytes of LMDB pages the log occupies (batches plus B-tree overhead); cheap, for metrics.
+  std::uint64_t size_bytes() const;
 
   PartitionLog(Storage* storage, std::string name, unsigned dbi, LogState state);
 
