@@ -99,7 +99,12 @@ class BatchView {
   std::int32_t base_sequence() const { return get<std::int32_t>(60); }
   // Offsets this batch occupies: data batches one per record, others none.
   std::int64_t offset_count() const { return type() == BatchType::data ? record_count() : 0; }
-  std::int64_t last_offset() const { return base_offset() + offset_count() - 1; }
+  // Offset arithmetic wraps instead of overflowing: base_offset is outside the CRC and a hostile
+  // peer may send INT64_MAX; validate() never trusts it, and storage stamps its own.
+  std::int64_t last_offset() const {
+    return static_cast<std::int64_t>(static_cast<std::uint64_t>(base_offset()) +
+                                     static_cast<std::uint64_t>(offset_count()) - 1u);
+  }
 
   // Structure and CRC. Never reads outside `bytes`.
   BatchError validate() const;
@@ -182,7 +187,7 @@ bool BatchView::for_each_record(F&& f) const {
     RecordView rv;
     std::uint32_t delta;
     std::memcpy(&delta, r.data(), 4);
-    rv.offset = base_offset() + delta;
+    rv.offset = static_cast<std::int64_t>(static_cast<std::uint64_t>(base_offset()) + delta);
     std::memcpy(&rv.timestamp_ms, r.data() + 4, 8);
     std::size_t p = 12;
     auto read_opt = [&](std::optional<std::string_view>& out) {

@@ -1,0 +1,146 @@
+#include "config.h"
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+
+namespace quorumq::broker {
+
+std::expected<HostPort, std::string> parse_host_port(const std::string& s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
+    return std::unexpected("'" + s + "' is not HOST:PORT (e.g. 127.0.0.1:9092)");
+  HostPort hp;
+  hp.host = s.substr(0, colon);
+  if (hp.host.size() > 2 && hp.host.front() == '[' && hp.host.back() == ']') hp.host = hp.host.substr(1, hp.host.size() - 2);
+  unsigned port = 0;
+  const char* b = s.data() + colon + 1;
+  const char* e = s.data() + s.size();
+  auto [p, ec] = std::from_chars(b, e, port);
+  if (ec != std::errc{} || p != e || port > 65535)
+    return std::unexpected("'" + s + "' has a bad port: use a number 0..65535");
+  hp.port = static_cast<std::uint16_t>(port);
+  return hp;
+}
+
+std::expected<std::vector<Peer>, std::string> parse_peers(const std::string& s) {
+  std::vector<Peer> out;
+  if (s.empty()) return out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const auto comma = s.find(',', start);
+    const std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const auto at = item.find('@');
+    if (at == std::string::npos)
+      return std::unexpected("peer '" + item + "' is not ID@HOST:PORT (e.g. 1@10.0.0.1:9092)");
+    Peer p;
+    const std::string id = item.substr(0, at);
+    auto [ptr, ec] = std::from_chars(id.data(), id.data() + id.size(), p.id);
+    if (ec != std::errc{} || ptr != id.data() + id.size() || p.id < 0)
+      return std::unexpected("peer '" + item + "' has a bad id: use a non-negative integer");
+    auto hp = parse_host_port(item.substr(at + 1));
+    if (!hp) return std::unexpected("peer '" + item + "': " + hp.error());
+    p.addr = *hp;
+    for (const auto& q : out)
+      if (q.id == p.id) return std::unexpected("peer id " + std::to_string(p.id) + " appears twice in --peers");
+    out.push_back(p);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std::string* help_text) {
+  BrokerConfig c;
+  CLI::App app{"quorumq-broker: a replicated, durable message-queue broker"};
+  app.set_help_flag("-h,--help", "Print this help and exit");
+  app.option_defaults()->always_capture_default();
+  std::string listen = c.listen.str(), admin = c.admin_listen.str(), advertised, peers;
+  std::uint64_t retention_bytes = 0;
+  std::int64_t retention_ms = 0;
+  app.add_option("--node-id", c.node_id, "This broker's id (unique in the cluster)")->envname("QUORUMQ_NODE_ID");
+  app.add_option("--listen", listen, "Client and replication address HOST:PORT")->envname("QUORUMQ_LISTEN");
+  app.add_option("--admin-listen", admin, "Admin HTTP address HOST:PORT (/healthz /readyz /metrics)")
+      ->envname("QUORUMQ_ADMIN_LISTEN");
+  app.add_option("--advertised", advertised, "Address given to clients, if not --listen")
+      ->envname("QUORUMQ_ADVERTISED");
+  app.add_option("--data-dir", c.data_dir, "Data directory (created if missing)")->envname("QUORUMQ_DATA_DIR");
+  app.add_option("--peers", peers, "All brokers, this one included: ID@HOST:PORT,...")->envname("QUORUMQ_PEERS");
+  app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|critical|off")
+      ->envname("QUORUMQ_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--cluster-id", c.cluster_id, "Cluster name reported to clients")->envname("QUORUMQ_CLUSTER_ID");
+  app.add_option("--io-threads", c.io_threads, "Network threads (0: one per core)")->envname("QUORUMQ_IO_THREADS");
+  app.add_option("--max-frame-bytes", c.max_frame_bytes, "Largest request frame accepted")
+      ->envname("QUORUMQ_MAX_FRAME_BYTES")->check(CLI::Range(1024u, 1u << 30));
+  app.add_option("--max-message-bytes", c.max_message_bytes, "Largest record batch accepted")
+      ->envname("QUORUMQ_MAX_MESSAGE_BYTES")->check(CLI::Range(128u, 1u << 30));
+  app.add_option("--max-connections", c.max_connections, "Client connections accepted at once")
+      ->envname("QUORUMQ_MAX_CONNECTIONS")->check(CLI::Range(1u, 1000000u));
+  app.add_option("--max-inflight-bytes", c.max_inflight_bytes_per_connection,
+                 "Request bytes in flight per connection before reading pauses (backpressure)")
+      ->envname("QUORUMQ_MAX_INFLIGHT_BYTES");
+  app.add_option("--idle-timeout-ms", c.idle_timeout_ms, "Close connections silent this long")
+      ->envname("QUORUMQ_IDLE_TIMEOUT_MS");
+  app.add_option("--partial-frame-timeout-ms", c.partial_frame_timeout_ms,
+                 "Close a connection whose started frame does not complete in this time")
+      ->envname("QUORUMQ_PARTIAL_FRAME_TIMEOUT_MS");
+  app.add_option("--default-partitions", c.default_partitions, "Partitions of a topic created without a count")
+      ->envname("QUORUMQ_DEFAULT_PARTITIONS");
+  app.add_option("--retention-bytes", retention_bytes, "Per-partition size kept (0: unlimited)")
+      ->envname("QUORUMQ_RETENTION_BYTES");
+  app.add_option("--retention-ms", retention_ms, "Age of records kept (0: forever)")->envname("QUORUMQ_RETENTION_MS");
+  app.add_option("--retention-check-ms", c.retention_check_ms, "How often retention runs")
+      ->envname("QUORUMQ_RETENTION_CHECK_MS");
+  app.add_option("--map-size-bytes", c.map_size_bytes, "Initial LMDB map size (grows by itself)")
+      ->envname("QUORUMQ_MAP_SIZE_BYTES");
+  app.add_option("--max-partitions", c.max_partitions, "Partition logs this broker may hold")
+      ->envname("QUORUMQ_MAX_PARTITIONS");
+  app.add_option("--election-timeout-ms", c.election_timeout_ms, "Raft election timeout")
+      ->envname("QUORUMQ_ELECTION_TIMEOUT_MS")->check(CLI::Range(20u, 600000u));
+  app.add_option("--heartbeat-interval-ms", c.heartbeat_interval_ms, "Raft heartbeat interval")
+      ->envname("QUORUMQ_HEARTBEAT_INTERVAL_MS")->check(CLI::Range(5u, 60000u));
+  app.add_option("--shutdown-timeout-ms", c.shutdown_timeout_ms, "Graceful shutdown deadline")
+      ->envname("QUORUMQ_SHUTDOWN_TIMEOUT_MS");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    if (help_text) *help_text = app.help();
+    return std::unexpected(std::string());
+  } catch (const CLI::ParseError& e) {
+    return std::unexpected(std::string(e.what()) + " (see --help)");
+  }
+  auto l = parse_host_port(listen);
+  if (!l) return std::unexpected("--listen: " + l.error());
+  c.listen = *l;
+  auto a = parse_host_port(admin);
+  if (!a) return std::unexpected("--admin-listen: " + a.error());
+  c.admin_listen = *a;
+  if (!advertised.empty()) {
+    auto ad = parse_host_port(advertised);
+    if (!ad) return std::unexpected("--advertised: " + ad.error());
+    c.advertised = *ad;
+  }
+  auto p = parse_peers(peers);
+  if (!p) return std::unexpected("--peers: " + p.error());
+  c.peers = std::move(*p);
+  if (c.node_id < 0) return std::unexpected("--node-id must be >= 0");
+  if (c.data_dir.empty()) return std::unexpected("--data-dir is required (or set QUORUMQ_DATA_DIR)");
+  if (!c.peers.empty()) {
+    bool self = false;
+    for (const auto& q : c.peers) self |= q.id == c.node_id;
+    if (!self)
+      return std::unexpected("--peers must include this broker (id " + std::to_string(c.node_id) + ")");
+    if (c.peers.size() != 1 && c.peers.size() != 3 && c.peers.size() != 5)
+      return std::unexpected("--peers lists " + std::to_string(c.peers.size()) +
+                             " brokers; use 1, 3 or 5 so a majority is well defined");
+  }
+  if (c.heartbeat_interval_ms * 2 > c.election_timeout_ms)
+    return std::unexpected("--heartbeat-interval-ms must be at most half of --election-timeout-ms");
+  if (c.max_message_bytes + 1024 > c.max_frame_bytes)
+    return std::unexpected("--max-message-bytes must be smaller than --max-frame-bytes");
+  if (retention_bytes > 0) c.retention_bytes = retention_bytes;
+  if (retention_ms > 0) c.retention_ms = retention_ms;
+  return c;
+}
+
+}  // namespace quorumq::broker

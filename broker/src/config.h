@@ -1,0 +1,61 @@
+// Broker configuration: every option is a flag and a QUORUMQ_* environment variable (flags win).
+// Parsing never exits the process itself: bad config is a value, main() prints one line and
+// exits with code 2.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace quorumq::broker {
+
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string str() const { return host + ":" + std::to_string(port); }
+};
+
+struct Peer {
+  std::int32_t id = -1;
+  HostPort addr;
+};
+
+struct BrokerConfig {
+  std::int32_t node_id = 0;
+  HostPort listen{"127.0.0.1", 9092};
+  HostPort admin_listen{"127.0.0.1", 9644};
+  // Address clients should use for this broker in Metadata (defaults to listen).
+  std::optional<HostPort> advertised;
+  std::string data_dir;
+  std::vector<Peer> peers;  // includes this broker; empty: single node
+  std::string log_level = "info";
+  std::string cluster_id = "quorumq";
+
+  unsigned io_threads = 0;                      // 0: one per core
+  std::uint32_t max_frame_bytes = 64u << 20;
+  std::uint32_t max_message_bytes = 4u << 20;   // one record batch
+  unsigned max_connections = 10000;
+  std::uint64_t max_inflight_bytes_per_connection = 64u << 20;
+  std::uint32_t idle_timeout_ms = 600000;       // a silent connection is closed after this
+  std::uint32_t partial_frame_timeout_ms = 30000;  // a frame must complete within this (slow loris)
+  std::uint32_t default_partitions = 1;
+  std::optional<std::uint64_t> retention_bytes;  // per partition
+  std::optional<std::int64_t> retention_ms;
+  std::uint32_t retention_check_ms = 30000;
+  std::uint64_t map_size_bytes = 64ull << 30;
+  unsigned max_partitions = 4096;
+  std::uint32_t election_timeout_ms = 300;       // used by replication
+  std::uint32_t heartbeat_interval_ms = 50;
+  std::uint32_t shutdown_timeout_ms = 10000;
+};
+
+// Parses argv (and the environment). Returns the config, or the one-line reason it is bad.
+// `help_text` gets --help output when --help was given (then the result is an empty error).
+std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std::string* help_text);
+
+std::expected<HostPort, std::string> parse_host_port(const std::string& s);
+std::expected<std::vector<Peer>, std::string> parse_peers(const std::string& s);
+
+}  // namespace quorumq::broker

@@ -1,0 +1,45 @@
+// Broker metrics ("probe", as Redpanda calls it): counters the hot path bumps with relaxed
+// atomics, rendered to Prometheus text only when /metrics is scraped. Logic never reads them.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace quorumq::broker {
+
+// Cumulative latency histogram with fixed Prometheus buckets (seconds).
+class LatencyHistogram {
+ public:
+  static constexpr std::array<double, 16> kBoundsUs = {50,    100,   200,    300,    500,    750,   1000,   2000,
+                                                       3000,  5000,  10000,  25000,  50000,  100000, 500000, 1000000};
+  void record_us(std::uint64_t us) noexcept;
+  void render(std::string& out, const std::string& name, const std::string& help) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, kBoundsUs.size() + 1> buckets_{};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_us_{0};
+};
+
+struct Metrics {
+  std::atomic<std::uint64_t> connections_accepted{0};
+  std::atomic<std::int64_t> connections_open{0};
+  std::atomic<std::uint64_t> connections_refused{0};
+  std::atomic<std::uint64_t> bad_frames{0};
+  std::atomic<std::uint64_t> produce_requests{0};
+  std::atomic<std::uint64_t> produce_records{0};
+  std::atomic<std::uint64_t> produce_bytes{0};
+  std::atomic<std::uint64_t> produce_errors{0};
+  std::atomic<std::uint64_t> produce_duplicates{0};
+  std::atomic<std::uint64_t> fetch_requests{0};
+  std::atomic<std::uint64_t> fetch_bytes{0};
+  std::atomic<std::uint64_t> fetch_errors{0};
+  std::atomic<std::uint64_t> other_requests{0};
+  std::atomic<std::uint64_t> offset_commits{0};
+  LatencyHistogram produce_latency;
+  LatencyHistogram fetch_latency;
+};
+
+}  // namespace quorumq::broker

@@ -1,0 +1,59 @@
+// Idempotent-producer state of one partition: for each producer id, its epoch, the next
+// sequence it may send and its last few durable batches, so a retried batch is recognised and
+// answered with its original offset instead of being written twice (promise 4).
+//
+// The state is derived from the log (batch headers carry producer id, epoch and sequence): it is
+// rebuilt from the log's tail at start-up, and a replica applying the same log derives the same
+// state. Not thread-safe: the owning Partition serialises access.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <unordered_map>
+
+namespace quorumq::broker {
+
+enum class SeqCheck {
+  accept,         // next in sequence: write it
+  duplicate,      // already durable: answer with `duplicate_offset`, write nothing
+  in_flight,      // an earlier copy is being written right now: retry later
+  out_of_order,   // a gap: the producer lost a batch; it must not be written
+  fenced,         // an older epoch: a newer instance of this producer exists
+};
+
+class ProducerStateTable {
+ public:
+  static constexpr std::size_t kRecentBatches = 8;
+
+  struct Result {
+    SeqCheck check = SeqCheck::accept;
+    std::int64_t duplicate_offset = -1;
+  };
+  // Decides about a batch and, on accept, reserves its sequence numbers.
+  Result check_and_reserve(std::int64_t pid, std::int16_t epoch, std::int32_t base_seq, std::int32_t count);
+  // The batch reserved by check_and_reserve is durable at `base_offset`.
+  void on_durable(std::int64_t pid, std::int16_t epoch, std::int32_t base_seq, std::int32_t count,
+                  std::int64_t base_offset);
+  // The write of a reserved batch failed: forget reservations past what is durable.
+  void on_failed(std::int64_t pid);
+  // Replays a durable batch found in the log (start-up, or a follower applying entries).
+  void replay(std::int64_t pid, std::int16_t epoch, std::int32_t base_seq, std::int32_t count,
+              std::int64_t base_offset);
+  std::size_t size() const { return producers_.size(); }
+
+ private:
+  struct Recent {
+    std::int32_t first_seq;
+    std::int32_t last_seq;
+    std::int64_t base_offset;
+  };
+  struct Entry {
+    std::int16_t epoch = 0;
+    std::int32_t next_seq = 0;          // includes reservations in flight
+    std::int32_t durable_next_seq = 0;  // only what is durable
+    std::deque<Recent> recent;
+  };
+  std::unordered_map<std::int64_t, Entry> producers_;
+};
+
+}  // namespace quorumq::broker

@@ -1,0 +1,531 @@
+// All of the broker's Asio code: listener, connections (one reader and one writer coroutine
+// each, on a per-connection strand), the admin HTTP endpoint, timers and signals.
+#include "server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <chrono>
+#include <deque>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "context.h"
+#include "handlers.h"
+#include "quorumq/protocol/frame.h"
+#include "quorumq/protocol/messages.h"
+#include "quorumq/protocol/verify.h"
+
+namespace quorumq::broker {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::ip::tcp;
+using Strand = asio::strand<asio::io_context::executor_type>;
+using Socket = tcp::socket::rebind_executor<Strand>::other;
+using Timer = asio::steady_timer::rebind_executor<Strand>::other;
+using Clock = std::chrono::steady_clock;
+constexpr auto kTuple = asio::experimental::as_tuple(use_awaitable);
+
+namespace {
+
+class AsioTimer final : public TimerHandle, public std::enable_shared_from_this<AsioTimer> {
+ public:
+  explicit AsioTimer(asio::io_context& io) : timer_(asio::make_strand(io)) {}
+  void start(std::chrono::milliseconds d, std::function<void(bool)> fn) {
+    timer_.expires_after(d);
+    timer_.async_wait([self = shared_from_this(), fn = std::move(fn)](std::error_code ec) {
+      fn(ec == asio::error::operation_aborted);
+    });
+  }
+  void cancel() override {
+    asio::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
+  }
+
+ private:
+  Timer timer_;
+};
+
+class AsioExecutor final : public Executor {
+ public:
+  explicit AsioExecutor(asio::io_context& io) : io_(io) {}
+  void post(std::function<void()> fn) override { asio::post(io_, std::move(fn)); }
+  std::shared_ptr<TimerHandle> run_after(std::chrono::milliseconds d, std::function<void(bool)> fn) override {
+    auto t = std::make_shared<AsioTimer>(io_);
+    t->start(d, std::move(fn));
+    return t;
+  }
+
+ private:
+  asio::io_context& io_;
+};
+
+}  // namespace
+
+class Connection;
+
+struct Server::Impl {
+  const BrokerConfig& config;
+  Metrics& metrics;
+  asio::io_context io;
+  AsioExecutor exec{io};
+  BrokerContext ctx;
+  tcp::acceptor acceptor{io};
+  tcp::acceptor admin_acceptor{io};
+  asio::signal_set signals{io, SIGINT, SIGTERM};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{io.get_executor()};
+  std::mutex conns_mu;
+  std::set<std::shared_ptr<Connection>> conns;
+  std::atomic<std::int64_t> outstanding{0};  // requests accepted but not yet answered
+  std::atomic<bool> stopping{false};
+
+  Impl(const BrokerConfig& c, storage::Storage& s, TopicManager& t, Metrics& m)
+      : config(c), metrics(m), ctx(c, s, t, m, exec) {}
+
+  awaitable<void> accept_loop();
+  awaitable<void> admin_loop();
+  awaitable<void> admin_session(Socket sock);
+  awaitable<void> shutdown();
+  void begin_shutdown();
+  void on_closed(const std::shared_ptr<Connection>& c) {
+    std::lock_guard lk(conns_mu);
+    conns.erase(c);
+  }
+  std::string render_metrics() const;
+};
+
+// One client (or peer) connection. Lives while its coroutines run; all its state is touched
+// only on its strand.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server::Impl& srv, Socket sock)
+      : srv_(srv), sock_(std::move(sock)), decoder_(srv.config.max_frame_bytes), out_wake_(sock_.get_executor()),
+        in_wake_(sock_.get_executor()), watchdog_(sock_.get_executor()) {}
+
+  void start() {
+    auto self = shared_from_this();
+    asio::co_spawn(sock_.get_executor(), [self] { return self->reader(); }, asio::detached);
+    asio::co_spawn(sock_.get_executor(), [self] { return self->writer(); }, asio::detached);
+    asio::co_spawn(sock_.get_executor(), [self] { return self->watch(); }, asio::detached);
+  }
+
+  // Any thread. Releases `bytes` of in-flight budget and queues `f` (if any) for sending.
+  void send(std::optional<protocol::OutgoingFrame> f, std::size_t bytes) {
+    srv_.outstanding.fetch_sub(1);
+    asio::dispatch(sock_.get_executor(), [self = shared_from_this(), f = std::move(f), bytes]() mutable {
+      self->inflight_ -= bytes;
+      --self->outstanding_;
+      if (f && !self->closed_) {
+        self->outq_.push_back(std::move(*f));
+        self->out_wake_.cancel();
+      }
+      self->in_wake_.cancel();
+    });
+  }
+
+  void close_from_any_thread() {
+    asio::dispatch(sock_.get_executor(), [self = shared_from_this()] { self->close(); });
+  }
+
+ private:
+  awaitable<void> reader() {
+    const auto& cfg = srv_.config;
+    for (;;) {
+      while (inflight_ > cfg.max_inflight_bytes_per_connection && !closed_) {
+        // Backpressure: stop reading until responses release budget.
+        in_wake_.expires_at(Clock::time_point::max());
+        co_await in_wake_.async_wait(kTuple);
+      }
+      if (closed_ || closing_) co_return;
+      auto buf = decoder_.prepare(64 * 1024);
+      auto [ec, n] = co_await sock_.async_read_some(asio::buffer(buf.data(), buf.size()), kTuple);
+      if (ec) {
+        decoder_.commit(0);
+        if (ec != asio::error::eof && ec != asio::error::operation_aborted)
+          spdlog::debug("connection {}: read: {}", peer(), ec.message());
+        close();
+        co_return;
+      }
+      decoder_.commit(n);
+      last_read_ = Clock::now();
+      for (;;) {
+        auto r = decoder_.next();
+        if (r.status == protocol::FrameError::need_more) break;
+        if (r.status != protocol::FrameError::ok) {
+          srv_.metrics.bad_frames.fetch_add(1, std::memory_order_relaxed);
+          spdlog::warn("connection {}: {}; closing it", peer(), protocol::to_string(r.status));
+          fail(protocol::make_error_response(0, protocol::ApiId::api_versions, protocol::to_error_code(r.status),
+                                             protocol::to_string(r.status)));
+          co_return;
+        }
+        dispatch(r.frame);
+        if (closing_ || closed_) co_return;
+      }
+      partial_since_ = decoder_.buffered_bytes() == 0 ? std::nullopt
+                                                      : std::optional(partial_since_.value_or(Clock::now()));
+    }
+  }
+
+  void dispatch(const protocol::Frame& frame) {
+    const auto& h = frame.header;
+    wire::ErrorCode code = wire::ErrorCode::none;
+    if (h.is_response()) code = wire::ErrorCode::invalid_request;
+    else if (protocol::is_internal_api(h.api_id)) code = wire::ErrorCode::unknown_api;
+    else code = protocol::verify_request(h.api_id, h.api_version, frame.payload);
+    if (code != wire::ErrorCode::none) {
+      srv_.metrics.bad_frames.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("connection {}: request api {} v{}: {}; closing it", peer(), static_cast<int>(h.api_id),
+                   h.api_version, wire::error_message(code));
+      fail(protocol::make_error_response(h, code));
+      return;
+    }
+    const std::size_t bytes = frame.payload.size() + protocol::kFrameHeaderSize;
+    inflight_ += bytes;
+    ++outstanding_;
+    srv_.outstanding.fetch_add(1);
+    auto self = shared_from_this();
+    handle_request(srv_.ctx, h, frame.payload,
+                   [self, bytes](std::optional<protocol::OutgoingFrame> f) { self->send(std::move(f), bytes); });
+  }
+
+  // Answer with an error, flush, close: the stream can no longer be trusted.
+  void fail(protocol::OutgoingFrame f) {
+    outq_.push_back(std::move(f));
+    closing_ = true;
+    out_wake_.cancel();
+  }
+
+  awaitable<void> writer() {
+    std::vector<protocol::OutgoingFrame> batch;
+    std::vector<asio::const_buffer> bufs;
+    for (;;) {
+      if (closed_) co_return;
+      if (outq_.empty()) {
+        if (closing_) {
+          std::error_code ec;
+          sock_.shutdown(tcp::socket::shutdown_send, ec);
+          close();
+          co_return;
+        }
+        out_wake_.expires_at(Clock::time_point::max());
+        co_await out_wake_.async_wait(kTuple);
+        continue;
+      }
+      batch.clear();
+      bufs.clear();
+      while (!outq_.empty() && batch.size() < 64) {
+        batch.push_back(std::move(outq_.front()));
+        outq_.pop_front();
+      }
+      for (const auto& f : batch) {
+        bufs.emplace_back(f.header.data(), f.header.size());
+        bufs.emplace_back(f.body.data(), f.body.size());
+      }
+      auto [ec, n] = co_await asio::async_write(sock_, bufs, kTuple);
+      if (ec) {
+        close();
+        co_return;
+      }
+    }
+  }
+
+  awaitable<void> watch() {
+    const auto& cfg = srv_.config;
+    while (!closed_) {
+      watchdog_.expires_after(std::chrono::seconds(1));
+      co_await watchdog_.async_wait(kTuple);
+      if (closed_) co_return;
+      const auto now = Clock::now();
+      if (partial_since_ && now - *partial_since_ > std::chrono::milliseconds(cfg.partial_frame_timeout_ms)) {
+        spdlog::warn("connection {}: a frame stayed incomplete for {} ms; closing it", peer(),
+                     cfg.partial_frame_timeout_ms);
+        close();
+      } else if (outstanding_ == 0 && now - last_read_ > std::chrono::milliseconds(cfg.idle_timeout_ms)) {
+        spdlog::info("connection {}: idle for {} ms; closing it", peer(), cfg.idle_timeout_ms);
+        close();
+      }
+    }
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    std::error_code ec;
+    sock_.close(ec);
+    out_wake_.cancel();
+    in_wake_.cancel();
+    watchdog_.cancel();
+    srv_.metrics.connections_open.fetch_sub(1);
+    srv_.on_closed(shared_from_this());
+  }
+
+  std::string peer() const {
+    std::error_code ec;
+    const auto ep = sock_.remote_endpoint(ec);
+    return ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  Server::Impl& srv_;
+  Socket sock_;
+  protocol::FrameDecoder decoder_;
+  std::deque<protocol::OutgoingFrame> outq_;
+  Timer out_wake_, in_wake_, watchdog_;
+  std::uint64_t inflight_ = 0;
+  std::int64_t outstanding_ = 0;
+  bool closing_ = false;
+  bool closed_ = false;
+  Clock::time_point last_read_ = Clock::now();
+  std::optional<Clock::time_point> partial_since_;
+};
+
+awaitable<void> Server::Impl::accept_loop() {
+  for (;;) {
+    auto [ec, sock] = co_await acceptor.async_accept(asio::make_strand(io), kTuple);
+    if (ec) {
+      if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+      spdlog::warn("accept: {}", ec.message());
+      continue;
+    }
+    if (metrics.connections_open.load() >= static_cast<std::int64_t>(config.max_connections)) {
+      metrics.connections_refused.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("refusing a connection: {} open (--max-connections)", config.max_connections);
+      std::error_code ignored;
+      sock.close(ignored);
+      continue;
+    }
+    std::error_code ignored;
+    sock.set_option(tcp::no_delay(true), ignored);
+    metrics.connections_accepted.fetch_add(1, std::memory_order_relaxed);
+    metrics.connections_open.fetch_add(1);
+    auto c = std::make_shared<Connection>(*this, Socket(std::move(sock)));
+    {
+      std::lock_guard lk(conns_mu);
+      conns.insert(c);
+    }
+    c->start();
+  }
+}
+
+std::string Server::Impl::render_metrics() const {
+  std::string out;
+  out.reserve(8192);
+  auto counter = [&](const char* name, const char* help, std::uint64_t v, const char* type = "counter") {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(v) + "\n";
+  };
+  const auto& m = metrics;
+  counter("quorumq_connections_accepted_total", "Client connections accepted", m.connections_accepted);
+  counter("quorumq_connections_open", "Client connections open", static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.connections_open)), "gauge");
+  counter("quorumq_connections_refused_total", "Connections refused by --max-connections", m.connections_refused);
+  counter("quorumq_bad_frames_total", "Malformed, oversized or unverifiable frames (connection closed)", m.bad_frames);
+  counter("quorumq_produce_requests_total", "Produce requests", m.produce_requests);
+  counter("quorumq_produce_records_total", "Records received in produce requests", m.produce_records);
+  counter("quorumq_produce_bytes_total", "Record batch bytes received", m.produce_bytes);
+  counter("quorumq_produce_errors_total", "Partition produce results with an error", m.produce_errors);
+  counter("quorumq_produce_duplicates_total", "Retried idempotent batches recognised and not written again", m.produce_duplicates);
+  counter("quorumq_fetch_requests_total", "Fetch requests", m.fetch_requests);
+  counter("quorumq_fetch_bytes_total", "Record batch bytes served", m.fetch_bytes);
+  counter("quorumq_fetch_errors_total", "Partition fetch results with an error", m.fetch_errors);
+  counter("quorumq_offset_commits_total", "Offset commit requests", m.offset_commits);
+  counter("quorumq_other_requests_total", "Other requests (metadata, admin, offsets)", m.other_requests);
+  m.produce_latency.render(out, "quorumq_produce_latency_seconds", "Produce request latency until the answer");
+  m.fetch_latency.render(out, "quorumq_fetch_latency_seconds", "Fetch request latency including long-poll waits");
+  const auto st = ctx.storage.stats();
+  counter("quorumq_storage_commits_total", "Group commits (durable LMDB transactions)", st.commits);
+  counter("quorumq_storage_writes_total", "Writes (appends, offset commits, ...) carried by commits", st.writes);
+  counter("quorumq_storage_failed_writes_total", "Writes that failed", st.failed_writes);
+  counter("quorumq_storage_appended_batches_total", "Record batches appended", st.appended_batches);
+  counter("quorumq_storage_appended_bytes_total", "Record batch bytes appended", st.appended_bytes);
+  counter("quorumq_storage_map_resizes_total", "LMDB map size doublings", st.map_resizes);
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "# HELP quorumq_storage_appends_per_commit Mean writes carried by one group commit\n"
+                "# TYPE quorumq_storage_appends_per_commit gauge\nquorumq_storage_appends_per_commit %.3f\n",
+                st.commits ? static_cast<double>(st.writes) / static_cast<double>(st.commits) : 0.0);
+  out += buf;
+  std::snprintf(buf, sizeof buf,
+                "# HELP quorumq_storage_commit_seconds_total Time spent committing (syncing)\n"
+                "# TYPE quorumq_storage_commit_seconds_total counter\nquorumq_storage_commit_seconds_total %.6f\n",
+                static_cast<double>(st.commit_ns_total) / 1e9);
+  out += buf;
+  counter("quorumq_storage_used_bytes", "Bytes of the LMDB data file in use", ctx.storage.used_bytes(), "gauge");
+  std::error_code ec;
+  const auto space = std::filesystem::space(ctx.storage.dir(), ec);
+  if (!ec) counter("quorumq_storage_free_bytes", "Free bytes on the data directory's filesystem", space.available, "gauge");
+  const auto topics = ctx.topics.list();
+  std::size_t parts = 0;
+  for (const auto& t : topics) parts += t->partitions.size();
+  counter("quorumq_partitions", "Partitions on this broker", parts, "gauge");
+  out += "# HELP quorumq_partition_high_watermark Committed end offset per partition\n"
+         "# TYPE quorumq_partition_high_watermark gauge\n";
+  for (const auto& t : topics)
+    for (const auto& p : t->partitions)
+      out += "quorumq_partition_high_watermark{topic=\"" + t->name + "\",partition=\"" + std::to_string(p->id()) +
+             "\"} " + std::to_string(p->high_watermark()) + "\n";
+  out += "# HELP quorumq_partition_log_start_offset First offset still stored per partition\n"
+         "# TYPE quorumq_partition_log_start_offset gauge\n";
+  for (const auto& t : topics)
+    for (const auto& p : t->partitions)
+      out += "quorumq_partition_log_start_offset{topic=\"" + t->name + "\",partition=\"" + std::to_string(p->id()) +
+             "\"} " + std::to_string(p->log_start_offset()) + "\n";
+  counter("quorumq_ready", "1 when the broker serves requests", ctx.ready.load() ? 1 : 0, "gauge");
+  return out;
+}
+
+awaitable<void> Server::Impl::admin_session(Socket sock) {
+  std::string req;
+  Timer deadline(sock.get_executor());
+  deadline.expires_after(std::chrono::seconds(5));
+  deadline.async_wait([&sock](std::error_code ec) {
+    if (!ec) {
+      std::error_code ignored;
+      sock.close(ignored);
+    }
+  });
+  auto [ec, n] = co_await asio::async_read_until(sock, asio::dynamic_buffer(req, 16 * 1024), "\r\n\r\n", kTuple);
+  deadline.cancel();
+  if (ec) co_return;
+  std::string path;
+  {
+    const auto sp1 = req.find(' ');
+    const auto sp2 = req.find(' ', sp1 + 1);
+    if (sp1 != std::string::npos && sp2 != std::string::npos) path = req.substr(sp1 + 1, sp2 - sp1 - 1);
+    if (const auto q = path.find('?'); q != std::string::npos) path.resize(q);
+  }
+  int status = 200;
+  std::string body, type = "text/plain; charset=utf-8";
+  if (path == "/healthz") {
+    body = "ok\n";
+  } else if (path == "/readyz") {
+    if (ctx.ready.load()) body = "ready\n";
+    else status = 503, body = stopping ? "shutting down\n" : "starting\n";
+  } else if (path == "/metrics") {
+    body = render_metrics();
+    type = "text/plain; version=0.0.4; charset=utf-8";
+  } else {
+    status = 404;
+    body = "not found: try /healthz, /readyz or /metrics\n";
+  }
+  const char* reason = status == 200 ? "OK" : status == 503 ? "Service Unavailable" : "Not Found";
+  std::string resp = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + type +
+                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  co_await asio::async_write(sock, asio::buffer(resp), kTuple);
+  std::error_code ignored;
+  sock.shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+awaitable<void> Server::Impl::admin_loop() {
+  for (;;) {
+    auto [ec, sock] = co_await admin_acceptor.async_accept(asio::make_strand(io), kTuple);
+    if (ec) {
+      if (!admin_acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+      continue;
+    }
+    Socket s(std::move(sock));
+    auto ex = s.get_executor();
+    asio::co_spawn(ex, admin_session(std::move(s)), asio::detached);
+  }
+}
+
+void Server::Impl::begin_shutdown() {
+  if (stopping.exchange(true)) return;
+  spdlog::info("shutting down: no new connections; finishing in-flight requests");
+  ctx.ready = false;
+  ctx.shutting_down = true;
+  std::error_code ec;
+  acceptor.close(ec);
+  asio::co_spawn(io, shutdown(), asio::detached);
+}
+
+awaitable<void> Server::Impl::shutdown() {
+  asio::steady_timer t(io);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(config.shutdown_timeout_ms);
+  // Produce requests already accepted finish (their appends are durable) and are answered.
+  while (outstanding.load() > 0 && Clock::now() < deadline) {
+    t.expires_after(std::chrono::milliseconds(10));
+    co_await t.async_wait(kTuple);
+  }
+  if (outstanding.load() > 0)
+    spdlog::warn("shutdown: {} request(s) still unanswered after {} ms", outstanding.load(), config.shutdown_timeout_ms);
+  // Give the writers a moment to flush the last answers, then close everything.
+  t.expires_after(std::chrono::milliseconds(50));
+  co_await t.async_wait(kTuple);
+  std::vector<std::shared_ptr<Connection>> all;
+  {
+    std::lock_guard lk(conns_mu);
+    all.assign(conns.begin(), conns.end());
+  }
+  for (auto& c : all) c->close_from_any_thread();
+  std::error_code ec;
+  admin_acceptor.close(ec);
+  signals.cancel(ec);
+  work.reset();
+  t.expires_after(std::chrono::milliseconds(20));
+  co_await t.async_wait(kTuple);
+  io.stop();
+}
+
+Server::Server(const BrokerConfig& config, storage::Storage& storage, TopicManager& topics, Metrics& metrics)
+    : impl_(std::make_unique<Impl>(config, storage, topics, metrics)) {}
+
+Server::~Server() = default;
+
+namespace {
+std::expected<tcp::endpoint, std::string> resolve(asio::io_context& io, const HostPort& hp) {
+  std::error_code ec;
+  tcp::resolver r(io);
+  auto res = r.resolve(hp.host, std::to_string(hp.port), tcp::resolver::passive, ec);
+  if (ec || res.empty()) return std::unexpected("cannot resolve " + hp.str() + ": " + ec.message());
+  return res.begin()->endpoint();
+}
+
+std::expected<void, std::string> bind(tcp::acceptor& a, const tcp::endpoint& ep, const std::string& what) {
+  std::error_code ec;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return std::unexpected("cannot listen on " + what + " " + ep.address().to_string() + ":" +
+                           std::to_string(ep.port()) + ": " + ec.message() + " (is another process using it?)");
+  return {};
+}
+}  // namespace
+
+std::expected<void, std::string> Server::start() {
+  auto& d = *impl_;
+  auto ep = resolve(d.io, d.config.listen);
+  if (!ep) return std::unexpected("--listen: " + ep.error());
+  if (auto b = bind(d.acceptor, *ep, "--listen"); !b) return b;
+  auto aep = resolve(d.io, d.config.admin_listen);
+  if (!aep) return std::unexpected("--admin-listen: " + aep.error());
+  if (auto b = bind(d.admin_acceptor, *aep, "--admin-listen"); !b) return b;
+  spdlog::info("node {} listening on {} (admin http on {})", d.config.node_id, d.config.listen.str(),
+               d.config.admin_listen.str());
+  asio::co_spawn(d.io, d.accept_loop(), asio::detached);
+  asio::co_spawn(d.io, d.admin_loop(), asio::detached);
+  d.signals.async_wait([&d](std::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {} received", sig);
+    d.begin_shutdown();
+  });
+  d.ctx.ready = true;
+  return {};
+}
+
+void Server::run() {
+  auto& d = *impl_;
+  unsigned n = d.config.io_threads ? d.config.io_threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < n; ++i) threads.emplace_back([&d] { d.io.run(); });
+  d.io.run();
+  for (auto& t : threads) t.join();
+}
+
+void Server::stop() {
+  asio::post(impl_->io, [d = impl_.get()] { d->begin_shutdown(); });
+}
+
+}  // namespace quorumq::broker
