@@ -1,0 +1,44 @@
+// A deliberately dumb blocking TCP client for protocol tests: sends exact bytes (valid or not)
+// and reads frames back with a deadline, so tests can say precisely what the broker must do.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "quorumq/protocol/frame.h"
+#include "quorumq/protocol/messages.h"
+
+namespace quorumq::test {
+
+struct ReceivedFrame {
+  protocol::FrameHeader header;
+  std::vector<std::uint8_t> payload;
+};
+
+class RawClient {
+ public:
+  explicit RawClient(std::uint16_t port);
+  ~RawClient();
+  bool connected() const { return fd_ >= 0; }
+  bool send_bytes(std::span<const std::uint8_t> bytes);
+  bool send_frame(const protocol::OutgoingFrame& f) { return send_bytes(f.to_bytes()); }
+  // Next frame, or nullopt on timeout / close / framing error.
+  std::optional<ReceivedFrame> read_frame(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // True once the peer closed the connection (reads return 0 or reset) within the timeout.
+  bool wait_closed(std::chrono::milliseconds timeout);
+
+ private:
+  int fd_ = -1;
+  protocol::FrameDecoder decoder_;
+};
+
+// A valid ApiVersions request frame.
+protocol::OutgoingFrame api_versions_request(std::uint32_t correlation_id);
+// The error code in an ErrorResponse payload.
+int error_code_of(const ReceivedFrame& f);
+
+}  // namespace quorumq::test
