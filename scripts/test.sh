@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds everything (release preset), runs every
+# test suite (unit, simulation, integration with real broker processes), the fuzzers for a
+# bounded time, and builds the examples against the installed package. Exits non-zero on any
+# failure. Usage: scripts/test.sh [--asan] [--tsan] [--fuzz-seconds N]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+ASAN=0; TSAN=0; FUZZ_SECONDS=${FUZZ_SECONDS:-10}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --asan) ASAN=1 ;;
+    --tsan) TSAN=1 ;;
+    --fuzz-seconds) FUZZ_SECONDS=$2; shift ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+step() { printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+JOBS=$(nproc)
+
+step "dependencies"
+bash scripts/install-deps.sh
+
+step "configure + build (release preset, $JOBS jobs)"
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$JOBS"
+
+step "unit, simulation and integration tests"
+ctest --preset release -j "$JOBS" --timeout 600
+
+step "fuzzers (${FUZZ_SECONDS}s each)"
+bash scripts/fuzz.sh "$FUZZ_SECONDS"
+
+if [ -x examples/build-against-install.sh ]; then
+  step "examples against the installed package"
+  bash examples/build-against-install.sh build/release
+fi
+
+run_sanitized() {
+  local preset=$1
+  step "$preset build + unit tests"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$JOBS"
+  ctest --preset "$preset" -j "$JOBS" --timeout 900 -LE integration
+}
+[ "$ASAN" = 1 ] && run_sanitized asan
+[ "$TSAN" = 1 ] && run_sanitized tsan
+
+step "all tests passed"
