@@ -88,6 +88,7 @@ struct Server::Impl {
   awaitable<void> admin_loop();
   awaitable<void> admin_session(Socket sock);
   awaitable<void> shutdown();
+  awaitable<void> retention_loop();
   void begin_shutdown();
   void on_closed(const std::shared_ptr<Connection>& c) {
     std::lock_guard lk(conns_mu);
@@ -429,6 +430,41 @@ awaitable<void> Server::Impl::admin_loop() {
   }
 }
 
+// Retention (by bytes and by age, per partition): trims whole batches from the front of each
+// log, never past the high watermark, and never the last batch.
+awaitable<void> Server::Impl::retention_loop() {
+  if (!config.retention_bytes && !config.retention_ms) co_return;
+  asio::steady_timer t(io);
+  while (!stopping) {
+    t.expires_after(std::chrono::milliseconds(config.retention_check_ms));
+    co_await t.async_wait(kTuple);
+    if (stopping) co_return;
+    std::optional<std::int64_t> min_ts;
+    if (config.retention_ms) {
+      const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();
+      min_ts = now_ms - *config.retention_ms;
+    }
+    for (const auto& topic : ctx.topics.list()) {
+      for (const auto& p : topic->partitions) {
+        auto* log = p->log();
+        const auto st = log->state();
+        if (st.empty()) continue;
+        const auto hw_index = log->index_of_offset(p->high_watermark() - 1);
+        const log_index limit = hw_index ? hw_index->next() : st.first_index;
+        const log_index point = log->retention_point(config.retention_bytes, min_ts, limit);
+        if (point <= st.first_index) continue;
+        std::vector<storage::WriteOp> ops;
+        ops.emplace_back(storage::TrimPrefixOp{log, point});
+        ctx.storage.submit(std::move(ops), [name = log->name(), point](auto r) {
+          if (!r) spdlog::warn("retention on {}: {}", name, r.error().message);
+          else spdlog::debug("retention on {}: trimmed before index {}", name, point.value);
+        });
+      }
+    }
+  }
+}
+
 void Server::Impl::begin_shutdown() {
   if (stopping.exchange(true)) return;
   spdlog::info("shutting down: no new connections; finishing in-flight requests");
@@ -506,6 +542,7 @@ std::expected<void, std::string> Server::start() {
                d.config.admin_listen.str());
   asio::co_spawn(d.io, d.accept_loop(), asio::detached);
   asio::co_spawn(d.io, d.admin_loop(), asio::detached);
+  asio::co_spawn(d.io, d.retention_loop(), asio::detached);
   d.signals.async_wait([&d](std::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {} received", sig);
