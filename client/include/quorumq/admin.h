@@ -1,0 +1,61 @@
+// quorumq::Admin: topics and cluster metadata. Every call is synchronous, retries transient
+// errors (no leader yet, connection lost) and gives up after api_timeout_ms.
+// Thread-safe; one background I/O thread per Admin.
+#pragma once
+
+#include "quorumq/export.h"
+
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "quorumq/config.h"
+#include "quorumq/error.h"
+#include "quorumq/types.h"
+
+namespace quorumq {
+
+enum class OffsetSpec : std::uint8_t { latest = 0, earliest = 1, timestamp = 2 };
+
+struct GroupPartitionOffset {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t committed = -1;  // -1: nothing committed
+  std::string metadata;
+};
+
+class QUORUMQ_API Admin {
+ public:
+  static std::expected<std::unique_ptr<Admin>, Error> create(const AdminConfig& config);
+  ~Admin();
+  Admin(const Admin&) = delete;
+  Admin& operator=(const Admin&) = delete;
+
+  std::optional<Error> create_topic(const std::string& name, std::int32_t partitions,
+                                    std::int16_t replication_factor,
+                                    const std::map<std::string, std::string>& configs = {});
+  std::optional<Error> delete_topic(const std::string& name);
+  std::expected<std::vector<TopicListing>, Error> list_topics(bool include_internal = false);
+  std::expected<TopicDescription, Error> describe_topic(const std::string& name);
+  std::expected<ClusterInfo, Error> cluster();
+
+  // ListOffsets for each partition (timestamp_ms only with OffsetSpec::timestamp).
+  std::expected<std::vector<TopicPartitionOffset>, Error> list_offsets(
+      const std::vector<TopicPartition>& partitions, OffsetSpec spec, std::int64_t timestamp_ms = -1);
+  // Every partition the group has a committed offset for.
+  std::expected<std::vector<GroupPartitionOffset>, Error> group_offsets(const std::string& group_id);
+
+  void close();
+
+  class Impl;
+
+ private:
+  explicit Admin(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace quorumq

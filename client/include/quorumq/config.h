@@ -1,0 +1,80 @@
+// Configuration of Producer, Consumer and Admin. Plain structs with defaults; validate() says
+// exactly which field is wrong. Names carry their unit last (linger_ms, batch_bytes).
+#pragma once
+
+#include "quorumq/export.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "quorumq/error.h"
+
+namespace quorumq {
+
+// Shared by every client: where the cluster is and how patient to be with it.
+struct QUORUMQ_API ClientConfig {
+  // "host:port[,host:port...]": any few brokers; the rest is learned from Metadata.
+  std::string bootstrap = "127.0.0.1:9092";
+  std::string client_id = "quorumq-cpp";
+  std::uint32_t connect_timeout_ms = 5000;
+  // Longest wait for one response (a long-poll fetch adds its own max wait on top).
+  std::uint32_t request_timeout_ms = 30000;
+  // Reconnect backoff: doubles from min to max after each failed connect to the same broker.
+  std::uint32_t reconnect_backoff_ms = 50;
+  std::uint32_t reconnect_backoff_max_ms = 1000;
+  std::uint32_t retry_backoff_ms = 100;
+  // Metadata is also refreshed on any not_leader / dead connection.
+  std::uint32_t metadata_max_age_ms = 300000;
+  std::uint32_t max_frame_bytes = 64u << 20;
+
+  std::optional<Error> validate() const;
+};
+
+enum class Acks : std::uint8_t { none = 0, leader = 1, quorum = 2 };
+
+struct QUORUMQ_API ProducerConfig : ClientConfig {
+  Acks acks = Acks::quorum;  // quorum: the only setting that survives a leader failover
+  std::uint32_t linger_ms = 5;
+  std::size_t batch_bytes = 256 * 1024;         // one partition's batch closes at this size
+  std::size_t max_request_bytes = 4u << 20;     // one produce request (many partitions)
+  std::uint32_t max_in_flight = 5;              // produce requests per broker connection
+  std::uint32_t delivery_timeout_ms = 120000;   // send() to final answer, retries included
+  std::size_t buffer_memory = 64u << 20;        // bytes of records not yet acknowledged
+  std::uint32_t max_block_ms = 60000;           // send() waits this long for buffer/metadata
+  // Producer id + per-partition sequence numbers: retries never write a record twice.
+  // Ignored (off) with acks=none, which gets no answer to retry on.
+  bool enable_idempotence = true;
+
+  std::optional<Error> validate() const;
+};
+
+enum class OffsetReset : std::uint8_t { earliest, latest, none };
+
+struct QUORUMQ_API ConsumerConfig : ClientConfig {
+  std::string group_id;  // required: committed offsets are stored per group
+  // Where to start a partition the group has no committed offset for (none: error).
+  OffsetReset auto_offset_reset = OffsetReset::latest;
+  bool enable_auto_commit = false;
+  std::uint32_t auto_commit_interval_ms = 5000;
+  std::uint32_t fetch_max_wait_ms = 500;
+  std::uint32_t fetch_min_bytes = 1;
+  std::uint32_t fetch_max_bytes = 50u << 20;
+  std::uint32_t partition_fetch_max_bytes = 1u << 20;
+  std::size_t max_poll_records = 500;
+  // Prefetch stops for a partition while this many bytes of it wait for poll().
+  std::size_t buffered_bytes_per_partition = 2u << 20;
+  // commit(), committed() and the start-up offset lookups give up after this long.
+  std::uint32_t api_timeout_ms = 60000;
+
+  std::optional<Error> validate() const;
+};
+
+struct QUORUMQ_API AdminConfig : ClientConfig {
+  std::uint32_t api_timeout_ms = 30000;  // each Admin call, retries included
+
+  std::optional<Error> validate() const;
+};
+
+}  // namespace quorumq

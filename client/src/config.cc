@@ -1,0 +1,60 @@
+#include "quorumq/config.h"
+
+#include "core.h"
+
+namespace quorumq {
+namespace {
+Error invalid(std::string msg) { return Error{make_error_code(ClientError::invalid_config), std::move(msg)}; }
+}  // namespace
+
+std::optional<Error> ClientConfig::validate() const {
+  const auto list = client::split_bootstrap(bootstrap);
+  if (list.empty())
+    return invalid("bootstrap is empty: give at least one broker as host:port (e.g. --bootstrap 127.0.0.1:9092 "
+                   "or QUORUMQ_BOOTSTRAP)");
+  for (const auto& a : list)
+    if (!client::valid_address(a))
+      return invalid("bootstrap entry '" + a + "' is not host:port with a port in 1..65535");
+  if (connect_timeout_ms == 0) return invalid("connect_timeout_ms must be > 0");
+  if (request_timeout_ms == 0) return invalid("request_timeout_ms must be > 0");
+  if (reconnect_backoff_ms == 0 || reconnect_backoff_max_ms < reconnect_backoff_ms)
+    return invalid("reconnect_backoff_ms must be > 0 and <= reconnect_backoff_max_ms");
+  if (max_frame_bytes < 1024) return invalid("max_frame_bytes must be >= 1024");
+  return std::nullopt;
+}
+
+std::optional<Error> ProducerConfig::validate() const {
+  if (auto e = ClientConfig::validate()) return e;
+  if (batch_bytes < 1024) return invalid("batch_bytes must be >= 1024");
+  if (max_request_bytes < batch_bytes) return invalid("max_request_bytes must be >= batch_bytes");
+  if (max_request_bytes + 4096 > max_frame_bytes)
+    return invalid("max_request_bytes must leave room in max_frame_bytes (" + std::to_string(max_frame_bytes) + ")");
+  if (max_in_flight == 0) return invalid("max_in_flight must be >= 1");
+  if (buffer_memory < max_request_bytes) return invalid("buffer_memory must be >= max_request_bytes");
+  if (delivery_timeout_ms < linger_ms) return invalid("delivery_timeout_ms must be >= linger_ms");
+  if (acks != Acks::none && acks != Acks::leader && acks != Acks::quorum)
+    return invalid("acks must be none, leader or quorum");
+  return std::nullopt;
+}
+
+std::optional<Error> ConsumerConfig::validate() const {
+  if (auto e = ClientConfig::validate()) return e;
+  if (group_id.empty()) return invalid("group_id is required: committed offsets are stored per group");
+  if (max_poll_records == 0) return invalid("max_poll_records must be >= 1");
+  if (fetch_max_bytes == 0 || partition_fetch_max_bytes == 0)
+    return invalid("fetch_max_bytes and partition_fetch_max_bytes must be > 0");
+  if (fetch_max_wait_ms + 1000 > request_timeout_ms + fetch_max_wait_ms && request_timeout_ms < 1000)
+    return invalid("request_timeout_ms must be >= 1000");
+  if (enable_auto_commit && auto_commit_interval_ms == 0)
+    return invalid("auto_commit_interval_ms must be > 0 with enable_auto_commit");
+  if (api_timeout_ms == 0) return invalid("api_timeout_ms must be > 0");
+  return std::nullopt;
+}
+
+std::optional<Error> AdminConfig::validate() const {
+  if (auto e = ClientConfig::validate()) return e;
+  if (api_timeout_ms == 0) return invalid("api_timeout_ms must be > 0");
+  return std::nullopt;
+}
+
+}  // namespace quorumq

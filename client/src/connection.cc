@@ -1,0 +1,333 @@
+#include "connection.h"
+
+#include <asio/experimental/as_tuple.hpp>
+
+#include "quorumq/protocol/verify.h"
+#include "quorumq/version.h"
+
+namespace quorumq::client {
+namespace {
+constexpr auto kToken = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kMaxFramesPerWrite = 64;
+}  // namespace
+
+Connection::Connection(asio::io_context& io, const ClientConfig& config, std::string host, std::uint16_t port)
+    : io_(io), config_(config), host_(std::move(host)), port_(port),
+      address_(host_ + ":" + std::to_string(port_)), socket_(io) {}
+
+void Connection::request(protocol::ApiId api, flatbuffers::DetachedBuffer body, Clock::time_point deadline,
+                         bool expect_response, ResponseFn fn) {
+  if (state_ == State::closed) {
+    asio::post(io_, [fn = std::move(fn)] {
+      Error e = make_error(ClientError::closed, "the client is closed");
+      fn(&e, {});
+    });
+    return;
+  }
+  Queued q{api, std::move(body), deadline, expect_response, std::move(fn)};
+  if (state_ == State::ready) {
+    send_now(std::move(q));
+    return;
+  }
+  queued_.push_back(std::move(q));
+  if (state_ == State::idle) start_connect();
+}
+
+void Connection::start_connect() {
+  const auto now = Clock::now();
+  if (now < next_attempt_) {
+    if (!backoff_timer_) {
+      backoff_timer_ = std::make_unique<asio::steady_timer>(io_, next_attempt_);
+      backoff_timer_->async_wait([self = shared_from_this()](std::error_code ec) {
+        self->backoff_timer_.reset();
+        if (!ec && self->state_ == State::idle && !self->queued_.empty()) self->start_connect();
+      });
+    }
+    return;
+  }
+  state_ = State::connecting;
+  const std::uint64_t gen = ++generation_;
+  asio::co_spawn(io_, [self = shared_from_this(), gen]() { return self->connect_and_run(gen); },
+                 asio::detached);
+}
+
+asio::awaitable<void> Connection::connect_and_run(std::uint64_t gen) {
+  auto self = shared_from_this();
+  asio::ip::tcp::resolver resolver(io_);
+  auto [rec, endpoints] = co_await resolver.async_resolve(host_, std::to_string(port_), kToken);
+  if (gen != generation_) co_return;
+  if (rec) {
+    on_connect_failed(make_error(ClientError::broker_unreachable,
+                                 "cannot resolve broker address " + address_ + ": " + rec.message() +
+                                     "; check --bootstrap / QUORUMQ_BOOTSTRAP"));
+    co_return;
+  }
+  asio::steady_timer timer(io_, std::chrono::milliseconds(config_.connect_timeout_ms));
+  bool timed_out = false;
+  timer.async_wait([this, self, gen, &timed_out](std::error_code ec) {
+    if (!ec && gen == generation_ && state_ == State::connecting) {
+      timed_out = true;
+      std::error_code ignored;
+      socket_.close(ignored);
+    }
+  });
+  socket_ = asio::ip::tcp::socket(io_);
+  auto [cec, ep] = co_await asio::async_connect(socket_, endpoints, kToken);
+  timer.cancel();
+  if (gen != generation_) co_return;
+  if (cec || timed_out) {
+    const std::string why = timed_out ? "no answer within connect_timeout_ms=" +
+                                            std::to_string(config_.connect_timeout_ms)
+                                      : cec.message();
+    on_connect_failed(make_error(ClientError::broker_unreachable,
+                                 "cannot connect to broker " + address_ + ": " + why +
+                                     "; is quorumq-broker running there? check --bootstrap / "
+                                     "QUORUMQ_BOOTSTRAP"));
+    co_return;
+  }
+  std::error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+
+  // Handshake: ApiVersions first; nothing else is sent until it answered.
+  {
+    flatbuffers::FlatBufferBuilder fbb(256);
+    const auto name = fbb.CreateString(config_.client_id);
+    const auto ver = fbb.CreateString(client_version());
+    std::vector<flatbuffers::Offset<wire::ApiVersionRange>> ranges;
+    for (const auto& r : protocol::supported_apis())
+      ranges.push_back(wire::CreateApiVersionRange(fbb, static_cast<std::uint16_t>(r.api), r.min_version,
+                                                   r.max_version));
+    fbb.Finish(wire::CreateApiVersionsRequest(fbb, name, ver, fbb.CreateVector(ranges)));
+    const std::uint32_t corr = next_correlation_++;
+    const auto deadline = Clock::now() + std::chrono::milliseconds(config_.connect_timeout_ms);
+    in_flight_[corr] = InFlight{protocol::ApiId::api_versions, 0, deadline,
+                                [this, gen](const Error* err, std::span<const std::uint8_t> payload) {
+                                  if (gen != generation_) return;
+                                  if (err) {
+                                    on_connect_failed(make_error(err->code, "handshake with broker " + address_ +
+                                                                                " failed: " + err->message));
+                                    return;
+                                  }
+                                  const auto* r = protocol::payload_as<wire::ApiVersionsResponse>(payload);
+                                  if (r->error() != wire::ErrorCode::none) {
+                                    on_connect_failed(broker_error(static_cast<std::int16_t>(r->error()),
+                                                                   "handshake refused by " + address_));
+                                    return;
+                                  }
+                                  node_id_ = r->node_id();
+                                  broker_versions_.clear();
+                                  if (r->apis())
+                                    for (const auto* a : *r->apis())
+                                      broker_versions_[a->api_id()] = {a->min_version(), a->max_version()};
+                                  on_ready();
+                                }};
+    Outgoing out;
+    out.frame = protocol::finish_frame(fbb, protocol::FrameHeader{protocol::ApiId::api_versions, 0, corr, 0});
+    write_queue_.push_back(std::move(out));
+    do_write();
+  }
+
+  protocol::FrameDecoder decoder(config_.max_frame_bytes);
+  for (;;) {
+    auto buf = decoder.prepare(kReadChunk);
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf.data(), buf.size()), kToken);
+    if (gen != generation_) co_return;
+    if (ec) {
+      const std::string why = ec == asio::error::eof ? "closed by the broker" : ec.message();
+      Error e = make_error(ClientError::connection_lost, "connection to broker " + address_ + " lost: " + why);
+      if (state_ == State::connecting)
+        on_connect_failed(e);
+      else
+        fail_connection(e);
+      co_return;
+    }
+    decoder.commit(n);
+    for (;;) {
+      auto r = decoder.next();
+      if (r.status == protocol::FrameError::need_more) break;
+      if (r.status != protocol::FrameError::ok) {
+        fail_connection(make_error(ClientError::protocol_error,
+                                   std::string("bad frame from broker ") + address_ + ": " +
+                                       protocol::to_string(r.status)));
+        co_return;
+      }
+      dispatch(r.frame);
+      if (gen != generation_) co_return;
+    }
+  }
+}
+
+void Connection::dispatch(const protocol::Frame& frame) {
+  if (!frame.header.is_response()) {
+    fail_connection(make_error(ClientError::protocol_error, "broker " + address_ + " sent a request frame"));
+    return;
+  }
+  auto it = in_flight_.find(frame.header.correlation_id);
+  if (it == in_flight_.end()) return;  // an answer to nothing we wait for: ignore
+  InFlight inf = std::move(it->second);
+  in_flight_.erase(it);
+  if (frame.header.is_error_payload()) {
+    if (protocol::verify_error_response(frame.payload) != wire::ErrorCode::none) {
+      Error e = make_error(ClientError::protocol_error, "unverifiable error response from " + address_);
+      inf.fn(&e, {});
+      fail_connection(e);
+      return;
+    }
+    const auto* er = protocol::payload_as<wire::ErrorResponse>(frame.payload);
+    Error e = broker_error(static_cast<std::int16_t>(er->error()),
+                           er->message() ? er->message()->string_view() : std::string_view{});
+    inf.fn(&e, {});
+    return;
+  }
+  if (frame.header.api_id != inf.api ||
+      protocol::verify_response(inf.api, inf.version, frame.payload) != wire::ErrorCode::none) {
+    Error e = make_error(ClientError::protocol_error,
+                         std::string("corrupt ") + protocol::api_name(inf.api) + " response from " + address_);
+    inf.fn(&e, {});
+    fail_connection(e);
+    return;
+  }
+  inf.fn(nullptr, frame.payload);
+}
+
+void Connection::on_ready() {
+  state_ = State::ready;
+  failures_ = 0;
+  auto q = std::move(queued_);
+  queued_.clear();
+  for (auto& item : q) send_now(std::move(item));
+}
+
+std::uint16_t Connection::version_for(protocol::ApiId api) const {
+  const auto* ours = protocol::find_api(api);
+  std::uint16_t v = ours ? ours->max_version : 0;
+  auto it = broker_versions_.find(static_cast<std::uint16_t>(api));
+  if (it != broker_versions_.end() && it->second.second < v) v = it->second.second;
+  return v;
+}
+
+void Connection::send_now(Queued q) {
+  const std::uint32_t corr = next_correlation_++;
+  const std::uint16_t version = version_for(q.api);
+  Outgoing out;
+  out.frame.body = std::move(q.body);
+  out.frame.header = protocol::encode_frame_header(protocol::FrameHeader{q.api, version, corr, 0},
+                                                   out.frame.payload());
+  if (q.expect_response)
+    in_flight_[corr] = InFlight{q.api, version, q.deadline, std::move(q.fn)};
+  else
+    out.written = std::move(q.fn);
+  write_queue_.push_back(std::move(out));
+  do_write();
+}
+
+void Connection::do_write() {
+  if (writing_ || write_queue_.empty()) return;
+  writing_ = true;
+  auto batch = std::make_shared<std::vector<Outgoing>>();
+  std::vector<asio::const_buffer> bufs;
+  while (!write_queue_.empty() && batch->size() < kMaxFramesPerWrite) {
+    batch->push_back(std::move(write_queue_.front()));
+    write_queue_.pop_front();
+  }
+  bufs.reserve(batch->size() * 2);
+  for (const auto& o : *batch) {
+    bufs.emplace_back(o.frame.header.data(), o.frame.header.size());
+    bufs.emplace_back(o.frame.body.data(), o.frame.body.size());
+  }
+  const std::uint64_t gen = generation_;
+  asio::async_write(socket_, bufs, [self = shared_from_this(), batch, gen](std::error_code ec, std::size_t) {
+    if (gen != self->generation_) return;
+    self->writing_ = false;
+    if (ec) {
+      self->fail_connection(make_error(ClientError::connection_lost,
+                                       "write to broker " + self->address_ + " failed: " + ec.message()));
+      return;
+    }
+    for (auto& o : *batch)
+      if (o.written) o.written(nullptr, {});
+    if (gen == self->generation_) self->do_write();
+  });
+}
+
+void Connection::on_connect_failed(const Error& e) {
+  ++failures_;
+  std::uint64_t backoff = config_.reconnect_backoff_ms;
+  for (std::uint32_t i = 1; i < failures_ && backoff < config_.reconnect_backoff_max_ms; ++i) backoff *= 2;
+  if (backoff > config_.reconnect_backoff_max_ms) backoff = config_.reconnect_backoff_max_ms;
+  next_attempt_ = Clock::now() + std::chrono::milliseconds(backoff);
+  fail_connection(e);
+}
+
+void Connection::fail_connection(const Error& e) {
+  if (state_ == State::closed) return;
+  ++generation_;
+  state_ = State::idle;
+  if (failures_ == 0) next_attempt_ = Clock::now() + std::chrono::milliseconds(config_.reconnect_backoff_ms);
+  std::error_code ignored;
+  socket_.close(ignored);
+  writing_ = false;
+  write_queue_.clear();
+  auto inflight = std::move(in_flight_);
+  in_flight_.clear();
+  auto queued = std::move(queued_);
+  queued_.clear();
+  for (auto& [corr, inf] : inflight) inf.fn(&e, {});
+  for (auto& q : queued) q.fn(&e, {});
+}
+
+void Connection::close(const Error& reason) {
+  if (state_ == State::closed) return;
+  state_ = State::closed;  // first: callbacks below must not start a new connect
+  ++generation_;
+  std::error_code ignored;
+  socket_.close(ignored);
+  if (backoff_timer_) backoff_timer_->cancel();
+  write_queue_.clear();
+  auto inflight = std::move(in_flight_);
+  in_flight_.clear();
+  auto queued = std::move(queued_);
+  queued_.clear();
+  for (auto& [corr, inf] : inflight) inf.fn(&reason, {});
+  for (auto& q : queued) q.fn(&reason, {});
+}
+
+void Connection::expire(Clock::time_point now) {
+  // Not yet sent: fail just these.
+  for (auto it = queued_.begin(); it != queued_.end();) {
+    if (it->deadline <= now) {
+      auto fn = std::move(it->fn);
+      it = queued_.erase(it);
+      Error e = make_error(ClientError::timed_out, "no connection to broker " + address_ + " in time");
+      fn(&e, {});
+    } else {
+      ++it;
+    }
+  }
+  bool expired = false;
+  for (const auto& [corr, inf] : in_flight_)
+    if (inf.deadline <= now) expired = true;
+  if (!expired) return;
+  if (state_ == State::connecting) {
+    on_connect_failed(make_error(ClientError::broker_unreachable,
+                                 "broker " + address_ + " accepted the connection but did not answer the handshake"));
+    return;
+  }
+  // Sent and unanswered: the connection is closed so a late answer cannot be mismatched.
+  std::vector<ResponseFn> late;
+  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+    if (it->second.deadline <= now) {
+      late.push_back(std::move(it->second.fn));
+      it = in_flight_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  Error e = make_error(ClientError::timed_out, "broker " + address_ + " did not answer within the request timeout");
+  for (auto& fn : late) fn(&e, {});
+  fail_connection(make_error(ClientError::connection_lost,
+                             "connection to " + address_ + " closed after a request timed out"));
+}
+
+}  // namespace quorumq::client
