@@ -266,7 +266,8 @@ std::expected<void, Error> Storage::drop_log(const std::string& name) {
       std::lock_guard llk(log->mu_);
       log->dropped_ = true;
     }
-    MDB_val k = as_val(logstate_key(name));
+    const std::string key = logstate_key(name);  // must outlive mdb_del
+    MDB_val k = as_val(key);
     int r = mdb_del(txn, env_->meta_dbi, &k, nullptr);
     if (r != 0 && r != MDB_NOTFOUND) return r;
     return mdb_drop(txn, log->dbi_, 1);
