@@ -1,0 +1,259 @@
+#include "quorumq/admin.h"
+
+#include "core.h"
+#include "quorumq/protocol/messages.h"
+#include "requests.h"
+
+namespace quorumq {
+
+using client::Clock;
+using client::Core;
+
+class Admin::Impl : public std::enable_shared_from_this<Admin::Impl> {
+ public:
+  explicit Impl(const AdminConfig& c) : cfg_(c) {}
+  void start() { core_ = Core::start(cfg_); }
+
+  Clock::time_point deadline() const { return Clock::now() + std::chrono::milliseconds(cfg_.api_timeout_ms); }
+
+  // Runs fn on the I/O thread and waits; fails fast once closed.
+  template <typename T>
+  std::expected<T, Error> sync(std::function<void(std::function<void(std::expected<T, Error>)>)> fn) {
+    if (closed_) return std::unexpected(Error{make_error_code(ClientError::closed), "the admin client is closed"});
+    return client::run_sync<std::expected<T, Error>>(*core_, std::move(fn));
+  }
+
+  std::optional<Error> create_topic(const std::string& name, std::int32_t partitions, std::int16_t rf,
+                                    const std::map<std::string, std::string>& configs);
+  std::optional<Error> delete_topic(const std::string& name);
+  std::expected<std::vector<TopicListing>, Error> list_topics(bool internal);
+  std::expected<TopicDescription, Error> describe_topic(const std::string& name);
+  std::expected<ClusterInfo, Error> cluster();
+  std::expected<std::vector<TopicPartitionOffset>, Error> list_offsets(const std::vector<TopicPartition>& tps,
+                                                                       OffsetSpec spec, std::int64_t ts);
+  std::expected<std::vector<GroupPartitionOffset>, Error> group_offsets(const std::string& group);
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    core_->stop();
+  }
+
+  AdminConfig cfg_;
+  std::shared_ptr<Core> core_;
+  std::atomic<bool> closed_{false};
+};
+
+namespace {
+struct Unit {};
+// Topic create/delete answer with (error, message); absent message: the code's own text.
+template <typename R>
+std::optional<Error> topic_op_result(const R* r, const std::string& what) {
+  if (r->error() == wire::ErrorCode::none) return std::nullopt;
+  Error e = client::broker_error(static_cast<std::int16_t>(r->error()),
+                                 r->message() ? r->message()->string_view() : std::string_view{});
+  e.message = what + ": " + e.message;
+  return e;
+}
+}  // namespace
+
+std::optional<Error> Admin::Impl::create_topic(const std::string& name, std::int32_t partitions, std::int16_t rf,
+                                               const std::map<std::string, std::string>& configs) {
+  if (name.empty() || partitions <= 0 || rf <= 0)
+    return Error{make_error_code(ClientError::invalid_argument),
+                 "create_topic needs a name, partitions >= 1 and replicas >= 1"};
+  auto self = shared_from_this();
+  const auto dl = deadline();
+  auto r = sync<Unit>([self, name, partitions, rf, configs, dl](std::function<void(std::expected<Unit, Error>)> done) {
+    self->core_->call(
+        client::kController, protocol::ApiId::create_topic,
+        [=, timeout = self->cfg_.api_timeout_ms] {
+          flatbuffers::FlatBufferBuilder fbb(256);
+          std::vector<flatbuffers::Offset<wire::ConfigEntry>> ce;
+          for (auto& [k, v] : configs) {
+            const auto ko = fbb.CreateString(k);
+            const auto vo = fbb.CreateString(v);
+            ce.push_back(wire::CreateConfigEntry(fbb, ko, vo));
+          }
+          const auto cv = fbb.CreateVector(ce);
+          const auto n = fbb.CreateString(name);
+          fbb.Finish(wire::CreateCreateTopicRequest(fbb, n, partitions, rf, cv, static_cast<std::int32_t>(timeout), false));
+          return fbb.Release();
+        },
+        dl,
+        [done, name](const Error* err, std::span<const std::uint8_t> payload) -> std::optional<Error> {
+          if (err) {
+            done(std::unexpected(Error{err->code, "create topic '" + name + "': " + err->message}));
+            return std::nullopt;
+          }
+          const auto* r = protocol::payload_as<wire::CreateTopicResponse>(payload);
+          auto e = topic_op_result(r, "create topic '" + name + "'");
+          if (e && is_retriable(e->code)) return e;
+          if (e) done(std::unexpected(*e));
+          else done(Unit{});
+          return std::nullopt;
+        });
+  });
+  if (!r) return r.error();
+  return std::nullopt;
+}
+
+std::optional<Error> Admin::Impl::delete_topic(const std::string& name) {
+  auto self = shared_from_this();
+  const auto dl = deadline();
+  auto r = sync<Unit>([self, name, dl](std::function<void(std::expected<Unit, Error>)> done) {
+    self->core_->call(
+        client::kController, protocol::ApiId::delete_topic,
+        [=, timeout = self->cfg_.api_timeout_ms] {
+          flatbuffers::FlatBufferBuilder fbb(128);
+          const auto n = fbb.CreateString(name);
+          fbb.Finish(wire::CreateDeleteTopicRequest(fbb, n, static_cast<std::int32_t>(timeout)));
+          return fbb.Release();
+        },
+        dl,
+        [done, name](const Error* err, std::span<const std::uint8_t> payload) -> std::optional<Error> {
+          if (err) {
+            done(std::unexpected(Error{err->code, "delete topic '" + name + "': " + err->message}));
+            return std::nullopt;
+          }
+          const auto* r = protocol::payload_as<wire::DeleteTopicResponse>(payload);
+          auto e = topic_op_result(r, "delete topic '" + name + "'");
+          if (e && is_retriable(e->code)) return e;
+          if (e && e->code == make_error_code(BrokerError::unknown_topic_or_partition))
+            e->message = client::topic_missing_message(name);
+          if (e) done(std::unexpected(*e));
+          else done(Unit{});
+          return std::nullopt;
+        });
+  });
+  if (!r) return r.error();
+  return std::nullopt;
+}
+
+std::expected<std::vector<TopicListing>, Error> Admin::Impl::list_topics(bool internal) {
+  using T = std::vector<TopicListing>;
+  auto self = shared_from_this();
+  const auto dl = deadline();
+  return sync<T>([self, internal, dl](std::function<void(std::expected<T, Error>)> done) {
+    self->core_->call(
+        client::kAnyBroker, protocol::ApiId::list_topics,
+        [internal] {
+          flatbuffers::FlatBufferBuilder fbb(64);
+          fbb.Finish(wire::CreateListTopicsRequest(fbb, internal));
+          return fbb.Release();
+        },
+        dl,
+        [done](const Error* err, std::span<const std::uint8_t> payload) -> std::optional<Error> {
+          if (err) {
+            done(std::unexpected(*err));
+            return std::nullopt;
+          }
+          const auto* r = protocol::payload_as<wire::ListTopicsResponse>(payload);
+          if (r->error() != wire::ErrorCode::none) {
+            Error e = client::broker_error(static_cast<std::int16_t>(r->error()), "list topics failed");
+            if (is_retriable(e.code)) return e;
+            done(std::unexpected(e));
+            return std::nullopt;
+          }
+          T out;
+          if (r->topics())
+            for (const auto* t : *r->topics())
+              out.push_back({t->name() ? t->name()->str() : std::string(), t->partitions(), t->replication_factor(),
+                             t->internal()});
+          std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
+          done(std::move(out));
+          return std::nullopt;
+        });
+  });
+}
+
+std::expected<TopicDescription, Error> Admin::Impl::describe_topic(const std::string& name) {
+  auto self = shared_from_this();
+  const auto dl = deadline();
+  return sync<TopicDescription>([self, name, dl](std::function<void(std::expected<TopicDescription, Error>)> done) {
+    self->core_->refresh_metadata({name}, dl, [self, name, done](const Error* err) {
+      if (err) return done(std::unexpected(*err));
+      const auto* tm = self->core_->metadata().topic(name);
+      if (!tm || tm->error == BrokerError::unknown_topic_or_partition)
+        return done(std::unexpected(
+            Error{make_error_code(BrokerError::unknown_topic_or_partition), client::topic_missing_message(name)}));
+      TopicDescription d{name, tm->internal, tm->partitions};
+      done(std::move(d));
+    });
+  });
+}
+
+std::expected<ClusterInfo, Error> Admin::Impl::cluster() {
+  auto self = shared_from_this();
+  const auto dl = deadline();
+  return sync<ClusterInfo>([self, dl](std::function<void(std::expected<ClusterInfo, Error>)> done) {
+    self->core_->refresh_metadata({}, dl, [self, done](const Error* err) {
+      if (err) return done(std::unexpected(*err));
+      const auto& md = self->core_->metadata();
+      ClusterInfo c{md.cluster_id, md.controller_id, {}};
+      for (auto& [id, b] : md.brokers) c.brokers.push_back(b);
+      done(std::move(c));
+    });
+  });
+}
+
+std::expected<std::vector<TopicPartitionOffset>, Error> Admin::Impl::list_offsets(
+    const std::vector<TopicPartition>& tps, OffsetSpec spec, std::int64_t ts) {
+  using T = std::vector<TopicPartitionOffset>;
+  auto self = shared_from_this();
+  const auto dl = deadline();
+  return sync<T>([self, tps, spec, ts, dl](std::function<void(std::expected<T, Error>)> done) {
+    client::list_offsets_async(*self->core_, tps, spec, ts, dl, [done](std::optional<Error> e, T offs) {
+      if (e) return done(std::unexpected(*e));
+      done(std::move(offs));
+    });
+  });
+}
+
+std::expected<std::vector<GroupPartitionOffset>, Error> Admin::Impl::group_offsets(const std::string& group) {
+  using T = std::vector<GroupPartitionOffset>;
+  auto self = shared_from_this();
+  const auto dl = deadline();
+  return sync<T>([self, group, dl](std::function<void(std::expected<T, Error>)> done) {
+    client::offset_fetch_async(*self->core_, group, {}, dl, [done](std::optional<Error> e, T offs) {
+      if (e) return done(std::unexpected(*e));
+      std::sort(offs.begin(), offs.end(), [](auto& a, auto& b) {
+        return std::tie(a.topic, a.partition) < std::tie(b.topic, b.partition);
+      });
+      done(std::move(offs));
+    });
+  });
+}
+
+// ---- Admin ----
+Admin::Admin(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Admin::~Admin() {
+  if (impl_) impl_->close();
+}
+std::expected<std::unique_ptr<Admin>, Error> Admin::create(const AdminConfig& config) {
+  if (auto e = config.validate()) return std::unexpected(*e);
+  auto impl = std::make_shared<Impl>(config);
+  impl->start();
+  return std::unique_ptr<Admin>(new Admin(std::move(impl)));
+}
+std::optional<Error> Admin::create_topic(const std::string& name, std::int32_t partitions, std::int16_t rf,
+                                         const std::map<std::string, std::string>& configs) {
+  return impl_->create_topic(name, partitions, rf, configs);
+}
+std::optional<Error> Admin::delete_topic(const std::string& name) { return impl_->delete_topic(name); }
+std::expected<std::vector<TopicListing>, Error> Admin::list_topics(bool include_internal) {
+  return impl_->list_topics(include_internal);
+}
+std::expected<TopicDescription, Error> Admin::describe_topic(const std::string& name) {
+  return impl_->describe_topic(name);
+}
+std::expected<ClusterInfo, Error> Admin::cluster() { return impl_->cluster(); }
+std::expected<std::vector<TopicPartitionOffset>, Error> Admin::list_offsets(const std::vector<TopicPartition>& tps,
+                                                                            OffsetSpec spec, std::int64_t ts) {
+  return impl_->list_offsets(tps, spec, ts);
+}
+std::expected<std::vector<GroupPartitionOffset>, Error> Admin::group_offsets(const std::string& group_id) {
+  return impl_->group_offsets(group_id);
+}
+void Admin::close() { impl_->close(); }
+
+}  // namespace quorumq

@@ -1,0 +1,37 @@
+// Request flows shared by Consumer and Admin: ListOffsets (routed to each partition's leader),
+// OffsetFetch and OffsetCommit (routed to the group's coordinator). All run on the I/O thread
+// and complete through a callback; each retries transient errors until its deadline.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core.h"
+#include "quorumq/admin.h"
+#include "quorumq/types.h"
+
+namespace quorumq::client {
+
+// Where group requests go. Today any broker answers for every group; with replicated offsets
+// (issue 4) and group membership (issue 6) this becomes the coordinator lookup, and
+// not_coordinator answers make call() try another broker meanwhile.
+inline std::int32_t coordinator_target(const std::string& /*group*/) { return kAnyBroker; }
+
+using OffsetsFn = std::function<void(std::optional<Error>, std::vector<TopicPartitionOffset>)>;
+
+void list_offsets_async(Core& core, std::vector<TopicPartition> partitions, OffsetSpec spec,
+                        std::int64_t timestamp_ms, Clock::time_point deadline, OffsetsFn done);
+
+// topics empty: every partition the group committed. Offsets -1: nothing committed.
+void offset_fetch_async(Core& core, const std::string& group, const std::vector<TopicPartition>& partitions,
+                        Clock::time_point deadline,
+                        std::function<void(std::optional<Error>, std::vector<GroupPartitionOffset>)> done);
+
+void offset_commit_async(Core& core, const std::string& group, const std::vector<TopicPartitionOffset>& offsets,
+                         Clock::time_point deadline, std::function<void(std::optional<Error>)> done);
+
+std::string topic_missing_message(const std::string& topic);
+
+}  // namespace quorumq::client
