@@ -2,6 +2,7 @@
 #pragma once
 
 #include <lmdb.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -23,8 +24,12 @@ struct EnvHandle {
   // to grow the map (mdb_env_set_mapsize needs no live transaction in the process).
   mutable std::shared_mutex resize_mu;
   std::uint64_t map_size_bytes = 0;
+  // The data directory, open with an exclusive flock(): one Storage per directory, machine-wide
+  // (LMDB would let a second process write too, behind our in-memory log states' back).
+  int dir_lock_fd = -1;
   ~EnvHandle() {
     if (env) mdb_env_close(env);
+    if (dir_lock_fd >= 0) ::close(dir_lock_fd);  // releases the lock
   }
 };
 

@@ -1,7 +1,10 @@
 #include "quorumq/storage/storage.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstring>
 #include <future>
 #include <map>
@@ -31,6 +34,7 @@ class Category final : public std::error_category {
       case errc::invalid_argument: return "invalid argument";
       case errc::closed: return "storage closed";
       case errc::too_many_logs: return "too many partition logs";
+      case errc::in_use: return "data directory in use";
     }
     return "unknown storage error";
   }
@@ -130,6 +134,12 @@ std::expected<std::unique_ptr<Storage>, Error> Storage::open(const StorageOption
   s->env_ = std::make_unique<EnvHandle>();
   EnvHandle& h = *s->env_;
   h.map_size_bytes = options.map_size_bytes;
+  h.dir_lock_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (h.dir_lock_fd < 0)
+    return std::unexpected(Error{errc::io_error, "cannot open " + where + ": " + std::strerror(errno)});
+  if (::flock(h.dir_lock_fd, LOCK_EX | LOCK_NB) != 0)
+    return std::unexpected(Error{errc::in_use, where + " is in use by another broker (or another Storage in this "
+                                                       "process): stop it, or give this one its own --data-dir"});
   int rc = mdb_env_create(&h.env);
   if (rc == 0) rc = mdb_env_set_maxdbs(h.env, options.max_logs + 2);
   if (rc == 0) rc = mdb_env_set_mapsize(h.env, options.map_size_bytes);
@@ -138,6 +148,8 @@ std::expected<std::unique_ptr<Storage>, Error> Storage::open(const StorageOption
     return std::unexpected(Error{errc::not_a_data_dir, where + ": data.mdb is not an LMDB file quorumq can read"});
   if (rc != 0) return std::unexpected(lmdb_error(rc, "opening " + where));
   {
+    int dead = 0;  // reader slots of killed processes would pin old pages: free them
+    mdb_reader_check(h.env, &dead);
     // The file may have grown past our default map size in an earlier life.
     MDB_envinfo info;
     mdb_env_info(h.env, &info);

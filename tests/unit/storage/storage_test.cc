@@ -316,6 +316,19 @@ TEST(StorageTest, open_missingDirWithoutCreateFails) {
   EXPECT_EQ(s.error().code, errc::not_a_data_dir);
 }
 
+TEST(StorageTest, open_twiceIsInUse) {
+  TempDir dir;
+  auto first = open_storage(dir.path);
+  StorageOptions o;
+  o.dir = dir.path;
+  auto second = Storage::open(o);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, errc::in_use);
+  EXPECT_NE(second.error().message.find(dir.path.string()), std::string::npos);
+  first.reset();
+  EXPECT_TRUE(Storage::open(o));  // released on close
+}
+
 TEST(StorageTest, dirId_stableAcrossReopenAndUniquePerDir) {
   TempDir d1, d2;
   std::string id1;

@@ -18,6 +18,7 @@ enum class errc {
   invalid_argument,  // a caller broke a precondition that depends on data (e.g. index gap)
   closed,            // storage is shutting down
   too_many_logs,     // the LMDB named-database limit was reached
+  in_use,            // another Storage (this or another process) has the directory open
 };
 
 const std::error_category& storage_category() noexcept;
