@@ -112,6 +112,12 @@ void Raft::step_leader(const Message& m) {
     case MessageType::heartbeat_resp:
       pr.recent_active = true;
       pr.probe_sent = false;
+      if (m.reject && m.reject_hint < pr.match) {
+        // The follower lost entries it had acknowledged (wiped disk): replicate from its real
+        // end. Only safe for learners, which is why a wiped member must rejoin as one.
+        pr.match = m.reject_hint;
+        pr.become_probe();
+      }
       // A full pipeline whose acks were lost would stall forever; a heartbeat reply proves
       // the follower is reachable, so let one more message through.
       if (pr.state == ProgressState::replicate && pr.inflights.full()) pr.inflights.free_first_one();
@@ -207,6 +213,13 @@ void Raft::handle_append(const Message& m) {
 }
 
 void Raft::handle_heartbeat(const Message& m) {
+  if (m.commit > log_.last_index()) {
+    // The leader believes we hold entries we do not: our disk lost acknowledged entries (a
+    // wiped data directory). Tell it where our log really ends instead of committing blindly.
+    send(Message{.type = MessageType::heartbeat_resp, .to = m.from, .term = term_,
+                 .reject = true, .reject_hint = log_.last_index()});
+    return;
+  }
   commit_to(m.commit);
   send(Message{.type = MessageType::heartbeat_resp, .to = m.from, .term = term_});
 }

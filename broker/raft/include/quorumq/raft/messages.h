@@ -43,7 +43,8 @@ struct Message {
   log_index commit;            // append, heartbeat: the leader's commit index
   bool reject = false;         // *_resp
   // append_resp reject: the follower's guess of the last index that may match (fast
-  // backtracking, paper §5.3 end / thesis §5.3).
+  // backtracking, paper §5.3 end / thesis §5.3). heartbeat_resp reject: the follower's last
+  // index, lower than what the leader thought it acknowledged (the follower lost its disk).
   log_index reject_hint;
   bool transfer = false;  // vote: campaign caused by timeout_now, ignores the leader lease
 };
