@@ -129,6 +129,14 @@ void Simulator::crash_node(Node& n) {
   n.pending.reset();
   n.restart_at = now_ + 20 + rand(400);
   trace("crash", n.id);
+  // A learner may come back with a wiped data directory (GUIDE: a broker that lost its disk
+  // rejoins as a learner): the leader must notice and re-send from the start.
+  if (n.learner && chance(0.3)) {
+    n.disk = raft::MemoryLog{};
+    n.hard_state = raft::HardState{};
+    n.applied = log_index(0);
+    trace("wipe", n.id);
+  }
 }
 
 void Simulator::pump(Node& n) {
