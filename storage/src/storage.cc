@@ -296,6 +296,7 @@ std::expected<void, Error> Storage::drop_log(const std::string& name) {
 void Storage::submit(std::vector<WriteOp> ops, WriteCallback done) { writer_->submit(std::move(ops), std::move(done)); }
 
 std::expected<WriteResult, Error> Storage::write_sync(std::vector<WriteOp> ops) {
+  QQ_ASSERT_MSG(!writer_->on_writer_thread(), "write_sync from a storage completion would deadlock");
   std::promise<std::expected<WriteResult, Error>> p;
   auto f = p.get_future();
   submit(std::move(ops), [&p](std::expected<WriteResult, Error> r) { p.set_value(std::move(r)); });

@@ -59,6 +59,7 @@ void Writer::submit(std::vector<WriteOp> ops, WriteCallback done) {
 }
 
 int Writer::run_control(std::function<int(MDB_txn*)> fn) {
+  QQ_ASSERT_MSG(!on_writer_thread(), "open_log/drop_log from a storage completion would deadlock");
   std::promise<int> result;
   auto fut = result.get_future();
   {
@@ -318,6 +319,12 @@ Error Writer::apply_append_at(MDB_txn* txn, AppendAtOp& op, Scratch& s, WriteRes
   if (op.first <= st.last_index) {
     Error e = apply_truncate(txn, op.log, op.first, s, rc);
     if (rc != 0 || e.code != errc::ok) return e;
+  }
+  // An empty log (fresh, fully truncated, or reset to a leader's first index) continues at the
+  // offset its leader stamped: after a reset the follower does not know it until this batch.
+  if (st.empty() && !op.batches.empty() && plausible_batch(op.batches.front())) {
+    st.next_offset = BatchView(op.batches.front()).base_offset();
+    st.start_offset = st.next_offset;
   }
   std::int64_t off = st.next_offset;
   std::uint64_t term = st.last_term.value;

@@ -32,6 +32,7 @@ class Writer {
   // fn returns 0 to commit, an LMDB error code to abort. For creating/dropping databases.
   int run_control(std::function<int(MDB_txn*)> fn);
   WriterStats stats() const;
+  bool on_writer_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
  private:
   struct Pending {

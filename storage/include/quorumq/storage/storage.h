@@ -5,7 +5,8 @@
 // completes every queued write (or fails it with errc::closed if the env already failed) and
 // joins the writer.
 // Threads: submit() and reads are thread-safe. Completions run on the writer thread, after the
-// commit has been synced to disk; keep them short (post to your own executor).
+// commit has been synced to disk; keep them short (post to your own executor) and never call
+// write_sync()/open_log()/drop_log() from one (that would wait on itself: an assert stops it).
 // Durability: a completion with success means the write survives kill -9 and power loss (LMDB
 // default sync: data pages, then the meta page, both fdatasync'ed; never MDB_NOSYNC).
 #pragma once
