@@ -11,37 +11,27 @@
 #include <mutex>
 
 #include "config.h"
+#include "executor.h"
 #include "metrics.h"
 #include "topics.h"
+#include "controller.h"
+#include "replication.h"
 #include "quorumq/storage/storage.h"
 
 namespace quorumq::broker {
-
-class TimerHandle {
- public:
-  virtual ~TimerHandle() = default;
-  // The callback runs soon with cancelled = true (unless it already ran).
-  virtual void cancel() = 0;
-};
-
-class Executor {
- public:
-  virtual ~Executor() = default;
-  virtual void post(std::function<void()> fn) = 0;
-  // fn(false) after `delay`, or fn(true) once cancel() is called first. Runs exactly once.
-  virtual std::shared_ptr<TimerHandle> run_after(std::chrono::milliseconds delay, std::function<void(bool)> fn) = 0;
-};
 
 // Producer ids for idempotent producers: unique for the life of the data directory. Blocks of
 // ids are reserved durably so a restart never hands out an id twice.
 class ProducerIdAllocator {
  public:
-  explicit ProducerIdAllocator(storage::Storage& s) : storage_(s) {}
+  // Ids are counter * 1024 + node id, so brokers never hand out the same id.
+  ProducerIdAllocator(storage::Storage& s, std::int32_t node) : storage_(s), node_(node) {}
   std::expected<std::int64_t, storage::Error> next();
 
  private:
   static constexpr std::int64_t kBlock = 1000;
   storage::Storage& storage_;
+  std::int32_t node_;
   std::mutex mu_;
   std::int64_t next_ = -1;
   std::int64_t limit_ = -1;
@@ -53,13 +43,17 @@ struct BrokerContext {
   TopicManager& topics;
   Metrics& metrics;
   Executor& exec;
+  ReplicaManager& replication;
+  Controller& controller;
   ProducerIdAllocator producer_ids;
   std::atomic<bool> shutting_down{false};
   std::atomic<bool> ready{false};
 
-  BrokerContext(const BrokerConfig& c, storage::Storage& s, TopicManager& t, Metrics& m, Executor& e)
-      : config(c), storage(s), topics(t), metrics(m), exec(e), producer_ids(s) {}
-  std::int32_t cluster_size() const { return config.peers.empty() ? 1 : static_cast<std::int32_t>(config.peers.size()); }
+  BrokerContext(const BrokerConfig& c, storage::Storage& s, TopicManager& t, Metrics& m, Executor& e,
+                ReplicaManager& r, Controller& ctl)
+      : config(c), storage(s), topics(t), metrics(m), exec(e), replication(r), controller(ctl),
+        producer_ids(s, c.node_id) {}
+  std::int32_t cluster_size() const { return static_cast<std::int32_t>(replication.brokers().size()); }
 };
 
 }  // namespace quorumq::broker

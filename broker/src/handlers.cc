@@ -24,9 +24,41 @@ std::uint64_t since_us(Clock::time_point t0) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
 }
 
-Partition* find_partition(const std::shared_ptr<const Topic>& t, std::int32_t p) {
-  if (!t || p < 0 || p >= static_cast<std::int32_t>(t->partitions.size())) return nullptr;
-  return t->partitions[static_cast<std::size_t>(p)].get();
+Partition* find_partition(const std::shared_ptr<const Topic>& t, std::int32_t p) { return t ? t->local(p) : nullptr; }
+
+// Where to send a client whose request reached a broker that does not lead the partition.
+flatbuffers::Offset<LeaderHint> make_hint(flatbuffers::FlatBufferBuilder& fbb, BrokerContext& ctx,
+                                          std::optional<node_id> leader) {
+  if (!leader) return 0;
+  const auto addr = ctx.replication.address_of(*leader);
+  if (!addr) return 0;
+  return CreateLeaderHint(fbb, leader->value, 0, fbb.CreateString(addr->host), addr->port);
+}
+
+std::string group_name(const std::string& topic, std::int32_t p) { return TopicManager::log_name(topic, p); }
+
+// Error for a partition this broker cannot serve: unknown, led elsewhere, or no leader yet.
+struct NotServed {
+  ErrorCode code;
+  std::optional<node_id> leader;
+  std::string message;
+};
+std::optional<NotServed> not_served(BrokerContext& ctx, const std::shared_ptr<const Topic>& t, const std::string& name,
+                                    std::int32_t p) {
+  if (!t || !t->has_partition(p))
+    return NotServed{ErrorCode::unknown_topic_or_partition, std::nullopt,
+                     "topic " + name + " partition " + std::to_string(p) +
+                         " does not exist: create it (quorumq topic create) or check the name"};
+  Partition* part = t->local(p);
+  if (part && part->serving()) return std::nullopt;
+  auto leader = ctx.replication.leader_of(group_name(name, p));
+  if (leader && *leader == ctx.replication.self()) leader.reset();  // leading but not ready yet
+  if (leader)
+    return NotServed{ErrorCode::not_leader, leader,
+                     "broker " + std::to_string(ctx.config.node_id) + " does not lead " + group_name(name, p) +
+                         "; its leader is broker " + std::to_string(leader->value)};
+  return NotServed{ErrorCode::leader_not_available, std::nullopt,
+                   "no leader for " + group_name(name, p) + " right now (election in progress); retry"};
 }
 
 const BrokerConfig& cfg(BrokerContext& c) { return c.config; }
@@ -46,6 +78,8 @@ struct ProduceOp {
   bool reply = true;
   Clock::time_point start = Clock::now();
   Metrics* metrics = nullptr;
+  BrokerContext* ctx = nullptr;
+  wire::Acks acks = wire::Acks::quorum;
 
   void finish() {
     const auto us = since_us(start);
@@ -64,7 +98,8 @@ struct ProduceOp {
         const auto& r = slots[i].result;
         if (r.error != ErrorCode::none && r.error != ErrorCode::duplicate_sequence)
           metrics->produce_errors.fetch_add(1, std::memory_order_relaxed);
-        parts.push_back(CreateProducePartitionResponse(fbb, slots[i].partition, r.error, r.base_offset, -1, 0,
+        parts.push_back(CreateProducePartitionResponse(fbb, slots[i].partition, r.error, r.base_offset, -1,
+                                                       make_hint(fbb, *ctx, r.leader_hint),
                                                        r.message.empty() ? 0 : fbb.CreateString(r.message)));
       }
       topics.push_back(CreateProduceTopicResponse(fbb, fbb.CreateString(name), fbb.CreateVector(parts)));
@@ -90,6 +125,8 @@ void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceReque
   op->respond = std::move(respond);
   op->reply = req->acks() != Acks::none;
   op->metrics = &ctx.metrics;
+  op->ctx = &ctx;
+  op->acks = req->acks();
   struct Work {
     std::size_t slot;
     Partition* partition;
@@ -111,13 +148,11 @@ void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceReque
           res = {ErrorCode::broker_shutting_down, -1, "broker is shutting down; retry on the new leader"};
           continue;
         }
-        Partition* p = find_partition(topic, pd->partition());
-        if (!p) {
-          res = {ErrorCode::unknown_topic_or_partition, -1,
-                 "topic " + name + " partition " + std::to_string(pd->partition()) +
-                     " does not exist: create it (quorumq topic create) or check the name"};
+        if (auto ns = not_served(ctx, topic, name, pd->partition())) {
+          res = {ns->code, -1, ns->message, ns->leader};
           continue;
         }
+        Partition* p = find_partition(topic, pd->partition());
         const auto* rec = pd->records();
         if (!rec) {
           res = {ErrorCode::invalid_request, -1, "no records"};
@@ -142,7 +177,8 @@ void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceReque
   }
   op->pending = work.size() + 1;  // +1: this function's own hold, released below
   for (auto& w : work)
-    w.partition->produce(std::move(w.batches), [op, slot = w.slot, keep](ProduceResult r) { op->complete(slot, std::move(r)); });
+    w.partition->produce(std::move(w.batches), op->acks,
+                         [op, slot = w.slot, keep](ProduceResult r) { op->complete(slot, std::move(r)); });
   {
     std::lock_guard lk(op->mu);
     if (--op->pending != 0) return;
@@ -181,7 +217,9 @@ class FetchOp : public std::enable_shared_from_this<FetchOp> {
   bool available() const {
     for (const auto& it : items_) {
       Partition* p = find_partition(it.topic, it.partition);
-      if (!p || p->closed() || p->high_watermark() > it.offset || it.offset > p->high_watermark()) return true;
+      if (!p || p->closed() || !p->serving() || p->high_watermark() > it.offset || it.offset > p->log_end_offset() ||
+          it.offset < p->log_start_offset())
+        return true;
     }
     return false;
   }
@@ -247,15 +285,18 @@ class FetchOp : public std::enable_shared_from_this<FetchOp> {
       std::vector<flatbuffers::Offset<FetchPartitionResponse>> parts;
       for (; i < items_.size() && items_[i].topic_name == name; ++i) {
         const auto& it = items_[i];
-        Partition* p = find_partition(it.topic, it.partition);
-        if (!p || p->closed()) {
+        if (auto ns = not_served(ctx_, it.topic, name, it.partition)) {
           ctx_.metrics.fetch_errors.fetch_add(1, std::memory_order_relaxed);
-          parts.push_back(CreateFetchPartitionResponse(fbb, it.partition, ErrorCode::unknown_topic_or_partition));
+          parts.push_back(CreateFetchPartitionResponse(fbb, it.partition, ns->code, -1, -1, 0,
+                                                       make_hint(fbb, ctx_, ns->leader)));
           continue;
         }
+        Partition* p = find_partition(it.topic, it.partition);
         const std::int64_t hw = p->high_watermark();
         const std::int64_t lso = p->log_start_offset();
-        if (it.offset < lso || it.offset > hw) {
+        // Between the high watermark and the log end: not committed yet (e.g. a new leader
+        // still committing its predecessor's tail): nothing to serve, not an error.
+        if (it.offset < lso || it.offset > std::max(hw, p->log_end_offset())) {
           ctx_.metrics.fetch_errors.fetch_add(1, std::memory_order_relaxed);
           parts.push_back(CreateFetchPartitionResponse(fbb, it.partition, ErrorCode::offset_out_of_range, hw, lso));
           continue;
@@ -316,10 +357,10 @@ void handle_fetch(BrokerContext& ctx, const FrameHeader& h, const FetchRequest* 
 // ----------------------------------------------------------------------------- the others
 void handle_metadata(BrokerContext& ctx, const FrameHeader& h, const MetadataRequest* req, Respond respond) {
   flatbuffers::FlatBufferBuilder fbb(1024);
-  const auto& c = cfg(ctx);
   std::vector<flatbuffers::Offset<BrokerMetadata>> brokers;
-  const HostPort self = c.advertised.value_or(c.listen);
-  brokers.push_back(CreateBrokerMetadata(fbb, c.node_id, fbb.CreateString(self.host), self.port));
+  for (const auto b : ctx.replication.brokers())
+    if (auto a = ctx.replication.address_of(b))
+      brokers.push_back(CreateBrokerMetadata(fbb, b.value, fbb.CreateString(a->host), a->port));
   std::vector<std::shared_ptr<const Topic>> topics;
   std::vector<std::string> missing;
   if (req->topics() && req->topics()->size() > 0) {
@@ -331,19 +372,30 @@ void handle_metadata(BrokerContext& ctx, const FrameHeader& h, const MetadataReq
     topics = ctx.topics.list();
   }
   std::vector<flatbuffers::Offset<TopicMetadata>> tms;
-  const std::vector<std::int32_t> replicas{c.node_id};
   for (const auto& t : topics) {
     std::vector<flatbuffers::Offset<PartitionMetadata>> pms;
-    for (const auto& p : t->partitions)
-      pms.push_back(CreatePartitionMetadata(fbb, p->id(), ErrorCode::none, c.node_id, 1, fbb.CreateVector(replicas),
-                                            fbb.CreateVector(replicas), fbb.CreateVector(replicas),
-                                            p->high_watermark(), p->log_start_offset()));
+    for (std::int32_t pid = 0; pid < t->config.partitions; ++pid) {
+      std::vector<std::int32_t> reps;
+      for (const auto r : t->assignment[static_cast<std::size_t>(pid)]) reps.push_back(r.value);
+      const auto leader = ctx.replication.leader_of(group_name(t->name, pid));
+      const Partition* p = t->local(pid);
+      std::uint64_t epoch = 0;
+      std::int64_t hw = -1, lso = -1;
+      if (p && p->group()) {
+        epoch = p->group()->term();
+        if (p->serving()) hw = p->high_watermark(), lso = p->log_start_offset();
+      }
+      pms.push_back(CreatePartitionMetadata(fbb, pid, leader ? ErrorCode::none : ErrorCode::leader_not_available,
+                                            leader ? leader->value : -1, epoch, fbb.CreateVector(reps),
+                                            fbb.CreateVector(reps), fbb.CreateVector(reps), hw, lso));
+    }
     tms.push_back(CreateTopicMetadata(fbb, fbb.CreateString(t->name), ErrorCode::none, false, fbb.CreateVector(pms)));
   }
   for (const auto& m : missing)
     tms.push_back(CreateTopicMetadata(fbb, fbb.CreateString(m), ErrorCode::unknown_topic_or_partition));
-  auto root = CreateMetadataResponse(fbb, ErrorCode::none, fbb.CreateVector(brokers), c.node_id,
-                                     fbb.CreateString(c.cluster_id), fbb.CreateVector(tms));
+  const auto controller = ctx.controller.leader();
+  auto root = CreateMetadataResponse(fbb, ErrorCode::none, fbb.CreateVector(brokers), controller ? controller->value : -1,
+                                     fbb.CreateString(ctx.config.cluster_id), fbb.CreateVector(tms));
   respond(finish_response(fbb, root, h));
 }
 
@@ -354,22 +406,24 @@ void handle_create_topic(BrokerContext& ctx, const FrameHeader& h, const CreateT
   if (req->configs())
     for (const auto* e : *req->configs()) tc.configs[str(e->key())] = str(e->value());
   const std::string name = str(req->name());
-  auto r = ctx.topics.create(name, tc, ctx.cluster_size(), req->validate_only());
-  flatbuffers::FlatBufferBuilder fbb(256);
-  auto root = r ? CreateCreateTopicResponse(fbb, ErrorCode::none, 0, fbb.CreateString(name))
-                : CreateCreateTopicResponse(fbb, r.error().code, fbb.CreateString(r.error().message),
-                                            fbb.CreateString(name));
-  respond(finish_response(fbb, root, h));
+  auto reply = [h, name, respond = std::move(respond)](std::optional<AdminError> err) {
+    flatbuffers::FlatBufferBuilder fbb(256);
+    auto root = !err ? CreateCreateTopicResponse(fbb, ErrorCode::none, 0, fbb.CreateString(name))
+                     : CreateCreateTopicResponse(fbb, err->code, fbb.CreateString(err->message), fbb.CreateString(name));
+    respond(finish_response(fbb, root, h));
+  };
+  if (req->validate_only()) return reply(ctx.topics.validate_create(name, tc, ctx.cluster_size()));
+  ctx.controller.create_topic(name, tc, std::move(reply));
 }
 
 void handle_delete_topic(BrokerContext& ctx, const FrameHeader& h, const DeleteTopicRequest* req, Respond respond) {
   const std::string name = str(req->name());
-  auto r = ctx.topics.remove(name);
-  flatbuffers::FlatBufferBuilder fbb(256);
-  auto root = r ? CreateDeleteTopicResponse(fbb, ErrorCode::none, 0, fbb.CreateString(name))
-                : CreateDeleteTopicResponse(fbb, r.error().code, fbb.CreateString(r.error().message),
-                                            fbb.CreateString(name));
-  respond(finish_response(fbb, root, h));
+  ctx.controller.delete_topic(name, [h, name, respond = std::move(respond)](std::optional<AdminError> err) {
+    flatbuffers::FlatBufferBuilder fbb(256);
+    auto root = !err ? CreateDeleteTopicResponse(fbb, ErrorCode::none, 0, fbb.CreateString(name))
+                     : CreateDeleteTopicResponse(fbb, err->code, fbb.CreateString(err->message), fbb.CreateString(name));
+    respond(finish_response(fbb, root, h));
+  });
 }
 
 void handle_list_topics(BrokerContext& ctx, const FrameHeader& h, const ListTopicsRequest*, Respond respond) {
@@ -391,11 +445,12 @@ void handle_list_offsets(BrokerContext& ctx, const FrameHeader& h, const ListOff
       std::vector<flatbuffers::Offset<ListOffsetsPartitionResponse>> parts;
       if (t->partitions())
         for (const auto* lp : *t->partitions()) {
-          Partition* p = find_partition(topic, lp->partition());
-          if (!p) {
-            parts.push_back(CreateListOffsetsPartitionResponse(fbb, lp->partition(), ErrorCode::unknown_topic_or_partition));
+          if (auto ns = not_served(ctx, topic, name, lp->partition())) {
+            parts.push_back(CreateListOffsetsPartitionResponse(fbb, lp->partition(), ns->code, -1, -1,
+                                                               make_hint(fbb, ctx, ns->leader)));
             continue;
           }
+          Partition* p = find_partition(topic, lp->partition());
           std::int64_t off = p->high_watermark();
           if (lp->spec() == OffsetSpec::earliest) {
             off = p->log_start_offset();
@@ -415,52 +470,81 @@ void handle_list_offsets(BrokerContext& ctx, const FrameHeader& h, const ListOff
   respond(finish_response(fbb, root, h));
 }
 
+// Offset commits go through each partition's own log (control batches): the partition's
+// leader is the coordinator of its offsets, and a commit is acknowledged on a quorum.
 void handle_offset_commit(BrokerContext& ctx, const FrameHeader& h, const OffsetCommitRequest* req, Respond respond) {
   ctx.metrics.offset_commits.fetch_add(1, std::memory_order_relaxed);
   const std::string group = str(req->group_id());
-  struct Item {
-    std::string topic;
-    std::int32_t partition;
-    ErrorCode error;
+  struct State {
+    struct Item {
+      std::string topic;
+      std::int32_t partition;
+      ErrorCode error;
+    };
+    std::mutex mu;
+    std::vector<Item> items;
+    std::size_t pending = 1;
+    Respond respond;
+    FrameHeader h;
+    void done() {
+      {
+        std::lock_guard lk(mu);
+        if (--pending != 0) return;
+      }
+      flatbuffers::FlatBufferBuilder fbb(256);
+      std::vector<flatbuffers::Offset<OffsetCommitTopicResponse>> tops;
+      std::size_t i = 0;
+      while (i < items.size()) {
+        const std::string& name = items[i].topic;
+        std::vector<flatbuffers::Offset<OffsetCommitPartitionResponse>> parts;
+        for (; i < items.size() && items[i].topic == name; ++i)
+          parts.push_back(CreateOffsetCommitPartitionResponse(fbb, items[i].partition, items[i].error));
+        tops.push_back(CreateOffsetCommitTopicResponse(fbb, fbb.CreateString(name), fbb.CreateVector(parts)));
+      }
+      auto root = CreateOffsetCommitResponse(fbb, ErrorCode::none, fbb.CreateVector(tops));
+      respond(finish_response(fbb, root, h));
+    }
   };
-  auto items = std::make_shared<std::vector<Item>>();
-  std::vector<storage::WriteOp> ops;
+  auto st = std::make_shared<State>();
+  st->respond = std::move(respond);
+  st->h = h;
+  struct Work {
+    std::size_t slot;
+    Partition* p;
+    OffsetCommitItem item;
+  };
+  std::vector<Work> work;
+  std::vector<std::shared_ptr<const Topic>> keep;
   if (req->topics())
     for (const auto* t : *req->topics()) {
       const std::string name = str(t->name());
       auto topic = ctx.topics.find(name);
+      keep.push_back(topic);
       if (t->partitions())
         for (const auto* p : *t->partitions()) {
           ErrorCode e = ErrorCode::none;
           if (group.empty() || group.size() > 255) e = ErrorCode::invalid_request;
-          else if (!find_partition(topic, p->partition())) e = ErrorCode::unknown_topic_or_partition;
           else if (p->offset() < 0) e = ErrorCode::offset_out_of_range;
-          items->push_back({name, p->partition(), e});
+          else if (auto ns = not_served(ctx, topic, name, p->partition()))
+            e = ns->code == ErrorCode::unknown_topic_or_partition ? ns->code : ErrorCode::not_coordinator;
+          st->items.push_back({name, p->partition(), e});
           if (e == ErrorCode::none)
-            ops.emplace_back(storage::PutOffsetOp{group, name, p->partition(), {p->offset(), str(p->metadata())}});
+            work.push_back({st->items.size() - 1, find_partition(topic, p->partition()),
+                            OffsetCommitItem{group, p->offset(), str(p->metadata())}});
         }
     }
-  auto reply = [items, h, respond = std::move(respond)](ErrorCode write_error) {
-    flatbuffers::FlatBufferBuilder fbb(256);
-    std::vector<flatbuffers::Offset<OffsetCommitTopicResponse>> tops;
-    std::size_t i = 0;
-    while (i < items->size()) {
-      const std::string& name = (*items)[i].topic;
-      std::vector<flatbuffers::Offset<OffsetCommitPartitionResponse>> parts;
-      for (; i < items->size() && (*items)[i].topic == name; ++i) {
-        const auto& it = (*items)[i];
-        parts.push_back(CreateOffsetCommitPartitionResponse(fbb, it.partition, it.error == ErrorCode::none ? write_error : it.error));
+  st->pending += work.size();
+  for (auto& w : work)
+    w.p->commit_offset(std::move(w.item), [st, slot = w.slot, keep](ProduceResult r) {
+      {
+        std::lock_guard lk(st->mu);
+        st->items[slot].error = r.error == ErrorCode::not_leader || r.error == ErrorCode::leader_not_available
+                                    ? ErrorCode::not_coordinator
+                                    : r.error;
       }
-      tops.push_back(CreateOffsetCommitTopicResponse(fbb, fbb.CreateString(name), fbb.CreateVector(parts)));
-    }
-    auto root = CreateOffsetCommitResponse(fbb, ErrorCode::none, fbb.CreateVector(tops));
-    respond(finish_response(fbb, root, h));
-  };
-  if (ops.empty()) return reply(ErrorCode::none);
-  ctx.storage.submit(std::move(ops), [reply = std::move(reply)](std::expected<storage::WriteResult, storage::Error> r) mutable {
-    if (!r) spdlog::error("offset commit failed: {}", r.error().message);
-    reply(r ? ErrorCode::none : r.error().code == storage::errc::disk_full ? ErrorCode::disk_full : ErrorCode::storage_error);
-  });
+      st->done();
+    });
+  st->done();
 }
 
 void handle_offset_fetch(BrokerContext& ctx, const FrameHeader& h, const OffsetFetchRequest* req, Respond respond) {
@@ -470,25 +554,34 @@ void handle_offset_fetch(BrokerContext& ctx, const FrameHeader& h, const OffsetF
   if (req->topics() && req->topics()->size() > 0) {
     for (const auto* t : *req->topics()) {
       const std::string name = str(t->name());
+      auto topic = ctx.topics.find(name);
       std::vector<flatbuffers::Offset<OffsetFetchPartitionResponse>> parts;
       if (t->partitions())
         for (const std::int32_t p : *t->partitions()) {
-          auto c = ctx.storage.committed_offset(group, name, p);
+          if (auto ns = not_served(ctx, topic, name, p)) {
+            parts.push_back(CreateOffsetFetchPartitionResponse(
+                fbb, p, ns->code == ErrorCode::unknown_topic_or_partition ? ns->code : ErrorCode::not_coordinator));
+            continue;
+          }
+          auto c = find_partition(topic, p)->committed_offset(group);
           parts.push_back(CreateOffsetFetchPartitionResponse(fbb, p, ErrorCode::none, c ? c->offset : -1,
                                                              c ? fbb.CreateString(c->metadata) : 0));
         }
       tops.push_back(CreateOffsetFetchTopicResponse(fbb, fbb.CreateString(name), fbb.CreateVector(parts)));
     }
   } else {
-    const auto all = ctx.storage.group_offsets(group);
-    std::size_t i = 0;
-    while (i < all.size()) {
-      const std::string& name = all[i].topic;
+    // Every partition this broker coordinates (leads) that has an offset for the group; a
+    // client merges the answers of all brokers.
+    for (const auto& t : ctx.topics.list()) {
       std::vector<flatbuffers::Offset<OffsetFetchPartitionResponse>> parts;
-      for (; i < all.size() && all[i].topic == name; ++i)
-        parts.push_back(CreateOffsetFetchPartitionResponse(fbb, all[i].partition, ErrorCode::none, all[i].value.offset,
-                                                           fbb.CreateString(all[i].value.metadata)));
-      tops.push_back(CreateOffsetFetchTopicResponse(fbb, fbb.CreateString(name), fbb.CreateVector(parts)));
+      for (const auto& p : t->partitions) {
+        if (!p || !p->serving()) continue;
+        if (auto c = p->committed_offset(group))
+          parts.push_back(CreateOffsetFetchPartitionResponse(fbb, p->id(), ErrorCode::none, c->offset,
+                                                             fbb.CreateString(c->metadata)));
+      }
+      if (!parts.empty())
+        tops.push_back(CreateOffsetFetchTopicResponse(fbb, fbb.CreateString(t->name), fbb.CreateVector(parts)));
     }
   }
   auto root = CreateOffsetFetchResponse(fbb, ErrorCode::none, fbb.CreateVector(tops));
@@ -531,7 +624,7 @@ std::expected<std::int64_t, storage::Error> ProducerIdAllocator::next() {
     if (auto w = storage_.write_sync(std::move(ops)); !w) return std::unexpected(w.error());
     limit_ = new_limit;
   }
-  return next_++;
+  return (next_++) * 1024 + node_;
 }
 
 void handle_request(BrokerContext& ctx, const FrameHeader& h, std::span<const std::uint8_t> payload, Respond respond) {

@@ -8,7 +8,6 @@
 #include "config.h"
 #include "metrics.h"
 #include "server.h"
-#include "topics.h"
 #include "quorumq/storage/storage.h"
 
 int main(int argc, char** argv) {
@@ -41,13 +40,8 @@ int main(int argc, char** argv) {
   spdlog::info("data directory {} (id {}) opened", cfg->data_dir, (*st)->dir_id());
 
   broker::Metrics metrics;
-  broker::TopicManager topics(**st, metrics, cfg->max_partitions);
-  if (auto l = topics.load(); !l) {
-    spdlog::critical("loading topics: {}", l.error());
-    return 1;
-  }
   {
-    broker::Server server(*cfg, **st, topics, metrics);
+    broker::Server server(*cfg, **st, metrics);
     if (auto s = server.start(); !s) {
       std::fprintf(stderr, "quorumq-broker: %s\n", s.error().c_str());
       return 1;

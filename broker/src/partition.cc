@@ -51,15 +51,108 @@ SplitResult split_and_validate(std::span<const std::uint8_t> records, std::uint3
   return r;
 }
 
-Partition::Partition(std::string topic, std::int32_t id, storage::Storage& storage, storage::PartitionLog* log,
-                     Metrics& metrics)
-    : topic_(std::move(topic)), id_(id), storage_(storage), log_(log), metrics_(metrics) {
-  // One node: everything durable in the log is committed.
-  hw_.store(log_->state().next_offset);
-  rebuild_producer_state();
+namespace {
+// Control batch payloads in a partition log. Kind 1: a consumer-group offset commit.
+constexpr std::uint8_t kOffsetCommit = 1;
+
+std::vector<std::uint8_t> encode_offset_commit(const OffsetCommitItem& c) {
+  std::vector<std::uint8_t> p;
+  p.push_back(kOffsetCommit);
+  const auto glen = static_cast<std::uint16_t>(c.group.size());
+  p.insert(p.end(), reinterpret_cast<const std::uint8_t*>(&glen), reinterpret_cast<const std::uint8_t*>(&glen) + 2);
+  p.insert(p.end(), c.group.begin(), c.group.end());
+  p.insert(p.end(), reinterpret_cast<const std::uint8_t*>(&c.offset), reinterpret_cast<const std::uint8_t*>(&c.offset) + 8);
+  const auto mlen = static_cast<std::uint32_t>(c.metadata.size());
+  p.insert(p.end(), reinterpret_cast<const std::uint8_t*>(&mlen), reinterpret_cast<const std::uint8_t*>(&mlen) + 4);
+  p.insert(p.end(), c.metadata.begin(), c.metadata.end());
+  return p;
 }
 
-Partition::~Partition() { close(); }
+std::optional<OffsetCommitItem> decode_offset_commit(std::span<const std::uint8_t> p) {
+  OffsetCommitItem c;
+  if (p.size() < 3 || p[0] != kOffsetCommit) return std::nullopt;
+  std::uint16_t glen;
+  std::memcpy(&glen, p.data() + 1, 2);
+  std::size_t at = 3;
+  if (p.size() < at + glen + 12) return std::nullopt;
+  c.group.assign(reinterpret_cast<const char*>(p.data() + at), glen);
+  at += glen;
+  std::memcpy(&c.offset, p.data() + at, 8);
+  at += 8;
+  std::uint32_t mlen;
+  std::memcpy(&mlen, p.data() + at, 4);
+  at += 4;
+  if (p.size() - at != mlen) return std::nullopt;
+  c.metadata.assign(reinterpret_cast<const char*>(p.data() + at), mlen);
+  return c;
+}
+
+ProduceResult from_propose(ProposeResult r) {
+  return {r.error, r.base_offset, std::move(r.message), r.leader_hint};
+}
+}  // namespace
+
+Partition::Partition(std::string topic, std::int32_t id, std::vector<node_id> replicas, storage::Storage& storage,
+                     storage::PartitionLog* log, Metrics& metrics)
+    : topic_(std::move(topic)), id_(id), replicas_(std::move(replicas)), storage_(storage), log_(log),
+      metrics_(metrics) {
+  rebuild_producer_state();
+  // Committed offsets applied before the last restart (the log tail re-applies the rest).
+  for (const auto& g : storage_.groups())
+    if (auto c = storage_.committed_offset(g, topic_, id_)) offsets_[g] = *c;
+}
+
+Partition::~Partition() { stop(); }
+
+void Partition::start(GroupOptions opts, Transport& transport, Executor& exec) {
+  group_ = std::make_shared<ReplicatedLog>(std::move(opts), storage_, log_, transport, exec, this);
+  group_->start();
+}
+
+void Partition::stop() {
+  if (closed_.exchange(true)) return;
+  if (group_) group_->stop();
+  wake_all();
+}
+
+void Partition::on_start(log_index, std::int64_t applied_end_offset) { hw_.store(applied_end_offset); }
+
+void Partition::replay_producer(std::span<const std::uint8_t> batch) {
+  const BatchView v(batch);
+  if (v.type() == BatchType::data && v.producer_id() >= 0)
+    producers_.replay(v.producer_id(), v.producer_epoch(), v.base_sequence(), static_cast<std::int32_t>(v.record_count()),
+                      v.base_offset());
+}
+
+void Partition::apply(const raft::Entry&, std::span<const std::uint8_t> batch) {
+  if (batch.size() < kBatchHeaderSize) return;
+  const BatchView v(batch);
+  if (v.type() == BatchType::data) {
+    replay_producer(batch);
+  } else if (v.type() == BatchType::control) {
+    if (auto c = decode_offset_commit(batch_payload(v))) {
+      {
+        std::lock_guard lk(offsets_mu_);
+        offsets_[c->group] = {c->offset, c->metadata};
+      }
+      // Persisted for fast restarts; queued before the next Raft write, which records the
+      // applied index, so "applied" never runs ahead of what these writes stored.
+      std::vector<storage::WriteOp> ops;
+      ops.emplace_back(storage::PutOffsetOp{c->group, topic_, id_, {c->offset, c->metadata}});
+      storage_.submit(std::move(ops), [](auto) {});
+    }
+  }
+  const std::int64_t end = v.base_offset() + v.offset_count();
+  if (end > hw_.load()) {
+    hw_.store(end, std::memory_order_release);
+    wake_all();
+  }
+}
+
+void Partition::on_leader(const std::vector<raft::Entry>& tail) {
+  for (const auto& e : tail)
+    if (e.payload && e.payload->size() >= kBatchHeaderSize) replay_producer(*e.payload);
+}
 
 void Partition::rebuild_producer_state() {
   // The producer table is derived from the batch headers of the log's tail: a producer silent
@@ -76,120 +169,136 @@ void Partition::rebuild_producer_state() {
                    chunk ? "empty read" : chunk.error().message);
       return;
     }
-    for (const auto& e : *chunk) {
-      const BatchView v(e.batch);
-      if (v.type() == BatchType::data && v.producer_id() >= 0)
-        producers_.replay(v.producer_id(), v.producer_epoch(), v.base_sequence(),
-                          static_cast<std::int32_t>(v.record_count()), v.base_offset());
-    }
+    for (const auto& e : *chunk) replay_producer(e.batch);
     lo = chunk->back().index.value + 1;
   }
 }
 
-void Partition::produce(std::vector<std::vector<std::uint8_t>> batches, ProduceCallback done) {
-  if (closed_.load()) {
-    done({ErrorCode::unknown_topic_or_partition, -1, "partition " + topic_ + "/" + std::to_string(id_) + " was deleted"});
+void Partition::produce(std::vector<std::vector<std::uint8_t>> batches, wire::Acks acks, ProduceCallback done) {
+  if (closed_.load() || !group_) {
+    done({wire::ErrorCode::not_leader, -1, "partition " + topic_ + "/" + std::to_string(id_) + " is not served here", {}});
     return;
   }
-  struct Idem {
-    std::int64_t pid;
-    std::int16_t epoch;
-    std::int32_t seq;
-    std::int32_t count;
+  // One callback for the whole set: answered with the first batch's offset once all are in.
+  struct Join {
+    std::mutex mu;
+    std::size_t left;
+    ProduceResult first;
+    bool have_error = false;
+    ProduceCallback done;
   };
-  std::vector<Idem> idem;
-  {
-    std::lock_guard lk(mu_);
-    for (const auto& b : batches) {
-      const BatchView v(b);
-      const Idem i{v.producer_id(), v.producer_epoch(), v.base_sequence(), static_cast<std::int32_t>(v.record_count())};
-      if (i.pid < 0) {
-        idem.push_back(i);  // not idempotent: kept only to compute offsets below
-        continue;
-      }
-      const auto r = producers_.check_and_reserve(i.pid, i.epoch, i.seq, i.count);
-      switch (r.check) {
-        case SeqCheck::accept: idem.push_back(i); continue;
-        case SeqCheck::duplicate:
-          // Requests carry one batch per partition from our SDK; a duplicate is answered whole.
-          for (const auto& d : idem) if (d.pid >= 0) producers_.on_failed(d.pid);
-          metrics_.produce_duplicates.fetch_add(1, std::memory_order_relaxed);
-          done({ErrorCode::duplicate_sequence, r.duplicate_offset, "batch already written"});
-          return;
-        case SeqCheck::in_flight:
-          for (const auto& d : idem) if (d.pid >= 0) producers_.on_failed(d.pid);
-          done({ErrorCode::request_timed_out, -1, "an earlier copy of this batch is still being written; retry"});
-          return;
-        case SeqCheck::out_of_order:
-          for (const auto& d : idem) if (d.pid >= 0) producers_.on_failed(d.pid);
-          done({ErrorCode::out_of_order_sequence, -1,
-                "producer " + std::to_string(i.pid) + " sent sequence " + std::to_string(i.seq) +
-                    " out of order; the producer must reset (new producer id)"});
-          return;
-        case SeqCheck::fenced:
-          for (const auto& d : idem) if (d.pid >= 0) producers_.on_failed(d.pid);
-          done({ErrorCode::invalid_producer_epoch, -1, "a newer instance of this producer exists (epoch fenced)"});
-          return;
-      }
+  auto join = std::make_shared<Join>();
+  join->left = batches.size();
+  join->done = std::move(done);
+  auto finish_one = [join](std::size_t i, ProduceResult r) {
+    std::unique_lock lk(join->mu);
+    if (i == 0 && !join->have_error) join->first.base_offset = r.base_offset;
+    if (r.error != wire::ErrorCode::none && !join->have_error) {
+      join->have_error = true;
+      join->first = std::move(r);
     }
-  }
-  storage::AppendOp op{log_, std::move(batches), term_t{0}};
-  std::vector<storage::WriteOp> ops;
-  ops.emplace_back(std::move(op));
-  storage_.submit(std::move(ops), [this, self = shared_from_this(), idem = std::move(idem), done = std::move(done)](
-                                      std::expected<storage::WriteResult, storage::Error> r) mutable {
-    if (!r) {
-      {
-        std::lock_guard lk(mu_);
-        for (const auto& d : idem) if (d.pid >= 0) producers_.on_failed(d.pid);
-      }
-      const ErrorCode code = r.error().code == storage::errc::disk_full ? ErrorCode::disk_full : ErrorCode::storage_error;
-      spdlog::error("partition {}/{}: append failed: {}", topic_, id_, r.error().message);
-      done({code, -1, r.error().message});
+    if (--join->left == 0) {
+      auto cb = std::move(join->done);
+      auto res = std::move(join->first);
+      lk.unlock();
+      cb(std::move(res));
+    }
+  };
+  const AckLevel level = acks == wire::Acks::quorum ? AckLevel::quorum : AckLevel::leader;
+  group_->locked([&] {
+    if (auto err = group_->check_can_propose_locked()) {
+      for (std::size_t i = 0; i < batches.size(); ++i) finish_one(i, from_propose(*err));
       return;
     }
-    const auto& a = r->appends.front();
-    {
-      std::lock_guard lk(mu_);
-      // Offsets of each idempotent batch, in order: batch k starts where k-1 ended.
-      std::int64_t off = a.base_offset;
-      for (const auto& d : idem) {
-        if (d.pid >= 0) producers_.on_durable(d.pid, d.epoch, d.seq, d.count, off);
-        off += d.count;
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      const BatchView v(batches[i]);
+      const std::int64_t pid = v.producer_id();
+      if (pid >= 0) {
+        const auto r = producers_.check_and_reserve(pid, v.producer_epoch(), v.base_sequence(),
+                                                    static_cast<std::int32_t>(v.record_count()));
+        switch (r.check) {
+          case SeqCheck::accept: break;
+          case SeqCheck::duplicate:
+            metrics_.produce_duplicates.fetch_add(1, std::memory_order_relaxed);
+            finish_one(i, {wire::ErrorCode::duplicate_sequence, r.duplicate_offset, "batch already written", {}});
+            continue;
+          case SeqCheck::in_flight:
+            finish_one(i, {wire::ErrorCode::request_timed_out, -1,
+                           "an earlier copy of this batch is still being replicated; retry", {}});
+            continue;
+          case SeqCheck::out_of_order:
+            finish_one(i, {wire::ErrorCode::out_of_order_sequence, -1,
+                           "producer " + std::to_string(pid) + " sent sequence " + std::to_string(v.base_sequence()) +
+                               " out of order; the producer must reset (new producer id)",
+                           {}});
+            continue;
+          case SeqCheck::fenced:
+            finish_one(i, {wire::ErrorCode::invalid_producer_epoch, -1,
+                           "a newer instance of this producer exists (epoch fenced)", {}});
+            continue;
+        }
       }
-      std::int64_t cur = hw_.load();
-      while (cur < a.next_offset && !hw_.compare_exchange_weak(cur, a.next_offset)) {
-      }
+      const auto epoch = v.producer_epoch();
+      const auto seq = v.base_sequence();
+      const auto count = static_cast<std::int32_t>(v.record_count());
+      group_->propose_locked(std::move(batches[i]), level,
+                             [this, self = shared_from_this(), finish_one, i, pid, epoch, seq, count](ProposeResult r) {
+                               if (pid >= 0) {
+                                 if (r.error == wire::ErrorCode::none)
+                                   producers_.on_durable(pid, epoch, seq, count, r.base_offset);
+                                 else
+                                   producers_.on_failed(pid);
+                               }
+                               finish_one(i, from_propose(std::move(r)));
+                             });
     }
-    wake_all();
-    done({ErrorCode::none, a.base_offset, {}});
   });
 }
 
+void Partition::commit_offset(OffsetCommitItem item, ProduceCallback done) {
+  if (closed_.load() || !group_) {
+    done({wire::ErrorCode::not_coordinator, -1, "partition not served here", {}});
+    return;
+  }
+  group_->locked([&] {
+    if (auto err = group_->check_can_propose_locked()) {
+      auto r = from_propose(*err);
+      r.error = wire::ErrorCode::not_coordinator;
+      done(std::move(r));
+      return;
+    }
+    auto batch = make_payload_batch(BatchType::control, encode_offset_commit(item));
+    group_->propose_locked(std::move(batch), AckLevel::quorum,
+                           [done = std::move(done)](ProposeResult r) mutable { done(from_propose(std::move(r))); });
+  });
+}
+
+std::optional<storage::CommittedOffset> Partition::committed_offset(const std::string& group) const {
+  std::lock_guard lk(offsets_mu_);
+  auto it = offsets_.find(group);
+  if (it == offsets_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::uint64_t Partition::add_waiter(std::function<void()> wake) {
-  std::lock_guard lk(mu_);
+  std::lock_guard lk(waiters_mu_);
   const auto id = next_waiter_++;
   waiters_.emplace(id, std::move(wake));
   return id;
 }
 
 void Partition::remove_waiter(std::uint64_t id) {
-  std::lock_guard lk(mu_);
+  std::lock_guard lk(waiters_mu_);
   waiters_.erase(id);
 }
 
 void Partition::wake_all() {
   std::map<std::uint64_t, std::function<void()>> w;
   {
-    std::lock_guard lk(mu_);
+    std::lock_guard lk(waiters_mu_);
     w.swap(waiters_);
   }
   for (auto& [_, f] : w) f();
-}
-
-void Partition::close() {
-  closed_.store(true);
-  wake_all();
 }
 
 }  // namespace quorumq::broker

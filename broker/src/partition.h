@@ -1,13 +1,14 @@
-// Partition: one partition of a topic on this broker — its log, high watermark, idempotent
-// producer state and the fetches waiting for new data.
+// Partition: one partition of a topic hosted on this broker — the state machine of its Raft
+// group (ReplicatedLog): high watermark, idempotent-producer state, consumer-group committed
+// offsets, and the fetches waiting for new data.
 //
-// Produce path (one node): validate batches -> idempotence check -> storage group commit ->
-// on durability: high watermark advances, waiters wake, the producer is answered. With
-// replication this is where the Raft group slots in: the append becomes a proposal and the high
-// watermark becomes the commit index; callers of produce()/high_watermark() do not change.
-// Threads: produce() and the readers are called from network threads; completions arrive on
-// the storage writer thread. `mu_` guards producer state and waiters; the high watermark is an
-// atomic so fetches read it without the lock.
+// Produce: on the leader, validate → idempotence check → propose (stamped with term and base
+// offset) → answered when committed (acks=quorum) or durable on the leader (acks=leader).
+// Offset commits are control batches in the same log, so they are replicated with the data and
+// the partition's leader is their coordinator. The high watermark is the end offset of the
+// committed (applied) entries: Fetch serves only below it.
+// Threads: produce/commit/apply run under the group's lock (ReplicatedLog::locked); the high
+// watermark is an atomic; committed offsets and waiters have their own small mutexes.
 #pragma once
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -25,6 +27,7 @@
 #include "quorumq/protocol/errors.h"
 #include "quorumq/storage/partition_log.h"
 #include "quorumq/storage/storage.h"
+#include "replicated_log.h"
 
 namespace quorumq::broker {
 
@@ -32,6 +35,7 @@ struct ProduceResult {
   wire::ErrorCode error = wire::ErrorCode::none;
   std::int64_t base_offset = -1;
   std::string message;
+  std::optional<node_id> leader_hint;
 };
 using ProduceCallback = std::move_only_function<void(ProduceResult)>;
 
@@ -44,45 +48,72 @@ struct SplitResult {
 };
 SplitResult split_and_validate(std::span<const std::uint8_t> records, std::uint32_t max_batch_bytes);
 
-class Partition : public std::enable_shared_from_this<Partition> {
+struct OffsetCommitItem {
+  std::string group;
+  std::int64_t offset = 0;
+  std::string metadata;
+};
+
+class Partition : public Applier, public std::enable_shared_from_this<Partition> {
  public:
-  Partition(std::string topic, std::int32_t id, storage::Storage& storage, storage::PartitionLog* log,
-            Metrics& metrics);
-  ~Partition();
+  Partition(std::string topic, std::int32_t id, std::vector<node_id> replicas, storage::Storage& storage,
+            storage::PartitionLog* log, Metrics& metrics);
+  ~Partition() override;
+
+  // Creates and starts the Raft group. `campaign`: this replica asks for leadership at once.
+  void start(GroupOptions opts, Transport& transport, Executor& exec);
+  void stop();
 
   const std::string& topic() const { return topic_; }
   std::int32_t id() const { return id_; }
+  const std::vector<node_id>& replicas() const { return replicas_; }
   storage::PartitionLog* log() const { return log_; }
+  ReplicatedLog* group() const { return group_.get(); }
+  const std::shared_ptr<ReplicatedLog>& group_ptr() const { return group_; }
 
-  // Appends validated batches (copied out of the request). `done` runs once, on any thread.
-  void produce(std::vector<std::vector<std::uint8_t>> batches, ProduceCallback done);
+  // Leader only. `done` runs once, from any thread.
+  void produce(std::vector<std::vector<std::uint8_t>> batches, wire::Acks acks, ProduceCallback done);
+  // Leader only: commits consumer-group offsets through the log (acknowledged on quorum).
+  void commit_offset(OffsetCommitItem item, ProduceCallback done);
+  std::optional<storage::CommittedOffset> committed_offset(const std::string& group) const;
 
-  // Offsets below the high watermark are committed (durable; with replication: on a quorum).
+  // Offsets below the high watermark are committed on a quorum.
   std::int64_t high_watermark() const { return hw_.load(std::memory_order_acquire); }
   std::int64_t log_start_offset() const { return log_->state().start_offset; }
+  std::int64_t log_end_offset() const { return log_->state().next_offset; }
+  bool serving() const { return group_ && group_->leader_ready(); }
 
-  // `wake` runs once (on the storage thread or the caller's) when the high watermark moves or
-  // the partition closes. Returns an id for remove_waiter.
+  // `wake` runs once (any thread) when the high watermark moves or the partition closes.
   std::uint64_t add_waiter(std::function<void()> wake);
   void remove_waiter(std::uint64_t id);
-  // The topic is being deleted: fail new produces, wake every waiter.
-  void close();
   bool closed() const { return closed_.load(); }
+
+  // Applier (under the group lock)
+  void on_start(log_index applied, std::int64_t applied_end_offset) override;
+  void apply(const raft::Entry& e, std::span<const std::uint8_t> batch) override;
+  void on_leader(const std::vector<raft::Entry>& tail) override;
 
  private:
   void rebuild_producer_state();
+  void replay_producer(std::span<const std::uint8_t> batch);
   void wake_all();
 
   const std::string topic_;
   const std::int32_t id_;
+  const std::vector<node_id> replicas_;
   storage::Storage& storage_;
   storage::PartitionLog* const log_;
   Metrics& metrics_;
+  std::shared_ptr<ReplicatedLog> group_;
   std::atomic<std::int64_t> hw_{0};
   std::atomic<bool> closed_{false};
 
-  std::mutex mu_;
-  ProducerStateTable producers_;
+  ProducerStateTable producers_;  // under the group lock
+
+  mutable std::mutex offsets_mu_;
+  std::map<std::string, storage::CommittedOffset> offsets_;
+
+  std::mutex waiters_mu_;
   std::uint64_t next_waiter_ = 1;
   std::map<std::uint64_t, std::function<void()>> waiters_;
 };

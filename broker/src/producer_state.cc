@@ -54,6 +54,9 @@ void ProducerStateTable::replay(std::int64_t pid, std::int16_t epoch, std::int32
     return;
   }
   const std::int32_t end = base_seq + count;
+  // The same batch can be replayed twice (leader tail at election, then at commit).
+  for (const auto& r : e.recent)
+    if (r.first_seq == base_seq && r.base_offset == base_offset) return;
   if (end > e.durable_next_seq) e.durable_next_seq = end;
   if (e.next_seq < e.durable_next_seq) e.next_seq = e.durable_next_seq;
   e.recent.push_back({base_seq, end - 1, base_offset});

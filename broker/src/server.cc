@@ -14,6 +14,8 @@
 
 #include "context.h"
 #include "handlers.h"
+#include "peer_transport.h"
+#include "raft_codec.h"
 #include "quorumq/protocol/frame.h"
 #include "quorumq/protocol/messages.h"
 #include "quorumq/protocol/verify.h"
@@ -69,8 +71,13 @@ class Connection;
 struct Server::Impl {
   const BrokerConfig& config;
   Metrics& metrics;
+  storage::Storage& storage;
   asio::io_context io;
   AsioExecutor exec{io};
+  PeerTransport transport{io, config};
+  ReplicaManager replication{config, transport};
+  TopicManager topics{storage, metrics, node_id{config.node_id}, config.max_partitions};
+  Controller controller{storage, topics, replication.brokers(), node_id{config.node_id}};
   BrokerContext ctx;
   tcp::acceptor acceptor{io};
   tcp::acceptor admin_acceptor{io};
@@ -81,14 +88,15 @@ struct Server::Impl {
   std::atomic<std::int64_t> outstanding{0};  // requests accepted but not yet answered
   std::atomic<bool> stopping{false};
 
-  Impl(const BrokerConfig& c, storage::Storage& s, TopicManager& t, Metrics& m)
-      : config(c), metrics(m), ctx(c, s, t, m, exec) {}
+  Impl(const BrokerConfig& c, storage::Storage& s, Metrics& m)
+      : config(c), metrics(m), storage(s), ctx(c, s, topics, m, exec, replication, controller) {}
 
   awaitable<void> accept_loop();
   awaitable<void> admin_loop();
   awaitable<void> admin_session(Socket sock);
   awaitable<void> shutdown();
   awaitable<void> retention_loop();
+  awaitable<void> raft_clock();
   void begin_shutdown();
   void on_closed(const std::shared_ptr<Connection>& c) {
     std::lock_guard lk(conns_mu);
@@ -173,8 +181,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const auto& h = frame.header;
     wire::ErrorCode code = wire::ErrorCode::none;
     if (h.is_response()) code = wire::ErrorCode::invalid_request;
-    else if (protocol::is_internal_api(h.api_id)) code = wire::ErrorCode::unknown_api;
     else code = protocol::verify_request(h.api_id, h.api_version, frame.payload);
+    if (code == wire::ErrorCode::none && h.api_id == kRaftEnvelopeApi) {
+      // Replication traffic from a peer broker: one-way, never answered.
+      auto env = decode_envelope(frame.payload);
+      if (env && env->cluster_id == srv_.config.cluster_id && srv_.replication.address_of(node_id{env->from}) &&
+          env->from != srv_.config.node_id) {
+        srv_.replication.deliver(*env);
+        return;
+      }
+      code = wire::ErrorCode::invalid_request;
+    }
     if (code != wire::ErrorCode::none) {
       srv_.metrics.bad_frames.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("connection {}: request api {} v{}: {}; closing it", peer(), static_cast<int>(h.api_id),
@@ -357,19 +374,51 @@ std::string Server::Impl::render_metrics() const {
   if (!ec) counter("quorumq_storage_free_bytes", "Free bytes on the data directory's filesystem", space.available, "gauge");
   const auto topics = ctx.topics.list();
   std::size_t parts = 0;
-  for (const auto& t : topics) parts += t->partitions.size();
-  counter("quorumq_partitions", "Partitions on this broker", parts, "gauge");
+  for (const auto& t : topics)
+    for (const auto& p : t->partitions) parts += p != nullptr;
+  counter("quorumq_partitions", "Partitions hosted on this broker", parts, "gauge");
+  std::size_t led = 0, ready_led = 0;
+  for (const auto& t : topics)
+    for (const auto& p : t->partitions)
+      if (p && p->group() && p->group()->is_leader()) ++led, ready_led += p->serving();
+  counter("quorumq_partitions_led", "Partitions this broker leads", led, "gauge");
+  counter("quorumq_replication_dropped_messages_total", "Raft messages dropped by full or broken peer links",
+          transport.dropped_messages());
+  out += "# HELP quorumq_partition_leader 1 if this broker leads the partition\n# TYPE quorumq_partition_leader gauge\n";
+  for (const auto& t : topics)
+    for (const auto& p : t->partitions)
+      if (p && p->group())
+        out += "quorumq_partition_leader{topic=\"" + t->name + "\",partition=\"" + std::to_string(p->id()) + "\"} " +
+               (p->group()->is_leader() ? "1\n" : "0\n");
+  out += "# HELP quorumq_partition_follower_lag_entries Leader's view of how many entries each follower lacks\n"
+         "# TYPE quorumq_partition_follower_lag_entries gauge\n";
+  std::size_t under = 0;
+  for (const auto& t : topics)
+    for (const auto& p : t->partitions) {
+      if (!p || !p->group() || !p->group()->is_leader()) continue;
+      const auto last = p->log()->state().last_index.value;
+      bool lagging = false;
+      for (const auto& [n, match] : p->group()->follower_match()) {
+        if (n.value == config.node_id) continue;
+        const auto lag = last > match ? last - match : 0;
+        lagging |= lag > 1000;
+        out += "quorumq_partition_follower_lag_entries{topic=\"" + t->name + "\",partition=\"" + std::to_string(p->id()) +
+               "\",follower=\"" + std::to_string(n.value) + "\"} " + std::to_string(lag) + "\n";
+      }
+      under += lagging;
+    }
+  counter("quorumq_under_replicated_partitions", "Led partitions with a follower more than 1000 entries behind", under, "gauge");
   out += "# HELP quorumq_partition_high_watermark Committed end offset per partition\n"
          "# TYPE quorumq_partition_high_watermark gauge\n";
   for (const auto& t : topics)
     for (const auto& p : t->partitions)
-      out += "quorumq_partition_high_watermark{topic=\"" + t->name + "\",partition=\"" + std::to_string(p->id()) +
+      if (p) out += "quorumq_partition_high_watermark{topic=\"" + t->name + "\",partition=\"" + std::to_string(p->id()) +
              "\"} " + std::to_string(p->high_watermark()) + "\n";
   out += "# HELP quorumq_partition_log_start_offset First offset still stored per partition\n"
          "# TYPE quorumq_partition_log_start_offset gauge\n";
   for (const auto& t : topics)
     for (const auto& p : t->partitions)
-      out += "quorumq_partition_log_start_offset{topic=\"" + t->name + "\",partition=\"" + std::to_string(p->id()) +
+      if (p) out += "quorumq_partition_log_start_offset{topic=\"" + t->name + "\",partition=\"" + std::to_string(p->id()) +
              "\"} " + std::to_string(p->log_start_offset()) + "\n";
   counter("quorumq_ready", "1 when the broker serves requests", ctx.ready.load() ? 1 : 0, "gauge");
   return out;
@@ -447,6 +496,7 @@ awaitable<void> Server::Impl::retention_loop() {
     }
     for (const auto& topic : ctx.topics.list()) {
       for (const auto& p : topic->partitions) {
+        if (!p) continue;
         auto* log = p->log();
         const auto st = log->state();
         if (st.empty()) continue;
@@ -465,19 +515,58 @@ awaitable<void> Server::Impl::retention_loop() {
   }
 }
 
+// The Raft clock: every group ticks every kTickMs; leaders announce themselves twice a second;
+// the broker turns ready once the cluster has a controller leader (topics are then applied).
+awaitable<void> Server::Impl::raft_clock() {
+  asio::steady_timer t(io);
+  auto next = Clock::now();
+  int n = 0;
+  for (;;) {
+    next += std::chrono::milliseconds(ReplicaManager::kTickMs);
+    t.expires_at(next);
+    co_await t.async_wait(kTuple);
+    if (io.stopped()) co_return;
+    replication.tick_all();
+    if (++n % 50 == 0) transport.announce(replication.led_groups());
+    if (!stopping && !ctx.ready && controller.leader()) {
+      ctx.ready = true;
+      spdlog::info("ready: controller is broker {}", controller.leader()->value);
+    }
+    if (Clock::now() - next > std::chrono::seconds(1)) next = Clock::now();  // do not burst after a stall
+  }
+}
+
 void Server::Impl::begin_shutdown() {
   if (stopping.exchange(true)) return;
-  spdlog::info("shutting down: no new connections; finishing in-flight requests");
+  spdlog::info("shutting down: handing over leadership, then finishing in-flight requests");
   ctx.ready = false;
-  ctx.shutting_down = true;
-  std::error_code ec;
-  acceptor.close(ec);
   asio::co_spawn(io, shutdown(), asio::detached);
 }
 
 awaitable<void> Server::Impl::shutdown() {
   asio::steady_timer t(io);
   const auto deadline = Clock::now() + std::chrono::milliseconds(config.shutdown_timeout_ms);
+  // 1. Leadership transfer (thesis §3.10): followers take over before we stop, so producers
+  //    see a redirect instead of an election timeout.
+  if (replication.brokers().size() > 1) {
+    const auto transfer_deadline = Clock::now() + std::chrono::milliseconds(std::min<std::uint32_t>(3000, config.shutdown_timeout_ms));
+    auto last_try = Clock::time_point{};
+    while (replication.leading_count() > 0 && Clock::now() < transfer_deadline) {
+      if (Clock::now() - last_try > std::chrono::milliseconds(config.election_timeout_ms)) {
+        replication.transfer_all();
+        last_try = Clock::now();
+      }
+      t.expires_after(std::chrono::milliseconds(5));
+      co_await t.async_wait(kTuple);
+    }
+    spdlog::info("shutdown: still leading {} group(s) after the transfer", replication.leading_count());
+  }
+  // 2. No new work; what was accepted finishes and is answered.
+  ctx.shutting_down = true;
+  {
+    std::error_code ec;
+    acceptor.close(ec);
+  }
   // Produce requests already accepted finish (their appends are durable) and are answered.
   while (outstanding.load() > 0 && Clock::now() < deadline) {
     t.expires_after(std::chrono::milliseconds(10));
@@ -494,6 +583,11 @@ awaitable<void> Server::Impl::shutdown() {
     all.assign(conns.begin(), conns.end());
   }
   for (auto& c : all) c->close_from_any_thread();
+  controller.stop();
+  for (const auto& tp : topics.list())
+    for (const auto& p : tp->partitions)
+      if (p) p->stop();
+  transport.stop();
   std::error_code ec;
   admin_acceptor.close(ec);
   signals.cancel(ec);
@@ -503,8 +597,8 @@ awaitable<void> Server::Impl::shutdown() {
   io.stop();
 }
 
-Server::Server(const BrokerConfig& config, storage::Storage& storage, TopicManager& topics, Metrics& metrics)
-    : impl_(std::make_unique<Impl>(config, storage, topics, metrics)) {}
+Server::Server(const BrokerConfig& config, storage::Storage& storage, Metrics& metrics)
+    : impl_(std::make_unique<Impl>(config, storage, metrics)) {}
 
 Server::~Server() = default;
 
@@ -540,15 +634,31 @@ std::expected<void, std::string> Server::start() {
   if (auto b = bind(d.admin_acceptor, *aep, "--admin-listen"); !b) return b;
   spdlog::info("node {} listening on {} (admin http on {})", d.config.node_id, d.config.listen.str(),
                d.config.admin_listen.str());
+  register_raft_api();
+  d.topics.set_hooks(
+      [&d](Partition& p, bool) {
+        auto opts = d.replication.base_options();
+        opts.name = TopicManager::log_name(p.topic(), p.id());
+        opts.voters = p.replicas();
+        std::sort(opts.voters.begin(), opts.voters.end());
+        // The preferred leader asks at once instead of waiting out an election timeout.
+        opts.campaign_at_start = p.replicas().front() == d.replication.self();
+        p.start(opts, d.transport, d.exec);
+        d.replication.add(p.group_ptr());
+      },
+      [&d](Partition& p) { d.replication.remove(TopicManager::log_name(p.topic(), p.id())); });
+  d.transport.start();
+  if (auto c = d.controller.start(d.replication.base_options(), d.transport, d.exec); !c) return std::unexpected(c.error());
+  d.replication.add(d.controller.group_ptr());
   asio::co_spawn(d.io, d.accept_loop(), asio::detached);
   asio::co_spawn(d.io, d.admin_loop(), asio::detached);
   asio::co_spawn(d.io, d.retention_loop(), asio::detached);
+  asio::co_spawn(d.io, d.raft_clock(), asio::detached);
   d.signals.async_wait([&d](std::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {} received", sig);
     d.begin_shutdown();
   });
-  d.ctx.ready = true;
   return {};
 }
 

@@ -12,14 +12,13 @@
 
 #include "config.h"
 #include "metrics.h"
-#include "topics.h"
 #include "quorumq/storage/storage.h"
 
 namespace quorumq::broker {
 
 class Server {
  public:
-  Server(const BrokerConfig& config, storage::Storage& storage, TopicManager& topics, Metrics& metrics);
+  Server(const BrokerConfig& config, storage::Storage& storage, Metrics& metrics);
   ~Server();
   std::expected<void, std::string> start();
   void run();

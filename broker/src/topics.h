@@ -1,14 +1,13 @@
-// TopicManager: the topics this broker serves and their partitions.
+// TopicManager: the applied view of the controller's log — which topics exist, their partition
+// → replicas assignment — plus the Partition objects this broker hosts.
 //
-// One node: the topic list is a small record in the storage meta store, written durably before
-// CreateTopic is answered. With replication the controller's replicated log takes this role and
-// this class becomes its applied view; lookups (find) stay the same.
-// Threads: find/list from any thread (shared lock); create/remove serialise on an exclusive lock
-// and block on one durable write (rare, admin-path operations).
+// Changes come only from the controller's committed entries (apply_create / apply_delete), on
+// every broker in the same order, so every broker has the same view. Lookups (find, list) are
+// thread-safe (shared lock) and return snapshots that stay valid after a delete.
 #pragma once
 
 #include <cstdint>
-#include <expected>
+#include <functional>
 #include <map>
 #include <memory>
 #include <shared_mutex>
@@ -31,7 +30,13 @@ struct TopicConfig {
 struct Topic {
   std::string name;
   TopicConfig config;
-  std::vector<std::shared_ptr<Partition>> partitions;
+  std::vector<std::vector<node_id>> assignment;          // per partition: its replicas, preferred leader first
+  std::vector<std::shared_ptr<Partition>> partitions;    // per partition: hosted here, or nullptr
+  Partition* local(std::int32_t p) const {
+    if (p < 0 || p >= static_cast<std::int32_t>(partitions.size())) return nullptr;
+    return partitions[static_cast<std::size_t>(p)].get();
+  }
+  bool has_partition(std::int32_t p) const { return p >= 0 && p < config.partitions; }
 };
 
 struct AdminError {
@@ -41,30 +46,39 @@ struct AdminError {
 
 class TopicManager {
  public:
-  TopicManager(storage::Storage& storage, Metrics& metrics, std::uint32_t max_partitions);
-  // Reads the topic list and opens every partition log.
-  std::expected<void, std::string> load();
+  // Starts a hosted partition's Raft group; `fresh`: created just now (not reloaded).
+  using PartitionStarter = std::function<void(Partition&, bool fresh)>;
+  using PartitionStopper = std::function<void(Partition&)>;
+
+  TopicManager(storage::Storage& storage, Metrics& metrics, node_id self, std::uint32_t max_partitions);
+  void set_hooks(PartitionStarter start, PartitionStopper stop) {
+    start_ = std::move(start);
+    stop_ = std::move(stop);
+  }
 
   std::shared_ptr<const Topic> find(const std::string& name) const;
   std::vector<std::shared_ptr<const Topic>> list() const;
-  std::size_t partition_count() const;
+  std::size_t hosted_partitions() const;
 
-  std::expected<std::shared_ptr<const Topic>, AdminError> create(const std::string& name, const TopicConfig& cfg,
-                                                                 std::int32_t cluster_size, bool validate_only);
-  std::expected<void, AdminError> remove(const std::string& name);
+  // Checks a create request against the current view (the controller leader calls it before
+  // proposing; apply_create checks again, since the view may have changed meanwhile).
+  std::optional<AdminError> validate_create(const std::string& name, const TopicConfig& cfg, std::int32_t cluster_size) const;
 
-  // Valid names: 1..200 of [A-Za-z0-9._-], not starting with "__" (reserved for internal topics).
+  // From the controller's committed log (under the controller group's lock).
+  void apply_create(const std::string& name, const TopicConfig& cfg, std::vector<std::vector<node_id>> assignment,
+                    bool fresh);
+  void apply_delete(const std::string& name);
+
   static bool valid_name(const std::string& name, std::string* why);
   static std::string log_name(const std::string& topic, std::int32_t partition);
 
  private:
-  std::vector<std::uint8_t> encode_locked() const;
-  std::size_t partition_count_locked() const;
-  std::expected<std::shared_ptr<Topic>, std::string> open_topic(const std::string& name, const TopicConfig& cfg);
-
   storage::Storage& storage_;
   Metrics& metrics_;
+  const node_id self_;
   const std::uint32_t max_partitions_;
+  PartitionStarter start_;
+  PartitionStopper stop_;
   mutable std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<Topic>> topics_;
 };

@@ -17,7 +17,10 @@ bool contains(const std::vector<node_id>& v, node_id n) {
 }  // namespace
 
 Raft::Raft(Config config, const LogReader& storage, HardState persisted)
-    : cfg_(std::move(config)), log_(storage), rng_(cfg_.rng_seed ^ (0x5851f42d4c957f2dULL * static_cast<std::uint64_t>(cfg_.id.value + 1))) {
+    : cfg_(std::move(config)),
+      log_(storage),
+      // Mix the id in so that nodes given the same seed still draw different timeouts.
+      rng_(cfg_.rng_seed ^ (0x5851f42d4c957f2dULL * static_cast<std::uint64_t>(cfg_.id.value + 1))) {
   QQ_ASSERT_MSG(cfg_.election_timeout_ticks > cfg_.heartbeat_interval_ticks &&
                     cfg_.heartbeat_interval_ticks > 0,
                 "need election timeout > heartbeat interval > 0");

@@ -1,0 +1,372 @@
+#include "replicated_log.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "quorumq/protocol/assert.h"
+#include "quorumq/protocol/record_batch.h"
+
+namespace quorumq::broker {
+
+using raft::Entry;
+using raft::EntryType;
+using wire::ErrorCode;
+
+namespace {
+EntryType entry_type_of(const BatchView& v) {
+  switch (v.type()) {
+    case BatchType::noop: return EntryType::noop;
+    case BatchType::config: return EntryType::config;
+    default: return EntryType::normal;
+  }
+}
+std::int64_t end_of(const BatchView& v) { return v.base_offset() + v.offset_count(); }
+}  // namespace
+
+// The durable log as Raft sees it (raft::LogReader) over the storage partition log.
+class ReplicatedLog::Reader final : public raft::LogReader {
+ public:
+  explicit Reader(storage::PartitionLog* log) : log_(log) {}
+  log_index first_index() const override { return log_->state().first_index; }
+  log_index last_index() const override { return log_->state().last_index; }
+  std::optional<term_t> term(log_index i) const override { return log_->term_at(i); }
+  std::vector<Entry> entries(log_index lo, log_index hi, std::size_t max_bytes) const override {
+    std::vector<Entry> out;
+    if (lo >= hi) return out;
+    auto r = log_->entries(lo, log_index{hi.value - 1}, max_bytes);
+    if (!r) {
+      // Our own disk returned something we cannot trust. Serving it (or pretending the log is
+      // shorter) could break Raft's promises, so stop this broker; at restart the start-up scan
+      // finds the damaged entry and this replica repairs itself from the leader.
+      spdlog::critical("group {}: reading entries [{}, {}): {}; stopping this broker", log_->name(), lo.value,
+                       hi.value, r.error().message);
+      spdlog::default_logger()->flush();
+      std::_Exit(3);
+    }
+    out.reserve(r->size());
+    for (auto& se : *r) {
+      const BatchView v(se.batch);
+      Entry e;
+      e.index = se.index;
+      e.term = term_t{v.term()};
+      e.type = entry_type_of(v);
+      e.payload = raft::make_payload(std::move(se.batch));
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+
+ private:
+  storage::PartitionLog* log_;
+};
+
+ReplicatedLog::ReplicatedLog(GroupOptions opts, storage::Storage& storage, storage::PartitionLog* log,
+                             Transport& transport, Executor& exec, Applier* applier)
+    : opts_(std::move(opts)), storage_(storage), log_(log), transport_(transport), exec_(exec), applier_(applier),
+      reader_(std::make_unique<Reader>(log)) {}
+
+ReplicatedLog::~ReplicatedLog() = default;
+
+void ReplicatedLog::start() {
+  std::lock_guard lk(mu_);
+  const auto st = log_->state();
+  raft::HardState hs{};
+  if (auto h = storage_.hard_state(opts_.name)) {
+    hs.term = h->term;
+    if (h->vote.value >= 0) hs.vote = h->vote;
+    hs.commit = std::min(h->commit, st.last_index);
+  }
+  log_index applied{0};
+  if (opts_.persist_applied) {
+    if (auto a = storage_.meta("applied:" + opts_.name); a && a->size() == 8) {
+      std::memcpy(&applied.value, a->data(), 8);
+    }
+  }
+  // Applied can lag behind a trimmed prefix only if retention outran a crash; entries below
+  // first_index - 1 are gone and were applied before they were trimmed.
+  applied = std::min(applied, hs.commit);
+  if (applied.value + 1 < st.first_index.value) applied = log_index{st.first_index.value - 1};
+  std::int64_t applied_end = st.start_offset;
+  if (applied >= st.first_index) {
+    if (auto e = log_->entries(applied, applied, 1); e && !e->empty()) applied_end = end_of(BatchView(e->front().batch));
+  }
+  applier_->on_start(applied, applied_end);
+  end_offset_ = st.next_offset;
+
+  raft::Config cfg;
+  cfg.id = opts_.self;
+  cfg.voters = opts_.voters;
+  cfg.learners = opts_.learners;
+  cfg.election_timeout_ticks = opts_.election_timeout_ticks;
+  cfg.heartbeat_interval_ticks = opts_.heartbeat_interval_ticks;
+  cfg.rng_seed = std::hash<std::string>{}(opts_.name) ^ static_cast<std::uint64_t>(opts_.self.value) * 0x9E3779B97F4A7C15ull ^
+                 static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  cfg.applied = applied;
+  raft_ = std::make_unique<raft::Raft>(cfg, *reader_, hs);
+  if (opts_.campaign_at_start) raft_->campaign_now();
+  pump();
+}
+
+void ReplicatedLog::stop() {
+  std::lock_guard lk(mu_);
+  stopped_ = true;
+  fail_pending(ErrorCode::not_leader, "partition " + opts_.name + " stopped on this broker");
+}
+
+void ReplicatedLog::step(const raft::Message& m) {
+  std::lock_guard lk(mu_);
+  if (stopped_ || !raft_) return;
+  raft_->step(m);
+  pump();
+}
+
+void ReplicatedLog::tick() {
+  std::lock_guard lk(mu_);
+  if (stopped_ || !raft_) return;
+  raft_->tick();
+  pump();
+}
+
+void ReplicatedLog::campaign() {
+  std::lock_guard lk(mu_);
+  if (stopped_ || !raft_) return;
+  raft_->campaign_now();
+  pump();
+}
+
+bool ReplicatedLog::transfer_leadership() {
+  std::lock_guard lk(mu_);
+  if (stopped_ || !raft_ || raft_->role() != raft::Role::leader) return false;
+  std::optional<node_id> best;
+  std::uint64_t best_match = 0;
+  for (const auto& v : opts_.voters) {
+    if (v == opts_.self) continue;
+    const auto* pr = raft_->progress(v);
+    if (pr && (!best || pr->match.value > best_match)) best = v, best_match = pr->match.value;
+  }
+  if (!best) return false;
+  const bool ok = raft_->transfer_leadership(*best).has_value();
+  pump();
+  return ok;
+}
+
+std::vector<std::pair<node_id, std::uint64_t>> ReplicatedLog::follower_match() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::pair<node_id, std::uint64_t>> out;
+  if (!raft_ || raft_->role() != raft::Role::leader) return out;
+  for (const auto& v : opts_.voters)
+    if (const auto* pr = raft_->progress(v)) out.emplace_back(v, pr->match.value);
+  return out;
+}
+
+std::optional<ProposeResult> ReplicatedLog::check_can_propose_locked() const {
+  if (stopped_ || !raft_) return ProposeResult{ErrorCode::not_leader, -1, {}, "partition not served here", std::nullopt};
+  if (raft_->role() != raft::Role::leader) {
+    ProposeResult r;
+    r.leader_hint = raft_->leader();
+    r.error = r.leader_hint ? ErrorCode::not_leader : ErrorCode::leader_not_available;
+    r.message = r.leader_hint ? "not the leader of " + opts_.name + "; leader is broker " + std::to_string(r.leader_hint->value)
+                              : "no leader for " + opts_.name + " yet (election in progress); retry";
+    return r;
+  }
+  if (raft_->commit_index() < term_start_index_)
+    return ProposeResult{ErrorCode::leader_not_available, -1, {}, "new leader of " + opts_.name + " is not ready yet; retry", std::nullopt};
+  if (raft_->transfer_target())
+    return ProposeResult{ErrorCode::not_leader, -1, {}, "leadership of " + opts_.name + " is moving; retry", raft_->transfer_target()};
+  return std::nullopt;
+}
+
+std::int64_t ReplicatedLog::propose_locked(std::vector<std::uint8_t> batch, AckLevel acks, ProposeCallback done) {
+  const std::int64_t base = end_offset_;
+  const term_t term = raft_->term();
+  stamp_batch(batch, base, term.value);
+  const std::int64_t count = BatchView(batch).offset_count();
+  auto idx = raft_->propose(raft::make_payload(std::move(batch)));
+  if (!idx) {
+    ProposeResult r;
+    r.error = ErrorCode::not_leader;
+    r.leader_hint = idx.error().leader_hint;
+    r.message = "proposal refused: " + idx.error().code.message();
+    done(std::move(r));
+    return -1;
+  }
+  end_offset_ = base + count;
+  pending_.emplace(idx->value, Pending{term, acks, std::move(done), base});
+  return base;
+}
+
+// Every batch that leaves this node or reaches its disk is stamped. Entries received from a
+// leader and entries read from storage already are; the only unstamped entry that can exist is
+// this leader's own no-op of its current term (made by the Raft core at election, §8), which
+// takes no offsets and sits at the end offset the log had when this node became leader.
+raft::Payload ReplicatedLog::stamped(const Entry& e) const {
+  if (e.payload && !e.payload->empty()) return e.payload;
+  // (An earlier term's own no-op still held in memory is placed by looking back in the log.)
+  const std::int64_t base = e.term == raft_->term() ? noop_base_offset_ : end_offset_before(e.index);
+  auto b = make_payload_batch(e.type == EntryType::config ? BatchType::config : BatchType::noop, {});
+  stamp_batch(b, base, e.term.value);
+  return raft::make_payload(std::move(b));
+}
+
+std::int64_t ReplicatedLog::end_offset_before(log_index i) const {
+  const auto& rl = raft_->log();
+  for (std::uint64_t j = i.value - 1; j >= rl.first_index().value && j > 0; --j) {
+    auto es = rl.slice(log_index{j}, log_index{j + 1}, SIZE_MAX);
+    if (!es.empty() && es.front().payload && !es.front().payload->empty()) return end_of(BatchView(*es.front().payload));
+  }
+  const auto st = log_->state();
+  if (st.start_offset < 0) {
+    spdlog::error("group {}: offsets unknown after a log reset with no entries; assuming 0", opts_.name);
+    return 0;
+  }
+  return st.start_offset;
+}
+
+void ReplicatedLog::send_all(std::vector<raft::Message>& msgs) {
+  for (auto& m : msgs) {
+    for (auto& e : m.entries) e.payload = stamped(e);
+    transport_.send(m.to, GroupMessage{opts_.name, std::move(m)});
+  }
+  msgs.clear();
+}
+
+void ReplicatedLog::publish_soft() {
+  const auto role = raft_->role();
+  const auto prev = role_.exchange(role);
+  leader_.store(raft_->leader() ? raft_->leader()->value : -1);
+  term_.store(raft_->term().value);
+  commit_.store(raft_->commit_index().value);
+  leader_ready_.store(role == raft::Role::leader && raft_->commit_index() >= term_start_index_ &&
+                      !raft_->transfer_target());
+  if (prev != role) {
+    spdlog::info("group {}: {} in term {} (leader {})", opts_.name, raft::to_string(role), raft_->term().value,
+                 raft_->leader() ? std::to_string(raft_->leader()->value) : std::string("none"));
+    if (prev == raft::Role::leader)
+      fail_pending(ErrorCode::not_leader, "this broker lost the leadership of " + opts_.name + "; retry");
+    if (role == raft::Role::leader) {
+      term_start_index_ = raft_->log().last_index();
+      noop_base_offset_ = end_offset_ = end_offset_before(term_start_index_);
+      // The whole tail after the commit index will commit under this leader.
+      const log_index lo = raft_->commit_index().next();
+      std::vector<Entry> tail;
+      if (lo <= raft_->log().last_index()) tail = raft_->log().slice(lo, raft_->log().last_index().next(), SIZE_MAX);
+      applier_->on_leader(tail);
+    }
+    applier_->on_role(role);
+  }
+}
+
+void ReplicatedLog::fail_pending(ErrorCode code, const std::string& why) {
+  auto p = std::move(pending_);
+  pending_.clear();
+  for (auto& [idx, pe] : p) {
+    ProposeResult r;
+    r.error = code;
+    r.index = log_index{idx};
+    r.message = why;
+    if (raft_) r.leader_hint = raft_->leader();
+    pe.done(std::move(r));
+  }
+}
+
+void ReplicatedLog::pump() {
+  if (!raft_) return;
+  publish_soft();
+  if (persisting_ || stopped_ || !raft_->has_ready()) return;
+  auto rd = std::make_shared<raft::Ready>(raft_->ready());
+  send_all(rd->messages_early);
+  if (rd->soft_state) publish_soft();
+  persisting_ = true;
+  persist(rd);
+}
+
+void ReplicatedLog::persist(std::shared_ptr<raft::Ready> rd) {
+  std::vector<storage::WriteOp> ops;
+  if (rd->hard_state) {
+    const auto& h = *rd->hard_state;
+    ops.emplace_back(storage::PutHardStateOp{opts_.name, {h.term, h.vote.value_or(node_id{-1}), h.commit}});
+  }
+  if (rd->reset_log) {
+    // The leader removed what we lack; our log restarts at its first index. Its offsets start
+    // where the first entry appended after the reset says (storage takes it from that batch).
+    ops.emplace_back(storage::ResetLogOp{log_, rd->reset_log->first_index, rd->reset_log->prev_term, -1});
+  }
+  if (rd->truncate_from) ops.emplace_back(storage::TruncateSuffixOp{log_, *rd->truncate_from});
+  if (!rd->entries.empty()) {
+    storage::AppendAtOp op{log_, rd->entries.front().index, {}};
+    op.batches.reserve(rd->entries.size());
+    for (const auto& e : rd->entries) op.batches.push_back(*stamped(e));  // copy: storage owns its bytes
+    ops.emplace_back(std::move(op));
+  }
+  if (opts_.persist_applied && raft_->applied_index().value > 0) {
+    std::vector<std::uint8_t> v(8);
+    const std::uint64_t applied = raft_->applied_index().value;
+    std::memcpy(v.data(), &applied, 8);
+    ops.emplace_back(storage::PutMetaOp{"applied:" + opts_.name, std::move(v)});
+  }
+  if (ops.empty()) {
+    after_persist(rd);
+    return;
+  }
+  auto self = shared_from_this();
+  storage_.submit(std::move(ops), [self, rd](std::expected<storage::WriteResult, storage::Error> r) {
+    if (r) {
+      self->exec_.post([self, rd] {
+        std::lock_guard lk(self->mu_);
+        self->persist_failures_ = 0;
+        self->after_persist(rd);
+      });
+      return;
+    }
+    // Nothing of this Ready is durable: acknowledge nothing, try again shortly.
+    spdlog::error("group {}: persisting Raft state failed: {}; retrying", self->opts_.name, r.error().message);
+    const auto backoff = std::chrono::milliseconds(std::min<std::uint64_t>(1000, 20u << std::min<std::uint64_t>(self->persist_failures_++, 6)));
+    self->exec_.run_after(backoff, [self, rd](bool) {
+      std::lock_guard lk(self->mu_);
+      if (self->stopped_) return;
+      self->persist(rd);
+    });
+  });
+}
+
+void ReplicatedLog::after_persist(std::shared_ptr<raft::Ready> rd) {
+  // Leader: acks=leader proposals are answered once their entry is durable here.
+  if (!rd->entries.empty() && raft_->role() == raft::Role::leader) {
+    const auto last = rd->entries.back().index.value;
+    for (auto it = pending_.begin(); it != pending_.end() && it->first <= last;) {
+      if (it->second.acks == AckLevel::leader && it->second.term == rd->entries.back().term) {
+        ProposeResult r;
+        r.base_offset = it->second.base_offset;
+        r.index = log_index{it->first};
+        it->second.done(std::move(r));
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  send_all(rd->messages);
+  for (const auto& e : rd->committed_entries) {
+    const auto payload = stamped_or_empty(e);
+    applier_->apply(e, payload ? std::span<const std::uint8_t>(*payload) : std::span<const std::uint8_t>());
+    auto it = pending_.find(e.index.value);
+    if (it != pending_.end()) {
+      ProposeResult r;
+      r.index = e.index;
+      if (it->second.term == e.term) {
+        r.base_offset = it->second.base_offset;
+      } else {
+        r.error = ErrorCode::not_leader;
+        r.message = "the entry was replaced after a leader change; retry";
+      }
+      it->second.done(std::move(r));
+      pending_.erase(it);
+    }
+  }
+  raft_->advance(*rd);
+  persisting_ = false;
+  pump();
+}
+
+}  // namespace quorumq::broker

@@ -1,0 +1,178 @@
+// ReplicatedLog: drives one Raft group (broker/raft) over one storage partition log — the
+// "driver" of the Ready/advance contract. It owns the only mutex of the group; everything that
+// reads or changes the group's state machine runs under it.
+//
+// Per Ready (raft/ready.h): send messages_early; persist hard state, log reset, truncation and
+// entries (plus the applied index) in ONE storage write, which joins the broker-wide group
+// commit; when durable: send messages, apply committed entries through the Applier, advance.
+// A leader stamps each proposed batch with its term and base offset, so offsets stay contiguous
+// although no-op/config/control entries take Raft indexes but no offsets.
+//
+// Lifecycle: make_shared → start() → inputs (tick, step, propose) from any thread → stop().
+// Threads: inputs lock `mu_`; storage completions are moved to the Executor (never run Raft on
+// the storage writer thread); outbound messages go to the Transport, which never blocks.
+// Failure: a persist that fails (disk full) is retried with backoff; the Ready is not
+// acknowledged meanwhile, so nothing is promised that is not durable.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "executor.h"
+#include "quorumq/protocol/errors.h"
+#include "quorumq/raft/raft.h"
+#include "quorumq/storage/partition_log.h"
+#include "quorumq/storage/storage.h"
+#include "raft_codec.h"
+
+namespace quorumq::broker {
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Queues a message for a peer; may drop it (Raft retransmits). Never blocks.
+  virtual void send(node_id to, GroupMessage m) = 0;
+};
+
+// The state machine a group's committed entries are applied to. All calls hold the group lock.
+class Applier {
+ public:
+  virtual ~Applier() = default;
+  // Where the applied state starts (entries up to `applied` are reflected already); called once
+  // from start() with the end offset of the entry at `applied`.
+  virtual void on_start(log_index applied, std::int64_t applied_end_offset) = 0;
+  // One committed entry, in log order. `batch` is the stored record batch (empty only for a
+  // fresh no-op that carries nothing).
+  virtual void apply(const raft::Entry& e, std::span<const std::uint8_t> batch) = 0;
+  // This node became leader: `tail` is its log after the commit index (it will all commit).
+  virtual void on_leader(const std::vector<raft::Entry>& /*tail*/) {}
+  virtual void on_role(raft::Role /*role*/) {}
+};
+
+struct GroupOptions {
+  std::string name;  // "__controller" or "topic/partition"
+  node_id self{0};
+  std::vector<node_id> voters;
+  std::vector<node_id> learners;
+  int election_timeout_ticks = 30;
+  int heartbeat_interval_ticks = 5;
+  bool persist_applied = true;  // false: replay from the start on every restart (controller)
+  bool campaign_at_start = false;
+};
+
+struct ProposeResult {
+  wire::ErrorCode error = wire::ErrorCode::none;
+  std::int64_t base_offset = -1;
+  log_index index{0};
+  std::string message;
+  std::optional<node_id> leader_hint;
+};
+using ProposeCallback = std::move_only_function<void(ProposeResult)>;
+
+enum class AckLevel { leader, quorum };
+
+class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
+ public:
+  ReplicatedLog(GroupOptions opts, storage::Storage& storage, storage::PartitionLog* log, Transport& transport,
+                Executor& exec, Applier* applier);
+  ~ReplicatedLog();
+
+  void start();
+  void stop();  // fails pending proposals; later inputs are ignored
+
+  // Runs f under the group lock and then processes any Ready it caused.
+  template <typename F>
+  auto locked(F&& f) {
+    std::unique_lock lk(mu_);
+    if constexpr (std::is_void_v<decltype(f())>) {
+      f();
+      pump();
+    } else {
+      auto r = f();
+      pump();
+      return r;
+    }
+  }
+
+  // Under locked(): leader check for proposals. Not-ready leaders (no entry of their term
+  // committed yet) refuse, so no client sees a high watermark going backwards.
+  std::optional<ProposeResult> check_can_propose_locked() const;
+  // Under locked(): stamps `batch` (term, base offset) and proposes it. `done` runs once from
+  // any thread. Returns the base offset given to the batch.
+  std::int64_t propose_locked(std::vector<std::uint8_t> batch, AckLevel acks, ProposeCallback done);
+  std::int64_t end_offset_locked() const { return end_offset_; }
+
+  void step(const raft::Message& m);
+  void tick();
+  // Hands leadership to the most caught-up voter; false if not leader or nobody to take it.
+  bool transfer_leadership();
+  void campaign();
+
+  // Observers, any thread.
+  const std::string& name() const { return opts_.name; }
+  bool is_leader() const { return role_.load() == raft::Role::leader; }
+  bool leader_ready() const { return leader_ready_.load(); }
+  std::optional<node_id> leader() const {
+    const auto l = leader_.load();
+    return l < 0 ? std::nullopt : std::optional(node_id{l});
+  }
+  std::uint64_t term() const { return term_.load(); }
+  const GroupOptions& options() const { return opts_; }
+  storage::PartitionLog* log() const { return log_; }
+  std::uint64_t commit_index() const { return commit_.load(); }
+  // Leader only: the highest index each follower is known to have (for lag metrics).
+  std::vector<std::pair<node_id, std::uint64_t>> follower_match() const;
+
+ private:
+  class Reader;
+  struct Pending {
+    term_t term;
+    AckLevel acks;
+    ProposeCallback done;
+    std::int64_t base_offset;
+  };
+
+  void pump();  // with mu_ held
+  void persist(std::shared_ptr<raft::Ready> rd);
+  void after_persist(std::shared_ptr<raft::Ready> rd);
+  raft::Payload stamped(const raft::Entry& e) const;
+  raft::Payload stamped_or_empty(const raft::Entry& e) const { return stamped(e); }
+  std::int64_t end_offset_before(log_index i) const;
+  void publish_soft();
+  void fail_pending(wire::ErrorCode code, const std::string& why);
+  void send_all(std::vector<raft::Message>& msgs);
+
+  GroupOptions opts_;
+  storage::Storage& storage_;
+  storage::PartitionLog* const log_;
+  Transport& transport_;
+  Executor& exec_;
+  Applier* const applier_;
+  std::unique_ptr<Reader> reader_;
+
+  mutable std::mutex mu_;
+  std::unique_ptr<raft::Raft> raft_;
+  bool persisting_ = false;
+  bool stopped_ = false;
+  std::int64_t end_offset_ = 0;         // leader: offset after the last entry in the Raft log
+  std::int64_t noop_base_offset_ = 0;   // leader: base offset of its own no-op of this term
+  log_index term_start_index_{0};       // first index of this leader's term (its no-op)
+  std::map<std::uint64_t, Pending> pending_;
+  std::uint64_t persist_failures_ = 0;
+
+  std::atomic<raft::Role> role_{raft::Role::follower};
+  std::atomic<std::int32_t> leader_{-1};
+  std::atomic<std::uint64_t> term_{0};
+  std::atomic<std::uint64_t> commit_{0};
+  std::atomic<bool> leader_ready_{false};
+};
+
+}  // namespace quorumq::broker

@@ -1,0 +1,103 @@
+#include "replication.h"
+
+#include <spdlog/spdlog.h>
+
+namespace quorumq::broker {
+
+ReplicaManager::ReplicaManager(const BrokerConfig& config, Transport& transport)
+    : config_(config), transport_(transport), self_(node_id{config.node_id}) {
+  if (config.peers.empty()) {
+    brokers_.push_back(self_);
+  } else {
+    for (const auto& p : config.peers) brokers_.push_back(node_id{p.id});
+    std::sort(brokers_.begin(), brokers_.end());
+  }
+}
+
+std::optional<HostPort> ReplicaManager::address_of(node_id n) const {
+  if (n == self_) return config_.advertised.value_or(config_.listen);
+  for (const auto& p : config_.peers)
+    if (p.id == n.value) return p.addr;
+  return std::nullopt;
+}
+
+GroupOptions ReplicaManager::base_options() const {
+  GroupOptions o;
+  o.self = self_;
+  o.election_timeout_ticks = std::max(2, static_cast<int>(config_.election_timeout_ms) / kTickMs);
+  o.heartbeat_interval_ticks = std::max(1, static_cast<int>(config_.heartbeat_interval_ms) / kTickMs);
+  return o;
+}
+
+void ReplicaManager::add(const std::shared_ptr<ReplicatedLog>& g) {
+  std::lock_guard lk(mu_);
+  groups_[g->name()] = g;
+}
+
+void ReplicaManager::remove(const std::string& name) {
+  std::lock_guard lk(mu_);
+  groups_.erase(name);
+}
+
+std::vector<std::shared_ptr<ReplicatedLog>> ReplicaManager::snapshot() const {
+  std::vector<std::shared_ptr<ReplicatedLog>> out;
+  std::lock_guard lk(mu_);
+  out.reserve(groups_.size());
+  for (const auto& [_, w] : groups_)
+    if (auto g = w.lock()) out.push_back(std::move(g));
+  return out;
+}
+
+void ReplicaManager::tick_all() {
+  for (auto& g : snapshot()) g->tick();
+}
+
+void ReplicaManager::deliver(const DecodedEnvelope& env) {
+  std::vector<std::pair<std::shared_ptr<ReplicatedLog>, const raft::Message*>> work;
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& l : env.leaders) {
+      auto& a = announced_[l.group];
+      if (l.term >= a.term) a = l;
+    }
+    for (const auto& gm : env.messages) {
+      auto it = groups_.find(gm.group);
+      if (it == groups_.end()) continue;  // not (yet) hosted here: Raft retries
+      if (auto g = it->second.lock()) work.emplace_back(std::move(g), &gm.msg);
+    }
+  }
+  for (auto& [g, m] : work) g->step(*m);
+}
+
+std::vector<LeaderAnnouncement> ReplicaManager::led_groups() const {
+  std::vector<LeaderAnnouncement> out;
+  for (const auto& g : snapshot())
+    if (g->is_leader()) out.push_back({g->name(), self_.value, g->term()});
+  return out;
+}
+
+std::optional<node_id> ReplicaManager::leader_of(const std::string& group) const {
+  std::lock_guard lk(mu_);
+  if (auto it = groups_.find(group); it != groups_.end())
+    if (auto g = it->second.lock()) return g->leader();
+  if (auto it = announced_.find(group); it != announced_.end() && it->second.leader >= 0) return node_id{it->second.leader};
+  return std::nullopt;
+}
+
+std::size_t ReplicaManager::transfer_all() {
+  std::size_t led = 0;
+  for (auto& g : snapshot())
+    if (g->is_leader()) {
+      ++led;
+      g->transfer_leadership();
+    }
+  return led;
+}
+
+std::size_t ReplicaManager::leading_count() const {
+  std::size_t n = 0;
+  for (const auto& g : snapshot()) n += g->is_leader();
+  return n;
+}
+
+}  // namespace quorumq::broker
