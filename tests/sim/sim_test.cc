@@ -107,6 +107,8 @@ TEST(SimRegression, KnownSeeds) {
       9677,  // same, with a learner
       6101,  // liveness under full reordering with one-entry batches (links now FIFO by default)
       9089,  // liveness: far-behind follower with tiny batches needed a longer healing window
+      14038, // liveness: a new leader's no-op behind ~300 one-entry batches commits nothing for
+      26032, //   a long time; the liveness window now restarts on replication progress
   };
   for (std::uint64_t seed : seeds) {
     SimResult r = run_seed(seed);

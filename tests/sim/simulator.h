@@ -24,7 +24,7 @@ namespace quorumq::sim {
 struct SimOptions {
   std::uint64_t seed = 1;
   int chaos_ticks = 1000;   // ticks of faults before the network heals
-  int liveness_ticks = 400; // after healing, a leader must commit a new proposal within this
+  int liveness_ticks = 300; // after healing: max ticks without any commit progress
 };
 
 struct SimResult {

@@ -65,6 +65,31 @@ TEST(Replication, leaderSendsBeforePersistButCountsItselfOnlyWhenDurable) {
   EXPECT_EQ(h.r(1).commit_index(), *idx);
 }
 
+// on_persisted(): a driver whose write completes before it can call advance() (e.g. a group
+// commit callback) lets the leader count itself at once.
+TEST(Replication, onPersistedCountsLeaderBeforeAdvance) {
+  Harness h(3);
+  h.start();
+  h.elect(1);
+  h.isolate(3);
+  auto idx = h.r(1).propose(test::bytes("p"));
+  ASSERT_TRUE(idx.has_value());
+  Ready rd = h.r(1).ready();
+  for (const Message& m : rd.messages_early) h.deliver(m);
+  h.flush(2);
+  while (!h.queue().empty()) {
+    Message m = h.queue().front();
+    h.queue().pop_front();
+    h.deliver(m);
+  }
+  ASSERT_LT(h.r(1).commit_index(), *idx);
+  h.disk(1).apply_ready(rd);
+  h.r(1).on_persisted(rd.entries.back().index, rd.entries.back().term);
+  EXPECT_EQ(h.r(1).commit_index(), *idx);
+  h.r(1).advance(rd);  // idempotent for the entries already reported
+  EXPECT_EQ(h.r(1).log().unstable_count(), 0u);
+}
+
 // A follower's acknowledgement promises durability: it is only in the after-persist list.
 TEST(Replication, followerAcksAreReleasedOnlyAfterPersist) {
   Harness h(3);
