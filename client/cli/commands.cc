@@ -173,6 +173,7 @@ int consume(const Global& g, const ConsumeOptions& o) {
   c.group_id = o.group;
   c.auto_offset_reset = o.from_beginning ? OffsetReset::earliest : OffsetReset::latest;
   c.enable_auto_commit = false;
+  c.max_poll_records = 5000;
   if (o.max_messages > 0 && o.max_messages < c.max_poll_records) c.max_poll_records = o.max_messages;
   auto created = Consumer::create(c);
   if (!created) {
@@ -185,6 +186,20 @@ int consume(const Global& g, const ConsumeOptions& o) {
   std::ios::sync_with_stdio(false);
   consumer.subscribe({o.topic});
   const auto start = std::chrono::steady_clock::now();
+  constexpr int kCommitIntervalMs = 100;
+  auto next_commit = start;
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> next;  // printed, not yet committed
+  auto commit_printed = [&]() -> bool {
+    if (next.empty()) return true;
+    std::vector<TopicPartitionOffset> offs;
+    for (auto& [tp, off] : next) offs.push_back({tp.first, tp.second, off});
+    if (auto e = consumer.commit(offs)) {
+      fail("cannot commit offsets of group '" + o.group + "'", *e);
+      return false;
+    }
+    next.clear();
+    return true;
+  };
   std::uint64_t printed = 0;
   std::string out;
   int rc = 0;
@@ -204,7 +219,6 @@ int consume(const Global& g, const ConsumeOptions& o) {
       break;
     }
     if (r->empty()) continue;
-    std::map<std::pair<std::string, std::int32_t>, std::int64_t> next;  // what we printed, per partition
     for (const auto& m : *r) {
       if (o.max_messages > 0 && printed >= o.max_messages) break;
       if (o.print_offsets) {
@@ -221,15 +235,17 @@ int consume(const Global& g, const ConsumeOptions& o) {
     // Printed (and flushed) first, committed second: a crash in between repeats, never skips.
     std::cout << out << std::flush;
     out.clear();
-    std::vector<TopicPartitionOffset> offs;
-    for (auto& [tp, off] : next) offs.push_back({tp.first, tp.second, off});
-    if (auto e = consumer.commit(offs)) {
-      fail("cannot commit offsets of group '" + o.group + "'", *e);
-      rc = 1;
-      break;
+    // Commit at most every kCommitIntervalMs while messages stream (each commit is a durable
+    // write on the broker), and always before exiting.
+    if (std::chrono::steady_clock::now() >= next_commit) {
+      if (!commit_printed()) {
+        rc = 1;
+        break;
+      }
+      next_commit = std::chrono::steady_clock::now() + std::chrono::milliseconds(kCommitIntervalMs);
     }
-    if (o.max_messages > 0 && printed < o.max_messages) continue;
   }
+  if (rc == 0 && !commit_printed()) rc = 1;
   consumer.close();
   return rc;
 }

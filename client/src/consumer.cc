@@ -298,14 +298,20 @@ void Consumer::Impl::maybe_fetch() {
   std::map<std::int32_t, std::vector<std::pair<TopicPartition, std::int64_t>>> by_node;
   std::map<std::int32_t, std::map<TopicPartition, std::uint64_t>> epochs;
   std::vector<std::string> no_leader;
+  std::set<std::int32_t> held_back;
   {
     std::lock_guard lk(mu_);
     if (closed_) return;
     const auto& md = core_->metadata();
     for (auto& [tp, ps] : parts_) {
       if (ps.fetch_offset < 0 || ps.fetch_in_flight || ps.retry_at > now) continue;
-      if (ps.buffered_bytes >= cfg_.buffered_bytes_per_partition) continue;
       const std::int32_t node = md.leader(tp.topic, tp.partition);
+      if (ps.buffered_bytes >= cfg_.buffered_bytes_per_partition) {
+        // Held back by a full buffer: a fetch to its broker must not long-poll, or this
+        // partition would wait fetch_max_wait_ms for the others once poll() drained it.
+        if (node >= 0) held_back.insert(node);
+        continue;
+      }
       if (node < 0) {
         no_leader.push_back(tp.topic);
         continue;
@@ -331,7 +337,8 @@ void Consumer::Impl::maybe_fetch() {
       topics.push_back(wire::CreateFetchTopic(fbb, n, fbb.CreateVector(parts)));
     }
     const auto tv = fbb.CreateVector(topics);
-    fbb.Finish(wire::CreateFetchRequest(fbb, static_cast<std::int32_t>(cfg_.fetch_max_wait_ms),
+    const std::uint32_t max_wait = held_back.contains(node) ? 0 : cfg_.fetch_max_wait_ms;
+    fbb.Finish(wire::CreateFetchRequest(fbb, static_cast<std::int32_t>(max_wait),
                                         static_cast<std::int32_t>(cfg_.fetch_min_bytes),
                                         static_cast<std::int32_t>(cfg_.fetch_max_bytes), tv));
     const auto deadline =

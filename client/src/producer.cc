@@ -162,6 +162,7 @@ void Producer::Impl::send(std::string_view topic, std::optional<std::string_view
     }
   }
   const std::int32_t count = pit->second;
+  const std::int32_t partition_arg = partition;
   // 2. The partition.
   if (partition >= count) {
     lk.unlock();
@@ -206,7 +207,16 @@ void Producer::Impl::send(std::string_view topic, std::optional<std::string_view
   auto batch = acc_.append(tp, key, value, headers, now_ms(), std::move(cb), Clock::now());
   buffered_bytes_ += rec;
   ++incomplete_;
-  if (!key) sticky_[tp.topic].batch_id = batch->sealed ? 0 : batch->id;
+  if (!key && partition_arg < 0) {
+    // Sticky: stay on this partition while its batch fills; move on once it is full.
+    auto& s = sticky_[tp.topic];
+    if (batch->sealed) {
+      s.partition = (partition + 1) % count;
+      s.batch_id = 0;
+    } else {
+      s.batch_id = batch->id;
+    }
+  }
   const bool wake = batch->sealed || batch->record_count() == 1;
   lk.unlock();
   if (wake) schedule_drain();
