@@ -42,6 +42,7 @@ struct CaseResult {
   double commit_busy = 0;  // fraction of the run the writer spent inside mdb_txn_commit (syncs)
   double raw_same_rpc_msgs_per_s = 0;  // raw LMDB at the same records per commit
   double vs_raw = 0;                   // our msgs/s over raw's, paired runs (see main)
+  double fsync_us = 0;                 // the disk's fsync latency just before the case
 };
 
 struct Ceiling {
@@ -278,11 +279,15 @@ int main(int argc, char** argv) {
       for (const int r : {1, 16})
         for (const int f : {1, 4}) shapes.push_back({w, r, f});
   }
-  std::printf("  %7s %5s %8s | %10s %8s %9s %9s %12s %12s %10s %10s\n", "writers", "recs", "inflight", "msgs/s", "MB/s",
-              "p50 us", "p99 us", "appends/cmt", "records/cmt", "in commit", "vs raw");
+  std::printf("  %7s %5s %8s | %10s %8s %9s %9s %12s %12s %10s %10s %9s\n", "writers", "recs", "inflight", "msgs/s", "MB/s",
+              "p50 us", "p99 us", "appends/cmt", "records/cmt", "in commit", "vs raw", "fsync us");
   std::vector<CaseResult> results;
   for (const Shape& sh : shapes) {
+    // The disk here is shared and its latency drifts by 20x (an I/O budget other jobs spend):
+    // probe it before each case so every row says what disk it ran on.
+    const double fsync_us = fsync_ceiling(root, 0.3).mean_us;
     CaseResult r = run_case(root / "case", sh.w, sh.r, sh.f, seconds);
+    r.fsync_us = fsync_us;
     // Raw LMDB at the same records per commit, for the "at equal records per commit" goal. The
     // disk is shared and its latency drifts, so measure raw right after the case and once more
     // after a second run of the case, and compare the sums: drift hits both sides alike.
@@ -295,10 +300,10 @@ int main(int argc, char** argv) {
       r.raw_same_rpc_msgs_per_s = (raw1 + raw2) / 2;
       r.vs_raw = (r.msgs_per_s + again.msgs_per_s) / (raw1 + raw2);
     }
-    std::printf("  %7d %5d %8d | %10.0f %8.1f %9.0f %9.0f %12.1f %12.1f %9.0f%% %9.0f%%\n", r.writers,
+    std::printf("  %7d %5d %8d | %10.0f %8.1f %9.0f %9.0f %12.1f %12.1f %9.0f%% %9.0f%% %9.0f\n", r.writers,
                 r.records_per_batch, r.in_flight, r.msgs_per_s, r.mb_per_s, r.p50_us, r.p99_us, r.appends_per_commit,
                 r.records_per_commit, 100.0 * r.commit_busy,
-                100.0 * r.vs_raw);
+                100.0 * r.vs_raw, r.fsync_us);
     std::fflush(stdout);
     results.push_back(r);
   }
@@ -322,7 +327,7 @@ int main(int argc, char** argv) {
           << ", \"appends_per_commit\": " << r.appends_per_commit << ", \"records_per_commit\": " << r.records_per_commit
           << ", \"commits_per_s\": " << r.commits_per_s << ", \"commit_busy\": " << r.commit_busy
           << ", \"raw_lmdb_same_records_per_commit_msgs_per_s\": " << r.raw_same_rpc_msgs_per_s
-          << ", \"vs_raw\": " << r.vs_raw << "}"
+          << ", \"vs_raw\": " << r.vs_raw << ", \"fsync_us_before\": " << r.fsync_us << "}"
           << (i + 1 < results.size() ? ",\n" : "\n");
     }
     out << "  ]\n}\n";
