@@ -68,9 +68,77 @@ ReplicatedLog::ReplicatedLog(GroupOptions opts, storage::Storage& storage, stora
 
 ReplicatedLog::~ReplicatedLog() = default;
 
+std::optional<log_index> ReplicatedLog::find_corruption() const {
+  const auto st = log_->state();
+  std::uint64_t lo = st.first_index.value;
+  while (!st.empty() && lo <= st.last_index.value) {
+    auto chunk = log_->entries(log_index{lo}, st.last_index, 16u << 20);
+    if (!chunk) return log_index{lo};  // entries() reports the first damaged entry of a range
+    if (chunk->empty()) break;
+    lo = chunk->back().index.value + 1;
+  }
+  return std::nullopt;
+}
+
+std::unique_ptr<raft::Raft> ReplicatedLog::make_raft(const raft::HardState& hs, log_index applied) const {
+  raft::Config cfg;
+  cfg.id = opts_.self;
+  cfg.voters = opts_.voters;
+  cfg.learners = opts_.learners;
+  if (recovering_until_) {
+    std::erase(cfg.voters, opts_.self);
+    cfg.learners.push_back(opts_.self);
+  }
+  cfg.election_timeout_ticks = opts_.election_timeout_ticks;
+  cfg.heartbeat_interval_ticks = opts_.heartbeat_interval_ticks;
+  cfg.rng_seed = std::hash<std::string>{}(opts_.name) ^ static_cast<std::uint64_t>(opts_.self.value) * 0x9E3779B97F4A7C15ull ^
+                 static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  cfg.applied = applied;
+  return std::make_unique<raft::Raft>(cfg, *reader_, hs);
+}
+
 void ReplicatedLog::start() {
   std::lock_guard lk(mu_);
+  const std::string recover_key = "recovering:" + opts_.name;
+  if (auto r = storage_.meta(recover_key); r && r->size() == 8) {
+    log_index target;
+    std::memcpy(&target.value, r->data(), 8);
+    recovering_until_ = target;
+  }
+  if (auto bad = find_corruption()) {
+    // Never serve or vote with a damaged log: cut it at the damage and rebuild from the leader.
+    const auto before = log_->state().last_index;
+    const log_index target = std::max(before, recovering_until_.value_or(log_index{0}));
+    std::vector<std::uint8_t> v(8);
+    std::memcpy(v.data(), &target.value, 8);
+    std::vector<storage::WriteOp> ops;
+    ops.emplace_back(storage::TruncateSuffixOp{log_, *bad});
+    ops.emplace_back(storage::PutMetaOp{recover_key, std::move(v)});
+    if (auto w = storage_.write_sync(std::move(ops)); !w) {
+      spdlog::critical("group {}: cannot cut the damaged log at index {}: {}", opts_.name, bad->value, w.error().message);
+      spdlog::default_logger()->flush();
+      std::_Exit(3);
+    }
+    recovering_until_ = target;
+    spdlog::error("group {}: stored entry {} failed its CRC check; log cut there (it held up to {}); this replica "
+                  "rejoins as a non-voting learner until it has recovered that far from the leader",
+                  opts_.name, bad->value, before.value);
+  }
   const auto st = log_->state();
+  if (recovering_until_) {
+    recovering_.store(true);
+    if (opts_.voters.size() == 1) {
+      // Nobody to recover from: a one-replica group with a damaged log can only go on with what
+      // is left. Say so loudly; there is no other copy.
+      spdlog::critical("group {}: single replica with a damaged log: entries from {} on are lost", opts_.name,
+                       st.last_index.value + 1);
+      recovering_until_.reset();
+      recovering_.store(false);
+      std::vector<storage::WriteOp> ops;
+      ops.emplace_back(storage::DeleteMetaOp{recover_key});
+      (void)storage_.write_sync(std::move(ops));
+    }
+  }
   raft::HardState hs{};
   if (auto h = storage_.hard_state(opts_.name)) {
     hs.term = h->term;
@@ -93,19 +161,21 @@ void ReplicatedLog::start() {
   }
   applier_->on_start(applied, applied_end);
   end_offset_ = st.next_offset;
-
-  raft::Config cfg;
-  cfg.id = opts_.self;
-  cfg.voters = opts_.voters;
-  cfg.learners = opts_.learners;
-  cfg.election_timeout_ticks = opts_.election_timeout_ticks;
-  cfg.heartbeat_interval_ticks = opts_.heartbeat_interval_ticks;
-  cfg.rng_seed = std::hash<std::string>{}(opts_.name) ^ static_cast<std::uint64_t>(opts_.self.value) * 0x9E3779B97F4A7C15ull ^
-                 static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  cfg.applied = applied;
-  raft_ = std::make_unique<raft::Raft>(cfg, *reader_, hs);
-  if (opts_.campaign_at_start) raft_->campaign_now();
+  raft_ = make_raft(hs, applied);
+  if (opts_.campaign_at_start && !recovering_until_) raft_->campaign_now();
   pump();
+}
+
+void ReplicatedLog::maybe_finish_recovery() {
+  if (!recovering_until_ || persisting_ || raft_->has_ready()) return;
+  if (raft_->log().last_index() < *recovering_until_ || raft_->commit_index() < *recovering_until_) return;
+  spdlog::info("group {}: recovered up to index {}; voting again", opts_.name, recovering_until_->value);
+  recovering_until_.reset();
+  recovering_.store(false);
+  std::vector<storage::WriteOp> ops;
+  ops.emplace_back(storage::DeleteMetaOp{"recovering:" + opts_.name});
+  storage_.submit(std::move(ops), [](auto) {});
+  raft_ = make_raft(raft_->hard_state(), raft_->applied_index());
 }
 
 void ReplicatedLog::stop() {
@@ -366,6 +436,7 @@ void ReplicatedLog::after_persist(std::shared_ptr<raft::Ready> rd) {
   }
   raft_->advance(*rd);
   persisting_ = false;
+  maybe_finish_recovery();
   pump();
 }
 

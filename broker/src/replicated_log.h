@@ -119,6 +119,7 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   // Observers, any thread.
   const std::string& name() const { return opts_.name; }
   bool is_leader() const { return role_.load() == raft::Role::leader; }
+  bool recovering() const { return recovering_.load(); }
   bool leader_ready() const { return leader_ready_.load(); }
   std::optional<node_id> leader() const {
     const auto l = leader_.load();
@@ -141,6 +142,10 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   };
 
   void pump();  // with mu_ held
+  // Start-up check of every stored batch's CRC; the first damaged index, if any.
+  std::optional<log_index> find_corruption() const;
+  std::unique_ptr<raft::Raft> make_raft(const raft::HardState& hs, log_index applied) const;
+  void maybe_finish_recovery();
   void persist(std::shared_ptr<raft::Ready> rd);
   void after_persist(std::shared_ptr<raft::Ready> rd);
   raft::Payload stamped(const raft::Entry& e) const;
@@ -167,12 +172,17 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   log_index term_start_index_{0};       // first index of this leader's term (its no-op)
   std::map<std::uint64_t, Pending> pending_;
   std::uint64_t persist_failures_ = 0;
+  // Set while this replica rebuilds a log it had to cut because of corruption: it takes part
+  // as a non-voting learner until its log reaches what it held before (KIP-853's rule for a
+  // member that lost its disk), so it can never decide an election with a damaged log.
+  std::optional<log_index> recovering_until_;
 
   std::atomic<raft::Role> role_{raft::Role::follower};
   std::atomic<std::int32_t> leader_{-1};
   std::atomic<std::uint64_t> term_{0};
   std::atomic<std::uint64_t> commit_{0};
   std::atomic<bool> leader_ready_{false};
+  std::atomic<bool> recovering_{false};
 };
 
 }  // namespace quorumq::broker
