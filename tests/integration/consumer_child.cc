@@ -1,0 +1,48 @@
+// A consumer process for crash tests: prints "M <partition> <offset>" per message and, after
+// each synchronous commit (every N messages), "C <partition> <next offset>" per partition, then
+// "S" — all flushed at once, so a parent that reads "S" knows the commit is durable.
+// Usage: consumer_child BOOTSTRAP TOPIC GROUP COMMIT_EVERY
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+
+#include "quorumq/consumer.h"
+
+int main(int argc, char** argv) {
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: %s BOOTSTRAP TOPIC GROUP COMMIT_EVERY\n", argv[0]);
+    return 2;
+  }
+  quorumq::ConsumerConfig c;
+  c.bootstrap = argv[1];
+  c.group_id = argv[3];
+  c.auto_offset_reset = quorumq::OffsetReset::earliest;
+  const long every = std::atol(argv[4]);
+  auto consumer = quorumq::Consumer::create(c);
+  if (!consumer) {
+    std::fprintf(stderr, "consumer: %s\n", consumer.error().message.c_str());
+    return 1;
+  }
+  (*consumer)->subscribe({argv[2]});
+  std::map<std::int32_t, std::int64_t> next;
+  long since_commit = 0;
+  for (;;) {
+    auto batch = (*consumer)->poll(std::chrono::milliseconds(500));
+    if (!batch) continue;
+    for (const auto& m : *batch) {
+      std::printf("M %d %lld\n", m.partition, static_cast<long long>(m.offset));
+      next[m.partition] = m.offset + 1;
+      if (++since_commit == every) {
+        since_commit = 0;
+        std::fflush(stdout);
+        if (auto e = (*consumer)->commit()) {
+          std::fprintf(stderr, "commit failed: %s\n", e->message.c_str());
+          continue;
+        }
+        for (const auto& [p, o] : next) std::printf("C %d %lld\n", p, static_cast<long long>(o));
+        std::printf("S\n");
+      }
+    }
+    std::fflush(stdout);
+  }
+}
