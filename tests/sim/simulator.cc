@@ -148,13 +148,19 @@ void Simulator::pump(Node& n) {
           n.raft->term().value, raft::to_string(rd.soft_state->role));
   }
   for (const Message& m : rd.messages_early) send(m);
-  n.persist_at = now_ + rand(max_persist_units_ + 1);
+  // The write completes at write_at; the rest of the Ready (messages, apply, advance) may lag
+  // behind it, as with a group-commit callback that runs later. A crash in between keeps the
+  // write and loses the rest.
+  n.write_at = now_ + rand(max_persist_units_ + 1);
+  n.persist_at = n.write_at + (chance(0.3) ? rand(max_persist_units_ + 1) : 0);
+  n.written = false;
+  n.report_early = chance(0.5);
   n.pending = std::move(rd);
 }
 
-void Simulator::complete_persist(Node& n) {
-  raft::Ready rd = std::move(*n.pending);
-  n.pending.reset();
+void Simulator::write_disk(Node& n) {
+  const raft::Ready& rd = *n.pending;
+  n.written = true;
   if (rd.reset_log) {
     for (auto i = std::max(rd.reset_log->first_index, n.disk.first_index()).value;
          i <= n.disk.last_index().value; ++i) {
@@ -178,6 +184,17 @@ void Simulator::complete_persist(Node& n) {
   }
   trace("persist", n.id, rd.entries.size(), n.disk.last_index().value, n.hard_state.commit.value,
         rd.reset_log ? "reset" : "");
+  if (n.report_early && !rd.entries.empty()) {
+    // Thesis §10.2.1 path: tell the core its entries are durable before advance().
+    n.raft->on_persisted(rd.entries.back().index, rd.entries.back().term);
+    check_node(n);
+  }
+}
+
+void Simulator::complete_persist(Node& n) {
+  if (!n.written) write_disk(n);
+  raft::Ready rd = std::move(*n.pending);
+  n.pending.reset();
   for (const Message& m : rd.messages) send(m);
   // A reset moves the state machine to the new log start before newer entries are applied.
   if (rd.reset_log) {
@@ -354,7 +371,9 @@ void Simulator::step_once() {
     }
   }
   for (Node& n : nodes_) {
-    for (int k = 0; k < 8 && n.pending && now_ >= n.persist_at; ++k) {
+    for (int k = 0; k < 8 && n.pending; ++k) {
+      if (!n.written && now_ >= n.write_at) write_disk(n);
+      if (now_ < n.persist_at) break;
       complete_persist(n);
       pump(n);
     }

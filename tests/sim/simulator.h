@@ -52,7 +52,10 @@ class Simulator {
     raft::HardState hard_state;    // survives crashes
     std::unique_ptr<raft::Raft> raft;  // null while down
     std::optional<raft::Ready> pending;  // handed out, not yet persisted
-    std::uint64_t persist_at = 0;
+    std::uint64_t write_at = 0;    // the pending Ready's disk write completes
+    std::uint64_t persist_at = 0;  // then its messages are sent, entries applied, advance()
+    bool written = false;
+    bool report_early = false;     // call on_persisted() at write time
     std::uint64_t next_tick_at = 0;
     std::uint64_t restart_at = 0;
     log_index applied;
@@ -77,6 +80,7 @@ class Simulator {
   void crash_node(Node& n);
   void step_once();  // one time unit: deliveries, ticks, completed persists
   void pump(Node& n);
+  void write_disk(Node& n);
   void complete_persist(Node& n);
   void send(const raft::Message& m);
   void deliver_due();

@@ -155,7 +155,15 @@ void RaftLog::reset_persisted(const LogReset& r) {
 bool RaftLog::stable_to(log_index i, term_t t) {
   if (unstable_.empty() || i < offset_ || i > unstable_.back().index) return false;
   if (unstable_[i.value - offset_.value].term != t) return false;
-  QQ_ASSERT_MSG(!pending_reset_, "entries persisted before their log reset");
+  if (pending_reset_) {
+    // A reset not yet handed out: these entries belong to a Ready persisted before it, so
+    // they were written after an older log start and must be handed out again.
+    if (!reset_handed_out_) return false;
+    // The driver persists the reset before the entries that follow it in the same Ready, so
+    // durable entries imply a durable reset (on_persisted() may come before advance()).
+    pending_reset_.reset();
+    reset_handed_out_ = false;
+  }
   unstable_.erase(unstable_.begin(), unstable_.begin() + static_cast<std::ptrdiff_t>(i.value - offset_.value + 1));
   offset_ = i.next();
   if (handed_out_ < i) handed_out_ = i;

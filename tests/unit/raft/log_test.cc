@@ -109,6 +109,41 @@ TEST(RaftLog, resetHidesStorageUntilPersisted) {
   EXPECT_TRUE(log.check().empty()) << log.check();
 }
 
+// on_persisted() before advance(): durable entries that follow a reset in the same Ready imply
+// the reset is durable too (found by the simulator, seed 469).
+TEST(RaftLog, stableEntriesAfterHandedOutResetCompleteTheReset) {
+  MemoryLog disk;
+  disk.append(make(1, {1, 1, 1}));
+  RaftLog log(disk);
+  log.reset(log_index(10), term_t(2));
+  log.append(make(10, {3, 3}));
+  auto r = log.take_reset();
+  std::optional<log_index> trunc;
+  auto es = log.take_unhanded(&trunc);
+  EXPECT_FALSE(trunc.has_value()) << "a reset replaces the whole log; nothing to truncate";
+  disk.reset(r->first_index, r->prev_term);
+  disk.append(es);
+  EXPECT_TRUE(log.stable_to(log_index(11), term_t(3)));
+  log.reset_persisted(*r);  // advance() afterwards is harmless
+  EXPECT_EQ(log.first_index(), log_index(10));
+  EXPECT_EQ(log.stable_last_index(), log_index(11));
+  EXPECT_TRUE(log.check().empty()) << log.check();
+}
+
+// Entries persisted under an older log start do not become stable once a newer reset waits.
+TEST(RaftLog, entriesFromBeforeAPendingResetStayUnstable) {
+  MemoryLog disk;
+  RaftLog log(disk);
+  log.append(make(1, {1, 1}));
+  std::optional<log_index> trunc;
+  auto es = log.take_unhanded(&trunc);
+  log.reset(log_index(5), term_t(1));
+  disk.append(es);
+  EXPECT_FALSE(log.stable_to(log_index(2), term_t(1)));
+  EXPECT_EQ(log.first_index(), log_index(5));
+  EXPECT_TRUE(log.take_reset().has_value());
+}
+
 // Fast backtracking: the largest index whose term could match.
 TEST(RaftLog, findConflictByTerm) {
   MemoryLog disk;
