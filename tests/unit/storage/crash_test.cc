@@ -64,13 +64,13 @@ TEST(CrashTest, killNine_losesNoCompletedAppend) {
   std::mt19937_64 rng(s0);
   TempDir dir;
   std::map<std::uint64_t, CrashReport> acked;  // by index, across all the child's lives
-  constexpr int kKills = 40;
+  constexpr int kKills = 30;
   const auto t0 = std::chrono::steady_clock::now();
   for (int round = 0; round < kKills; ++round) {
     Child c = spawn(dir.path, rng());
     // Kill after a random number of completed appends (0 = during open or the first commit),
     // then after a random extra delay so the kill lands at any point of a commit.
-    const std::size_t want = rng() % 4 == 0 ? 0 : rng() % 300;
+    const std::size_t want = rng() % 4 == 0 ? 0 : rng() % 200;
     std::vector<CrashReport> got;
     std::string partial;
     const bool alive = read_reports(c.rfd, got, want, partial);
