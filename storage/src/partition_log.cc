@@ -18,6 +18,32 @@ BatchError check(const MDB_val& d) {
   return BatchView(as_span(d)).validate();
 }
 
+// The log's first and last index as this read transaction sees them. The published state may be
+// a commit ahead of or behind the transaction's snapshot (a trim, truncation or append committed
+// in between), so searches are bounded by what the snapshot holds, never by the state alone.
+struct Bounds {
+  std::uint64_t first = 1, last = 0;
+  bool empty() const { return first > last; }
+};
+int snapshot_bounds(MDB_txn* txn, unsigned dbi, Bounds& b) {
+  Cursor c(txn, dbi);
+  if (c.rc() != 0) return c.rc();
+  MDB_val k, d;
+  int rc = mdb_cursor_get(c.get(), &k, &d, MDB_FIRST);
+  if (rc == MDB_NOTFOUND) return 0;
+  if (rc != 0) return rc;
+  b.first = from_be(k);
+  rc = mdb_cursor_get(c.get(), &k, &d, MDB_LAST);
+  if (rc != 0) return rc;
+  b.last = from_be(k);
+  return 0;
+}
+
+Error trimmed_error(const std::string& log, std::int64_t offset) {
+  return {errc::out_of_range, "offset " + std::to_string(offset) + " of partition " + log +
+                                  " was removed by retention: reset the consumer to earliest"};
+}
+
 }  // namespace
 
 PartitionLog::PartitionLog(Storage* storage, std::string name, unsigned dbi, LogState state)
@@ -48,9 +74,13 @@ std::expected<ReadResult, Error> PartitionLog::read(std::int64_t from_offset, st
 
   ReadTxn txn(*storage_->env_);
   if (txn.rc() != 0) return std::unexpected(lmdb_error(txn.rc(), "reading partition " + name_));
+  Bounds bounds;
+  if (const int brc = snapshot_bounds(txn.get(), dbi_, bounds); brc != 0)
+    return std::unexpected(lmdb_error(brc, "reading partition " + name_));
+  if (bounds.empty()) return out;
   // Binary search for the first entry whose offsets end after from_offset; base offsets grow
   // with the index, so "base + count > from" is monotonic.
-  std::uint64_t lo = st.first_index.value, hi = st.last_index.value + 1;
+  std::uint64_t lo = bounds.first, hi = bounds.last + 1;
   while (lo < hi) {
     const std::uint64_t mid = lo + (hi - lo) / 2;
     const BeKey key(mid);
@@ -74,6 +104,8 @@ std::expected<ReadResult, Error> PartitionLog::read(std::int64_t from_offset, st
     }
     const BatchView v(as_span(d));
     if (v.base_offset() >= end_offset) break;
+    if (out.batches == 0 && idx == bounds.first && v.base_offset() > from_offset)
+      return std::unexpected(trimmed_error(name_, from_offset));  // trimmed since state() was read
     if (v.type() == BatchType::data && v.record_count() > 0) {
       if (out.batches > 0 && out.bytes.size() + d.mv_size > max_bytes) break;
       if (const BatchError e = check(d); e != BatchError::ok) {
@@ -119,6 +151,9 @@ std::expected<std::vector<StoredEntry>, Error> PartitionLog::entries(log_index l
     rc = mdb_cursor_get(c.get(), &k, &d, MDB_NEXT);
   }
   if (rc != 0 && rc != MDB_NOTFOUND) return std::unexpected(lmdb_error(rc, "reading partition " + name_));
+  if (out.empty())  // [lo, hi] was trimmed or truncated since state() was read
+    return std::unexpected(Error{errc::out_of_range, "entries [" + std::to_string(lo.value) + ", " +
+                                                         std::to_string(hi.value) + "] no longer in partition " + name_});
   return out;
 }
 
@@ -140,7 +175,9 @@ std::optional<log_index> PartitionLog::index_of_offset(std::int64_t offset) cons
   if (offset < st.start_offset || offset >= st.next_offset) return std::nullopt;
   ReadTxn txn(*storage_->env_);
   if (txn.rc() != 0) return std::nullopt;
-  std::uint64_t lo = st.first_index.value, hi = st.last_index.value + 1;
+  Bounds bounds;
+  if (snapshot_bounds(txn.get(), dbi_, bounds) != 0 || bounds.empty()) return std::nullopt;
+  std::uint64_t lo = bounds.first, hi = bounds.last + 1;
   while (lo < hi) {
     const std::uint64_t mid = lo + (hi - lo) / 2;
     const BeKey key(mid);
@@ -150,7 +187,14 @@ std::optional<log_index> PartitionLog::index_of_offset(std::int64_t offset) cons
     if (v.base_offset() + v.offset_count() > offset) hi = mid;
     else lo = mid + 1;
   }
-  if (lo > st.last_index.value) return std::nullopt;
+  if (lo > bounds.last) return std::nullopt;
+  if (lo == bounds.first) {  // the offset may have been trimmed since state() was read
+    const BeKey key(lo);
+    MDB_val k = key.val(), d;
+    if (mdb_get(txn.get(), dbi_, &k, &d) != 0 || d.mv_size < kBatchHeaderSize ||
+        BatchView(as_span(d)).base_offset() > offset)
+      return std::nullopt;
+  }
   return log_index{lo};
 }
 
