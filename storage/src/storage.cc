@@ -49,11 +49,12 @@ std::string new_dir_id() {
   return buf;
 }
 
-// Only LMDB's files, or nothing but a filesystem's lost+found, may be in a data dir.
+// A directory without data.mdb may hold only a filesystem's lost+found, or the lock.mdb that
+// LMDB creates just before data.mdb (a process killed in between must be able to start again).
 bool looks_empty(const std::filesystem::path& dir) {
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     const auto n = e.path().filename().string();
-    if (n != "lost+found") return false;
+    if (n != "lost+found" && n != "lock.mdb") return false;
   }
   return true;
 }

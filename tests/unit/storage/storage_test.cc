@@ -306,6 +306,14 @@ TEST(StorageTest, open_newerFormatIsRefused) {
   EXPECT_NE(s.error().message.find("format version 2"), std::string::npos) << s.error().message;
 }
 
+TEST(StorageTest, open_dirWithOnlyLockFileStarts) {
+  TempDir dir;  // killed after LMDB made lock.mdb and before data.mdb
+  std::ofstream(dir.path / "lock.mdb") << std::string(8192, '\0');
+  auto s = open_storage(dir.path);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(append(*s, open_log(*s, "a"), {data_batch("a", 1)}).base_offset, 0);
+}
+
 TEST(StorageTest, open_missingDirWithoutCreateFails) {
   TempDir dir;
   StorageOptions o;
