@@ -381,7 +381,9 @@ void Producer::Impl::on_produce_response(std::int32_t node, const std::vector<cl
             if (code == wire::ErrorCode::none) {
               off = p->base_offset();
             } else if (code == wire::ErrorCode::duplicate_sequence) {
-              off = -1;  // written before: an idempotent retry whose first answer was lost
+              // Written before: an idempotent retry whose first answer was lost. The broker
+              // answers with the batch's original offset (-1 if it no longer knows it).
+              off = p->base_offset();
             } else {
               e = client::broker_error(static_cast<std::int16_t>(code),
                                        p->message() ? p->message()->string_view() : std::string_view{});

@@ -154,10 +154,10 @@ void list_offsets_async(Core& core, std::vector<TopicPartition> partitions, Offs
   op->step();
 }
 
-void offset_fetch_async(Core& core, const std::string& group, const std::vector<TopicPartition>& partitions,
-                        Clock::time_point deadline,
-                        std::function<void(std::optional<Error>, std::vector<GroupPartitionOffset>)> done) {
-  core.call(coordinator_target(group), protocol::ApiId::offset_fetch,
+void offset_fetch_on(Core& core, std::int32_t node, const std::string& group, const std::vector<TopicPartition>& partitions,
+                     Clock::time_point deadline,
+                     std::function<void(std::optional<Error>, std::vector<GroupPartitionOffset>)> done) {
+  core.call(node, protocol::ApiId::offset_fetch,
             [group, partitions] {
               flatbuffers::FlatBufferBuilder fbb(256);
               std::map<std::string, std::vector<std::int32_t>> m;
@@ -196,7 +196,11 @@ void offset_fetch_async(Core& core, const std::string& group, const std::vector<
                   for (const auto* p : *t->partitions()) {
                     if (p->error() != wire::ErrorCode::none) {
                       Error e = broker_error(static_cast<std::int16_t>(p->error()), {});
-                      if (is_retriable(e.code)) return e;
+                      // Leadership moved: the router refreshes metadata and asks the new leader.
+                      if (is_retriable(e.code)) {
+                        done(e, {});
+                        return std::nullopt;
+                      }
                       if (p->error() != wire::ErrorCode::unknown_topic_or_partition && !first) first = e;
                     }
                     out.push_back({t->name()->str(), p->partition(), p->offset(),
@@ -208,10 +212,11 @@ void offset_fetch_async(Core& core, const std::string& group, const std::vector<
             });
 }
 
-void offset_commit_async(Core& core, const std::string& group, const std::vector<TopicPartitionOffset>& offsets,
-                         Clock::time_point deadline, std::function<void(std::optional<Error>)> done) {
+void offset_commit_on(Core& core, std::int32_t node, const std::string& group,
+                      const std::vector<TopicPartitionOffset>& offsets, Clock::time_point deadline,
+                      std::function<void(std::optional<Error>)> done) {
   if (offsets.empty()) return done(std::nullopt);
-  core.call(coordinator_target(group), protocol::ApiId::offset_commit,
+  core.call(node, protocol::ApiId::offset_commit,
             [group, offsets] {
               flatbuffers::FlatBufferBuilder fbb(256);
               std::map<std::string, std::vector<flatbuffers::Offset<wire::OffsetCommitPartition>>> m;
@@ -247,8 +252,12 @@ void offset_commit_async(Core& core, const std::string& group, const std::vector
                   for (const auto* p : *t->partitions())
                     if (p->error() != wire::ErrorCode::none) {
                       Error e = broker_error(static_cast<std::int16_t>(p->error()), {});
-                      // The whole request is idempotent (absolute offsets): retry it all.
-                      if (is_retriable(e.code)) return e;
+                      // The whole request is idempotent (absolute offsets): the router retries it
+                      // at the partitions' current leaders.
+                      if (is_retriable(e.code)) {
+                        done(e);
+                        return std::nullopt;
+                      }
                       if (!first)
                         first = Error{e.code, "offset commit for " + (t->name() ? t->name()->str() : std::string()) +
                                                   "/" + std::to_string(p->partition()) + " failed: " + e.message};

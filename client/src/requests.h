@@ -14,10 +14,10 @@
 
 namespace quorumq::client {
 
-// Where group requests go. Today any broker answers for every group; with replicated offsets
-// (issue 4) and group membership (issue 6) this becomes the coordinator lookup, and
-// not_coordinator answers make call() try another broker meanwhile.
-inline std::int32_t coordinator_target(const std::string& /*group*/) { return kAnyBroker; }
+// Committed offsets live in each partition's own replicated log: the partition's leader is the
+// coordinator of its offsets. offset_fetch_async/offset_commit_async (offset_routing.cc) split
+// the partitions by leader, send one request per leader (the *_on functions), and re-route
+// what a broker answers not_coordinator/not_leader after a metadata refresh.
 
 using OffsetsFn = std::function<void(std::optional<Error>, std::vector<TopicPartitionOffset>)>;
 
@@ -31,6 +31,14 @@ void offset_fetch_async(Core& core, const std::string& group, const std::vector<
 
 void offset_commit_async(Core& core, const std::string& group, const std::vector<TopicPartitionOffset>& offsets,
                          Clock::time_point deadline, std::function<void(std::optional<Error>)> done);
+
+// One request to broker `node`; partition-level retriable errors end it with that error.
+void offset_fetch_on(Core& core, std::int32_t node, const std::string& group, const std::vector<TopicPartition>& partitions,
+                     Clock::time_point deadline,
+                     std::function<void(std::optional<Error>, std::vector<GroupPartitionOffset>)> done);
+void offset_commit_on(Core& core, std::int32_t node, const std::string& group,
+                      const std::vector<TopicPartitionOffset>& offsets, Clock::time_point deadline,
+                      std::function<void(std::optional<Error>)> done);
 
 std::string topic_missing_message(const std::string& topic);
 
