@@ -104,8 +104,8 @@ std::string broker_binary() {
   return QUORUMQ_BROKER_BIN;
 }
 
-BrokerProcess::BrokerProcess(int node_id, fs::path data_dir, std::vector<std::string> extra)
-    : node_id_(node_id), data_dir_(std::move(data_dir)), extra_(std::move(extra)) {
+BrokerProcess::BrokerProcess(int node_id, fs::path data_dir, std::vector<std::string> extra, std::uint16_t port)
+    : node_id_(node_id), data_dir_(std::move(data_dir)), extra_(std::move(extra)), port_(port) {
   log_path_ = data_dir_.string() + ".log";
 }
 
@@ -114,11 +114,14 @@ BrokerProcess::~BrokerProcess() {
 }
 
 void BrokerProcess::start(std::chrono::milliseconds ready_timeout) {
+  spawn();
+  wait_ready(ready_timeout);
+}
+
+void BrokerProcess::spawn() {
   if (pid_ > 0) throw std::runtime_error("broker already running");
-  if (port_ == 0) {
-    port_ = free_port();
-    admin_port_ = free_port();
-  }
+  if (port_ == 0) port_ = free_port();
+  if (admin_port_ == 0) admin_port_ = free_port();
   std::vector<std::string> args = {broker_binary(),
                                    "--node-id=" + std::to_string(node_id_),
                                    "--listen=127.0.0.1:" + std::to_string(port_),
@@ -141,6 +144,9 @@ void BrokerProcess::start(std::chrono::milliseconds ready_timeout) {
     _exit(127);
   }
   pid_ = pid;
+}
+
+void BrokerProcess::wait_ready(std::chrono::milliseconds ready_timeout) {
   const bool ready = wait_until(
       [&] {
         int st;

@@ -48,11 +48,14 @@ std::string broker_binary();
 class BrokerProcess {
  public:
   // `extra` flags are appended to the standard --node-id/--listen/--admin-listen/--data-dir.
-  BrokerProcess(int node_id, std::filesystem::path data_dir, std::vector<std::string> extra = {});
+  BrokerProcess(int node_id, std::filesystem::path data_dir, std::vector<std::string> extra = {},
+                std::uint16_t port = 0);
   ~BrokerProcess();  // SIGKILLs a process still running
 
   // Starts the process (new ports only on the first start) and waits for /readyz.
   void start(std::chrono::milliseconds ready_timeout = 20s);
+  void spawn();  // starts the process without waiting
+  void wait_ready(std::chrono::milliseconds timeout = 20s);
   void kill9();                 // SIGKILL and reap
   int terminate(std::chrono::milliseconds timeout = 20s);  // SIGTERM; returns the exit status
   void pause();                 // SIGSTOP

@@ -1,0 +1,384 @@
+// Replication with real broker processes on loopback (issue 4): three brokers, R=3, producers
+// with acks=quorum while leaders are killed (-9), paused (SIGSTOP) and restarted, a replica's
+// stored batch is corrupted, a follower misses what retention trimmed; afterwards every
+// acknowledged message is present exactly once in acknowledgement order, and every replica's
+// log is identical entry by entry.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "cluster.h"
+#include "quorumq/admin.h"
+#include "quorumq/consumer.h"
+#include "quorumq/producer.h"
+#include "quorumq/protocol/record_batch.h"
+#include "quorumq/storage/partition_log.h"
+#include "quorumq/storage/storage.h"
+
+namespace quorumq::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Produces unique values continuously with acks=quorum and records each acknowledgement.
+class Load {
+ public:
+  Load(const std::string& bootstrap, std::string topic, int partitions) : topic_(std::move(topic)), partitions_(partitions) {
+    ProducerConfig c;
+    c.bootstrap = bootstrap;
+    c.acks = Acks::quorum;
+    c.linger_ms = 2;
+    c.delivery_timeout_ms = 120000;
+    c.max_block_ms = 120000;
+    // A paused (SIGSTOP) leader keeps its connections open and answers nothing: the client
+    // notices by its request timeout, then finds the new leader.
+    c.request_timeout_ms = 2000;
+    auto p = Producer::create(c);
+    if (!p) throw std::runtime_error(p.error().message);
+    producer_ = std::move(*p);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Load() { stop(); }
+  void stop() {
+    if (stopped_.exchange(true)) return;
+    thread_.join();
+    producer_->flush(std::chrono::milliseconds(120000));
+  }
+  struct Ack {
+    std::int32_t partition;
+    std::int64_t offset;
+    Clock::time_point at;
+  };
+  std::map<std::int64_t, Ack> acks() {
+    std::lock_guard lk(mu_);
+    return acks_;
+  }
+  std::vector<std::string> failures() {
+    std::lock_guard lk(mu_);
+    return failures_;
+  }
+  std::int64_t sent() const { return next_.load(); }
+  // First acknowledgement on `partition` that happened after `t`.
+  std::optional<Clock::time_point> first_ack_after(int partition, Clock::time_point t) {
+    std::lock_guard lk(mu_);
+    std::optional<Clock::time_point> best;
+    for (const auto& [_, a] : acks_)
+      if (a.partition == partition && a.at > t && (!best || a.at < *best)) best = a.at;
+    return best;
+  }
+
+ private:
+  void run() {
+    while (!stopped_) {
+      const std::int64_t i = next_++;
+      const int part = static_cast<int>(i % partitions_);
+      producer_->send(topic_, std::nullopt, "v" + std::to_string(i), {},
+                      [this, i](const SendResult& r) {
+                        std::lock_guard lk(mu_);
+                        if (r) acks_[i] = {r->partition, r->offset, Clock::now()};
+                        else failures_.push_back("v" + std::to_string(i) + ": " + r.error().message);
+                      },
+                      part);
+      if (i % 64 == 63) std::this_thread::sleep_for(1ms);  // paces the load: ~60k msg/s at most
+    }
+  }
+  std::string topic_;
+  int partitions_;
+  std::unique_ptr<Producer> producer_;
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+  std::atomic<std::int64_t> next_{0};
+  std::mutex mu_;
+  std::map<std::int64_t, Ack> acks_;
+  std::vector<std::string> failures_;
+};
+
+std::vector<Message> consume_all(const std::string& bootstrap, const std::string& topic, const std::string& group,
+                                 std::size_t expect, std::chrono::milliseconds timeout) {
+  ConsumerConfig c;
+  c.bootstrap = bootstrap;
+  c.group_id = group;
+  c.auto_offset_reset = OffsetReset::earliest;
+  auto cons = Consumer::create(c);
+  EXPECT_TRUE(cons.has_value());
+  (*cons)->subscribe({topic});
+  std::vector<Message> out;
+  const auto deadline = Clock::now() + timeout;
+  while (out.size() < expect && Clock::now() < deadline) {
+    auto b = (*cons)->poll(200ms);
+    if (b) out.insert(out.end(), std::make_move_iterator(b->begin()), std::make_move_iterator(b->end()));
+  }
+  return out;
+}
+
+void create_topic(const std::string& bootstrap, const std::string& name, int partitions, int replicas) {
+  AdminConfig ac;
+  ac.bootstrap = bootstrap;
+  ac.api_timeout_ms = 60000;
+  auto admin = Admin::create(ac);
+  ASSERT_TRUE(admin.has_value());
+  auto e = (*admin)->create_topic(name, partitions, static_cast<std::int16_t>(replicas));
+  ASSERT_FALSE(e.has_value()) << e->message;
+  // Topic creation is committed by the controller; wait until every partition has a leader.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto d = (*admin)->describe_topic(name);
+        if (!d) return false;
+        for (const auto& p : d->partitions)
+          if (p.leader < 0) return false;
+        return static_cast<int>(d->partitions.size()) == partitions;
+      },
+      30s));
+}
+
+// Every acknowledged message exactly once, at its acknowledged offset, in offset order; nothing
+// that was not produced.
+void check_exactly_once(Load& load, const std::vector<Message>& got) {
+  const auto acks = load.acks();
+  std::map<std::string, int> count;
+  std::map<std::pair<int, std::int64_t>, std::string> at;
+  for (const auto& m : got) {
+    ++count[m.value];
+    EXPECT_TRUE(at.emplace(std::pair{m.partition, m.offset}, m.value).second) << "offset delivered twice";
+  }
+  std::size_t lost = 0, dup = 0, moved = 0;
+  for (const auto& [i, a] : acks) {
+    const std::string v = "v" + std::to_string(i);
+    if (count[v] == 0) ++lost;
+    if (count[v] > 1) ++dup;
+    auto it = at.find({a.partition, a.offset});
+    if (it == at.end() || it->second != v) {
+      if (++moved <= 5)
+        ADD_FAILURE() << v << " acknowledged at " << a.partition << "/" << a.offset << " but that offset holds "
+                      << (it == at.end() ? std::string("nothing") : it->second);
+    }
+  }
+  for (const auto& [v, n] : count) dup += n > 1 && !acks.contains(std::stoll(v.substr(1)));
+  EXPECT_EQ(lost, 0u) << "acknowledged messages lost";
+  EXPECT_EQ(dup, 0u) << "messages delivered more than once";
+  EXPECT_EQ(moved, 0u) << "acknowledged messages not at their acknowledged offset";
+}
+
+// Stops every broker gracefully, then compares the partition logs of all replicas entry by
+// entry (index, term, base offset, bytes) up to the shortest log.
+void expect_identical_replicas(Cluster& cl, const std::string& topic, int partitions) {
+  for (int i = 0; i < cl.size(); ++i) EXPECT_EQ(cl.broker(i).terminate(), 0) << "broker " << i + 1 << " exit status";
+  std::vector<std::unique_ptr<storage::Storage>> stores;
+  for (int i = 0; i < cl.size(); ++i) {
+    storage::StorageOptions o;
+    o.dir = cl.broker(i).data_dir();
+    o.create_if_missing = false;
+    auto s = storage::Storage::open(o);
+    ASSERT_TRUE(s.has_value()) << s.error().message;
+    stores.push_back(std::move(*s));
+  }
+  for (int p = 0; p < partitions; ++p) {
+    const std::string name = topic + "/" + std::to_string(p);
+    std::vector<storage::PartitionLog*> logs;
+    for (auto& s : stores) {
+      auto l = s->open_log(name);
+      ASSERT_TRUE(l.has_value());
+      logs.push_back(*l);
+    }
+    std::uint64_t lo = 0, hi = UINT64_MAX;
+    for (auto* l : logs) {
+      lo = std::max(lo, l->state().first_index.value);
+      hi = std::min(hi, l->state().last_index.value);
+    }
+    ASSERT_LE(lo, hi) << name << ": replicas share no entries";
+    std::int64_t offsets = 0;
+    for (std::uint64_t i = lo; i <= hi; ++i) {
+      auto ref = logs[0]->entries(log_index{i}, log_index{i}, 1);
+      ASSERT_TRUE(ref.has_value()) << ref.error().message;
+      offsets += BatchView(ref->front().batch).offset_count();
+      for (std::size_t r = 1; r < logs.size(); ++r) {
+        auto e = logs[r]->entries(log_index{i}, log_index{i}, 1);
+        ASSERT_TRUE(e.has_value()) << e.error().message;
+        ASSERT_EQ(e->front().batch, ref->front().batch) << name << " differs at index " << i << " on replica " << r + 1;
+      }
+    }
+    EXPECT_GT(offsets, 0) << name << ": nothing compared";
+  }
+}
+
+TEST(Replication, leaderKill9Rotation_noAckedLoss_replicasIdentical) {
+  Cluster cl(3);
+  cl.start_all();
+  create_topic(cl.bootstrap(), "rep", 3, 3);
+  Load load(cl.bootstrap(), "rep", 3);
+  ASSERT_TRUE(wait_until([&] { return load.acks().size() > 2000; }, 30s));
+  std::vector<double> failover_ms;
+  for (int p = 0; p < 3; ++p) {
+    int leader = -1;
+    ASSERT_TRUE(wait_until([&] { return (leader = cl.leader_of("rep", p)) >= 0; }, 10s));
+    const auto t0 = Clock::now();
+    cl.broker(leader).kill9();
+    // A new leader acknowledges writes on that partition again.
+    std::optional<Clock::time_point> back;
+    ASSERT_TRUE(wait_until([&] { return (back = load.first_ack_after(p, t0)).has_value(); }, 15s))
+        << "partition " << p << " stayed unavailable";
+    failover_ms.push_back(std::chrono::duration<double, std::milli>(*back - t0).count());
+    cl.broker(leader).start(30s);
+    ASSERT_TRUE(wait_until([&] { return load.acks().size() > static_cast<std::size_t>(2000 * (p + 2)); }, 30s));
+  }
+  load.stop();
+  EXPECT_TRUE(load.failures().empty()) << load.failures().size() << " sends failed, first: " << load.failures().front();
+  for (std::size_t i = 0; i < failover_ms.size(); ++i)
+    std::printf("failover partition %zu: first acknowledged produce %.0f ms after kill -9 of its leader\n", i, failover_ms[i]);
+  auto got = consume_all(cl.bootstrap(), "rep", "verify", load.acks().size(), 60s);
+  check_exactly_once(load, got);
+  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("rep", 3); }, 30s));
+  expect_identical_replicas(cl, "rep", 3);
+}
+
+TEST(Replication, leaderPaused_majorityGoesOn_oldLeaderCatchesUp) {
+  Cluster cl(3);
+  cl.start_all();
+  create_topic(cl.bootstrap(), "pause", 1, 3);
+  Load load(cl.bootstrap(), "pause", 1);
+  ASSERT_TRUE(wait_until([&] { return load.acks().size() > 1000; }, 30s));
+  int leader = -1;
+  ASSERT_TRUE(wait_until([&] { return (leader = cl.leader_of("pause", 0)) >= 0; }, 10s));
+  const auto t0 = Clock::now();
+  cl.broker(leader).pause();
+  ASSERT_TRUE(wait_until([&] { return load.first_ack_after(0, t0 + 100ms).has_value(); }, 20s))
+      << "the majority did not go on without the paused leader";
+  const auto before_resume = load.acks().size();
+  ASSERT_TRUE(wait_until([&] { return load.acks().size() > before_resume + 2000; }, 30s));
+  cl.broker(leader).resume();
+  ASSERT_TRUE(wait_until([&] { return load.acks().size() > before_resume + 4000; }, 30s));
+  load.stop();
+  EXPECT_TRUE(load.failures().empty()) << load.failures().front();
+  auto got = consume_all(cl.bootstrap(), "pause", "verify", load.acks().size(), 60s);
+  check_exactly_once(load, got);
+  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("pause", 1); }, 30s)) << "the old leader did not catch up";
+  expect_identical_replicas(cl, "pause", 1);
+}
+
+// Flips one bit inside the records of a stored batch holding `needle`.
+bool corrupt_file(const std::filesystem::path& file, const std::string& needle) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto at = data.find(needle);
+  if (at == std::string::npos) return false;
+  f.seekp(static_cast<std::streamoff>(at));
+  char c = static_cast<char>(data[at] ^ 0x01);
+  f.write(&c, 1);
+  return f.good();
+}
+
+TEST(Replication, corruptReplica_detectedNeverServedRepairedFromLeader) {
+  Cluster cl(3);
+  cl.start_all();
+  create_topic(cl.bootstrap(), "rot", 1, 3);
+  {
+    ProducerConfig pc;
+    pc.bootstrap = cl.bootstrap();
+    auto p = Producer::create(pc);
+    for (int i = 0; i < 500; ++i) (*p)->send("rot", std::nullopt, "payload-" + std::to_string(i) + "-MARKER", {}, [](auto&) {}, 0);
+    ASSERT_TRUE((*p)->flush(30s));
+  }
+  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("rot", 1); }, 30s));
+  int leader = cl.leader_of("rot", 0);
+  ASSERT_GE(leader, 0);
+  const int victim = (leader + 1) % 3;
+  ASSERT_EQ(cl.broker(victim).terminate(), 0);
+  ASSERT_TRUE(corrupt_file(cl.broker(victim).data_dir() / "data.mdb", "payload-250-MARKER"));
+  cl.broker(victim).start(30s);
+  EXPECT_FALSE(cl.broker(victim).log_contains("failed its CRC check").empty()) << "corruption not detected";
+  // The damaged replica never leads with its cut log while recovering; it repairs from the leader.
+  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("rot", 1); }, 30s)) << "the damaged replica did not recover";
+  ASSERT_TRUE(wait_until([&] { return !cl.broker(victim).log_contains("recovered up to index").empty(); }, 30s));
+  auto got = consume_all(cl.bootstrap(), "rot", "verify", 500, 30s);
+  ASSERT_EQ(got.size(), 500u);
+  for (int i = 0; i < 500; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)].value, "payload-" + std::to_string(i) + "-MARKER");
+  expect_identical_replicas(cl, "rot", 1);
+}
+
+TEST(Replication, consumerAndOffsetsLeaderKilled_resumesFromCommitted) {
+  Cluster cl(3);
+  cl.start_all();
+  create_topic(cl.bootstrap(), "cg", 1, 3);
+  {
+    ProducerConfig pc;
+    pc.bootstrap = cl.bootstrap();
+    auto p = Producer::create(pc);
+    for (int i = 0; i < 1000; ++i) (*p)->send("cg", std::nullopt, "m" + std::to_string(i), {}, [](auto&) {}, 0);
+    ASSERT_TRUE((*p)->flush(30s));
+  }
+  std::int64_t committed = -1;
+  {
+    ConsumerConfig c;
+    c.bootstrap = cl.bootstrap();
+    c.group_id = "g";
+    c.auto_offset_reset = OffsetReset::earliest;
+    auto cons = Consumer::create(c);
+    (*cons)->subscribe({"cg"});
+    std::size_t n = 0;
+    while (n < 600) {
+      auto b = (*cons)->poll(200ms);
+      if (b) n += b->size();
+    }
+    // Commit a position in the middle (the consumer read past it: those must come again).
+    ASSERT_FALSE((*cons)->commit({{"cg", 0, 600}}).has_value());
+    committed = *(*cons)->committed({"cg", 0});
+    // The consumer dies without closing (its object is dropped mid-stream; no further commit).
+  }
+  ASSERT_EQ(committed, 600);
+  const int leader = cl.leader_of("cg", 0);
+  ASSERT_GE(leader, 0);
+  cl.broker(leader).kill9();  // the broker holding the offsets' leadership
+  ConsumerConfig c;
+  c.bootstrap = cl.bootstrap();
+  c.group_id = "g";
+  c.auto_offset_reset = OffsetReset::earliest;
+  auto cons = Consumer::create(c);
+  (*cons)->subscribe({"cg"});
+  std::vector<Message> got;
+  const auto deadline = Clock::now() + 30s;
+  while (got.size() < static_cast<std::size_t>(1000 - committed) && Clock::now() < deadline) {
+    auto b = (*cons)->poll(200ms);
+    if (b) got.insert(got.end(), b->begin(), b->end());
+  }
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.front().offset, committed) << "did not resume at the committed offset";
+  EXPECT_EQ(got.size(), static_cast<std::size_t>(1000 - committed));
+}
+
+TEST(Replication, followerDownWhileRetentionTrims_catchesUp) {
+  Cluster cl(3, {"--retention-bytes=65536", "--retention-check-ms=200"});
+  cl.start_all();
+  create_topic(cl.bootstrap(), "ret", 1, 3);
+  ProducerConfig pc;
+  pc.bootstrap = cl.bootstrap();
+  pc.batch_bytes = 8192;
+  auto p = Producer::create(pc);
+  const std::string value(1000, 'r');
+  for (int i = 0; i < 200; ++i) (*p)->send("ret", std::nullopt, value, {}, [](auto&) {}, 0);
+  ASSERT_TRUE((*p)->flush(30s));
+  int leader = cl.leader_of("ret", 0);
+  ASSERT_GE(leader, 0);
+  const int follower = (leader + 1) % 3;
+  cl.broker(follower).kill9();
+  for (int i = 0; i < 3000; ++i) (*p)->send("ret", std::nullopt, value, {}, [](auto&) {}, 0);
+  ASSERT_TRUE((*p)->flush(60s));
+  // Retention removed what the follower lacks from the leader's log.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto m = http_get(cl.broker(leader).admin_port(), "/metrics");
+        const std::string key = "quorumq_partition_log_start_offset{topic=\"ret\",partition=\"0\"} ";
+        const auto at = m ? m->body.find(key) : std::string::npos;
+        return at != std::string::npos && std::stoll(m->body.substr(at + key.size())) > 200;
+      },
+      30s));
+  cl.broker(follower).start(30s);
+  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("ret", 1); }, 30s)) << "the follower did not catch up";
+}
+
+}  // namespace
+}  // namespace quorumq::test
