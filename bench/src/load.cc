@@ -1,0 +1,150 @@
+#include "load.h"
+
+#include <quorumq/quorumq.h>
+
+#include <semaphore>
+#include <thread>
+
+#include "payload.h"
+
+namespace quorumq::bench {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+Acks parse_acks(const std::string& s) {
+  if (s == "none") return Acks::none;
+  if (s == "leader") return Acks::leader;
+  return Acks::quorum;
+}
+
+std::uint64_t share(std::uint64_t total, int parts, int index) {
+  return total / static_cast<std::uint64_t>(parts) + (static_cast<std::uint64_t>(index) < total % static_cast<std::uint64_t>(parts) ? 1 : 0);
+}
+
+}  // namespace
+
+void run_producer(LoadContext& ctx, int index) {
+  const BenchConfig& cfg = ctx.cfg;
+  ProducerConfig pc;
+  pc.bootstrap = ctx.bootstrap;
+  pc.client_id = "quorumq-bench-p" + std::to_string(index);
+  pc.acks = parse_acks(cfg.acks);
+  pc.linger_ms = cfg.linger_ms;
+  pc.batch_bytes = cfg.batch_bytes;
+  pc.max_in_flight = cfg.max_in_flight;
+  pc.max_request_bytes = std::max(pc.max_request_bytes, cfg.batch_bytes + 4096);
+  // A leader failover must be survived, not reported: retries go on for as long as a run lasts.
+  pc.delivery_timeout_ms = 120000;
+  auto created = Producer::create(pc);
+  if (!created) {
+    ctx.errors.add("producer create: " + created.error().to_string());
+    return;
+  }
+  std::unique_ptr<Producer> producer = std::move(*created);
+
+  const std::uint64_t limit = cfg.messages ? share(cfg.messages, cfg.producers, index) : 0;
+  const double rate = cfg.open_loop() ? cfg.rate / cfg.producers : 0;
+  // Closed loop only: the window of unacknowledged messages. Open loop has none on purpose.
+  std::counting_semaphore<> window(static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(cfg.window, 1u << 30)));
+  std::string value(cfg.size_bytes, '\0');
+  for (std::size_t i = kPayloadHeaderBytes; i < value.size(); ++i) value[i] = static_cast<char>('a' + i % 26);
+  std::string key;
+  const auto uindex = static_cast<std::uint32_t>(index);
+
+  for (std::uint64_t seq = 0; limit == 0 || seq < limit; ++seq) {
+    if (ctx.stop_producing.load(std::memory_order_relaxed)) break;
+    std::int64_t due = 0;
+    if (rate > 0) {
+      due = ctx.start_ns + static_cast<std::int64_t>(static_cast<double>(seq) * 1e9 / rate);
+      if (ctx.end_ns && due >= ctx.end_ns) break;
+      const std::int64_t wait = due - now_ns();
+      if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+    } else {
+      // Re-check the stop flags now and then while the window is full (a stalled cluster).
+      bool got = false;
+      while (!(got = window.try_acquire_for(100ms)))
+        if (ctx.stop_producing.load(std::memory_order_relaxed) || (ctx.end_ns && now_ns() >= ctx.end_ns)) break;
+      if (!got) break;
+      due = now_ns();
+      if (ctx.stop_producing.load(std::memory_order_relaxed) || (ctx.end_ns && due >= ctx.end_ns)) {
+        window.release();
+        break;
+      }
+    }
+    write_payload_header(value, {ctx.run_id, uindex, seq, due});
+    std::optional<std::string_view> k;
+    if (cfg.keys) {
+      // A fixed spread of keys over the sequence (no RNG on the hot path): seq mod N, mixed.
+      key = "k" + std::to_string((seq * 0x9E3779B97F4A7C15ull) % cfg.keys);
+      k = key;
+    }
+    const std::int64_t send_ns = now_ns();
+    const bool closed = rate == 0;
+    producer->send(ctx.topic, k, value, {}, [&ctx, &window, uindex, seq, due, send_ns, closed](const SendResult& r) {
+      const std::int64_t ack_ns = now_ns();
+      if (r) {
+        ctx.ack_latency.record(ack_ns - due);
+        ctx.verifier.on_acked(uindex, seq, r->partition);
+        if (ctx.tracker) ctx.tracker->on_ack(r->partition, send_ns, ack_ns);
+        ctx.counters.acked.fetch_add(1, std::memory_order_relaxed);
+        ctx.counters.acked_bytes.fetch_add(ctx.cfg.size_bytes, std::memory_order_relaxed);
+      } else {
+        ctx.counters.failed.fetch_add(1, std::memory_order_relaxed);
+        ctx.errors.add("produce: " + r.error().to_string());
+      }
+      if (closed) window.release();
+    });
+    ctx.counters.sent.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Every callback refers to `window` on this stack frame: wait for all of them.
+  if (!producer->flush(std::chrono::milliseconds(pc.delivery_timeout_ms + 5000)))
+    ctx.errors.add("produce: flush timed out");
+  producer->close();
+}
+
+void run_consumer(LoadContext& ctx, int index) {
+  const BenchConfig& cfg = ctx.cfg;
+  ConsumerConfig cc;
+  cc.bootstrap = ctx.bootstrap;
+  cc.client_id = "quorumq-bench-c" + std::to_string(index);
+  cc.group_id = "quorumq-bench-" + std::to_string(ctx.run_id);
+  cc.auto_offset_reset = OffsetReset::earliest;
+  cc.fetch_max_wait_ms = 100;
+  cc.max_poll_records = 2000;
+  auto created = Consumer::create(cc);
+  if (!created) {
+    ctx.errors.add("consumer create: " + created.error().to_string());
+    return;
+  }
+  std::unique_ptr<Consumer> consumer = std::move(*created);
+  // assign(), not subscribe(): the SDK's subscribe gives every consumer all partitions until
+  // group membership exists, which would make C consumers read everything C times.
+  std::vector<TopicPartition> mine;
+  for (int p = index; p < cfg.partitions; p += cfg.consumers) mine.push_back({ctx.topic, p});
+  consumer->assign(mine);
+  if (mine.empty()) return;
+
+  while (!ctx.stop_consuming.load(std::memory_order_relaxed)) {
+    auto msgs = consumer->poll(100ms);
+    if (!msgs) {
+      ctx.counters.consumer_errors.fetch_add(1, std::memory_order_relaxed);
+      ctx.errors.add("consume: " + msgs.error().to_string());
+      std::this_thread::sleep_for(100ms);
+      continue;
+    }
+    const std::int64_t t = now_ns();
+    for (const Message& m : *msgs) {
+      auto h = read_payload_header(m.value, ctx.run_id);
+      if (!h) continue;  // not this run's message (an existing topic)
+      ctx.e2e_latency.record(t - h->intended_ns);
+      ctx.verifier.on_consumed(m.partition, h->producer, h->seq);
+      ctx.counters.consumed.fetch_add(1, std::memory_order_relaxed);
+      ctx.counters.consumed_bytes.fetch_add(m.value.size(), std::memory_order_relaxed);
+    }
+  }
+  consumer->close();
+}
+
+}  // namespace quorumq::bench
