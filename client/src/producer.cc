@@ -209,8 +209,11 @@ void Producer::Impl::send(std::string_view topic, std::optional<std::string_view
   ++incomplete_;
   if (!key && partition_arg < 0) {
     // Sticky: stay on this partition while its batch fills; move on once it is full.
+    // A new batch (the previous one filled up) or a full one also moves on: otherwise a
+    // partition whose batches cannot drain (in-flight limit, slow leader) keeps all the traffic.
     auto& s = sticky_[tp.topic];
-    if (batch->sealed) {
+    const bool new_batch = s.batch_id != 0 && batch->id != s.batch_id;
+    if (batch->sealed || new_batch) {
       s.partition = (partition + 1) % count;
       s.batch_id = 0;
     } else {
