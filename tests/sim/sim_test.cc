@@ -110,6 +110,9 @@ TEST(SimRegression, KnownSeeds) {
       14038, // liveness: a new leader's no-op behind ~300 one-entry batches commits nothing for
       26032, //   a long time; the liveness window now restarts on replication progress
       469,   // on_persisted() for a Ready holding a log reset plus entries hit an assertion
+      83778, // a wiped learner took divergent entries from a stale leader, then committed one
+             //   on the new leader's heartbeat (stale match); heartbeats now carry (index,
+             //   term) and the follower verifies before committing
   };
   for (std::uint64_t seed : seeds) {
     SimResult r = run_seed(seed);

@@ -74,6 +74,12 @@ void Progress::sent_entries(log_index last, bool non_empty) {
   }
 }
 
+void Progress::forget_match(log_index next_guess) {
+  match = log_index(0);
+  become_probe();
+  next = log_index(std::max<std::uint64_t>(next_guess.value, 1));
+}
+
 void Progress::sent_install(log_index first) {
   state = ProgressState::probe;
   inflights.reset();

@@ -90,9 +90,14 @@ void Raft::bcast_heartbeat() {
   for (node_id n : members_) {
     if (n == cfg_.id) continue;
     // Only commit what the follower is known to hold: it may lack (or hold a divergent
-    // version of) later entries, and a follower never commits past what it matches.
-    const log_index commit = std::min(progress_.at(n).match, commit_);
-    send(Message{.type = MessageType::heartbeat, .to = n, .term = term_, .commit = commit});
+    // version of) later entries. The (index, term) pair lets the follower verify that claim
+    // (log matching, §5.3) instead of trusting it: a follower whose disk was wiped, and that
+    // then took entries from a stale leader, must not commit those.
+    const log_index c = std::min(progress_.at(n).match, commit_);
+    const auto t = log_.term(c);  // unknown if retention removed it: then send no commit
+    send(Message{.type = MessageType::heartbeat, .to = n, .term = term_,
+                 .index = t ? c : log_index(0), .log_term = t.value_or(term_t(0)),
+                 .commit = t ? c : log_index(0)});
   }
 }
 
@@ -112,11 +117,12 @@ void Raft::step_leader(const Message& m) {
     case MessageType::heartbeat_resp:
       pr.recent_active = true;
       pr.probe_sent = false;
-      if (m.reject && m.reject_hint < pr.match) {
-        // The follower lost entries it had acknowledged (wiped disk): replicate from its real
-        // end. Only safe for learners, which is why a wiped member must rejoin as one.
-        pr.match = m.reject_hint;
-        pr.become_probe();
+      if (m.reject) {
+        // The follower does not hold what it acknowledged (its disk was wiped): forget its
+        // acknowledgements and find its real match point again. Harmless for a learner; for
+        // a voter the lost acknowledgements may already have counted, which is why a member
+        // that lost its disk must rejoin as a learner.
+        pr.forget_match(std::min(m.reject_hint, log_.last_index()).next());
       }
       // A full pipeline whose acks were lost would stall forever; a heartbeat reply proves
       // the follower is reachable, so let one more message through.
@@ -213,14 +219,16 @@ void Raft::handle_append(const Message& m) {
 }
 
 void Raft::handle_heartbeat(const Message& m) {
-  if (m.commit > log_.last_index()) {
-    // The leader believes we hold entries we do not: our disk lost acknowledged entries (a
-    // wiped data directory). Tell it where our log really ends instead of committing blindly.
-    send(Message{.type = MessageType::heartbeat_resp, .to = m.from, .term = term_,
-                 .reject = true, .reject_hint = log_.last_index()});
-    return;
+  if (m.commit > commit_) {
+    if (!log_.match_term(m.index, m.log_term)) {
+      // The leader believes we hold entries we do not: we lost acknowledged entries (a wiped
+      // data directory). Tell it where our log ends instead of committing blindly.
+      send(Message{.type = MessageType::heartbeat_resp, .to = m.from, .term = term_,
+                   .reject = true, .reject_hint = log_.last_index()});
+      return;
+    }
+    commit_to(std::min(m.commit, m.index));
   }
-  commit_to(m.commit);
   send(Message{.type = MessageType::heartbeat_resp, .to = m.from, .term = term_});
 }
 

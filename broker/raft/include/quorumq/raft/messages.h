@@ -16,7 +16,7 @@ enum class MessageType : std::uint8_t {
   vote_resp,
   append,           // AppendEntries (paper §5.3)
   append_resp,
-  heartbeat,        // leader liveness + commit index, no log consistency check
+  heartbeat,        // leader liveness + commit index (verified by index/log_term, no entries)
   heartbeat_resp,
   install_snapshot, // "your log starts at index+1, entry `index` has term log_term" (§7-like)
   timeout_now,      // leadership transfer: start an election now (thesis §3.10)
@@ -31,7 +31,8 @@ struct Message {
   term_t term;  // sender's term; for pre_vote the term the sender would campaign at
 
   // vote/pre_vote: the candidate's last log index.  append: index of the entry preceding
-  // `entries` (prevLogIndex).  append_resp: on success the highest index known to match the
+  // `entries` (prevLogIndex).  heartbeat: the index `commit` refers to, with its term in
+  // log_term, so the follower can verify it holds that entry before committing.  append_resp: on success the highest index known to match the
   // leader (and durable on the sender); on reject the rejected prevLogIndex.
   // install_snapshot: the new log starts at index + 1.
   log_index index;
@@ -40,7 +41,7 @@ struct Message {
   // install_snapshot: term of entry `index`.
   term_t log_term;
   std::vector<Entry> entries;  // append
-  log_index commit;            // append, heartbeat: the leader's commit index
+  log_index commit;            // append: leader's commit; heartbeat: min(match, commit)
   bool reject = false;         // *_resp
   // append_resp reject: the follower's guess of the last index that may match (fast
   // backtracking, paper §5.3 end / thesis §5.3). heartbeat_resp reject: the follower's last

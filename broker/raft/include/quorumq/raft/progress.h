@@ -58,6 +58,9 @@ struct Progress {
   bool maybe_decr_to(log_index rejected, log_index match_hint);
   // An AppendEntries ending at `last` (entries non-empty) or a probe/heartbeat-like empty one.
   void sent_entries(log_index last, bool non_empty);
+  // The follower lost entries it had acknowledged: match is no longer known. Probe again
+  // from `next_guess` (at least 1), backtracking with the follower's hints.
+  void forget_match(log_index next_guess);
   // An install_snapshot making the follower's log start at `first`: treated as a probe whose
   // success reply is index first - 1.
   void sent_install(log_index first);
