@@ -72,6 +72,39 @@ TEST(Install, wipedLearnerCatchesUpFromLeaderFirstIndex) {
   EXPECT_EQ(h.r(4).role(), Role::follower);
 }
 
+// A wiped learner first reached by a deposed leader holds divergent entries at indexes the
+// current leader believes it acknowledged. The current leader's heartbeat must not make it
+// commit them: the heartbeat's (index, term) does not match, the learner refuses, and the
+// leader forgets the old acknowledgements and repairs the log (found by sim seed 83778).
+TEST(Install, wipedLearnerNeverCommitsStaleLeadersEntries) {
+  Harness h(3, 1);
+  for (int id = 1; id <= 4; ++id) h.set_term(id, 1);
+  h.start();
+  h.elect(1);
+  ASSERT_EQ(h.r(1).term(), term_t(2));
+  for (int k = 0; k < 5; ++k) ASSERT_TRUE(h.r(1).propose(test::bytes("good")));
+  h.tick_all(2);
+  ASSERT_EQ(h.r(1).progress(node_id(4))->match, log_index(6));
+  h.crash(4);
+  h.disk(4) = MemoryLog{};
+  h.node(4).hs = HardState{};
+  h.start(4);
+  Message stale{.type = MessageType::append, .from = node_id(3), .to = node_id(4),
+                .term = term_t(1), .index = log_index(0), .log_term = term_t(0)};
+  for (std::uint64_t i = 1; i <= 6; ++i) {
+    stale.entries.push_back(Entry{log_index(i), term_t(1), EntryType::normal, test::bytes("stale")});
+  }
+  h.deliver(stale);
+  h.stabilize();
+  h.tick_all(4);
+  for (const Entry& e : h.applied(4)) EXPECT_NE(test::text(e), "stale") << e.index.value;
+  ASSERT_EQ(h.disk(4).last_index(), h.r(1).log().last_index());
+  for (auto i = 1u; i <= h.disk(4).last_index().value; ++i) {
+    EXPECT_EQ(h.disk(4).at(log_index(i)).term, h.disk(1).at(log_index(i)).term) << i;
+  }
+  EXPECT_EQ(h.r(4).commit_index(), h.r(1).commit_index());
+}
+
 // A stale install (the follower already committed past it) only gets an acknowledgement.
 TEST(Install, staleInstallIsIgnored) {
   Harness h(3);
