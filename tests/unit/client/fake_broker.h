@@ -92,7 +92,9 @@ class FakeBroker {
         if (r.status != protocol::FrameError::ok) break;
         if (protocol::verify_frame(r.frame) != wire::ErrorCode::none) return;
         if (!handle(*sock, r.frame)) {
-          sock->close(ec);
+          // shutdown, not close: the destructor may shut the same socket down concurrently.
+          std::lock_guard lk(mu_);
+          sock->shutdown(asio::socket_base::shutdown_both, ec);
           return;
         }
       }
