@@ -74,7 +74,7 @@ class ErrorLog {
 
 struct Counters {
   std::atomic<std::uint64_t> sent{0}, acked{0}, failed{0}, acked_bytes{0};
-  std::atomic<std::uint64_t> consumed{0}, consumed_bytes{0}, consumer_errors{0};
+  std::atomic<std::uint64_t> consumed{0}, consumed_bytes{0}, consumer_errors{0}, consumer_restarts{0};
 };
 
 struct LoadContext {

@@ -96,7 +96,7 @@ int run(const BenchConfig& cfg) {
   rep.brokers = layout->brokers;
   rep.replicas = layout->replicas;
   std::cout << "topic " << rep.topic << ": " << cfg.partitions << " partitions x " << rep.replicas << " replicas on "
-            << rep.brokers << " broker(s); " << (cfg.open_loop() ? "open loop" : "closed loop") << ", acks=" << cfg.acks
+            << rep.brokers << " broker(s) (" << rep.bootstrap << "); " << (cfg.open_loop() ? "open loop" : "closed loop") << ", acks=" << cfg.acks
             << "\n";
 
   Verifier verifier(static_cast<std::uint32_t>(cfg.producers));

@@ -120,6 +120,11 @@ void print_summary(std::ostream& out, const Report& r) {
     out << "  verify      lost=" << r.verify.lost << " duplicated=" << r.verify.duplicated << " reordered=" << r.verify.reordered
         << "  (acked " << r.verify.acked << ", consumed " << r.verify.consumed << ", written but unacked "
         << r.verify.unacked_consumed << (r.drain_complete ? "" : ", drain timed out") << ")\n";
+    if (!r.verify.ok()) {
+      out << "  per partition (acked / consumed):";
+      for (const auto& [p, ac] : r.verify.per_partition) out << " p" << p << " " << ac.first << "/" << ac.second;
+      out << "\n";
+    }
   } else {
     out << "  verify      skipped (no consumers)\n";
   }
@@ -145,7 +150,15 @@ std::string to_json(const Report& r) {
   o << "\"verify\":{\"ran\":" << (r.verified ? "true" : "false") << ",\"drain_complete\":" << (r.drain_complete ? "true" : "false")
     << ",\"acked\":" << r.verify.acked << ",\"consumed\":" << r.verify.consumed << ",\"lost\":" << r.verify.lost
     << ",\"duplicated\":" << r.verify.duplicated << ",\"reordered\":" << r.verify.reordered
-    << ",\"unacked_consumed\":" << r.verify.unacked_consumed << "},\n";
+    << ",\"unacked_consumed\":" << r.verify.unacked_consumed << ",\"partitions\":[";
+  {
+    bool first = true;
+    for (const auto& [p, ac] : r.verify.per_partition) {
+      o << (first ? "" : ",") << "{\"partition\":" << p << ",\"acked\":" << ac.first << ",\"consumed\":" << ac.second << "}";
+      first = false;
+    }
+  }
+  o << "]},\n";
   o << "\"chaos\":";
   if (r.availability) {
     const auto& a = *r.availability;

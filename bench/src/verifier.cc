@@ -17,6 +17,7 @@ void Verifier::on_acked(std::uint32_t producer, std::uint64_t seq, std::int32_t 
   if (s.acked_partition >= 0) return;  // a second completion would be an SDK bug, not ours to count
   s.acked_partition = partition;
   ++acked_;
+  ++per_partition_[partition].first;
   if (s.times_consumed > 0) {
     // Consumed before the producer heard the acknowledgement: fine, the log had it.
     ++satisfied_;
@@ -34,6 +35,7 @@ void Verifier::on_consumed(std::int32_t partition, std::uint32_t producer, std::
     return;  // a duplicate says nothing new about order
   }
   s.consumed_partition = partition;
+  ++per_partition_[partition].second;
   if (s.acked_partition >= 0) {
     ++satisfied_;
     if (s.acked_partition != partition) ++reordered_;
@@ -58,6 +60,12 @@ std::uint64_t Verifier::consumed() const {
   return consumed_;
 }
 
+bool Verifier::behind(std::int32_t partition) const {
+  std::lock_guard lock(mu_);
+  auto it = per_partition_.find(partition);
+  return it != per_partition_.end() && it->second.first > it->second.second;
+}
+
 VerifyResult Verifier::result() const {
   std::lock_guard lock(mu_);
   VerifyResult r;
@@ -67,6 +75,7 @@ VerifyResult Verifier::result() const {
   r.duplicated = duplicated_;
   r.reordered = reordered_;
   r.unacked_consumed = unacked_consumed_;
+  r.per_partition = per_partition_;
   return r;
 }
 

@@ -33,6 +33,8 @@ struct VerifyResult {
   std::uint64_t duplicated = 0;
   std::uint64_t reordered = 0;
   std::uint64_t unacked_consumed = 0;
+  // Per partition: acknowledged and first-time consumed (where a loss happened).
+  std::map<std::int32_t, std::pair<std::uint64_t, std::uint64_t>> per_partition;
   bool ok() const { return lost == 0 && duplicated == 0 && reordered == 0; }
 };
 
@@ -49,6 +51,8 @@ class Verifier {
   // Acknowledged messages not consumed yet (cheap; the drain loop polls it).
   std::uint64_t outstanding() const;
   std::uint64_t consumed() const;
+  // True if some message acknowledged on `partition` was not consumed yet.
+  bool behind(std::int32_t partition) const;
   VerifyResult result() const;
 
  private:
@@ -62,7 +66,8 @@ class Verifier {
 
   mutable std::mutex mu_;
   std::vector<std::vector<Slot>> slots_;  // [producer][seq]
-  std::map<std::pair<std::int32_t, std::uint32_t>, std::uint64_t> next_seq_;  // (partition, producer) -> highest seq + 1
+  std::map<std::pair<std::int32_t, std::uint32_t>, std::uint64_t> next_seq_;
+  std::map<std::int32_t, std::pair<std::uint64_t, std::uint64_t>> per_partition_;  // acked, consumed  // (partition, producer) -> highest seq + 1
   std::uint64_t acked_ = 0, consumed_ = 0, satisfied_ = 0;  // satisfied: acked and consumed at least once
   std::uint64_t duplicated_ = 0, reordered_ = 0, unacked_consumed_ = 0;
 };
