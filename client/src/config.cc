@@ -20,6 +20,7 @@ std::optional<Error> ClientConfig::validate() const {
   if (reconnect_backoff_ms == 0 || reconnect_backoff_max_ms < reconnect_backoff_ms)
     return invalid("reconnect_backoff_ms must be > 0 and <= reconnect_backoff_max_ms");
   if (max_frame_bytes < 1024) return invalid("max_frame_bytes must be >= 1024");
+  if (stall_timeout_ms == 0) return invalid("stall_timeout_ms must be > 0");
   return std::nullopt;
 }
 

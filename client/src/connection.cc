@@ -17,7 +17,7 @@ Connection::Connection(asio::io_context& io, const ClientConfig& config, std::st
       address_(host_ + ":" + std::to_string(port_)), socket_(io) {}
 
 void Connection::request(protocol::ApiId api, flatbuffers::DetachedBuffer body, Clock::time_point deadline,
-                         bool expect_response, ResponseFn fn) {
+                         bool expect_response, ResponseFn fn, std::chrono::milliseconds expected) {
   if (state_ == State::closed) {
     asio::post(io_, [fn = std::move(fn)] {
       Error e = make_error(ClientError::closed, "the client is closed");
@@ -25,7 +25,7 @@ void Connection::request(protocol::ApiId api, flatbuffers::DetachedBuffer body, 
     });
     return;
   }
-  Queued q{api, std::move(body), deadline, expect_response, std::move(fn)};
+  Queued q{api, std::move(body), deadline, expect_response, std::move(fn), expected};
   if (state_ == State::ready) {
     send_now(std::move(q));
     return;
@@ -215,7 +215,8 @@ void Connection::send_now(Queued q) {
   out.frame.header = protocol::encode_frame_header(protocol::FrameHeader{q.api, version, corr, 0},
                                                    out.frame.payload());
   if (q.expect_response)
-    in_flight_[corr] = InFlight{q.api, version, q.deadline, std::move(q.fn)};
+    in_flight_[corr] = InFlight{q.api, version, q.deadline, std::move(q.fn),
+                                Clock::now() + q.expected + std::chrono::milliseconds(config_.stall_timeout_ms)};
   else
     out.written = std::move(q.fn);
   write_queue_.push_back(std::move(out));
@@ -291,6 +292,13 @@ void Connection::close(const Error& reason) {
   queued_.clear();
   for (auto& [corr, inf] : inflight) inf.fn(&reason, {});
   for (auto& q : queued) q.fn(&reason, {});
+}
+
+bool Connection::stalled(Clock::time_point now) const noexcept {
+  if (state_ != State::ready) return false;
+  for (const auto& [corr, inf] : in_flight_)
+    if (inf.stall_at <= now) return true;
+  return false;
 }
 
 void Connection::expire(Clock::time_point now) {

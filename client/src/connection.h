@@ -30,9 +30,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(asio::io_context& io, const ClientConfig& config, std::string host, std::uint16_t port);
 
+  // `expected`: how long the answer may legitimately take (a fetch's long-poll wait); past
+  // that plus stall_timeout_ms the connection counts as stalled (see Core).
   void request(protocol::ApiId api, flatbuffers::DetachedBuffer body, Clock::time_point deadline,
-               bool expect_response, ResponseFn fn);
+               bool expect_response, ResponseFn fn,
+               std::chrono::milliseconds expected = std::chrono::milliseconds(0));
   void close(const Error& reason);
+  // Fails everything in flight with `reason` and reconnects on the next request.
+  void abandon(const Error& reason) { fail_connection(reason); }
+  // A request has been in flight longer than it should (a paused or partitioned broker keeps
+  // its TCP connection open, so only time tells).
+  bool stalled(Clock::time_point now) const noexcept;
   // Fails requests whose deadline passed; called by the Core's sweep timer.
   void expire(Clock::time_point now);
 
@@ -53,12 +61,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Clock::time_point deadline;
     bool expect_response;
     ResponseFn fn;
+    std::chrono::milliseconds expected{0};
   };
   struct InFlight {
     protocol::ApiId api;
     std::uint16_t version;
     Clock::time_point deadline;
     ResponseFn fn;
+    Clock::time_point stall_at = Clock::time_point::max();
   };
   struct Outgoing {
     protocol::OutgoingFrame frame;

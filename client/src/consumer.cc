@@ -55,12 +55,16 @@ class Consumer::Impl : public std::enable_shared_from_this<Consumer::Impl> {
     manual_ = false;
     dirty_ = true;
   }
+  // Manual assignment takes effect at once (no metadata needed), so seek() may follow.
   void assign(const std::vector<TopicPartition>& parts) {
-    std::lock_guard lk(mu_);
-    topics_.clear();
-    manual_ = true;
-    manual_parts_ = parts;
-    dirty_ = true;
+    {
+      std::lock_guard lk(mu_);
+      topics_.clear();
+      manual_ = true;
+      manual_parts_ = parts;
+      dirty_ = true;
+    }
+    update_assignment();
   }
   void unsubscribe() {
     std::lock_guard lk(mu_);
@@ -343,11 +347,12 @@ void Consumer::Impl::maybe_fetch() {
                                         static_cast<std::int32_t>(cfg_.fetch_max_bytes), tv));
     const auto deadline =
         Clock::now() + std::chrono::milliseconds(cfg_.request_timeout_ms + cfg_.fetch_max_wait_ms);
-    core_->send(node, protocol::ApiId::fetch, fbb.Release(), deadline, true,
-                [self = shared_from_this(), node, ep = epochs[node]](const Error* err,
-                                                                     std::span<const std::uint8_t> payload) {
-                  self->on_fetch(node, ep, err, payload);
-                });
+    core_->send(
+        node, protocol::ApiId::fetch, fbb.Release(), deadline, true,
+        [self = shared_from_this(), node, ep = epochs[node]](const Error* err, std::span<const std::uint8_t> payload) {
+          self->on_fetch(node, ep, err, payload);
+        },
+        std::chrono::milliseconds(max_wait));
   }
   if (!no_leader.empty() && !refresh_pending_) {
     refresh_pending_ = true;

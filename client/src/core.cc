@@ -81,6 +81,9 @@ struct Core::Impl {
   std::vector<std::function<void(const Error*)>> refresh_waiters;  // attached to the request in flight
   std::vector<std::function<void(const Error*)>> next_waiters;
   Clock::time_point next_deadline{};
+  bool stall_check_in_flight = false;
+  Clock::time_point next_stall_check{};
+  std::weak_ptr<Core> self_weak;
 
   std::shared_ptr<Connection> connection(const std::string& address) {
     auto it = connections.find(address);
@@ -106,17 +109,66 @@ struct Core::Impl {
     for (const auto& b : bootstrap)
       if (std::find(cands.begin(), cands.end(), b) == cands.end()) cands.push_back(b);
     if (cands.empty()) return {};
+    const auto now = Clock::now();
     for (const auto& a : cands) {
       auto it = connections.find(a);
-      if (it != connections.end() && it->second->ready()) return a;
+      if (it != connections.end() && it->second->ready() && !it->second->stalled(now)) return a;
     }
-    const auto now = Clock::now();
     for (std::size_t i = 0; i < cands.size(); ++i) {
       const auto& a = cands[(rotation + i) % cands.size()];
       auto it = connections.find(a);
       if (it == connections.end() || !it->second->in_backoff(now)) return a;
     }
     return cands[rotation % cands.size()];
+  }
+
+  // node id of the broker at `address`, from metadata (-1 unknown).
+  std::int32_t node_at(const std::string& address) const {
+    for (const auto& [id, b] : metadata.brokers)
+      if (b.host + ":" + std::to_string(b.port) == address) return id;
+    return -1;
+  }
+  std::set<std::pair<std::string, std::int32_t>> led_by(std::int32_t node) const {
+    std::set<std::pair<std::string, std::int32_t>> out;
+    for (const auto& [name, tm] : metadata.topics)
+      for (const auto& p : tm.partitions)
+        if (p.leader == node) out.insert({name, p.partition});
+    return out;
+  }
+
+  // A stalled connection (see ClientConfig::stall_timeout_ms): ask another broker for fresh
+  // metadata; if partitions the stalled broker led have moved, drop its connection so what is
+  // in flight there is retried at the new leaders now (idempotent produce keeps that safe).
+  void check_stalls(Clock::time_point now) {
+    if (stall_check_in_flight || now < next_stall_check) return;
+    std::map<std::string, std::set<std::pair<std::string, std::int32_t>>> suspects;
+    for (auto& [a, c] : connections)
+      if (c->stalled(now)) {
+        const std::int32_t node = node_at(a);
+        if (node >= 0) suspects[a] = led_by(node);
+      }
+    if (suspects.empty()) return;
+    auto self = self_weak.lock();
+    if (!self) return;
+    stall_check_in_flight = true;
+    next_stall_check = now + std::chrono::milliseconds(config.stall_timeout_ms);
+    self->refresh_metadata({}, now + std::chrono::milliseconds(config.request_timeout_ms),
+                                      [this, suspects](const Error*) {
+      stall_check_in_flight = false;
+      const auto t = Clock::now();
+      for (const auto& [a, before] : suspects) {
+        auto it = connections.find(a);
+        if (it == connections.end() || !it->second->stalled(t)) continue;
+        const std::int32_t node = node_at(a);
+        const auto after = led_by(node);
+        bool moved = false;
+        for (const auto& tp : before) moved |= !after.contains(tp);
+        if (moved)
+          it->second->abandon(make_error(ClientError::connection_lost,
+                                         "broker " + std::to_string(node) + " at " + a +
+                                             " stopped answering and its partitions have new leaders"));
+      }
+    });
   }
 
   void arm_sweep() {
@@ -128,6 +180,7 @@ struct Core::Impl {
         c->expire(now);
         if (c->ready()) ever_connected = true;
       }
+      check_stalls(now);
       arm_sweep();
     });
   }
@@ -140,6 +193,7 @@ Core::Core(const ClientConfig& config) : impl_(std::make_unique<Impl>(config)) {
 std::shared_ptr<Core> Core::start(const ClientConfig& config) {
   std::shared_ptr<Core> core(new Core(config));
   Impl* impl = core->impl_.get();
+  impl->self_weak = core;
   impl->arm_sweep();
   impl->thread = std::thread([impl] { impl->io.run(); });
   impl->thread_id = impl->thread.get_id();
@@ -189,7 +243,7 @@ bool Core::on_io_thread() const noexcept { return std::this_thread::get_id() == 
 const MetadataCache& Core::metadata() const noexcept { return impl_->metadata; }
 
 void Core::send(std::int32_t node, protocol::ApiId api, flatbuffers::DetachedBuffer body,
-                Clock::time_point deadline, bool expect_response, ResponseFn fn) {
+                Clock::time_point deadline, bool expect_response, ResponseFn fn, std::chrono::milliseconds expected) {
   auto* impl = impl_.get();
   std::string address;
   if (node >= 0) {
@@ -216,7 +270,7 @@ void Core::send(std::int32_t node, protocol::ApiId api, flatbuffers::DetachedBuf
     });
     return;
   }
-  conn->request(api, std::move(body), deadline, expect_response, std::move(fn));
+  conn->request(api, std::move(body), deadline, expect_response, std::move(fn), expected);
 }
 
 namespace {

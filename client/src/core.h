@@ -79,8 +79,10 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // One attempt: sends to `node` (a node id, kAnyBroker or kController). With
   // expect_response=false (acks=none) `fn` runs once the frame is written, with an empty payload.
+  // `expected`: how long the answer may legitimately take (a long-poll fetch's max wait).
   void send(std::int32_t node, protocol::ApiId api, flatbuffers::DetachedBuffer body,
-            Clock::time_point deadline, bool expect_response, ResponseFn fn);
+            Clock::time_point deadline, bool expect_response, ResponseFn fn,
+            std::chrono::milliseconds expected = std::chrono::milliseconds(0));
   // Retrying request: rebuilds with `build` for each attempt; retries transport failures and
   // retriable ErrorResponses by itself (trying another broker for kAnyBroker, refreshing
   // metadata for node targets), and whatever `fn` returns false for, until `deadline`; then

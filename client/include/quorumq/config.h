@@ -27,6 +27,12 @@ struct QUORUMQ_API ClientConfig {
   std::uint32_t retry_backoff_ms = 100;
   // Metadata is also refreshed on any not_leader / dead connection.
   std::uint32_t metadata_max_age_ms = 300000;
+  // A broker that leaves a request unanswered this long past its expected time (a paused or
+  // partitioned broker keeps its TCP connection open) makes the client refresh metadata from
+  // another broker; if that broker's partitions have moved to new leaders, its connection is
+  // dropped and everything in flight is retried at the new leaders at once, instead of after
+  // request_timeout_ms.
+  std::uint32_t stall_timeout_ms = 1000;
   std::uint32_t max_frame_bytes = 64u << 20;
 
   std::optional<Error> validate() const;

@@ -53,7 +53,7 @@ class QUORUMQ_API Consumer {
   // Replaces the subscription. The assignment happens in the next poll().
   void subscribe(const std::vector<std::string>& topics,
                  std::shared_ptr<RebalanceListener> listener = nullptr);
-  // Manual assignment (no subscription): exactly these partitions.
+  // Manual assignment (no subscription): exactly these partitions, at once (seek() may follow).
   void assign(const std::vector<TopicPartition>& partitions);
   void unsubscribe();
   std::vector<TopicPartition> assignment() const;
