@@ -107,6 +107,12 @@ class Accumulator {
   // Removes every queued batch (close): the caller fails them.
   std::vector<BatchPtr> take_all_queued();
 
+  // A new producer identity: every partition's next sequence number is 0 again. Batches
+  // already numbered keep their old identity and numbers (their bytes are final).
+  void reset_sequences() {
+    for (auto& [tp, ps] : parts_) ps.next_sequence = 0;
+  }
+
   std::size_t queued_batches() const;
   std::size_t in_flight_batches() const;
   bool in_recovery(const TopicPartition& tp) const;

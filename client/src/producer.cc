@@ -253,6 +253,7 @@ void Producer::Impl::ensure_identity() {
                     failure = e;
                   } else {
                     std::lock_guard lk(self->mu_);
+                    if (self->identity_.producer_id >= 0) self->acc_.reset_sequences();
                     self->identity_ = {r->producer_id(), r->producer_epoch()};
                     self->identity_ready_ = true;
                   }
@@ -424,6 +425,14 @@ void Producer::Impl::on_produce_response(std::int32_t node, const std::vector<cl
         ++stats_.batches_retried;
         refresh_topics.push_back(b->tp.topic);
       } else {
+        // The broker lost (or never had) this producer's sequence state for the partition:
+        // continuing would fail every later batch of it. Take a new producer id; sequence
+        // numbers restart at 0 for batches numbered from then on.
+        if (idempotent_ && b->producer_id == identity_.producer_id &&
+            (e->code == make_error_code(BrokerError::out_of_order_sequence) ||
+             e->code == make_error_code(BrokerError::unknown_producer_id) ||
+             e->code == make_error_code(BrokerError::invalid_producer_epoch)))
+          identity_ready_ = false;
         done.push_back({b, std::move(e), -1});
       }
     }

@@ -236,3 +236,28 @@ TEST_F(Fixture, without_idempotence_batches_carry_no_producer_id) {
 
 }  // namespace
 }  // namespace quorumq::client
+
+namespace quorumq::client {
+namespace {
+
+TEST_F(Fixture, new_identity_restarts_sequences_and_keeps_numbered_batches) {
+  opt.linger_ms = 0;
+  Accumulator a(opt);
+  add(a, p0, 3, t0);
+  auto old = drain_all(a, t0)[0];
+  EXPECT_TRUE(a.on_error(old, make_error_code(ClientError::connection_lost), t0));
+  a.reset_sequences();
+  id = {8, 0};
+  add(a, p0, 2, t0 + 1s);
+  auto resent = drain_all(a, t0 + 1s);
+  ASSERT_EQ(resent.size(), 1u);
+  EXPECT_EQ(resent[0], old);  // the retry first, unchanged
+  EXPECT_EQ(BatchView(resent[0]->bytes).producer_id(), 7);
+  a.on_success(old);
+  auto fresh = drain_all(a, t0 + 1s)[0];
+  EXPECT_EQ(fresh->base_sequence, 0);
+  EXPECT_EQ(BatchView(fresh->bytes).producer_id(), 8);
+}
+
+}  // namespace
+}  // namespace quorumq::client

@@ -48,7 +48,8 @@ class FakeBroker {
 
   // Faults.
   std::atomic<int> not_leader_answers{0};       // per produce partition answer, counts down
-  std::atomic<int> drop_after_append{0};        // drop the connection after N-th append... (counts down)
+  std::atomic<int> drop_after_append{0};        // drop the connection after the N-th append
+  std::atomic<int> forget_after_append{0};      // lose all producer state after the N-th append
 
   struct Stored {
     std::vector<std::string> values;
@@ -138,7 +139,8 @@ class FakeBroker {
         return true;
       }
       case protocol::ApiId::init_producer_id:
-        send(s, protocol::finish_response(fbb, wire::CreateInitProducerIdResponse(fbb, wire::ErrorCode::none, 42, 0), h));
+        send(s, protocol::finish_response(
+                    fbb, wire::CreateInitProducerIdResponse(fbb, wire::ErrorCode::none, next_pid_++, 0), h));
         return true;
       case protocol::ApiId::list_topics: {
         const auto n = fbb.CreateString("t");
@@ -165,7 +167,7 @@ class FakeBroker {
             } else {
               const BatchView v({p->records()->data(), p->records()->size()});
               std::lock_guard lk(mu_);
-              auto& next = next_seq_[p->partition()];
+              auto& next = next_seq_[{v.producer_id(), p->partition()}];
               auto& log = log_[p->partition()];
               if (v.base_sequence() < next) {
                 code = wire::ErrorCode::duplicate_sequence;
@@ -176,6 +178,7 @@ class FakeBroker {
                 v.for_each_record([&](const RecordView& r) { log.values.emplace_back(r.value.value_or("")); });
                 next += static_cast<std::int32_t>(v.record_count());
                 if (drop_after_append.fetch_sub(1) == 1) drop = true;
+                if (forget_after_append.fetch_sub(1) == 1) next_seq_.clear();
               }
             }
             parts.push_back(wire::CreateProducePartitionResponse(fbb, p->partition(), code, base, 0, hint));
@@ -206,7 +209,8 @@ class FakeBroker {
   std::vector<std::shared_ptr<asio::ip::tcp::socket>> sockets_;
   std::vector<std::thread> conn_threads_;
   std::map<int, Stored> log_;
-  std::map<int, std::int32_t> next_seq_;
+  std::map<std::pair<std::int64_t, int>, std::int32_t> next_seq_;  // (producer id, partition)
+  std::atomic<std::int64_t> next_pid_{42};
   std::atomic<int> produce_requests_{0};
 };
 

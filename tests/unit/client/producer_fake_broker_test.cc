@@ -140,3 +140,40 @@ TEST(AdminFakeBroker, lists_and_describes) {
 
 }  // namespace
 }  // namespace quorumq
+
+namespace quorumq {
+namespace {
+
+TEST(ProducerFakeBroker, lost_producer_state_fails_only_the_affected_batches) {
+  testing::FakeBroker broker(1);
+  broker.forget_after_append = 2;
+  const std::string pad(100, 'x');
+  auto c = config_for(broker);
+  c.max_in_flight = 1;
+  auto p = Producer::create(c).value();
+  std::vector<std::future<SendResult>> first;
+  for (int i = 0; i < 300; ++i) first.push_back(p->send("t", std::nullopt, std::to_string(i) + pad));
+  ASSERT_TRUE(p->flush(10s));
+  int failed = 0;
+  for (auto& f : first) {
+    auto r = f.get();
+    if (!r) {
+      ++failed;
+      EXPECT_EQ(r.error().code, BrokerError::out_of_order_sequence);
+    }
+  }
+  EXPECT_GT(failed, 0);
+  // A new producer id: what is sent afterwards is written again.
+  std::vector<std::future<SendResult>> later;
+  for (int i = 300; i < 400; ++i) later.push_back(p->send("t", std::nullopt, std::to_string(i) + pad));
+  ASSERT_TRUE(p->flush(10s));
+  for (auto& f : later) {
+    auto r = f.get();
+    EXPECT_TRUE(r) << r.error().to_string();
+  }
+  auto parts = broker.partitions();
+  EXPECT_EQ(parts[0].values.back(), "399" + pad);
+}
+
+}  // namespace
+}  // namespace quorumq
