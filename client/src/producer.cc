@@ -430,8 +430,7 @@ void Producer::Impl::on_produce_response(std::int32_t node, const std::vector<cl
         // numbers restart at 0 for batches numbered from then on.
         if (idempotent_ && b->producer_id == identity_.producer_id &&
             (e->code == make_error_code(BrokerError::out_of_order_sequence) ||
-             e->code == make_error_code(BrokerError::unknown_producer_id) ||
-             e->code == make_error_code(BrokerError::invalid_producer_epoch)))
+             e->code == make_error_code(BrokerError::unknown_producer_id)))
           identity_ready_ = false;
         done.push_back({b, std::move(e), -1});
       }
