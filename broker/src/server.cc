@@ -7,7 +7,10 @@
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <chrono>
+#include <cctype>
 #include <deque>
+#include <filesystem>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -87,9 +90,18 @@ struct Server::Impl {
   std::set<std::shared_ptr<Connection>> conns;
   std::atomic<std::int64_t> outstanding{0};  // requests accepted but not yet answered
   std::atomic<bool> stopping{false};
+  // Hot backup (POST /v1/backup): one at a time, on its own thread so the LMDB copy never
+  // blocks an io thread; joined before storage closes (the destructor runs before members die).
+  std::atomic<bool> backup_running{false};
+  std::mutex backup_mu;
+  std::thread backup_thread;
 
   Impl(const BrokerConfig& c, storage::Storage& s, Metrics& m)
       : config(c), metrics(m), storage(s), ctx(c, s, topics, m, exec, replication, controller) {}
+  ~Impl() {
+    std::lock_guard lk(backup_mu);
+    if (backup_thread.joinable()) backup_thread.join();
+  }
 
   awaitable<void> accept_loop();
   awaitable<void> admin_loop();
@@ -103,6 +115,7 @@ struct Server::Impl {
     conns.erase(c);
   }
   std::string render_metrics() const;
+  awaitable<std::pair<int, std::string>> backup(const std::string& query);
 };
 
 // One client (or peer) connection. Lives while its coroutines run; all its state is touched
@@ -437,12 +450,13 @@ awaitable<void> Server::Impl::admin_session(Socket sock) {
   auto [ec, n] = co_await asio::async_read_until(sock, asio::dynamic_buffer(req, 16 * 1024), "\r\n\r\n", kTuple);
   deadline.cancel();
   if (ec) co_return;
-  std::string path;
+  std::string path, method, query;
   {
     const auto sp1 = req.find(' ');
     const auto sp2 = req.find(' ', sp1 + 1);
     if (sp1 != std::string::npos && sp2 != std::string::npos) path = req.substr(sp1 + 1, sp2 - sp1 - 1);
-    if (const auto q = path.find('?'); q != std::string::npos) path.resize(q);
+    if (sp1 != std::string::npos) method = req.substr(0, sp1);
+    if (const auto q = path.find('?'); q != std::string::npos) query = path.substr(q + 1), path.resize(q);
   }
   int status = 200;
   std::string body, type = "text/plain; charset=utf-8";
@@ -454,16 +468,109 @@ awaitable<void> Server::Impl::admin_session(Socket sock) {
   } else if (path == "/metrics") {
     body = render_metrics();
     type = "text/plain; version=0.0.4; charset=utf-8";
+  } else if (path == "/v1/backup") {
+    type = "application/json";
+    if (method != "POST") status = 405, body = "{\"ok\":false,\"error\":\"use POST /v1/backup?to=/absolute/empty/dir\"}\n";
+    else std::tie(status, body) = co_await backup(query);
   } else {
     status = 404;
-    body = "not found: try /healthz, /readyz or /metrics\n";
+    body = "not found: try /healthz, /readyz, /metrics or POST /v1/backup?to=DIR\n";
   }
-  const char* reason = status == 200 ? "OK" : status == 503 ? "Service Unavailable" : "Not Found";
+  const char* reason = status == 200 ? "OK" : status == 503 ? "Service Unavailable" : status == 400 ? "Bad Request"
+                       : status == 405 ? "Method Not Allowed" : status == 409 ? "Conflict"
+                       : status == 500 ? "Internal Server Error" : "Not Found";
   std::string resp = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + type +
                      "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
   co_await asio::async_write(sock, asio::buffer(resp), kTuple);
   std::error_code ignored;
   sock.shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+namespace {
+std::string json_escape(const std::string& in) {
+  std::string out;
+  for (const char c : in) {
+    if (c == '"' || c == '\\') out += '\\', out += c;
+    else if (static_cast<unsigned char>(c) < 0x20) out += ' ';
+    else out += c;
+  }
+  return out;
+}
+// The value of `key` in a query string, %XX- and '+'-decoded; nullopt if absent or malformed.
+std::optional<std::string> query_param(const std::string& query, const std::string& key) {
+  std::size_t at = 0;
+  while (at <= query.size()) {
+    const auto amp = std::min(query.find('&', at), query.size());
+    const std::string item = query.substr(at, amp - at);
+    if (item.rfind(key + "=", 0) == 0) {
+      std::string v;
+      for (std::size_t i = key.size() + 1; i < item.size(); ++i) {
+        if (item[i] == '+') v += ' ';
+        else if (item[i] != '%') v += item[i];
+        else {
+          if (i + 2 >= item.size() || !std::isxdigit(static_cast<unsigned char>(item[i + 1])) ||
+              !std::isxdigit(static_cast<unsigned char>(item[i + 2])))
+            return std::nullopt;
+          v += static_cast<char>(std::stoi(item.substr(i + 1, 2), nullptr, 16));
+          i += 2;
+        }
+      }
+      return v;
+    }
+    at = amp + 1;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+// POST /v1/backup?to=DIR: LMDB's online compacting copy of this broker's environment into DIR
+// (absolute, empty or missing, outside the data directory). The broker keeps serving; the copy
+// is one consistent read snapshot. Answers JSON: 200 done, 400 bad path, 409 busy or not empty.
+awaitable<std::pair<int, std::string>> Server::Impl::backup(const std::string& query) {
+  auto fail = [](int status, const std::string& msg) {
+    return std::pair<int, std::string>{status, "{\"ok\":false,\"error\":\"" + json_escape(msg) + "\"}\n"};
+  };
+  const auto to = query_param(query, "to");
+  if (!to || to->empty()) co_return fail(400, "missing ?to=DIR (an absolute path to an empty or new directory)");
+  const std::filesystem::path dir(*to);
+  if (!dir.is_absolute() || to->find('\0') != std::string::npos)
+    co_return fail(400, "backup directory must be an absolute path: " + *to);
+  for (const auto& part : dir)
+    if (part == "..") co_return fail(400, "backup directory must not contain '..': " + *to);
+  std::error_code ec;
+  const auto data = std::filesystem::weakly_canonical(storage.dir(), ec);
+  const auto target = std::filesystem::weakly_canonical(dir, ec);
+  const auto rel = target.lexically_relative(data);
+  if (!rel.empty() && *rel.begin() != "..")
+    co_return fail(400, "backup directory " + *to + " is inside the data directory; choose another place");
+  if (backup_running.exchange(true)) co_return fail(409, "another backup is running; try again when it is done");
+  spdlog::info("hot backup to {} started", dir.string());
+  const auto started = Clock::now();
+  // A named initiation (not a temporary in the co_await expression): GCC 12 destroys such
+  // temporaries twice in coroutines.
+  auto start_copy = [this, dir](auto handler) {
+        std::lock_guard lk(backup_mu);
+        if (backup_thread.joinable()) backup_thread.join();  // the previous one has finished
+        backup_thread = std::thread([this, dir, h = std::move(handler)]() mutable {
+          auto r = storage.backup(dir);
+          auto ex = asio::get_associated_executor(h);
+          asio::post(ex, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
+        });
+      };
+  auto result = co_await asio::async_initiate<decltype(use_awaitable), void(std::expected<void, storage::Error>)>(
+      start_copy, use_awaitable);
+  backup_running = false;
+  const double secs = std::chrono::duration<double>(Clock::now() - started).count();
+  if (!result) {
+    spdlog::error("hot backup to {} failed: {}", dir.string(), result.error().message);
+    co_return fail(result.error().code == storage::errc::invalid_argument ? 409 : 500, result.error().message);
+  }
+  const auto bytes = std::filesystem::file_size(dir / "data.mdb", ec);
+  spdlog::info("hot backup to {} done: {} bytes in {:.3f} s", dir.string(), ec ? 0 : bytes, secs);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "\",\"bytes\":%llu,\"seconds\":%.3f}\n", static_cast<unsigned long long>(ec ? 0 : bytes), secs);
+  co_return std::pair<int, std::string>{200, "{\"ok\":true,\"node_id\":" + std::to_string(config.node_id) +
+                                                 ",\"dir\":\"" + json_escape(dir.string()) + buf};
 }
 
 awaitable<void> Server::Impl::admin_loop() {
