@@ -1,6 +1,7 @@
 #include "chaos.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "load.h"
 
@@ -9,14 +10,16 @@ namespace quorumq::bench {
 using namespace std::chrono_literals;
 
 ChaosDriver::ChaosDriver(ChaosSpec spec, LocalCluster& cluster, AvailabilityTracker& tracker, std::string topic,
-                         int partitions, std::map<std::int32_t, std::vector<int>> replicas, std::int64_t start_ns)
+                         int partitions, std::map<std::int32_t, std::vector<int>> replicas, std::int64_t start_ns,
+                         std::int64_t end_ns)
     : spec_(spec),
       cluster_(cluster),
       tracker_(tracker),
       topic_(std::move(topic)),
       partitions_(partitions),
       replicas_(std::move(replicas)),
-      start_ns_(start_ns) {}
+      start_ns_(start_ns),
+      end_ns_(end_ns) {}
 
 void ChaosDriver::start() { thread_ = std::thread([this] { run(); }); }
 
@@ -70,7 +73,9 @@ void ChaosDriver::recover_due(bool all) {
 void ChaosDriver::run() {
   const auto every_ns = static_cast<std::int64_t>(spec_.every_s * 1e9);
   for (std::uint64_t k = 0;; ++k) {
-    const std::int64_t fault_at = start_ns_ + static_cast<std::int64_t>(k + 1) * every_ns;
+    std::int64_t fault_at = start_ns_ + static_cast<std::int64_t>(k + 1) * every_ns;
+    // Leave at least a second of load after a fault, or its window is cut by the end of the run.
+    if (end_ns_ && fault_at > end_ns_ - 1'000'000'000) fault_at = std::numeric_limits<std::int64_t>::max();
     // Bring back earlier victims when due, then wait for the next fault.
     for (;;) {
       std::int64_t next = fault_at;

@@ -32,7 +32,8 @@ namespace quorumq::bench {
 class ChaosDriver {
  public:
   ChaosDriver(ChaosSpec spec, LocalCluster& cluster, AvailabilityTracker& tracker, std::string topic,
-              int partitions, std::map<std::int32_t, std::vector<int>> replicas, std::int64_t start_ns);
+              int partitions, std::map<std::int32_t, std::vector<int>> replicas, std::int64_t start_ns,
+              std::int64_t end_ns);
   ~ChaosDriver() { stop(); }
 
   void start();
@@ -53,6 +54,7 @@ class ChaosDriver {
   const int partitions_;
   const std::map<std::int32_t, std::vector<int>> replicas_;
   const std::int64_t start_ns_;
+  const std::int64_t end_ns_;  // no fault at or after this (0: none); a fault at the very end measures nothing
 
   std::thread thread_;
   mutable std::mutex mu_;

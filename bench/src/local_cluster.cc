@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <future>
 #include <stdexcept>
 #include <thread>
 
@@ -44,6 +47,19 @@ fs::path make_temp_dir(const fs::path& base) {
   return tmpl;
 }
 
+// The last lines of a broker's log, for an error message (the directory is removed afterwards).
+std::string log_tail(const fs::path& file) {
+  std::ifstream f(file);
+  std::deque<std::string> lines;
+  for (std::string l; std::getline(f, l);) {
+    lines.push_back(l);
+    if (lines.size() > 5) lines.pop_front();
+  }
+  std::string out;
+  for (const auto& l : lines) out += "\n    " + l;
+  return out.empty() ? "(empty log)" : out;
+}
+
 }  // namespace
 
 std::expected<std::string, std::string> LocalCluster::find_broker_bin(const std::string& flag) {
@@ -76,13 +92,34 @@ LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)
     peers_ += (peers_.empty() ? "" : ",") + std::to_string(i) + "@127.0.0.1:" + std::to_string(n.port);
     nodes_.push_back(n);
   }
+  spawner_ = std::thread([this] { spawner_loop(); });
 }
 
 LocalCluster::~LocalCluster() {
   stop_all();
+  {
+    std::lock_guard lock(spawn_mu_);
+    spawn_stop_ = true;
+  }
+  spawn_cv_.notify_all();
+  spawner_.join();
   if (!options_.keep_data) {
     std::error_code ec;
     fs::remove_all(dir_, ec);
+  }
+}
+
+void LocalCluster::spawner_loop() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(spawn_mu_);
+      spawn_cv_.wait(lock, [this] { return spawn_stop_ || !spawn_jobs_.empty(); });
+      if (spawn_jobs_.empty()) return;
+      job = std::move(spawn_jobs_.front());
+      spawn_jobs_.pop_front();
+    }
+    job();
   }
 }
 
@@ -95,6 +132,21 @@ void LocalCluster::spawn_locked(Node& n) {
                                    "--peers=" + peers_,
                                    "--log-level=" + options_.log_level};
   for (const auto& a : options_.extra_args) args.push_back(a);
+  // Fork on the spawner thread (see the header) and wait for the pid.
+  std::packaged_task<pid_t()> task([&] { return fork_broker(args, n.log_file); });
+  auto pid_future = task.get_future();
+  {
+    std::lock_guard lock(spawn_mu_);
+    spawn_jobs_.emplace_back([&task] { task(); });
+  }
+  spawn_cv_.notify_one();
+  const pid_t pid = pid_future.get();
+  n.pid = pid;
+  n.paused = false;
+}
+
+pid_t LocalCluster::fork_broker(const std::vector<std::string>& args_in, const std::filesystem::path& log) {
+  std::vector<std::string> args = args_in;
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -103,7 +155,7 @@ void LocalCluster::spawn_locked(Node& n) {
     if (::getppid() != parent) _exit(1);
     // A terminal Ctrl-C reaches the whole process group: the bench decides when brokers stop.
     ::setpgid(0, 0);
-    const int fd = ::open(n.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
@@ -115,8 +167,7 @@ void LocalCluster::spawn_locked(Node& n) {
     ::execv(argv[0], argv.data());
     _exit(127);
   }
-  n.pid = pid;
-  n.paused = false;
+  return pid;
 }
 
 bool LocalCluster::ready(const Node& n) const {
@@ -134,9 +185,9 @@ std::expected<void, std::string> LocalCluster::start(std::chrono::milliseconds t
     while (!ready(n)) {
       int status = 0;
       if (::waitpid(n.pid, &status, WNOHANG) == n.pid)
-        return std::unexpected("broker " + std::to_string(n.id) + " exited at start; see " + n.log_file.string());
+        return std::unexpected("broker " + std::to_string(n.id) + " exited at start: " + log_tail(n.log_file));
       if (std::chrono::steady_clock::now() > deadline)
-        return std::unexpected("broker " + std::to_string(n.id) + " not ready in time; see " + n.log_file.string());
+        return std::unexpected("broker " + std::to_string(n.id) + " not ready in time: " + log_tail(n.log_file));
       std::this_thread::sleep_for(20ms);
     }
   }

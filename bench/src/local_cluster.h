@@ -2,7 +2,10 @@
 // temporary directory, on free loopback ports, with --peers naming all of them. Starts them
 // together (a broker is ready only once the controller group has a leader, which needs a
 // majority), waits for /readyz, and at the end SIGKILLs whatever still runs and removes the
-// directory. Children get PR_SET_PDEATHSIG so a crashed or killed bench leaves no brokers behind.
+// directory. Children get PR_SET_PDEATHSIG so a crashed or killed bench leaves no brokers behind;
+// since that signal fires when the forking *thread* ends (not the process), every fork happens
+// on one spawner thread that lives as long as the LocalCluster (a restart from the chaos thread
+// would otherwise die with it).
 //
 // Chaos hooks: kill (SIGKILL + reap), start again on the same ports and data, pause (SIGSTOP),
 // resume (SIGCONT), and which broker leads which partition according to its own /metrics.
@@ -14,7 +17,11 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <thread>
 #include <expected>
 #include <filesystem>
 #include <map>
@@ -73,6 +80,8 @@ class LocalCluster {
     bool paused = false;
   };
   void spawn_locked(Node& n);
+  pid_t fork_broker(const std::vector<std::string>& args, const std::filesystem::path& log);  // spawner thread only
+  void spawner_loop();
   bool ready(const Node& n) const;
 
   ClusterOptions options_;
@@ -81,6 +90,12 @@ class LocalCluster {
   mutable std::mutex mu_;
   std::vector<Node> nodes_;
   std::string peers_;
+
+  std::mutex spawn_mu_;
+  std::condition_variable spawn_cv_;
+  std::deque<std::function<void()>> spawn_jobs_;
+  bool spawn_stop_ = false;
+  std::thread spawner_;  // last member: started after everything it uses exists
 };
 
 }  // namespace quorumq::bench

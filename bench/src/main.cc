@@ -61,16 +61,22 @@ int run(const BenchConfig& cfg) {
     co.log_level = cfg.broker_log_level;
     co.keep_data = cfg.keep_data;
     if (cfg.election_timeout_ms) co.extra_args.push_back("--election-timeout-ms=" + std::to_string(cfg.election_timeout_ms));
-    try {
-      cluster = std::make_unique<LocalCluster>(co);
-    } catch (const std::exception& e) {
-      std::cerr << "quorumq-bench: " << e.what() << "\n";
-      return 1;
-    }
-    std::cout << "spawning " << cfg.spawn << " broker(s) (" << cluster->broker_bin() << ") in " << cluster->dir().string() << "\n";
-    if (auto r = cluster->start(60s); !r) {
+    // Two attempts: the free ports are picked by binding port 0 and closing it, so another
+    // process on the machine can take one before the broker binds it.
+    for (int attempt = 1;; ++attempt) {
+      try {
+        cluster = std::make_unique<LocalCluster>(co);
+      } catch (const std::exception& e) {
+        std::cerr << "quorumq-bench: " << e.what() << "\n";
+        return 1;
+      }
+      std::cout << "spawning " << cfg.spawn << " broker(s) (" << cluster->broker_bin() << ") in " << cluster->dir().string() << "\n";
+      auto r = cluster->start(60s);
+      if (r) break;
       std::cerr << "quorumq-bench: " << r.error() << "\n";
-      return 1;
+      cluster.reset();
+      if (attempt == 2 || g_interrupts.load()) return 1;
+      std::cerr << "quorumq-bench: trying once more with new ports\n";
     }
     rep.bootstrap = cluster->bootstrap();
   } else {
@@ -123,7 +129,8 @@ int run(const BenchConfig& cfg) {
     });
   std::unique_ptr<ChaosDriver> chaos;
   if (tracker) {
-    chaos = std::make_unique<ChaosDriver>(cfg.chaos, *cluster, *tracker, rep.topic, cfg.partitions, layout->replicas_of, start_ns);
+    chaos = std::make_unique<ChaosDriver>(cfg.chaos, *cluster, *tracker, rep.topic, cfg.partitions, layout->replicas_of, start_ns,
+                                           ctx.end_ns);
     chaos->start();
   }
 
