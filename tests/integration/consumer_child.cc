@@ -1,6 +1,8 @@
-// A consumer process for crash tests: prints "M <partition> <offset>" per message and, after
-// each synchronous commit (every N messages), "C <partition> <next offset>" per partition, then
-// "S" — all flushed at once, so a parent that reads "S" knows the commit is durable.
+// A consumer process for crash tests: prints "M <partition> <offset>" per message. Every N
+// messages it commits synchronously: first "P <partition> <next offset>" per partition (the
+// commit it is about to make, flushed before the call), then, once commit() returned, "C ..."
+// lines and "S" (flushed). A parent that saw "S" knows that commit is durable; one that saw only
+// the P lines knows the consumer may or may not have committed it before it died.
 // Usage: consumer_child BOOTSTRAP TOPIC GROUP COMMIT_EVERY
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +36,7 @@ int main(int argc, char** argv) {
       next[m.partition] = m.offset + 1;
       if (++since_commit == every) {
         since_commit = 0;
+        for (const auto& [p, o] : next) std::printf("P %d %lld\n", p, static_cast<long long>(o));
         std::fflush(stdout);
         if (auto e = (*consumer)->commit()) {
           std::fprintf(stderr, "commit failed: %s\n", e->message.c_str());
@@ -41,6 +44,7 @@ int main(int argc, char** argv) {
         }
         for (const auto& [p, o] : next) std::printf("C %d %lld\n", p, static_cast<long long>(o));
         std::printf("S\n");
+        std::fflush(stdout);
       }
     }
     std::fflush(stdout);
