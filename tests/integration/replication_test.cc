@@ -63,6 +63,19 @@ class Load {
     return failures_;
   }
   std::int64_t sent() const { return next_.load(); }
+  // Longest time between consecutive acknowledgements on `partition` within [from, to].
+  std::chrono::milliseconds longest_gap(int partition, Clock::time_point from, Clock::time_point to) {
+    std::vector<Clock::time_point> ts;
+    {
+      std::lock_guard lk(mu_);
+      for (const auto& [_, a] : acks_)
+        if (a.partition == partition && a.at >= from && a.at <= to) ts.push_back(a.at);
+    }
+    std::sort(ts.begin(), ts.end());
+    Clock::duration worst{};
+    for (std::size_t i = 1; i < ts.size(); ++i) worst = std::max(worst, ts[i] - ts[i - 1]);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(worst);
+  }
   // First acknowledgement on `partition` that happened after `t`.
   std::optional<Clock::time_point> first_ack_after(int partition, Clock::time_point t) {
     std::lock_guard lk(mu_);
@@ -234,6 +247,32 @@ TEST(Replication, leaderKill9Rotation_noAckedLoss_replicasIdentical) {
   check_exactly_once(load, got);
   ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("rep", 3); }, 30s));
   expect_identical_replicas(cl, "rep", 3);
+}
+
+TEST(Replication, rollingRestartWithSigterm_losesNothing) {
+  Cluster cl(3);
+  cl.start_all();
+  create_topic(cl.bootstrap(), "roll", 3, 3);
+  Load load(cl.bootstrap(), "roll", 3);
+  ASSERT_TRUE(wait_until([&] { return load.acks().size() > 2000; }, 30s));
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 3; ++i) {
+    // Graceful: the broker hands its leaderships over before it stops (thesis §3.10).
+    EXPECT_EQ(cl.broker(i).terminate(), 0);
+    cl.broker(i).start(30s);
+    const auto n = load.acks().size();
+    ASSERT_TRUE(wait_until([&] { return load.acks().size() > n + 1000; }, 30s));
+  }
+  const auto t1 = Clock::now();
+  load.stop();
+  EXPECT_TRUE(load.failures().empty()) << load.failures().front();
+  for (int p = 0; p < 3; ++p)
+    std::printf("rolling restart: longest pause between acknowledgements on partition %d: %lld ms\n", p,
+                static_cast<long long>(load.longest_gap(p, t0, t1).count()));
+  auto got = consume_all(cl.bootstrap(), "roll", "verify", load.acks().size(), 60s);
+  check_exactly_once(load, got);
+  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("roll", 3); }, 30s));
+  expect_identical_replicas(cl, "roll", 3);
 }
 
 TEST(Replication, leaderPaused_majorityGoesOn_oldLeaderCatchesUp) {
