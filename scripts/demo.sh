@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The main job: builds quorumq, starts a local broker cluster in a temporary directory, creates a
 # topic, produces and consumes through the CLI, shows what happened, and stops the cluster.
-# Usage: scripts/demo.sh [--brokers N] [--messages N] [--keep]
+# Usage: scripts/demo.sh [--brokers N (1, 3 or 5; default 3)] [--messages N] [--keep]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BROKERS=1; MESSAGES=1000; KEEP=0
+BROKERS=3; MESSAGES=1000; KEEP=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --brokers) BROKERS=$2; shift ;;
@@ -70,7 +70,7 @@ step "producing $MESSAGES messages (acks=quorum)"
 start=$(date +%s.%N)
 seq 1 "$MESSAGES" | sed 's/^/message-/' | "$CLI" produce demo --acks quorum --print-offsets >"$WORK/produced.tsv"
 end=$(date +%s.%N)
-echo "acknowledged: $(wc -l <"$WORK/produced.tsv") messages in $(echo "$end - $start" | bc 2>/dev/null || echo '?') s"
+echo "acknowledged: $(wc -l <"$WORK/produced.tsv") messages in $(python3 -c "print(round($end - $start, 2))") s"
 
 step "consuming with group demo-group"
 "$CLI" consume demo --group demo-group --from-beginning --max-messages "$MESSAGES" --timeout-ms 20000 \
@@ -82,6 +82,27 @@ sort -u -t$'\t' -k3 "$WORK/consumed.tsv" | wc -l | xargs echo "distinct values:"
 step "committed offsets of demo-group"
 "$CLI" group offsets demo-group
 
-step "broker metrics (excerpt)"
-curl -s "http://127.0.0.1:$((BASE + 101))/metrics" | grep -E '^quorumq_(produce_records_total|fetch_bytes_total|storage_commits_total|storage_appends_per_commit|partitions) '
+step "broker metrics (excerpt, every broker)"
+for i in $(seq 1 "$BROKERS"); do
+  echo "broker $i:"
+  curl -s "http://127.0.0.1:$((BASE + 100 + i))/metrics" |
+    grep -E '^quorumq_(produce_records_total|fetch_bytes_total|storage_commits_total|storage_appends_per_commit|partitions|partitions_led) ' |
+    sed 's/^/  /'
+done
+if [ "$BROKERS" -gt 1 ]; then
+  step "failover: kill -9 the leader of partition 0, produce and consume again"
+  victim=""
+  for i in $(seq 1 "$BROKERS"); do
+    if curl -s "http://127.0.0.1:$((BASE + 100 + i))/metrics" | grep -q 'quorumq_partition_leader{topic="demo",partition="0"} 1'; then victim=$i; fi
+  done
+  if [ -n "$victim" ]; then
+    kill -9 "${PIDS[$((victim - 1))]}"
+    echo "killed broker $victim (pid ${PIDS[$((victim - 1))]})"
+    start=$(date +%s.%N)
+    seq 1 100 | sed 's/^/after-failover-/' | "$CLI" produce demo --key k0 --acks quorum --print-offsets >"$WORK/after.tsv"
+    end=$(date +%s.%N)
+    echo "acknowledged $(wc -l <"$WORK/after.tsv") more messages in $(python3 -c "print(round($end - $start, 2))") s (includes the election)"
+    "$CLI" consume demo --group demo-group --max-messages 100 --timeout-ms 20000 | tail -2
+  fi
+fi
 step "done: stopping the cluster"
