@@ -51,15 +51,17 @@ max_rate() {  # acked msgs/s of a finished run
 D=(--duration "$DURATION")
 # Throughput: closed loop with batching (linger 5 ms, 256 KiB batches, 5 in flight: the defaults).
 run n1-1k-leader   --spawn 1 "${D[@]}" --size 1024  --acks leader --partitions 3
+# The issue 3 configuration: two producers and consumers over four partitions.
+run n1-1k-leader-2p --spawn 1 "${D[@]}" --size 1024 --acks leader --partitions 4 --producers 2 --consumers 2
 run n1-16k-leader  --spawn 1 "${D[@]}" --size 16384 --acks leader --partitions 3
 run n3-1k-leader   --spawn 3 "${D[@]}" --size 1024  --acks leader --partitions 3
 run n3-1k-quorum   --spawn 3 "${D[@]}" --size 1024  --acks quorum --partitions 3
 run n3-16k-leader  --spawn 3 "${D[@]}" --size 16384 --acks leader --partitions 3
 run n3-16k-quorum  --spawn 3 "${D[@]}" --size 16384 --acks quorum --partitions 3
 # Latency: open loop at half the maximum just measured (latency from the intended send time).
-half1=$(( $(max_rate n1-1k-leader) / 2 ))
+half1=$(( $(max_rate n1-1k-leader-2p) / 2 ))
 half3=$(( $(max_rate n3-1k-quorum) / 2 ))
-run n1-1k-leader-open50 --spawn 1 "${D[@]}" --size 1024 --acks leader --partitions 3 --rate "$half1"
+run n1-1k-leader-2p-open50 --spawn 1 "${D[@]}" --size 1024 --acks leader --partitions 4 --producers 2 --consumers 2 --rate "$half1"
 run n3-1k-quorum-open50 --spawn 3 "${D[@]}" --size 1024 --acks quorum --partitions 3 --rate "$half3"
 # One message at a time (no batching, one in flight): the replication round trip itself.
 run n3-1k-quorum-single --spawn 3 "${D[@]}" --size 1024 --acks quorum --partitions 1 --window 1 --linger-ms 0 --max-in-flight 1
