@@ -17,7 +17,8 @@ if [ -n "${QUORUMQ_CLUSTER_SIZE:-}" ] && [ -z "${QUORUMQ_NODE_ID:-}" ]; then
   case "$ordinal" in
     ''|*[!0-9]*) echo "quorumq-entrypoint: cannot read a pod ordinal from hostname '$host' (want NAME-K)" >&2; exit 2 ;;
   esac
-  template=${QUORUMQ_PEER_HOST_TEMPLATE:?set QUORUMQ_PEER_HOST_TEMPLATE, e.g. quorumq-{ordinal}.quorumq.NAMESPACE.svc.cluster.local}
+  template=${QUORUMQ_PEER_HOST_TEMPLATE:-}
+  [ -n "$template" ] || { echo "quorumq-entrypoint: set QUORUMQ_PEER_HOST_TEMPLATE, e.g. quorumq-{ordinal}.quorumq.NAMESPACE.svc.cluster.local" >&2; exit 2; }
   if [ "$ordinal" -ge "$QUORUMQ_CLUSTER_SIZE" ]; then
     echo "quorumq-entrypoint: pod ordinal $ordinal is outside QUORUMQ_CLUSTER_SIZE=$QUORUMQ_CLUSTER_SIZE" >&2; exit 2
   fi
