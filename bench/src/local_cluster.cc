@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "http_get.h"
+#include "metrics_parse.h"
 
 namespace quorumq::bench {
 
@@ -273,19 +274,10 @@ std::map<int, std::set<std::int32_t>> LocalCluster::leaders(const std::string& t
       if (n.pid > 0 && !n.paused) live.emplace_back(n.id, n.admin_port);
   }
   std::map<int, std::set<std::int32_t>> out;
-  const std::string prefix = "quorumq_partition_leader{topic=\"" + topic + "\",partition=\"";
   for (const auto& [id, port] : live) {
     auto m = http_get("127.0.0.1", port, "/metrics", 1000ms);
     if (!m || m->status != 200) continue;
-    std::size_t at = 0;
-    while ((at = m->body.find(prefix, at)) != std::string::npos) {
-      at += prefix.size();
-      const auto close = m->body.find("\"} ", at);
-      if (close == std::string::npos) break;
-      const std::int32_t p = std::atoi(m->body.c_str() + at);
-      if (m->body.compare(close + 3, 1, "1") == 0) out[id].insert(p);
-      at = close;
-    }
+    if (auto led = led_partitions(m->body, topic); !led.empty()) out[id] = std::move(led);
   }
   return out;
 }
