@@ -161,6 +161,8 @@ void ReplicatedLog::start() {
   }
   applier_->on_start(applied, applied_end);
   end_offset_ = st.next_offset;
+  persisted_term_ = hs.term;
+  persisted_vote_ = hs.vote;
   raft_ = make_raft(hs, applied);
   if (opts_.campaign_at_start && !recovering_until_) raft_->campaign_now();
   pump();
@@ -310,6 +312,8 @@ void ReplicatedLog::publish_soft() {
   leader_ready_.store(role == raft::Role::leader && raft_->commit_index() >= term_start_index_ &&
                       !raft_->transfer_target());
   if (prev != role) {
+    if (role == raft::Role::candidate) elections_started_.fetch_add(1, std::memory_order_relaxed);
+    if (role == raft::Role::leader) elections_won_.fetch_add(1, std::memory_order_relaxed);
     spdlog::info("group {}: {} in term {} (leader {})", opts_.name, raft::to_string(role), raft_->term().value,
                  raft_->leader() ? std::to_string(raft_->leader()->value) : std::string("none"));
     if (prev == raft::Role::leader)
@@ -376,6 +380,24 @@ void ReplicatedLog::persist(std::shared_ptr<raft::Ready> rd) {
     ops.emplace_back(storage::PutMetaOp{"applied:" + opts_.name, std::move(v)});
   }
   if (ops.empty()) {
+    after_persist(rd);
+    return;
+  }
+  // A Ready that only moves the commit index (no entries, no term or vote change) promises
+  // nothing new: entries it commits are already durable here and a commit index can always be
+  // learned again from the leader. Applying it need not wait for a second sync on the
+  // acknowledgement path; the write still goes out, in order, behind the earlier ones.
+  const bool only_commit = !rd->reset_log && !rd->truncate_from && rd->entries.empty() &&
+                           (!rd->hard_state || (rd->hard_state->term == persisted_term_ &&
+                                                rd->hard_state->vote == persisted_vote_));
+  if (rd->hard_state) {
+    persisted_term_ = rd->hard_state->term;
+    persisted_vote_ = rd->hard_state->vote;
+  }
+  if (only_commit) {
+    storage_.submit(std::move(ops), [name = opts_.name](std::expected<storage::WriteResult, storage::Error> r) {
+      if (!r) spdlog::warn("group {}: recording the commit index failed: {} (it is re-learned)", name, r.error().message);
+    });
     after_persist(rd);
     return;
   }

@@ -131,6 +131,9 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   std::uint64_t commit_index() const { return commit_.load(); }
   // Leader only: the highest index each follower is known to have (for lag metrics).
   std::vector<std::pair<node_id, std::uint64_t>> follower_match() const;
+  // Elections this replica ran (turned candidate) and won (turned leader), for /metrics.
+  std::uint64_t elections_started() const { return elections_started_.load(std::memory_order_relaxed); }
+  std::uint64_t elections_won() const { return elections_won_.load(std::memory_order_relaxed); }
 
  private:
   class Reader;
@@ -172,6 +175,8 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   log_index term_start_index_{0};       // first index of this leader's term (its no-op)
   std::map<std::uint64_t, Pending> pending_;
   std::uint64_t persist_failures_ = 0;
+  term_t persisted_term_{0};               // term and vote last handed to storage
+  std::optional<node_id> persisted_vote_;
   // Set while this replica rebuilds a log it had to cut because of corruption: it takes part
   // as a non-voting learner until its log reaches what it held before (KIP-853's rule for a
   // member that lost its disk), so it can never decide an election with a damaged log.
@@ -182,6 +187,8 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   std::atomic<std::uint64_t> term_{0};
   std::atomic<std::uint64_t> commit_{0};
   std::atomic<bool> leader_ready_{false};
+  std::atomic<std::uint64_t> elections_started_{0};
+  std::atomic<std::uint64_t> elections_won_{0};
   std::atomic<bool> recovering_{false};
 };
 
