@@ -55,7 +55,7 @@ run_sanitized() {
   QUORUMQ_SIM_SEEDS=${QUORUMQ_SIM_SEEDS_SANITIZED:-200} \
     ctest --preset "$preset" -j "$JOBS" --timeout 900 -LE integration -E NOT_BUILT
 }
-[ "$ASAN" = 1 ] && run_sanitized asan
-[ "$TSAN" = 1 ] && run_sanitized tsan
+if [ "$ASAN" = 1 ]; then run_sanitized asan; fi
+if [ "$TSAN" = 1 ]; then run_sanitized tsan; fi
 
 step "all tests passed"
