@@ -1,0 +1,183 @@
+// Fetch: read whole batches below each partition's high watermark; long-poll with one-shot
+// waiters and a timer when nothing is there yet.
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+
+#include "handler_util.h"
+#include "quorumq/protocol/record_batch.h"
+
+namespace quorumq::broker::detail {
+namespace {
+// ------------------------------------------------------------------------------------ fetch
+struct FetchItem {
+  std::string topic_name;
+  std::shared_ptr<const Topic> topic;
+  std::int32_t partition;
+  std::int64_t offset;
+  std::int32_t max_bytes;
+};
+
+class FetchOp : public std::enable_shared_from_this<FetchOp> {
+ public:
+  FetchOp(BrokerContext& ctx, FrameHeader h, Respond r, std::vector<FetchItem> items, std::int32_t min_bytes,
+          std::int32_t max_bytes, std::int32_t max_wait_ms)
+      : ctx_(ctx), header_(h), respond_(std::move(r)), items_(std::move(items)), min_bytes_(min_bytes),
+        max_bytes_(max_bytes), max_wait_ms_(max_wait_ms) {}
+
+  void start() {
+    if (max_wait_ms_ <= 0 || available()) return finish();
+    auto self = shared_from_this();
+    {
+      std::lock_guard lk(mu_);
+      timer_ = ctx_.exec.run_after(std::chrono::milliseconds(max_wait_ms_), [self](bool) { self->finish(); });
+    }
+    arm();
+  }
+
+ private:
+  // Cheap: is there anything past some fetch offset (or an error to report)?
+  bool available() const {
+    for (const auto& it : items_) {
+      Partition* p = find_partition(it.topic, it.partition);
+      if (!p || p->closed() || !p->serving() || p->high_watermark() > it.offset || it.offset > p->log_end_offset() ||
+          it.offset < p->log_start_offset())
+        return true;
+    }
+    return false;
+  }
+
+  // Registers one-shot waiters, then re-checks so a wake between check and registration is
+  // not lost.
+  void arm() {
+    auto self = shared_from_this();
+    {
+      std::lock_guard lk(mu_);
+      if (done_) return;
+      for (const auto& it : items_) {
+        Partition* p = find_partition(it.topic, it.partition);
+        if (!p) continue;
+        const auto id = p->add_waiter([self] { self->ctx_.exec.post([self] { self->on_wake(); }); });
+        waiters_.emplace_back(p, id);
+      }
+    }
+    if (available()) ctx_.exec.post([self] { self->on_wake(); });
+  }
+
+  void on_wake() {
+    {
+      std::lock_guard lk(mu_);
+      if (done_) return;
+      for (auto& [p, id] : waiters_) p->remove_waiter(id);
+      waiters_.clear();
+    }
+    if (min_bytes_ <= 1 || pending_bytes() >= min_bytes_) return finish();
+    arm();
+  }
+
+  std::int64_t pending_bytes() const {
+    // Approximation for min_bytes: offsets available, weighted by a nominal record size.
+    std::int64_t n = 0;
+    for (const auto& it : items_)
+      if (Partition* p = find_partition(it.topic, it.partition)) n += std::max<std::int64_t>(0, p->high_watermark() - it.offset) * 64;
+    return n;
+  }
+
+  void finish() {
+    std::shared_ptr<TimerHandle> timer;
+    {
+      std::lock_guard lk(mu_);
+      if (done_) return;
+      done_ = true;
+      for (auto& [p, id] : waiters_) p->remove_waiter(id);
+      waiters_.clear();
+      timer = std::move(timer_);
+    }
+    if (timer) timer->cancel();
+    respond_(build());
+    ctx_.metrics.fetch_latency.record_us(since_us(start_));
+  }
+
+  protocol::OutgoingFrame build() {
+    flatbuffers::FlatBufferBuilder fbb(1024);
+    std::vector<flatbuffers::Offset<FetchTopicResponse>> topics;
+    std::int64_t budget = max_bytes_;
+    std::size_t i = 0;
+    while (i < items_.size()) {
+      const std::string& name = items_[i].topic_name;
+      std::vector<flatbuffers::Offset<FetchPartitionResponse>> parts;
+      for (; i < items_.size() && items_[i].topic_name == name; ++i) {
+        const auto& it = items_[i];
+        if (auto ns = not_served(ctx_, it.topic, name, it.partition)) {
+          ctx_.metrics.fetch_errors.fetch_add(1, std::memory_order_relaxed);
+          parts.push_back(CreateFetchPartitionResponse(fbb, it.partition, ns->code, -1, -1, 0,
+                                                       make_hint(fbb, ctx_, ns->leader)));
+          continue;
+        }
+        Partition* p = find_partition(it.topic, it.partition);
+        const std::int64_t hw = p->high_watermark();
+        const std::int64_t lso = p->log_start_offset();
+        // Between the high watermark and the log end: not committed yet (e.g. a new leader
+        // still committing its predecessor's tail): nothing to serve, not an error.
+        if (it.offset < lso || it.offset > std::max(hw, p->log_end_offset())) {
+          ctx_.metrics.fetch_errors.fetch_add(1, std::memory_order_relaxed);
+          parts.push_back(CreateFetchPartitionResponse(fbb, it.partition, ErrorCode::offset_out_of_range, hw, lso));
+          continue;
+        }
+        flatbuffers::Offset<flatbuffers::Vector<std::uint8_t>> records = 0;
+        if (budget > 0 && it.offset < hw) {
+          const std::size_t limit = static_cast<std::size_t>(std::min<std::int64_t>(budget, std::max(it.max_bytes, 1)));
+          auto r = p->log()->read(it.offset, limit, hw);
+          if (!r) {
+            ctx_.metrics.fetch_errors.fetch_add(1, std::memory_order_relaxed);
+            spdlog::error("fetch {}/{} at {}: {}", name, it.partition, it.offset, r.error().message);
+            const ErrorCode code = r.error().code == storage::errc::out_of_range ? ErrorCode::offset_out_of_range
+                                                                                 : ErrorCode::corrupt_message;
+            parts.push_back(CreateFetchPartitionResponse(fbb, it.partition, code, hw, lso));
+            continue;
+          }
+          budget -= static_cast<std::int64_t>(r->bytes.size());
+          ctx_.metrics.fetch_bytes.fetch_add(r->bytes.size(), std::memory_order_relaxed);
+          records = fbb.CreateVector(r->bytes);
+        }
+        parts.push_back(CreateFetchPartitionResponse(fbb, it.partition, ErrorCode::none, hw, lso, records));
+      }
+      topics.push_back(CreateFetchTopicResponse(fbb, fbb.CreateString(name), fbb.CreateVector(parts)));
+    }
+    auto root = CreateFetchResponse(fbb, ErrorCode::none, 0, fbb.CreateVector(topics));
+    return finish_response(fbb, root, header_);
+  }
+
+  BrokerContext& ctx_;
+  const FrameHeader header_;
+  Respond respond_;
+  const std::vector<FetchItem> items_;
+  const std::int32_t min_bytes_, max_bytes_, max_wait_ms_;
+  const Clock::time_point start_ = Clock::now();
+  std::mutex mu_;
+  bool done_ = false;
+  std::shared_ptr<TimerHandle> timer_;
+  std::vector<std::pair<Partition*, std::uint64_t>> waiters_;
+};
+
+}  // namespace
+
+void handle_fetch(BrokerContext& ctx, const FrameHeader& h, const FetchRequest* req, Respond respond) {
+  ctx.metrics.fetch_requests.fetch_add(1, std::memory_order_relaxed);
+  std::vector<FetchItem> items;
+  if (req->topics())
+    for (const auto* t : *req->topics()) {
+      const std::string name = str(t->name());
+      auto topic = ctx.topics.find(name);
+      if (t->partitions())
+        for (const auto* p : *t->partitions())
+          items.push_back({name, topic, p->partition(), p->fetch_offset(), p->partition_max_bytes()});
+    }
+  const std::int32_t max_wait = std::clamp(req->max_wait_ms(), 0, 60000);
+  auto op = std::make_shared<FetchOp>(ctx, h, std::move(respond), std::move(items), req->min_bytes(),
+                                      std::max(req->max_bytes(), 1), max_wait);
+  op->start();
+}
+
+
+}  // namespace quorumq::broker::detail

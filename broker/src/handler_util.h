@@ -1,0 +1,69 @@
+// Helpers shared by the request handlers (handlers.cc, produce_handler.cc, fetch_handler.cc):
+// partition lookup, "why this broker cannot serve that partition", and leader hints.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "context.h"
+#include "handlers.h"
+#include "quorumq/protocol/errors.h"
+
+namespace quorumq::broker::detail {
+
+using namespace quorumq::wire;
+using protocol::ApiId;
+using protocol::finish_response;
+using protocol::FrameHeader;
+using Clock = std::chrono::steady_clock;
+
+inline std::string str(const flatbuffers::String* s) { return s ? s->str() : std::string(); }
+
+inline std::uint64_t since_us(Clock::time_point t0) {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+}
+
+inline Partition* find_partition(const std::shared_ptr<const Topic>& t, std::int32_t p) { return t ? t->local(p) : nullptr; }
+
+// Where to send a client whose request reached a broker that does not lead the partition.
+inline flatbuffers::Offset<LeaderHint> make_hint(flatbuffers::FlatBufferBuilder& fbb, BrokerContext& ctx,
+                                          std::optional<node_id> leader) {
+  if (!leader) return 0;
+  const auto addr = ctx.replication.address_of(*leader);
+  if (!addr) return 0;
+  return CreateLeaderHint(fbb, leader->value, 0, fbb.CreateString(addr->host), addr->port);
+}
+
+inline std::string group_name(const std::string& topic, std::int32_t p) { return TopicManager::log_name(topic, p); }
+
+// Error for a partition this broker cannot serve: unknown, led elsewhere, or no leader yet.
+struct NotServed {
+  ErrorCode code;
+  std::optional<node_id> leader;
+  std::string message;
+};
+inline std::optional<NotServed> not_served(BrokerContext& ctx, const std::shared_ptr<const Topic>& t, const std::string& name,
+                                    std::int32_t p) {
+  if (!t || !t->has_partition(p))
+    return NotServed{ErrorCode::unknown_topic_or_partition, std::nullopt,
+                     "topic " + name + " partition " + std::to_string(p) +
+                         " does not exist: create it (quorumq topic create) or check the name"};
+  Partition* part = t->local(p);
+  if (part && part->serving()) return std::nullopt;
+  auto leader = ctx.replication.leader_of(group_name(name, p));
+  if (leader && *leader == ctx.replication.self()) leader.reset();  // leading but not ready yet
+  if (leader)
+    return NotServed{ErrorCode::not_leader, leader,
+                     "broker " + std::to_string(ctx.config.node_id) + " does not lead " + group_name(name, p) +
+                         "; its leader is broker " + std::to_string(leader->value)};
+  return NotServed{ErrorCode::leader_not_available, std::nullopt,
+                   "no leader for " + group_name(name, p) + " right now (election in progress); retry"};
+}
+
+inline const BrokerConfig& cfg(BrokerContext& c) { return c.config; }
+
+void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceRequest* req, Respond respond);
+void handle_fetch(BrokerContext& ctx, const FrameHeader& h, const FetchRequest* req, Respond respond);
+
+}  // namespace quorumq::broker::detail
