@@ -1,0 +1,522 @@
+#!/usr/bin/env python3
+"""quorumq fault-injection suite (Jepsen-style). Python 3 stdlib only.
+
+Outer process (root): makes one network namespace per broker plus one for the bridge and the
+clients, then re-runs itself inside the bridge namespace (--inside) and always removes the
+namespaces afterwards. Without namespaces (not root, or `ip netns` fails) it runs on loopback
+and skips the network faults. The inner process starts 3 brokers, 2 idempotent acks=quorum
+producers and 1 group consumer (tests/chaos/chaos_client), runs the nemesis from a seed, heals,
+drains, stops the brokers, compares the replicas' logs and checks the histories.
+"""
+import argparse, json, os, random, re, shutil, signal, subprocess, sys, tempfile, time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BROKER = os.path.join(ROOT, "build/release/broker/quorumq-broker")
+CLI = os.path.join(ROOT, "build/release/client/cli/quorumq")
+CLIENT = os.path.join(ROOT, "build/chaos/chaos_client")
+TOPIC, PARTS, N = "chaos", 3, 3
+NET = "10.77.0"
+LIVENESS_S = 30.0  # clients must make progress again within this long after the last heal
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+def sh(cmd, check=True):
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{cmd}: {r.stderr.strip()}")
+    return r
+
+
+# ---------------------------------------------------------------- namespaces (outer process)
+def ns_names(tag):
+    return tag + "br", [f"{tag}n{i}" for i in range(1, N + 1)]
+
+
+def ns_setup(tag):
+    br, nodes = ns_names(tag)
+    sh(f"ip netns add {br}")
+    sh(f"ip -n {br} link set lo up")
+    sh(f"ip -n {br} link add br0 type bridge")
+    sh(f"ip -n {br} addr add {NET}.254/24 dev br0")
+    sh(f"ip -n {br} link set br0 up")
+    for i, ns in enumerate(nodes, 1):
+        sh(f"ip netns add {ns}")
+        sh(f"ip -n {ns} link set lo up")
+        sh(f"ip -n {br} link add vb{i} type veth peer name eth0 netns {ns}")
+        sh(f"ip -n {br} link set vb{i} master br0 up")
+        sh(f"ip -n {ns} addr add {NET}.{i}/24 dev eth0")
+        sh(f"ip -n {ns} link set eth0 up")
+    sh(f"ip netns exec {nodes[0]} iptables -L -n")
+    sh(f"ip netns exec {nodes[0]} tc qdisc show dev eth0")
+
+
+def ns_cleanup(tag):
+    br, nodes = ns_names(tag)
+    for ns in nodes + [br]:
+        r = sh(f"ip netns pids {ns}", check=False)
+        for pid in r.stdout.split():  # only processes inside our own namespaces
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+    time.sleep(0.3)
+    for ns in nodes + [br]:
+        sh(f"ip netns del {ns}", check=False)
+
+
+# ---------------------------------------------------------------- brokers (inner process)
+class Broker:
+    def __init__(self, i, ns, host, port, admin, peers, base):
+        self.i, self.ns, self.host, self.port, self.admin = i, ns, host, port, admin
+        self.dir = os.path.join(base, f"b{i}")
+        self.logf = os.path.join(base, f"b{i}.log")
+        self.peers = peers
+        self.proc = None
+        self.paused = False
+
+    def start(self):
+        cmd = [BROKER, f"--node-id={self.i}", f"--listen={self.host}:{self.port}",
+               f"--admin-listen={self.host}:{self.admin}", f"--data-dir={self.dir}",
+               f"--peers={self.peers}", "--log-level=info"]
+        if self.ns:
+            cmd = ["ip", "netns", "exec", self.ns] + cmd  # ip execs the broker: same pid
+        self.proc = subprocess.Popen(cmd, stdout=open(self.logf, "a"), stderr=subprocess.STDOUT)
+        self.paused = False
+
+    def up(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.up():
+            os.kill(self.proc.pid, sig)
+
+    def kill9(self):
+        self.signal(signal.SIGKILL)
+        if self.proc:
+            self.proc.wait()
+        self.paused = False
+
+    def stop(self):  # SIGTERM, then SIGKILL after 20 s
+        if not self.up():
+            return None
+        if self.paused:
+            self.signal(signal.SIGCONT)
+            self.paused = False
+        self.signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            return "killed"
+
+    def metrics(self, timeout=1.0):
+        if not self.up() or self.paused:
+            return None
+        try:
+            with urllib.request.urlopen(f"http://{self.host}:{self.admin}/metrics", timeout=timeout) as r:
+                return r.read().decode()
+        except Exception:
+            return None
+
+    def ready(self):
+        try:
+            with urllib.request.urlopen(f"http://{self.host}:{self.admin}/readyz", timeout=1) as r:
+                return r.status == 200
+        except Exception:
+            return False
+
+
+def leader_of(brokers, part):
+    needle = f'quorumq_partition_leader{{topic="{TOPIC}",partition="{part}"}} 1'
+    for b in brokers:
+        m = b.metrics()
+        if m and any(line.strip() == needle for line in m.splitlines()):
+            return b
+    return None
+
+
+def hwms(b):
+    m = b.metrics(timeout=2)
+    if m is None:
+        return None
+    out = {}
+    for p in range(PARTS):
+        mm = re.search(rf'^quorumq_partition_high_watermark\{{topic="{TOPIC}",partition="{p}"\}} (\d+)', m, re.M)
+        if not mm:
+            return None
+        out[p] = int(mm.group(1))
+    return out
+
+
+# ---------------------------------------------------------------- nemesis
+class Nemesis:
+    NET_KINDS = ["isolate-leader", "split-minority", "one-way-in", "netem-slow-lossy", "kill-during-partition"]
+    PROC_KINDS = ["kill9-random", "kill9-leader", "pause-leader", "pause-then-kill", "corrupt-stopped-replica",
+                  "kill9-rolling"]
+
+    def __init__(self, brokers, rng, netns):
+        self.b, self.rng, self.netns = brokers, rng, netns
+        self.kinds = self.PROC_KINDS + (self.NET_KINDS if netns else [])
+        self.counts, self.events = {}, []
+        self.last_heal = time.time()
+        self.corrupted = 0
+
+    def ev(self, what):
+        self.events.append((time.time(), what))
+        log("nemesis:", what)
+
+    def leader(self):
+        for _ in range(10):
+            l = leader_of(self.b, self.rng.randrange(PARTS))
+            if l:
+                return l
+            time.sleep(0.2)
+        return self.rng.choice(self.b)
+
+    def nsx(self, b, cmd):
+        sh(f"ip netns exec {b.ns} {cmd}")
+
+    def drop_peers(self, b, both=True):
+        for o in self.b:
+            if o is b:
+                continue
+            self.nsx(b, f"iptables -A INPUT -s {o.host} -j DROP")
+            if both:
+                self.nsx(b, f"iptables -A OUTPUT -d {o.host} -j DROP")
+
+    def heal_net(self):
+        if not self.netns:
+            return
+        for b in self.b:
+            sh(f"ip netns exec {b.ns} iptables -F", check=False)
+            sh(f"ip netns exec {b.ns} tc qdisc del dev eth0 root", check=False)
+
+    def restart_down(self):
+        for b in self.b:
+            if b.paused:
+                b.signal(signal.SIGCONT)
+                b.paused = False
+            if not b.up():
+                b.start()
+
+    def corrupt(self, b):
+        path = os.path.join(b.dir, "data.mdb")
+        with open(path, "r+b") as f:
+            data = f.read()
+            hits = [m.start() for m in re.finditer(rb"chaos-\d+-\d+", data)]
+            if not hits:
+                return False
+            at = self.rng.choice(hits) + 8
+            f.seek(at)
+            f.write(bytes([data[at] ^ 0x01]))
+        return True
+
+    def one(self, hold):
+        kind = self.rng.choice(self.kinds)
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        r = self.rng
+        if kind == "kill9-random":
+            v = r.choice(self.b); self.ev(f"{kind} b{v.i}"); v.kill9(); time.sleep(hold)
+        elif kind == "kill9-leader":
+            v = self.leader(); self.ev(f"{kind} b{v.i}"); v.kill9(); time.sleep(hold)
+        elif kind == "kill9-rolling":
+            for v in r.sample(self.b, len(self.b)):
+                self.ev(f"{kind} b{v.i}"); v.kill9(); time.sleep(hold / 3); v.start(); time.sleep(1.0)
+        elif kind == "pause-leader":
+            v = self.leader(); self.ev(f"{kind} b{v.i}"); v.signal(signal.SIGSTOP); v.paused = True; time.sleep(hold)
+        elif kind == "pause-then-kill":
+            v = self.leader(); self.ev(f"{kind} b{v.i}"); v.signal(signal.SIGSTOP); v.paused = True
+            time.sleep(hold / 2); v.kill9(); time.sleep(hold / 2)
+        elif kind == "corrupt-stopped-replica":
+            l = self.leader()
+            v = r.choice([b for b in self.b if b is not l])
+            v.stop()
+            ok = self.corrupt(v)
+            self.corrupted += ok
+            self.ev(f"{kind} b{v.i} flipped={ok}")
+        elif kind == "isolate-leader":
+            v = self.leader(); self.ev(f"{kind} b{v.i}")
+            self.nsx(v, f"iptables -A INPUT -s {NET}.0/24 -j DROP")
+            self.nsx(v, f"iptables -A OUTPUT -d {NET}.0/24 -j DROP")
+            time.sleep(hold)
+        elif kind == "split-minority":  # one node cut from its peers, clients still reach it
+            v = r.choice(self.b); self.ev(f"{kind} b{v.i}"); self.drop_peers(v); time.sleep(hold)
+        elif kind == "one-way-in":  # a node hears nothing from its peers but can still send
+            v = r.choice(self.b); self.ev(f"{kind} b{v.i}"); self.drop_peers(v, both=False); time.sleep(hold)
+        elif kind == "netem-slow-lossy":
+            v = r.choice(self.b); self.ev(f"{kind} b{v.i}")
+            self.nsx(v, "tc qdisc add dev eth0 root netem delay 80ms 40ms loss 10%")
+            time.sleep(hold * 2)
+        elif kind == "kill-during-partition":
+            v = self.leader(); self.ev(f"{kind} b{v.i}")
+            self.nsx(v, f"iptables -A INPUT -s {NET}.0/24 -j DROP")
+            self.nsx(v, f"iptables -A OUTPUT -d {NET}.0/24 -j DROP")
+            time.sleep(hold / 2); v.kill9(); time.sleep(hold / 2)
+        self.heal_net()
+        self.restart_down()
+        self.last_heal = time.time()
+        self.ev("heal")
+
+
+# ---------------------------------------------------------------- checker
+def check(hist_dir, producers, final_log, divergent, ranges, last_heal, end_time):
+    acked, invoked, failed = {}, set(), set()
+    ack_times = {}
+    for pid in producers:
+        for line in open(os.path.join(hist_dir, f"producer-{pid}.hist")):
+            f = line.split()
+            if not f:
+                continue
+            if f[0] == "I":
+                invoked.add((f[2], int(f[3])))
+            elif f[0] == "A":
+                acked[(f[2], int(f[3]))] = (int(f[4]), int(f[5]))
+                ack_times.setdefault(f[2], []).append(int(f[1]) / 1000)
+            elif f[0] == "F":
+                failed.add((f[2], int(f[3])))
+    value_at = {}  # value -> [(part, off)]
+    for (p, o), v in final_log.items():
+        value_at.setdefault(v, []).append((p, o))
+    res = {"invoked": len(invoked), "acked": len(acked), "failed": len(failed),
+           "unknown": len(invoked - set(acked) - failed)}
+    lost = [k for k in acked if f"chaos-{k[0]}-{k[1]}" not in value_at]
+    dup = [v for v, locs in value_at.items() if len(locs) > 1]
+    wrong_off = [k for k, po in acked.items()
+                 if f"chaos-{k[0]}-{k[1]}" in value_at and value_at[f"chaos-{k[0]}-{k[1]}"][0] != po]
+    order = 0
+    for pid in producers:
+        per = {}
+        for (p_id, seq), (part, off) in sorted(acked.items(), key=lambda kv: kv[0][1]):
+            if p_id == pid:
+                per.setdefault(part, []).append(off)
+        order += sum(1 for offs in per.values() for a, b in zip(offs, offs[1:]) if b <= a)
+    # consumer
+    reads, bad_reads, redelivered, commits_ok, queries_back = {}, 0, 0, 0, 0
+    read_times, last_q = [], {}
+    for line in open(os.path.join(hist_dir, "consumer.hist")):
+        f = line.split(" ", 4)
+        if f[0] == "R":
+            p, o, v = int(f[2]), int(f[3]), f[4].rstrip("\n")
+            read_times.append(int(f[1]) / 1000)
+            if final_log.get((p, o)) != v:
+                bad_reads += 1
+            if (p, o) in reads:
+                redelivered += 1
+                if reads[(p, o)] != v:
+                    bad_reads += 1
+            reads[(p, o)] = v
+        elif f[0] == "C" and f[4].strip() == "ok":
+            commits_ok += 1
+        elif f[0] == "Q":
+            p, o = int(f[2]), int(f[3])
+            if o < last_q.get(p, -1):
+                queries_back += 1
+            last_q[p] = max(o, last_q.get(p, -1))
+    read_values = set(reads.values())
+    unread = [k for k in acked if f"chaos-{k[0]}-{k[1]}" not in read_values]
+    # liveness: longest gap between acknowledgements (per producer) and reads, and how soon each
+    # client progressed after the last heal
+    stalls, after_heal = [], []
+    for pid, ts in ack_times.items():
+        ts.sort()
+        stalls += [b - a for a, b in zip(ts, ts[1:])]
+        nxt = [t for t in ts if t >= last_heal]
+        after_heal.append(nxt[0] - last_heal if nxt else float("inf"))
+    rts = sorted(t for t in read_times if t <= end_time)
+    nxt = [t for t in rts if t >= last_heal]
+    after_heal.append(nxt[0] - last_heal if nxt else float("inf"))
+    res.update(lost=len(lost), duplicated=len(dup), ack_offset_mismatch=len(wrong_off), order_violations=order,
+               final_log_messages=len(final_log), reads=len(reads), redelivered=redelivered,
+               bad_reads=bad_reads, unread_acked=len(unread), commits_ok=commits_ok,
+               committed_went_back=queries_back, divergent_entries=divergent, replica_ranges_differ=ranges,
+               longest_stall_s=round(max(stalls, default=0), 2),
+               progress_after_last_heal_s=round(max(after_heal), 2))
+    violations = [k for k in ("lost", "duplicated", "ack_offset_mismatch", "order_violations", "bad_reads",
+                              "unread_acked", "committed_went_back", "divergent_entries", "replica_ranges_differ")
+                  if res[k]]
+    if res["progress_after_last_heal_s"] > LIVENESS_S:
+        violations.append("liveness")
+    if res["acked"] == 0:
+        violations.append("no_acks")
+    examples = {"lost": lost[:5], "duplicated": dup[:5], "wrong_offset": wrong_off[:5], "unread": unread[:5]}
+    return res, violations, examples
+
+
+# ---------------------------------------------------------------- the run (inner process)
+def inner(a):
+    seed, rng = a.seed, random.Random(a.seed)
+    base = a.workdir
+    netns = bool(a.tag)
+    if netns:
+        _, nodes = ns_names(a.tag)
+        hosts = [(f"{NET}.{i}", 9092, 9644, nodes[i - 1]) for i in range(1, N + 1)]
+    else:
+        port = 20000 + rng.randrange(20000)
+        hosts = [("127.0.0.1", port + 2 * i, port + 2 * i + 1, None) for i in range(N)]
+    peers = ",".join(f"{i}@{h}:{p}" for i, (h, p, _, _) in enumerate(hosts, 1))
+    brokers = [Broker(i, ns, h, p, ad, peers, base) for i, (h, p, ad, ns) in enumerate(hosts, 1)]
+    bootstrap = ",".join(f"{b.host}:{b.port}" for b in brokers)
+    procs = []
+    try:
+        for b in brokers:
+            b.start()
+        t0 = time.time()
+        while not all(b.ready() for b in brokers):
+            if time.time() - t0 > 60:
+                raise RuntimeError("brokers not ready in 60 s")
+            time.sleep(0.2)
+        sh(f"{CLI} -b {bootstrap} topic create {TOPIC} -p {PARTS} -r 3")
+        while not all(leader_of(brokers, p) for p in range(PARTS)):
+            time.sleep(0.2)
+        fault_s = a.minutes * 60 - 50  # the rest: warm-up, tail, drain, checks
+        tail_s = 20
+        producers = ["1", "2"]
+        stopfile = os.path.join(base, "drain")
+        for pid in producers:
+            procs.append(subprocess.Popen([CLIENT, "produce", bootstrap, TOPIC, pid,
+                                           os.path.join(base, f"producer-{pid}.hist"),
+                                           str(int(fault_s + tail_s + 5)), "150"],
+                                          stderr=open(os.path.join(base, f"producer-{pid}.err"), "w")))
+        cons = subprocess.Popen([CLIENT, "consume", bootstrap, TOPIC, "chaos-group",
+                                 os.path.join(base, "consumer.hist"), stopfile],
+                                stderr=open(os.path.join(base, "consumer.err"), "w"))
+        time.sleep(5)
+        nem = Nemesis(brokers, rng, netns)
+        t_end = time.time() + fault_s
+        faults = 0
+        min_faults = int(10 * a.minutes)  # the 3-minute CI run: >= 30 faults
+        while time.time() < t_end or faults < min_faults:
+            nem.one(hold=rng.uniform(1.0, 3.0))
+            faults += 1
+            time.sleep(rng.uniform(0.3, 1.0))
+        nem.heal_net()
+        nem.restart_down()
+        last_heal = nem.last_heal
+        log(f"faults done ({faults}); tail {tail_s}s with no faults")
+        for p in procs:
+            p.wait(timeout=fault_s + tail_s + 120)
+        end_time = time.time()
+        t0 = time.time()
+        while True:  # replicas agree on the high watermark of every partition
+            hs = [hwms(b) for b in brokers]
+            if all(hs) and all(h == hs[0] for h in hs):
+                break
+            if time.time() - t0 > 60:
+                log("replicas did not converge in 60 s:", hs)
+                break
+            time.sleep(0.5)
+        open(stopfile, "w").close()
+        cons.wait(timeout=120)
+        codes = {b.i: b.stop() for b in brokers}
+        log("broker exit codes:", codes)
+        out = subprocess.run([CLIENT, "dump", TOPIC, str(PARTS)] + [b.dir for b in brokers],
+                             capture_output=True, text=True)
+        final_log, divergent, rng_by_part = {}, 0, {}
+        for line in out.stdout.splitlines():
+            f = line.split(" ", 3)
+            if f[0] == "REC":
+                final_log[(int(f[1]), int(f[2]))] = f[3] if len(f) > 3 else ""
+                continue
+            f = line.split()
+            if f[0] == "DIVERGE":
+                divergent += 1
+            elif f[0] == "RANGE":
+                rng_by_part.setdefault(int(f[2]), set()).add(f[4])
+            elif f[0] == "ERROR":
+                raise RuntimeError("dump: " + line)
+        ranges = sum(1 for s in rng_by_part.values() if len(s) > 1)
+        res, violations, examples = check(base, producers, final_log, divergent, ranges, last_heal, end_time)
+        res["seed"] = seed
+        res["faults"] = faults
+        res["faults_by_kind"] = nem.counts
+        res["corruptions_applied"] = nem.corrupted
+        res["mode"] = "netns" if netns else "loopback (network faults skipped)"
+        crc = sum(1 for b in brokers for l in open(b.logf, errors="replace") if "failed its CRC check" in l)
+        res["crc_detections_in_broker_logs"] = crc
+        print("\n==== chaos summary ====")
+        for k, v in res.items():
+            print(f"  {k:32} {v}")
+        if violations:
+            print(f"\nVIOLATIONS: {', '.join(violations)}  (replay: tests/chaos/run --seed {seed} --minutes {a.minutes})")
+            print("examples:", json.dumps(examples))
+        else:
+            print(f"\nOK: no violations (seed {seed})")
+        with open(os.path.join(base, "summary.json"), "w") as fjs:
+            json.dump({"result": res, "violations": violations}, fjs, indent=1)
+        return 1 if violations else 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        for b in brokers:
+            if b.up():
+                b.kill9()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--loopback", action="store_true", help="do not make namespaces")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", default="", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.inside:
+        sys.exit(inner(a))
+    if a.seed is None:
+        a.seed = random.SystemRandom().randrange(1, 2**31)
+    for f in (BROKER, CLI, CLIENT):
+        if not os.access(f, os.X_OK):
+            sys.exit(f"missing {f}: build first (tests/chaos/run does)")
+    work = tempfile.mkdtemp(prefix="quorumq-chaos-")
+    log(f"seed {a.seed}, {a.minutes} min, work dir {work}")
+    tag = ""
+    if not a.loopback and os.geteuid() == 0:
+        tag = f"qq{os.getpid() % 100000}"
+        try:
+            ns_setup(tag)
+        except Exception as e:
+            log(f"network namespaces unavailable ({e}); loopback, network faults skipped")
+            ns_cleanup(tag)
+            tag = ""
+    elif not a.loopback:
+        log("not root: loopback, network faults skipped")
+    args = [sys.executable, os.path.abspath(__file__), "--inside", "--seed", str(a.seed), "--minutes",
+            str(a.minutes), "--workdir", work, "--tag", tag]
+    if tag:
+        args = ["ip", "netns", "exec", ns_names(tag)[0]] + args
+    rc = 2
+    child = None
+
+    def on_signal(sig, _frm):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        child = subprocess.Popen(args)
+        rc = child.wait()
+    except KeyboardInterrupt:
+        if child and child.poll() is None:
+            child.kill()
+            child.wait()
+        rc = 130
+    finally:
+        if tag:
+            ns_cleanup(tag)
+        if rc == 0 and not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            log(f"histories and broker logs kept in {work}")
+    if rc != 0:
+        log(f"FAILED (exit {rc}); replay: tests/chaos/run --seed {a.seed} --minutes {a.minutes}")
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()
