@@ -51,7 +51,8 @@ def ns_setup(tag):
         sh(f"ip -n {ns} addr add {NET}.{i}/24 dev eth0")
         sh(f"ip -n {ns} link set eth0 up")
     sh(f"ip netns exec {nodes[0]} iptables -L -n")
-    sh(f"ip netns exec {nodes[0]} tc qdisc show dev eth0")
+    sh(f"ip netns exec {nodes[0]} tc qdisc add dev eth0 root tbf rate 2mbit burst 16kbit latency 200ms")
+    sh(f"ip netns exec {nodes[0]} tc qdisc del dev eth0 root")
 
 
 def ns_cleanup(tag):
@@ -154,7 +155,7 @@ def hwms(b):
 
 # ---------------------------------------------------------------- nemesis
 class Nemesis:
-    NET_KINDS = ["isolate-leader", "split-minority", "one-way-in", "netem-slow-lossy", "kill-during-partition"]
+    NET_KINDS = ["isolate-leader", "split-minority", "one-way-in", "slow-lossy-link", "kill-during-partition"]
     PROC_KINDS = ["kill9-random", "kill9-leader", "pause-leader", "pause-then-kill", "corrupt-stopped-replica",
                   "kill9-rolling"]
 
@@ -247,9 +248,12 @@ class Nemesis:
             v = r.choice(self.b); self.ev(f"{kind} b{v.i}"); self.drop_peers(v); time.sleep(hold)
         elif kind == "one-way-in":  # a node hears nothing from its peers but can still send
             v = r.choice(self.b); self.ev(f"{kind} b{v.i}"); self.drop_peers(v, both=False); time.sleep(hold)
-        elif kind == "netem-slow-lossy":
+        elif kind == "slow-lossy-link":
             v = r.choice(self.b); self.ev(f"{kind} b{v.i}")
-            self.nsx(v, "tc qdisc add dev eth0 root netem delay 80ms 40ms loss 10%")
+            # This kernel has no sch_netem: slow = tbf rate limit, lossy = 10% random drops.
+            self.nsx(v, "tc qdisc add dev eth0 root tbf rate 2mbit burst 16kbit latency 200ms")
+            self.nsx(v, "iptables -A INPUT -m statistic --mode random --probability 0.1 -j DROP")
+            self.nsx(v, "iptables -A OUTPUT -m statistic --mode random --probability 0.1 -j DROP")
             time.sleep(hold * 2)
         elif kind == "kill-during-partition":
             v = self.leader(); self.ev(f"{kind} b{v.i}")
