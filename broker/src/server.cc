@@ -395,6 +395,17 @@ std::string Server::Impl::render_metrics() const {
     for (const auto& p : t->partitions)
       if (p && p->group() && p->group()->is_leader()) ++led, ready_led += p->serving();
   counter("quorumq_partitions_led", "Partitions this broker leads", led, "gauge");
+  std::uint64_t elections_started = 0, elections_won = 0;  // controller + hosted partitions
+  auto add_elections = [&](const ReplicatedLog* g) {
+    if (g) elections_started += g->elections_started(), elections_won += g->elections_won();
+  };
+  add_elections(controller.group());
+  for (const auto& t : topics)
+    for (const auto& p : t->partitions)
+      if (p) add_elections(p->group());
+  counter("quorumq_raft_elections_started_total", "Raft elections this broker started (turned candidate), all groups",
+          elections_started);
+  counter("quorumq_raft_elections_won_total", "Raft elections this broker won (turned leader), all groups", elections_won);
   counter("quorumq_replication_dropped_messages_total", "Raft messages dropped by full or broken peer links",
           transport.dropped_messages());
   out += "# HELP quorumq_partition_leader 1 if this broker leads the partition\n# TYPE quorumq_partition_leader gauge\n";

@@ -176,7 +176,9 @@ TEST(Backup, HotBackupOfEveryBrokerUnderLoadRestoresEveryAcknowledgedMessage) {
     const auto t0 = Clock::now();
     for (int i = 0; i < cluster.size(); ++i) {
       backups.push_back(work.path() / ("backup-b" + std::to_string(i + 1)));
-      ASSERT_EQ(cli::admin_backup(admin_addr(cluster.broker(i)), backups.back().string(), 120000), 0);
+      const int rc = cli::admin_backup(admin_addr(cluster.broker(i)), backups.back().string(), 120000);
+      if (rc != 0) std::system(("tail -30 " + cluster.broker(i).log_file().string()).c_str());
+      ASSERT_EQ(rc, 0);
     }
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
     // The brokers kept serving: acknowledgements continued while and after the copies were made.
@@ -226,7 +228,9 @@ TEST(Backup, ColdBackupOfAStoppedBrokerRestores) {
     ASSERT_TRUE(wait_until([&] { return load.ack_count() >= 3000; }, 60s));
     load.stop();
     acked = load.acks();
-    ASSERT_EQ(b.terminate(), 0);  // stopped cleanly: its data directory is a cold backup as it is
+    const int rc = b.terminate();
+    if (rc != 0) std::system(("tail -20 " + b.log_file().string()).c_str());
+    ASSERT_EQ(rc, 0);  // stopped cleanly: its data directory is a cold backup as it is
   }
   ASSERT_EQ(cli::admin_restore((work.path() / "data").string(), (work.path() / "restored").string()), 0);
   RestoredCluster again({work.path() / "restored"});
