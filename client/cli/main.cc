@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "admin_cmd.h"
 #include "commands.h"
 
 int main(int argc, char** argv) {
@@ -81,7 +82,8 @@ int main(int argc, char** argv) {
   auto* offsets = group->add_subcommand("offsets", "Committed offset and lag per partition of a group");
   offsets->add_option("group", group_id, "Group id")->required();
   offsets->callback([&] { rc = group_offsets(g, group_id); });
-  // `admin ...` (backup and other operator tasks) will be one more subcommand group here.
+  // admin backup|restore: operator tasks (admin_cmd.cc)
+  add_admin_commands(app, rc);
 
   try {
     app.parse(argc, argv);
