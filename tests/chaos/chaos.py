@@ -159,9 +159,13 @@ class Nemesis:
     PROC_KINDS = ["kill9-random", "kill9-leader", "pause-leader", "pause-then-kill", "corrupt-stopped-replica",
                   "kill9-rolling"]
 
-    def __init__(self, brokers, rng, netns):
+    def __init__(self, brokers, rng, netns, tmpfs_broker):
         self.b, self.rng, self.netns = brokers, rng, netns
         self.kinds = self.PROC_KINDS + (self.NET_KINDS if netns else [])
+        self.tmpfs_broker = tmpfs_broker  # its data dir is a small tmpfs: the disk-full fault
+        if tmpfs_broker:
+            self.kinds.append("disk-full")
+        self.crashed_on_disk_full = 0
         self.counts, self.events = {}, []
         self.last_heal = time.time()
         self.corrupted = 0
@@ -255,6 +259,21 @@ class Nemesis:
             self.nsx(v, "iptables -A INPUT -m statistic --mode random --probability 0.1 -j DROP")
             self.nsx(v, "iptables -A OUTPUT -m statistic --mode random --probability 0.1 -j DROP")
             time.sleep(hold * 2)
+        elif kind == "disk-full":
+            v = self.tmpfs_broker; self.ev(f"{kind} b{v.i}")
+            filler = os.path.join(v.dir, "filler")
+            try:
+                with open(filler, "wb") as f:
+                    while True:
+                        f.write(b"\0" * (1 << 20))
+                        f.flush()
+            except OSError:
+                pass
+            time.sleep(hold * 2)
+            if not v.up():
+                self.crashed_on_disk_full += 1
+                self.ev(f"b{v.i} exited while its disk was full (promise 5: the broker stays up)")
+            os.unlink(filler)
         elif kind == "kill-during-partition":
             v = self.leader(); self.ev(f"{kind} b{v.i}")
             self.nsx(v, f"iptables -A INPUT -s {NET}.0/24 -j DROP")
@@ -365,6 +384,14 @@ def inner(a):
     brokers = [Broker(i, ns, h, p, ad, peers, base) for i, (h, p, ad, ns) in enumerate(hosts, 1)]
     bootstrap = ",".join(f"{b.host}:{b.port}" for b in brokers)
     procs = []
+    tmpfs_broker = None
+    if os.geteuid() == 0:
+        b = brokers[-1]
+        os.makedirs(b.dir, exist_ok=True)
+        if sh(f"mount -t tmpfs -o size=64m quorumq-chaos {b.dir}", check=False).returncode == 0:
+            tmpfs_broker = b
+        else:
+            log("cannot mount a tmpfs: the disk-full fault is skipped")
     try:
         for b in brokers:
             b.start()
@@ -389,7 +416,11 @@ def inner(a):
                                  os.path.join(base, "consumer.hist"), stopfile],
                                 stderr=open(os.path.join(base, "consumer.err"), "w"))
         time.sleep(5)
-        nem = Nemesis(brokers, rng, netns)
+        nem = Nemesis(brokers, rng, netns, tmpfs_broker)
+        if a.only:
+            nem.kinds = [k for k in nem.kinds if k in a.only.split(",")]
+            if not nem.kinds:
+                raise RuntimeError(f"--only {a.only}: no such fault available here")
         t_end = time.time() + fault_s
         faults = 0
         min_faults = int(10 * a.minutes)  # the 3-minute CI run: >= 30 faults
@@ -438,6 +469,9 @@ def inner(a):
         res["faults"] = faults
         res["faults_by_kind"] = nem.counts
         res["corruptions_applied"] = nem.corrupted
+        res["broker_exited_on_disk_full"] = nem.crashed_on_disk_full
+        if nem.crashed_on_disk_full:
+            violations.append("broker_exited_on_disk_full")
         res["mode"] = "netns" if netns else "loopback (network faults skipped)"
         crc = sum(1 for b in brokers for l in open(b.logf, errors="replace") if "failed its CRC check" in l)
         res["crc_detections_in_broker_logs"] = crc
@@ -459,6 +493,8 @@ def inner(a):
         for b in brokers:
             if b.up():
                 b.kill9()
+        if tmpfs_broker:
+            sh(f"umount {tmpfs_broker.dir}", check=False)
 
 
 def main():
@@ -467,6 +503,7 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--loopback", action="store_true", help="do not make namespaces")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--only", default="", help="comma-separated fault kinds to use (e.g. disk-full)")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", default="", help=argparse.SUPPRESS)
@@ -492,7 +529,7 @@ def main():
     elif not a.loopback:
         log("not root: loopback, network faults skipped")
     args = [sys.executable, os.path.abspath(__file__), "--inside", "--seed", str(a.seed), "--minutes",
-            str(a.minutes), "--workdir", work, "--tag", tag]
+            str(a.minutes), "--workdir", work, "--tag", tag, "--only", a.only]
     if tag:
         args = ["ip", "netns", "exec", ns_names(tag)[0]] + args
     rc = 2
@@ -513,6 +550,7 @@ def main():
     finally:
         if tag:
             ns_cleanup(tag)
+        sh(f"umount {work}/b{N} 2>/dev/null", check=False)  # if the inner process died
         if rc == 0 and not a.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:
