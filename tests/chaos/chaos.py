@@ -157,7 +157,7 @@ def hwms(b):
 class Nemesis:
     NET_KINDS = ["isolate-leader", "split-minority", "one-way-in", "slow-lossy-link", "kill-during-partition"]
     PROC_KINDS = ["kill9-random", "kill9-leader", "pause-leader", "pause-then-kill", "corrupt-stopped-replica",
-                  "kill9-rolling"]
+                  "kill9-rolling", "kill9-consumer"]
 
     def __init__(self, brokers, rng, netns, tmpfs_broker):
         self.b, self.rng, self.netns = brokers, rng, netns
@@ -166,6 +166,7 @@ class Nemesis:
         if tmpfs_broker:
             self.kinds.append("disk-full")
         self.crashed_on_disk_full = 0
+        self.restart_consumer = None  # set by inner(): kill -9 the consumer and start a new one
         self.counts, self.events = {}, []
         self.last_heal = time.time()
         self.corrupted = 0
@@ -259,6 +260,8 @@ class Nemesis:
             self.nsx(v, "iptables -A INPUT -m statistic --mode random --probability 0.1 -j DROP")
             self.nsx(v, "iptables -A OUTPUT -m statistic --mode random --probability 0.1 -j DROP")
             time.sleep(hold * 2)
+        elif kind == "kill9-consumer":
+            self.ev(kind); self.restart_consumer(hold)
         elif kind == "disk-full":
             v = self.tmpfs_broker; self.ev(f"{kind} b{v.i}")
             filler = os.path.join(v.dir, "filler")
@@ -320,10 +323,23 @@ def check(hist_dir, producers, final_log, divergent, ranges, last_heal, end_time
     # consumer
     reads, bad_reads, redelivered, commits_ok, queries_back = {}, 0, 0, 0, 0
     read_times, last_q = [], {}
+    committed, restarted, skipped, restarts, read_next = {}, set(), 0, 0, {}
     for line in open(os.path.join(hist_dir, "consumer.hist")):
         f = line.split(" ", 4)
+        if f[0] == "K":
+            restarts += 1
+            restarted = set(range(PARTS))
+        elif f[0] == "R" and int(f[2]) in restarted:
+            # A restarted consumer resumes at the committed offset: never beyond what the old one
+            # read (a commit may land after its last "ok" line was written, so not exact).
+            restarted.discard(int(f[2]))
+            if int(f[3]) > max(committed.get(int(f[2]), 0), read_next.get(int(f[2]), 0)):
+                skipped += 1
+        if f[0] == "C" and f[4].strip() == "ok":
+            committed[int(f[2])] = max(committed.get(int(f[2]), 0), int(f[3]))
         if f[0] == "R":
             p, o, v = int(f[2]), int(f[3]), f[4].rstrip("\n")
+            read_next[p] = max(read_next.get(p, 0), o + 1)
             read_times.append(int(f[1]) / 1000)
             if final_log.get((p, o)) != v:
                 bad_reads += 1
@@ -355,11 +371,11 @@ def check(hist_dir, producers, final_log, divergent, ranges, last_heal, end_time
     res.update(lost=len(lost), duplicated=len(dup), ack_offset_mismatch=len(wrong_off), order_violations=order,
                final_log_messages=len(final_log), reads=len(reads), redelivered=redelivered,
                bad_reads=bad_reads, unread_acked=len(unread), commits_ok=commits_ok,
-               committed_went_back=queries_back, divergent_entries=divergent, replica_ranges_differ=ranges,
+               committed_went_back=queries_back, consumer_restarts=restarts, resume_skipped=skipped, divergent_entries=divergent, replica_ranges_differ=ranges,
                longest_stall_s=round(max(stalls, default=0), 2),
                progress_after_last_heal_s=round(max(after_heal), 2))
     violations = [k for k in ("lost", "duplicated", "ack_offset_mismatch", "order_violations", "bad_reads",
-                              "unread_acked", "committed_went_back", "divergent_entries", "replica_ranges_differ")
+                              "unread_acked", "committed_went_back", "resume_skipped", "divergent_entries", "replica_ranges_differ")
                   if res[k]]
     if res["progress_after_last_heal_s"] > LIVENESS_S:
         violations.append("liveness")
@@ -412,11 +428,23 @@ def inner(a):
                                            os.path.join(base, f"producer-{pid}.hist"),
                                            str(int(fault_s + tail_s + 5)), "150"],
                                           stderr=open(os.path.join(base, f"producer-{pid}.err"), "w")))
-        cons = subprocess.Popen([CLIENT, "consume", bootstrap, TOPIC, "chaos-group",
-                                 os.path.join(base, "consumer.hist"), stopfile],
-                                stderr=open(os.path.join(base, "consumer.err"), "w"))
+        def start_consumer():
+            return subprocess.Popen([CLIENT, "consume", bootstrap, TOPIC, "chaos-group",
+                                     os.path.join(base, "consumer.hist"), stopfile],
+                                    stderr=open(os.path.join(base, "consumer.err"), "a"))
+        cons = start_consumer()
+        consumer_box = [cons]
+
+        def restart_consumer(hold):
+            c = consumer_box[0]
+            c.kill(); c.wait()
+            with open(os.path.join(base, "consumer.hist"), "a") as h:
+                h.write(f"K {int(time.time() * 1000)}\n")  # a new consumer starts from the committed offsets
+            time.sleep(hold)
+            consumer_box[0] = start_consumer()
         time.sleep(5)
         nem = Nemesis(brokers, rng, netns, tmpfs_broker)
+        nem.restart_consumer = restart_consumer
         if a.only:
             nem.kinds = [k for k in nem.kinds if k in a.only.split(",")]
             if not nem.kinds:
@@ -445,7 +473,7 @@ def inner(a):
                 break
             time.sleep(0.5)
         open(stopfile, "w").close()
-        cons.wait(timeout=120)
+        consumer_box[0].wait(timeout=120)
         codes = {b.i: b.stop() for b in brokers}
         log("broker exit codes:", codes)
         out = subprocess.run([CLIENT, "dump", TOPIC, str(PARTS)] + [b.dir for b in brokers],
@@ -490,6 +518,9 @@ def inner(a):
         for p in procs:
             if p.poll() is None:
                 p.kill()
+        for c in (locals().get("consumer_box") or []):
+            if c.poll() is None:
+                c.kill()
         for b in brokers:
             if b.up():
                 b.kill9()
