@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 IMAGE=localhost/quorumq:test
-NET=10.77.0            # bridge qq-br0 = .1, brokers .11-.13, client .20
+NET=10.79.0            # bridge qq-br0 = .1, brokers .11-.13, client .20
 KEEP_IMAGE=0; [ "${1:-}" = --keep-image ] && KEEP_IMAGE=1
 T0=$(date +%s)
 say() { printf '[container-test %3ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
@@ -76,6 +76,7 @@ cleanup() {
   [ $KEEP_IMAGE = 1 ] || true  # the image and its layers stay cached for the next run
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT   # so a timeout or ^C still runs cleanup
 trap 'say "FAIL: line $LINENO: $BASH_COMMAND exited $?"' ERR
 
 # Leftovers of an interrupted run (its brokers are gone with their namespaces' last process).
