@@ -153,6 +153,12 @@ def hwms(b):
     return out
 
 
+def tmpfs_limit(path, headroom_mib):
+    st = os.statvfs(path)
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize >> 20
+    sh(f"mount -o remount,size={used + headroom_mib}m {path}")
+
+
 # ---------------------------------------------------------------- nemesis
 class Nemesis:
     NET_KINDS = ["isolate-leader", "split-minority", "one-way-in", "slow-lossy-link", "kill-during-partition"]
@@ -265,6 +271,7 @@ class Nemesis:
         elif kind == "disk-full":
             v = self.tmpfs_broker; self.ev(f"{kind} b{v.i}")
             filler = os.path.join(v.dir, "filler")
+            tmpfs_limit(v.dir, 32)  # the filler takes the last 32 MiB
             try:
                 with open(filler, "wb") as f:
                     while True:
@@ -277,6 +284,7 @@ class Nemesis:
                 self.crashed_on_disk_full += 1
                 self.ev(f"b{v.i} exited while its disk was full (promise 5: the broker stays up)")
             os.unlink(filler)
+            tmpfs_limit(v.dir, 512)  # room for the rest of the run (a limit, not memory)
         elif kind == "kill-during-partition":
             v = self.leader(); self.ev(f"{kind} b{v.i}")
             self.nsx(v, f"iptables -A INPUT -s {NET}.0/24 -j DROP")
@@ -404,7 +412,7 @@ def inner(a):
     if os.geteuid() == 0:
         b = brokers[-1]
         os.makedirs(b.dir, exist_ok=True)
-        if sh(f"mount -t tmpfs -o size=64m quorumq-chaos {b.dir}", check=False).returncode == 0:
+        if sh(f"mount -t tmpfs -o size=512m quorumq-chaos {b.dir}", check=False).returncode == 0:
             tmpfs_broker = b
         else:
             log("cannot mount a tmpfs: the disk-full fault is skipped")
