@@ -32,6 +32,9 @@ cmake --build --preset release -j "$JOBS"
 step "unit, simulation and integration tests"
 ctest --preset release -j "$JOBS" --timeout 600
 
+step "container test (deploy/Dockerfile via buildah; 3 brokers in network namespaces)"
+bash tests/container/ci.sh
+
 step "fuzzers (${FUZZ_SECONDS}s each)"
 bash scripts/fuzz.sh "$FUZZ_SECONDS"
 
