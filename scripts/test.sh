@@ -32,6 +32,9 @@ cmake --build --preset release -j "$JOBS"
 step "unit, simulation and integration tests"
 ctest --preset release -j "$JOBS" --timeout 600
 
+step "fault-injection suite (~3 min, >= 30 faults; network faults in namespaces as root)"
+bash tests/chaos/run
+
 step "container test (deploy/Dockerfile via buildah; 3 brokers in network namespaces)"
 bash tests/container/ci.sh
 
