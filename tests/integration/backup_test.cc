@@ -13,6 +13,7 @@
 
 #include "admin_cmd.h"
 #include "cluster.h"
+#include "load.h"
 #include "quorumq/admin.h"
 #include "quorumq/consumer.h"
 #include "quorumq/producer.h"
@@ -20,94 +21,14 @@
 namespace quorumq::test {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// Produces "v<i>" continuously with acks=quorum; remembers where each acknowledged one landed.
-class Load {
- public:
-  Load(const std::string& bootstrap, std::string topic, int partitions) : topic_(std::move(topic)), partitions_(partitions) {
-    ProducerConfig c;
-    c.bootstrap = bootstrap;
-    c.acks = Acks::quorum;
-    c.linger_ms = 2;
-    c.delivery_timeout_ms = 60000;
-    c.max_block_ms = 60000;
-    auto p = Producer::create(c);
-    if (!p) throw std::runtime_error(p.error().message);
-    producer_ = std::move(*p);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Load() { stop(); }
-  void stop() {
-    if (stopped_.exchange(true)) return;
-    thread_.join();
-    producer_->flush(std::chrono::milliseconds(60000));
-  }
-  std::map<std::int64_t, std::pair<std::int32_t, std::int64_t>> acks() {
-    std::lock_guard lk(mu_);
-    return acks_;
-  }
-  std::size_t ack_count() {
-    std::lock_guard lk(mu_);
-    return acks_.size();
-  }
-  std::vector<std::string> failures() {
-    std::lock_guard lk(mu_);
-    return failures_;
-  }
-
- private:
-  void run() {
-    while (!stopped_) {
-      const std::int64_t i = next_++;
-      producer_->send(topic_, std::nullopt, "v" + std::to_string(i), {},
-                      [this, i](const SendResult& r) {
-                        std::lock_guard lk(mu_);
-                        if (r) acks_[i] = {r->partition, r->offset};
-                        else failures_.push_back("v" + std::to_string(i) + ": " + r.error().message);
-                      },
-                      static_cast<int>(i % partitions_));
-      if (i % 32 == 31) std::this_thread::sleep_for(1ms);  // a steady load, not a flood: ~20k msg/s at most
-    }
-  }
-  std::string topic_;
-  int partitions_;
-  std::unique_ptr<Producer> producer_;
-  std::thread thread_;
-  std::atomic<bool> stopped_{false};
-  std::atomic<std::int64_t> next_{0};
-  std::mutex mu_;
-  std::map<std::int64_t, std::pair<std::int32_t, std::int64_t>> acks_;
-  std::vector<std::string> failures_;
-};
-
-void create_topic(const std::string& bootstrap, const std::string& name, int partitions, int replicas) {
-  AdminConfig ac;
-  ac.bootstrap = bootstrap;
-  ac.api_timeout_ms = 60000;
-  auto admin = Admin::create(ac);
-  ASSERT_TRUE(admin.has_value());
-  auto e = (*admin)->create_topic(name, partitions, static_cast<std::int16_t>(replicas));
-  ASSERT_FALSE(e.has_value()) << e->message;
-  ASSERT_TRUE(wait_until(
-      [&] {
-        auto d = (*admin)->describe_topic(name);
-        if (!d) return false;
-        for (const auto& p : d->partitions)
-          if (p.leader < 0) return false;
-        return static_cast<int>(d->partitions.size()) == partitions;
-      },
-      30s));
-}
-
-using Acked = std::map<std::int64_t, std::pair<std::int32_t, std::int64_t>>;
+using Acked = std::map<std::int64_t, Load::Ack>;
 
 // (partition, offset) -> value of what a fresh consumer group reads, until it has passed every
 // position in `acked` (the restored log may hold more: what was acknowledged later) or `timeout`.
 std::map<std::pair<std::int32_t, std::int64_t>, std::string> read_all(const std::string& bootstrap, const std::string& topic,
                                                                        const Acked& acked, std::chrono::milliseconds timeout) {
   std::map<std::int32_t, std::int64_t> need, seen;  // partition -> highest offset
-  for (const auto& [_, at] : acked) need[at.first] = std::max(need[at.first], at.second);
+  for (const auto& [_, at] : acked) need[at.partition] = std::max(need[at.partition], at.offset);
   auto done = [&] {
     for (const auto& [p, o] : need)
       if (!seen.contains(p) || seen[p] < o) return false;
@@ -206,10 +127,10 @@ TEST(Backup, HotBackupOfEveryBrokerUnderLoadRestoresEveryAcknowledgedMessage) {
   const auto got = read_all(again.bootstrap(), "orders", before, 90s);
   std::size_t lost = 0;
   for (const auto& [i, at] : before) {
-    auto it = got.find(at);
+    auto it = got.find({at.partition, at.offset});
     if (it == got.end() || it->second != "v" + std::to_string(i)) {
       if (++lost <= 5)
-        ADD_FAILURE() << "v" << i << " acknowledged at " << at.first << "/" << at.second << " before the backup; restored: "
+        ADD_FAILURE() << "v" << i << " acknowledged at " << at.partition << "/" << at.offset << " before the backup; restored: "
                       << (it == got.end() ? std::string("nothing") : it->second);
     }
   }
@@ -237,7 +158,7 @@ TEST(Backup, ColdBackupOfAStoppedBrokerRestores) {
   const auto got = read_all(again.bootstrap(), "cold", acked, 60s);
   std::size_t lost = 0;
   for (const auto& [i, at] : acked) {
-    auto it = got.find(at);
+    auto it = got.find({at.partition, at.offset});
     lost += it == got.end() || it->second != "v" + std::to_string(i);
   }
   EXPECT_EQ(lost, 0u) << "of " << acked.size();
