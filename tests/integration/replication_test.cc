@@ -94,12 +94,24 @@ void expect_identical_replicas(Cluster& cl, const std::string& topic, int partit
   }
 }
 
+// The end of every load test: stop the load (no send failed), read the topic back (every acked
+// message once at its acked offset), wait for the replicas to agree, compare their logs.
+void stop_and_verify(Cluster& cl, Load& load, const std::string& topic, int partitions) {
+  load.stop();
+  EXPECT_TRUE(load.failures().empty()) << load.failures().size() << " sends failed, first: " << load.failures().front();
+  auto got = consume_all(cl.bootstrap(), topic, "verify", load.ack_count(), 60s);
+  check_exactly_once(load, got);
+  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree(topic, partitions); }, 30s))
+      << "replicas of " << topic << " did not converge (a follower did not catch up)";
+  expect_identical_replicas(cl, topic, partitions);
+}
+
 TEST(Replication, leaderKill9Rotation_noAckedLoss_replicasIdentical) {
   Cluster cl(3);
   cl.start_all();
   create_topic(cl.bootstrap(), "rep", 3, 3);
   Load load(cl.bootstrap(), "rep", 3);
-  ASSERT_TRUE(wait_until([&] { return load.acks().size() > 2000; }, 30s));
+  ASSERT_TRUE(wait_until([&] { return load.ack_count() > 2000; }, 30s));
   std::vector<double> failover_ms;
   for (int p = 0; p < 3; ++p) {
     int leader = -1;
@@ -112,16 +124,11 @@ TEST(Replication, leaderKill9Rotation_noAckedLoss_replicasIdentical) {
         << "partition " << p << " stayed unavailable";
     failover_ms.push_back(std::chrono::duration<double, std::milli>(*back - t0).count());
     cl.broker(leader).start(30s);
-    ASSERT_TRUE(wait_until([&] { return load.acks().size() > static_cast<std::size_t>(2000 * (p + 2)); }, 30s));
+    ASSERT_TRUE(wait_until([&] { return load.ack_count() > static_cast<std::size_t>(2000 * (p + 2)); }, 30s));
   }
-  load.stop();
-  EXPECT_TRUE(load.failures().empty()) << load.failures().size() << " sends failed, first: " << load.failures().front();
   for (std::size_t i = 0; i < failover_ms.size(); ++i)
     std::printf("failover partition %zu: first acknowledged produce %.0f ms after kill -9 of its leader\n", i, failover_ms[i]);
-  auto got = consume_all(cl.bootstrap(), "rep", "verify", load.acks().size(), 60s);
-  check_exactly_once(load, got);
-  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("rep", 3); }, 30s));
-  expect_identical_replicas(cl, "rep", 3);
+  stop_and_verify(cl, load, "rep", 3);
 }
 
 TEST(Replication, rollingRestartWithSigterm_losesNothing) {
@@ -129,25 +136,20 @@ TEST(Replication, rollingRestartWithSigterm_losesNothing) {
   cl.start_all();
   create_topic(cl.bootstrap(), "roll", 3, 3);
   Load load(cl.bootstrap(), "roll", 3);
-  ASSERT_TRUE(wait_until([&] { return load.acks().size() > 2000; }, 30s));
+  ASSERT_TRUE(wait_until([&] { return load.ack_count() > 2000; }, 30s));
   const auto t0 = Clock::now();
   for (int i = 0; i < 3; ++i) {
     // Graceful: the broker hands its leaderships over before it stops (thesis §3.10).
     EXPECT_EQ(cl.broker(i).terminate(), 0);
     cl.broker(i).start(30s);
-    const auto n = load.acks().size();
-    ASSERT_TRUE(wait_until([&] { return load.acks().size() > n + 1000; }, 30s));
+    const auto n = load.ack_count();
+    ASSERT_TRUE(wait_until([&] { return load.ack_count() > n + 1000; }, 30s));
   }
   const auto t1 = Clock::now();
-  load.stop();
-  EXPECT_TRUE(load.failures().empty()) << load.failures().front();
   for (int p = 0; p < 3; ++p)
     std::printf("rolling restart: longest pause between acknowledgements on partition %d: %lld ms\n", p,
                 static_cast<long long>(load.longest_gap(p, t0, t1).count()));
-  auto got = consume_all(cl.bootstrap(), "roll", "verify", load.acks().size(), 60s);
-  check_exactly_once(load, got);
-  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("roll", 3); }, 30s));
-  expect_identical_replicas(cl, "roll", 3);
+  stop_and_verify(cl, load, "roll", 3);
 }
 
 TEST(Replication, leaderPaused_majorityGoesOn_oldLeaderCatchesUp) {
@@ -155,23 +157,18 @@ TEST(Replication, leaderPaused_majorityGoesOn_oldLeaderCatchesUp) {
   cl.start_all();
   create_topic(cl.bootstrap(), "pause", 1, 3);
   Load load(cl.bootstrap(), "pause", 1);
-  ASSERT_TRUE(wait_until([&] { return load.acks().size() > 1000; }, 30s));
+  ASSERT_TRUE(wait_until([&] { return load.ack_count() > 1000; }, 30s));
   int leader = -1;
   ASSERT_TRUE(wait_until([&] { return (leader = cl.leader_of("pause", 0)) >= 0; }, 10s));
   const auto t0 = Clock::now();
   cl.broker(leader).pause();
   ASSERT_TRUE(wait_until([&] { return load.first_ack_after(0, t0 + 100ms).has_value(); }, 20s))
       << "the majority did not go on without the paused leader";
-  const auto before_resume = load.acks().size();
-  ASSERT_TRUE(wait_until([&] { return load.acks().size() > before_resume + 2000; }, 30s));
+  const auto before_resume = load.ack_count();
+  ASSERT_TRUE(wait_until([&] { return load.ack_count() > before_resume + 2000; }, 30s));
   cl.broker(leader).resume();
-  ASSERT_TRUE(wait_until([&] { return load.acks().size() > before_resume + 4000; }, 30s));
-  load.stop();
-  EXPECT_TRUE(load.failures().empty()) << load.failures().front();
-  auto got = consume_all(cl.bootstrap(), "pause", "verify", load.acks().size(), 60s);
-  check_exactly_once(load, got);
-  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("pause", 1); }, 30s)) << "the old leader did not catch up";
-  expect_identical_replicas(cl, "pause", 1);
+  ASSERT_TRUE(wait_until([&] { return load.ack_count() > before_resume + 4000; }, 30s));
+  stop_and_verify(cl, load, "pause", 1);  // includes: the old leader caught up
 }
 
 // Flips one bit inside the records of a stored batch holding `needle`.
