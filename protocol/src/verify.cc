@@ -37,6 +37,8 @@ constexpr Pair kVerifiers[] = {
     {&verify_as<wire::OffsetCommitRequest>, &verify_as<wire::OffsetCommitResponse>},
     {&verify_as<wire::OffsetFetchRequest>, &verify_as<wire::OffsetFetchResponse>},
     {&verify_as<wire::InitProducerIdRequest>, &verify_as<wire::InitProducerIdResponse>},
+    {&verify_as<wire::GroupHeartbeatRequest>, &verify_as<wire::GroupHeartbeatResponse>},
+    {&verify_as<wire::DescribeGroupsRequest>, &verify_as<wire::DescribeGroupsResponse>},
 };
 
 ErrorCode verify(ApiId api, std::uint16_t version, std::span<const std::uint8_t> payload,

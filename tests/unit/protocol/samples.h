@@ -85,6 +85,19 @@ inline std::vector<std::uint8_t> sample_request(protocol::ApiId api) {
       break;
     }
     case ApiId::init_producer_id: fbb.Finish(CreateInitProducerIdRequestDirect(fbb, nullptr, -1, -1, 30000)); break;
+    case ApiId::group_heartbeat: {
+      std::vector<std::int32_t> parts = {0, 3};
+      std::vector<flatbuffers::Offset<GroupTopicPartitions>> owned = {CreateGroupTopicPartitionsDirect(fbb, "orders", &parts)};
+      std::vector<flatbuffers::Offset<flatbuffers::String>> topics = {fbb.CreateString("orders")};
+      fbb.Finish(CreateGroupHeartbeatRequestDirect(fbb, "group", "c-1", 4, "cli", &topics, "sticky", 10000, 30000,
+                                                   &owned, false, 1000));
+      break;
+    }
+    case ApiId::describe_groups: {
+      std::vector<flatbuffers::Offset<flatbuffers::String>> ids = {fbb.CreateString("group")};
+      fbb.Finish(CreateDescribeGroupsRequestDirect(fbb, &ids));
+      break;
+    }
     default: return {};
   }
   return finished(fbb);
@@ -164,6 +177,23 @@ inline std::vector<std::uint8_t> sample_response(protocol::ApiId api) {
     case ApiId::init_producer_id:
       fbb.Finish(CreateInitProducerIdResponse(fbb, ErrorCode::none, 7, 1));
       break;
+    case ApiId::group_heartbeat: {
+      std::vector<std::int32_t> parts = {0, 3};
+      std::vector<flatbuffers::Offset<GroupTopicPartitions>> a = {CreateGroupTopicPartitionsDirect(fbb, "orders", &parts)};
+      fbb.Finish(CreateGroupHeartbeatResponseDirect(fbb, ErrorCode::none, nullptr, "c-1", 5, &a, hint(), 1000));
+      break;
+    }
+    case ApiId::describe_groups: {
+      std::vector<std::int32_t> parts = {1};
+      std::vector<flatbuffers::Offset<GroupTopicPartitions>> a = {CreateGroupTopicPartitionsDirect(fbb, "orders", &parts)};
+      std::vector<flatbuffers::Offset<flatbuffers::String>> topics = {fbb.CreateString("orders")};
+      std::vector<flatbuffers::Offset<GroupMemberDescription>> m = {
+          CreateGroupMemberDescriptionDirect(fbb, "c-1", "cli", "10.0.0.1", &topics, &a, nullptr, &a)};
+      std::vector<flatbuffers::Offset<GroupDescription>> g = {
+          CreateGroupDescriptionDirect(fbb, "group", ErrorCode::none, "stable", 5, "sticky", 1, &m)};
+      fbb.Finish(CreateDescribeGroupsResponseDirect(fbb, ErrorCode::none, &g));
+      break;
+    }
     default: return {};
   }
   return finished(fbb);
