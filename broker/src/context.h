@@ -15,6 +15,8 @@
 #include "metrics.h"
 #include "topics.h"
 #include "controller.h"
+#include "group_coordinator.h"
+#include "groups.h"
 #include "replication.h"
 #include "quorumq/storage/storage.h"
 
@@ -45,14 +47,16 @@ struct BrokerContext {
   Executor& exec;
   ReplicaManager& replication;
   Controller& controller;
+  GroupRegistry& groups;
+  GroupCoordinator& coordinator;
   ProducerIdAllocator producer_ids;
   std::atomic<bool> shutting_down{false};
   std::atomic<bool> ready{false};
 
   BrokerContext(const BrokerConfig& c, storage::Storage& s, TopicManager& t, Metrics& m, Executor& e,
-                ReplicaManager& r, Controller& ctl)
-      : config(c), storage(s), topics(t), metrics(m), exec(e), replication(r), controller(ctl),
-        producer_ids(s, c.node_id) {}
+                ReplicaManager& r, Controller& ctl, GroupRegistry& g, GroupCoordinator& gc)
+      : config(c), storage(s), topics(t), metrics(m), exec(e), replication(r), controller(ctl), groups(g),
+        coordinator(gc), producer_ids(s, c.node_id) {}
   std::int32_t cluster_size() const { return static_cast<std::int32_t>(replication.brokers().size()); }
 };
 

@@ -29,8 +29,9 @@ bool to_int(const std::string& s, std::int32_t& out) {
 }
 }  // namespace
 
-Controller::Controller(storage::Storage& storage, TopicManager& topics, std::vector<node_id> brokers, node_id self)
-    : storage_(storage), topics_(topics), brokers_(std::move(brokers)), self_(self) {}
+Controller::Controller(storage::Storage& storage, TopicManager& topics, GroupRegistry& groups,
+                       std::vector<node_id> brokers, node_id self)
+    : storage_(storage), topics_(topics), groups_(groups), brokers_(std::move(brokers)), self_(self) {}
 
 std::expected<void, std::string> Controller::start(GroupOptions opts, Transport& transport, Executor& exec) {
   auto log = storage_.open_log(kGroup);
@@ -106,6 +107,18 @@ void Controller::apply(const raft::Entry& e, std::span<const std::uint8_t> batch
   const BatchView v(batch);
   if (v.type() != BatchType::control) return;
   const auto p = batch_payload(v);
+  static constexpr std::string_view kGroupCmd = "group\n";
+  if (p.size() > kGroupCmd.size() && std::equal(kGroupCmd.begin(), kGroupCmd.end(), p.begin())) {
+    const auto rest = p.subspan(kGroupCmd.size());
+    const auto nl = std::find(rest.begin(), rest.end(), std::uint8_t{'\n'});
+    auto st = nl == rest.end() ? std::nullopt : decode_group_state(rest.subspan(static_cast<std::size_t>(nl - rest.begin()) + 1));
+    if (!st || st->name != std::string(rest.begin(), nl)) {
+      spdlog::error("controller entry {}: unreadable group state, skipped", e.index.value);
+      return;
+    }
+    groups_.apply(std::move(*st));
+    return;
+  }
   const std::string text(p.begin(), p.end());
   const auto f = split(text, '\n');
   if (f.size() >= 2 && f[0] == "delete") {

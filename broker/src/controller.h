@@ -7,6 +7,7 @@
 //     assignment: "1,2,3;2,3,1;..." (per partition its replicas, preferred leader first)
 //     configs:    "key=value;key=value"
 //   delete \n name
+//   group \n name \n <encode_group_state bytes>   (consumer groups, see groups.h)
 // Only the controller's leader accepts admin requests; others answer not_leader and clients
 // retry at Metadata.controller_id. The controller log is small and never trimmed: a restart
 // replays it from the start (persist_applied = false).
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "executor.h"
+#include "groups.h"
 #include "replicated_log.h"
 #include "topics.h"
 
@@ -28,13 +30,16 @@ class Controller : public Applier {
  public:
   static constexpr const char* kGroup = "__controller";
 
-  Controller(storage::Storage& storage, TopicManager& topics, std::vector<node_id> brokers, node_id self);
+  Controller(storage::Storage& storage, TopicManager& topics, GroupRegistry& groups, std::vector<node_id> brokers,
+             node_id self);
   std::expected<void, std::string> start(GroupOptions base, Transport& transport, Executor& exec);
   void stop();
 
   using Done = std::move_only_function<void(std::optional<AdminError>)>;
   void create_topic(const std::string& name, const TopicConfig& cfg, Done done);
   void delete_topic(const std::string& name, Done done);
+  // A raw command (the group coordinator's "group" entries); done on quorum commit.
+  void propose_raw(std::string command, Done done) { propose(std::move(command), std::move(done)); }
 
   ReplicatedLog* group() const { return group_.get(); }
   const std::shared_ptr<ReplicatedLog>& group_ptr() const { return group_; }
@@ -52,6 +57,7 @@ class Controller : public Applier {
 
   storage::Storage& storage_;
   TopicManager& topics_;
+  GroupRegistry& groups_;
   const std::vector<node_id> brokers_;
   const node_id self_;
   std::shared_ptr<ReplicatedLog> group_;

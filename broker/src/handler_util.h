@@ -65,5 +65,7 @@ inline const BrokerConfig& cfg(BrokerContext& c) { return c.config; }
 
 void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceRequest* req, Respond respond);
 void handle_fetch(BrokerContext& ctx, const FrameHeader& h, const FetchRequest* req, Respond respond);
+void handle_group_heartbeat(BrokerContext& ctx, const FrameHeader& h, const GroupHeartbeatRequest* req, Respond respond);
+void handle_describe_groups(BrokerContext& ctx, const FrameHeader& h, const DescribeGroupsRequest* req, Respond respond);
 
 }  // namespace quorumq::broker::detail

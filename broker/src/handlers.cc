@@ -130,15 +130,19 @@ void handle_list_offsets(BrokerContext& ctx, const FrameHeader& h, const ListOff
 }
 
 // Offset commits go through each partition's own log (control batches): the partition's
-// leader is the coordinator of its offsets, and a commit is acknowledged on a quorum.
+// leader is the coordinator of its offsets, and a commit is acknowledged on a quorum. A commit
+// of a consumer-group member is checked against the group state this broker applied (the
+// member must own the partition), see GroupRegistry::check_commit.
 void handle_offset_commit(BrokerContext& ctx, const FrameHeader& h, const OffsetCommitRequest* req, Respond respond) {
   ctx.metrics.offset_commits.fetch_add(1, std::memory_order_relaxed);
   const std::string group = str(req->group_id());
+  const std::string member = str(req->member_id());
   struct State {
     struct Item {
       std::string topic;
       std::int32_t partition;
       ErrorCode error;
+      std::string message;
     };
     std::mutex mu;
     std::vector<Item> items;
@@ -157,7 +161,9 @@ void handle_offset_commit(BrokerContext& ctx, const FrameHeader& h, const Offset
         const std::string& name = items[i].topic;
         std::vector<flatbuffers::Offset<OffsetCommitPartitionResponse>> parts;
         for (; i < items.size() && items[i].topic == name; ++i)
-          parts.push_back(CreateOffsetCommitPartitionResponse(fbb, items[i].partition, items[i].error));
+          parts.push_back(CreateOffsetCommitPartitionResponse(
+              fbb, items[i].partition, items[i].error,
+              items[i].message.empty() ? 0 : fbb.CreateString(items[i].message)));
         tops.push_back(CreateOffsetCommitTopicResponse(fbb, fbb.CreateString(name), fbb.CreateVector(parts)));
       }
       auto root = CreateOffsetCommitResponse(fbb, ErrorCode::none, fbb.CreateVector(tops));
@@ -182,11 +188,14 @@ void handle_offset_commit(BrokerContext& ctx, const FrameHeader& h, const Offset
       if (t->partitions())
         for (const auto* p : *t->partitions()) {
           ErrorCode e = ErrorCode::none;
+          std::string why;
           if (group.empty() || group.size() > 255) e = ErrorCode::invalid_request;
           else if (p->offset() < 0) e = ErrorCode::offset_out_of_range;
           else if (auto ns = not_served(ctx, topic, name, p->partition()))
             e = ns->code == ErrorCode::unknown_topic_or_partition ? ns->code : ErrorCode::not_coordinator;
-          st->items.push_back({name, p->partition(), e});
+          else if (auto r = ctx.groups.check_commit(group, member, req->generation_id(), name, p->partition()))
+            e = r->code, why = std::move(r->message);
+          st->items.push_back({name, p->partition(), e, std::move(why)});
           if (e == ErrorCode::none)
             work.push_back({st->items.size() - 1, find_partition(topic, p->partition()),
                             OffsetCommitItem{group, p->offset(), str(p->metadata())}});
@@ -312,6 +321,10 @@ void handle_request(BrokerContext& ctx, const FrameHeader& h, std::span<const st
       return handle_offset_fetch(ctx, h, payload_as<OffsetFetchRequest>(payload), std::move(respond));
     case ApiId::init_producer_id:
       return handle_init_producer_id(ctx, h, payload_as<InitProducerIdRequest>(payload), std::move(respond));
+    case ApiId::group_heartbeat:
+      return handle_group_heartbeat(ctx, h, payload_as<GroupHeartbeatRequest>(payload), std::move(respond));
+    case ApiId::describe_groups:
+      return handle_describe_groups(ctx, h, payload_as<DescribeGroupsRequest>(payload), std::move(respond));
     default:
       return respond(protocol::make_error_response(h, ErrorCode::unknown_api, "this broker does not serve that api"));
   }

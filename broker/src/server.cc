@@ -80,7 +80,9 @@ struct Server::Impl {
   PeerTransport transport{io, config};
   ReplicaManager replication{config, transport};
   TopicManager topics{storage, metrics, node_id{config.node_id}, config.max_partitions};
-  Controller controller{storage, topics, replication.brokers(), node_id{config.node_id}};
+  GroupRegistry groups;
+  Controller controller{storage, topics, groups, replication.brokers(), node_id{config.node_id}};
+  GroupCoordinator coordinator{controller, groups, topics, exec};
   BrokerContext ctx;
   tcp::acceptor acceptor{io};
   tcp::acceptor admin_acceptor{io};
@@ -97,7 +99,7 @@ struct Server::Impl {
   std::thread backup_thread;
 
   Impl(const BrokerConfig& c, storage::Storage& s, Metrics& m)
-      : config(c), metrics(m), storage(s), ctx(c, s, topics, m, exec, replication, controller) {}
+      : config(c), metrics(m), storage(s), ctx(c, s, topics, m, exec, replication, controller, groups, coordinator) {}
   ~Impl() {
     std::lock_guard lk(backup_mu);
     if (backup_thread.joinable()) backup_thread.join();
@@ -681,6 +683,7 @@ awaitable<void> Server::Impl::shutdown() {
   }
   // 2. No new work; what was accepted finishes and is answered.
   ctx.shutting_down = true;
+  coordinator.stop();  // parked group heartbeats are answered: members go to the next coordinator
   {
     std::error_code ec;
     acceptor.close(ec);
@@ -768,6 +771,7 @@ std::expected<void, std::string> Server::start() {
   d.transport.start();
   if (auto c = d.controller.start(d.replication.base_options(), d.transport, d.exec); !c) return std::unexpected(c.error());
   d.replication.add(d.controller.group_ptr());
+  d.coordinator.start();
   asio::co_spawn(d.io, d.accept_loop(), asio::detached);
   asio::co_spawn(d.io, d.admin_loop(), asio::detached);
   asio::co_spawn(d.io, d.retention_loop(), asio::detached);
