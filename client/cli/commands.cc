@@ -8,6 +8,7 @@
 #include <future>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace quorumq::cli {
@@ -184,7 +185,6 @@ int consume(const Global& g, const ConsumeOptions& o) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::ios::sync_with_stdio(false);
-  consumer.subscribe({o.topic});
   const auto start = std::chrono::steady_clock::now();
   constexpr int kCommitIntervalMs = 100;
   auto next_commit = start;
@@ -200,6 +200,21 @@ int consume(const Global& g, const ConsumeOptions& o) {
     next.clear();
     return true;
   };
+  // Partitions moving to another member of the group: commit what was printed first.
+  struct OnRebalance final : RebalanceListener {
+    std::function<void()> commit;
+    std::function<void(const std::vector<TopicPartition>&)> forget;
+    void on_assigned(const std::vector<TopicPartition>&) override {}
+    void on_revoked(const std::vector<TopicPartition>&) override { commit(); }
+    // Already owned by others: what was printed and not committed is printed again there.
+    void on_lost(const std::vector<TopicPartition>& tps) override { forget(tps); }
+  };
+  auto listener = std::make_shared<OnRebalance>();
+  listener->commit = [&] { (void)commit_printed(); };
+  listener->forget = [&](const std::vector<TopicPartition>& tps) {
+    for (const auto& tp : tps) next.erase({tp.topic, tp.partition});
+  };
+  consumer.subscribe({o.topic}, listener);
   std::uint64_t printed = 0;
   std::string out;
   int rc = 0;
@@ -281,6 +296,75 @@ int group_offsets(const Global& g, const std::string& group) {
       std::cout << it->second << "\t" << lag << "\n";
     }
   }
+  return 0;
+}
+
+int group_describe(const Global& g, const std::string& group) {
+  auto admin = make_admin(g);
+  if (!admin) return 2;
+  auto d = admin->describe_group(group);
+  if (!d) {
+    fail("cannot describe group '" + group + "'", d.error());
+    return 1;
+  }
+  std::cout << "group " << d->group_id << "  state " << d->state << "  generation " << d->generation << "  assignor "
+            << (d->assignor.empty() ? "-" : d->assignor) << "  coordinator " << d->coordinator << "  members "
+            << d->members.size() << "\n";
+  // Every partition of the subscribed topics, with its owner (or the target it is moving to),
+  // the committed offset and the lag behind the latest offset.
+  std::set<std::string> topics;
+  std::map<TopicPartition, std::string> owner, moving_to;
+  for (const auto& m : d->members) {
+    topics.insert(m.topics.begin(), m.topics.end());
+    for (const auto& tp : m.assignment) owner[tp] = m.member_id;
+    for (const auto& tp : m.target) moving_to[tp] = m.member_id;
+  }
+  std::vector<TopicPartition> tps;
+  for (const auto& t : topics)
+    if (auto td = admin->describe_topic(t))
+      for (const auto& p : td->partitions) tps.push_back({t, p.partition});
+  std::map<TopicPartition, std::int64_t> committed, latest;
+  if (auto offs = admin->group_offsets(group))
+    for (const auto& o : *offs) committed[{o.topic, o.partition}] = o.committed;
+  else
+    std::cerr << "warning: cannot read committed offsets: " << offs.error().to_string() << "\n";
+  if (!tps.empty()) {
+    if (auto l = admin->list_offsets(tps, OffsetSpec::latest))
+      for (const auto& o : *l) latest[{o.topic, o.partition}] = o.offset;
+    else
+      std::cerr << "warning: cannot read the latest offsets, lag unknown: " << l.error().to_string() << "\n";
+  }
+  std::cout << "topic\tpartition\tmember\tcommitted\tlatest\tlag\n";
+  for (const auto& tp : tps) {
+    auto o = owner.find(tp);
+    std::string who = o == owner.end() ? "-" : o->second;
+    if (auto t = moving_to.find(tp); t != moving_to.end() && t->second != who) who += " -> " + t->second;
+    auto c = committed.find(tp);
+    auto l = latest.find(tp);
+    std::cout << tp.topic << "\t" << tp.partition << "\t" << who << "\t" << (c == committed.end() ? -1 : c->second)
+              << "\t";
+    if (l == latest.end()) {
+      std::cout << "-\t-\n";
+    } else {
+      const std::int64_t base = c == committed.end() ? 0 : c->second;
+      std::cout << l->second << "\t" << std::max<std::int64_t>(0, l->second - base) << "\n";
+    }
+  }
+  return 0;
+}
+
+int group_list(const Global& g) {
+  auto admin = make_admin(g);
+  if (!admin) return 2;
+  auto groups = admin->list_groups();
+  if (!groups) {
+    fail("cannot list groups", groups.error());
+    return 1;
+  }
+  std::cout << "group\tstate\tgeneration\tassignor\tmembers\n";
+  for (const auto& d : *groups)
+    std::cout << d.group_id << "\t" << d.state << "\t" << d.generation << "\t" << (d.assignor.empty() ? "-" : d.assignor)
+              << "\t" << d.members.size() << "\n";
   return 0;
 }
 

@@ -42,5 +42,7 @@ struct ConsumeOptions {
 int consume(const Global& g, const ConsumeOptions& o);
 
 int group_offsets(const Global& g, const std::string& group);
+int group_describe(const Global& g, const std::string& group);
+int group_list(const Global& g);
 
 }  // namespace quorumq::cli

@@ -75,13 +75,20 @@ int main(int argc, char** argv) {
     rc = consume(g, co);
   });
 
-  // group ... (`group describe` joins here with consumer-group membership)
+  // group offsets|describe|list
   auto* group = app.add_subcommand("group", "Consumer groups");
   group->require_subcommand(1);
   std::string group_id;
   auto* offsets = group->add_subcommand("offsets", "Committed offset and lag per partition of a group");
   offsets->add_option("group", group_id, "Group id")->required();
   offsets->callback([&] { rc = group_offsets(g, group_id); });
+  auto* describe_group = group->add_subcommand(
+      "describe", "Members, generation, assignment and lag per partition of a consumer group");
+  describe_group->add_option("group", group_id, "Group id")->required();
+  describe_group->callback([&] { rc = group_describe(g, group_id); });
+  group->add_subcommand("list", "Every consumer group with its state and member count")->callback([&] {
+    rc = group_list(g);
+  });
   // admin backup|restore: operator tasks (admin_cmd.cc)
   add_admin_commands(app, rc);
 

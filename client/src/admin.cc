@@ -32,6 +32,7 @@ class Admin::Impl : public std::enable_shared_from_this<Admin::Impl> {
   std::expected<std::vector<TopicPartitionOffset>, Error> list_offsets(const std::vector<TopicPartition>& tps,
                                                                        OffsetSpec spec, std::int64_t ts);
   std::expected<std::vector<GroupPartitionOffset>, Error> group_offsets(const std::string& group);
+  std::expected<std::vector<GroupInfo>, Error> describe_groups(const std::vector<std::string>& ids);
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -224,6 +225,76 @@ std::expected<std::vector<GroupPartitionOffset>, Error> Admin::Impl::group_offse
   });
 }
 
+namespace {
+std::vector<TopicPartition> read_parts(const flatbuffers::Vector<flatbuffers::Offset<wire::GroupTopicPartitions>>* v) {
+  std::vector<TopicPartition> out;
+  if (!v) return out;
+  for (const auto* t : *v)
+    if (t->topic() && t->partitions())
+      for (const std::int32_t p : *t->partitions()) out.push_back({t->topic()->str(), p});
+  return out;
+}
+}  // namespace
+
+std::expected<std::vector<GroupInfo>, Error> Admin::Impl::describe_groups(const std::vector<std::string>& ids) {
+  using T = std::vector<GroupInfo>;
+  auto self = shared_from_this();
+  const auto dl = deadline();
+  return sync<T>([self, ids, dl](std::function<void(std::expected<T, Error>)> done) {
+    // The controller's leader coordinates the groups: its answer is the freshest.
+    self->core_->call(
+        client::kController, protocol::ApiId::describe_groups,
+        [ids] {
+          flatbuffers::FlatBufferBuilder fbb(128);
+          std::vector<flatbuffers::Offset<flatbuffers::String>> v;
+          for (const auto& id : ids) v.push_back(fbb.CreateString(id));
+          const auto vv = fbb.CreateVector(v);
+          fbb.Finish(wire::CreateDescribeGroupsRequest(fbb, vv));
+          return fbb.Release();
+        },
+        dl,
+        [done](const Error* err, std::span<const std::uint8_t> payload) -> std::optional<Error> {
+          if (err) {
+            done(std::unexpected(*err));
+            return std::nullopt;
+          }
+          const auto* r = protocol::payload_as<wire::DescribeGroupsResponse>(payload);
+          T out;
+          if (r->groups())
+            for (const auto* g : *r->groups()) {
+              const std::string id = g->group_id() ? g->group_id()->str() : std::string();
+              if (g->error() != wire::ErrorCode::none) {
+                Error e = client::broker_error(static_cast<std::int16_t>(g->error()), {});
+                e.message = "group '" + id + "': " + e.message;
+                done(std::unexpected(e));
+                return std::nullopt;
+              }
+              GroupInfo gi;
+              gi.group_id = id;
+              gi.state = g->state() ? g->state()->str() : std::string();
+              gi.generation = g->generation_id();
+              gi.assignor = g->assignor() ? g->assignor()->str() : std::string();
+              gi.coordinator = g->coordinator_id();
+              if (g->members())
+                for (const auto* m : *g->members()) {
+                  GroupMemberInfo mi;
+                  mi.member_id = m->member_id() ? m->member_id()->str() : std::string();
+                  mi.client_id = m->client_id() ? m->client_id()->str() : std::string();
+                  if (m->topics())
+                    for (const auto* t : *m->topics()) mi.topics.push_back(t->str());
+                  mi.assignment = read_parts(m->assignment());
+                  mi.revoking = read_parts(m->revoking());
+                  mi.target = read_parts(m->target());
+                  gi.members.push_back(std::move(mi));
+                }
+              out.push_back(std::move(gi));
+            }
+          done(std::move(out));
+          return std::nullopt;
+        });
+  });
+}
+
 // ---- Admin ----
 Admin::Admin(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Admin::~Admin() {
@@ -254,6 +325,14 @@ std::expected<std::vector<TopicPartitionOffset>, Error> Admin::list_offsets(cons
 std::expected<std::vector<GroupPartitionOffset>, Error> Admin::group_offsets(const std::string& group_id) {
   return impl_->group_offsets(group_id);
 }
+std::expected<GroupInfo, Error> Admin::describe_group(const std::string& group_id) {
+  auto r = impl_->describe_groups({group_id});
+  if (!r) return std::unexpected(r.error());
+  if (r->size() != 1)
+    return std::unexpected(Error{make_error_code(BrokerError::group_id_not_found), "group '" + group_id + "' not found"});
+  return std::move(r->front());
+}
+std::expected<std::vector<GroupInfo>, Error> Admin::list_groups() { return impl_->describe_groups({}); }
 void Admin::close() { impl_->close(); }
 
 }  // namespace quorumq

@@ -49,6 +49,12 @@ std::optional<Error> ConsumerConfig::validate() const {
   if (enable_auto_commit && auto_commit_interval_ms == 0)
     return invalid("auto_commit_interval_ms must be > 0 with enable_auto_commit");
   if (api_timeout_ms == 0) return invalid("api_timeout_ms must be > 0");
+  if (assignor != "sticky" && assignor != "range" && assignor != "roundrobin")
+    return invalid("assignor '" + assignor + "' is unknown: use sticky, range or roundrobin");
+  if (session_timeout_ms < 500 || session_timeout_ms > 300000) return invalid("session_timeout_ms must be 500..300000");
+  if (rebalance_timeout_ms < 500) return invalid("rebalance_timeout_ms must be >= 500");
+  if (heartbeat_interval_ms == 0 || heartbeat_interval_ms * 3 > session_timeout_ms)
+    return invalid("heartbeat_interval_ms must be > 0 and at most a third of session_timeout_ms");
   return std::nullopt;
 }
 

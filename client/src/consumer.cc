@@ -6,9 +6,9 @@
 #include <mutex>
 #include <set>
 
-#include "assignor.h"
 #include "core.h"
 #include "fetch_buffer.h"
+#include "membership.h"
 #include "quorumq/protocol/messages.h"
 #include "requests.h"
 
@@ -17,22 +17,6 @@ namespace quorumq {
 using client::Clock;
 using client::Core;
 
-namespace client {
-std::vector<TopicPartition> AllPartitionsAssignor::assign(const MetadataCache& md,
-                                                          const std::vector<std::string>& topics,
-                                                          std::optional<Error>& error) {
-  std::vector<TopicPartition> out;
-  for (const auto& t : topics) {
-    const TopicMeta* tm = md.topic(t);
-    if (!tm || tm->error == BrokerError::unknown_topic_or_partition) {
-      error = Error{make_error_code(BrokerError::unknown_topic_or_partition), topic_missing_message(t)};
-      continue;
-    }
-    for (const auto& p : tm->partitions) out.push_back({t, p.partition});
-  }
-  return out;
-}
-}  // namespace client
 
 namespace {
 Error closed_error() { return Error{make_error_code(ClientError::closed), "the consumer is closed"}; }
@@ -42,18 +26,32 @@ Error closed_error() { return Error{make_error_code(ClientError::closed), "the c
 // fetches. `mu_` guards the partition states and the fetched chunks.
 class Consumer::Impl : public std::enable_shared_from_this<Consumer::Impl> {
  public:
-  explicit Impl(const ConsumerConfig& c) : cfg_(c), assignor_(std::make_unique<client::AllPartitionsAssignor>()) {}
+  explicit Impl(const ConsumerConfig& c) : cfg_(c) {}
   void start() {
     core_ = Core::start(cfg_);
+    std::weak_ptr<Impl> weak = weak_from_this();
+    membership_ = std::make_shared<client::Membership>(core_, cfg_, [weak] {
+      if (auto self = weak.lock()) {
+        {
+          std::lock_guard lk(self->mu_);
+          self->dirty_ = true;
+        }
+        self->cv_.notify_all();
+      }
+    });
     next_auto_commit_ = Clock::now() + std::chrono::milliseconds(cfg_.auto_commit_interval_ms);
   }
 
   void subscribe(const std::vector<std::string>& topics, std::shared_ptr<RebalanceListener> listener) {
-    std::lock_guard lk(mu_);
-    topics_ = topics;
-    listener_ = std::move(listener);
-    manual_ = false;
-    dirty_ = true;
+    {
+      std::lock_guard lk(mu_);
+      topics_ = topics;
+      listener_ = std::move(listener);
+      manual_ = false;
+      dirty_ = true;
+      check_topics_ = true;
+    }
+    membership_->set_subscription(topics);
   }
   // Manual assignment takes effect at once (no metadata needed), so seek() may follow.
   void assign(const std::vector<TopicPartition>& parts) {
@@ -65,14 +63,22 @@ class Consumer::Impl : public std::enable_shared_from_this<Consumer::Impl> {
       dirty_ = true;
     }
     update_assignment();
+    if (membership_->active()) membership_->set_subscription({});
   }
   void unsubscribe() {
-    std::lock_guard lk(mu_);
-    topics_.clear();
-    manual_ = true;
-    manual_parts_.clear();
-    dirty_ = true;
+    {
+      std::lock_guard lk(mu_);
+      topics_.clear();
+      manual_ = true;
+      manual_parts_.clear();
+      dirty_ = true;
+    }
+    // Revoke (and commit) while still a member, then leave.
+    update_assignment();
+    membership_->set_subscription({});
   }
+  std::string member_id() const { return membership_->identity().member_id; }
+  std::int32_t generation() const { return membership_->identity().generation; }
   std::vector<TopicPartition> assignment() const {
     std::lock_guard lk(mu_);
     std::vector<TopicPartition> out;
@@ -123,7 +129,7 @@ class Consumer::Impl : public std::enable_shared_from_this<Consumer::Impl> {
 
   ConsumerConfig cfg_;
   std::shared_ptr<Core> core_;
-  std::unique_ptr<client::Assignor> assignor_;
+  std::shared_ptr<client::Membership> membership_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -132,7 +138,7 @@ class Consumer::Impl : public std::enable_shared_from_this<Consumer::Impl> {
   std::vector<TopicPartition> manual_parts_;
   std::shared_ptr<RebalanceListener> listener_;
   bool dirty_ = false;
-  Clock::time_point assigned_at_{};
+  bool check_topics_ = false;  // subscribe(): say so in poll() while a topic does not exist
   std::map<TopicPartition, PartState> parts_;
   std::optional<Error> fatal_;
   bool closed_ = false;
@@ -152,53 +158,80 @@ void Consumer::Impl::kick() {
   });
 }
 
+// Applies what changed: a manual assign(), or the group coordinator's answer (membership.h).
+// Runs on the application's thread (poll, assign, unsubscribe), so the listener does too.
 std::optional<Error> Consumer::Impl::update_assignment() {
   std::vector<std::string> topics;
-  bool manual;
+  bool manual, check;
   std::vector<TopicPartition> wanted;
   {
     std::lock_guard lk(mu_);
-    const bool stale = !manual_ && !topics_.empty() &&
-                       Clock::now() - assigned_at_ > std::chrono::milliseconds(cfg_.metadata_max_age_ms);
-    if (!dirty_ && !stale) return std::nullopt;
+    if (!dirty_) return std::nullopt;
+    dirty_ = false;
     topics = topics_;
     manual = manual_;
+    check = check_topics_;
     wanted = manual_parts_;
   }
+  if (auto e = membership_->take_error()) return e;
+  std::optional<client::Membership::Change> change;
   if (!manual) {
-    using R = std::pair<std::optional<Error>, std::vector<TopicPartition>>;
-    const auto deadline = Clock::now() + std::chrono::milliseconds(cfg_.api_timeout_ms);
-    auto self = shared_from_this();
-    R r = client::run_sync<R>(*core_, [self, topics, deadline](std::function<void(R)> done) {
-      self->core_->refresh_metadata(topics, deadline, [self, topics, done](const Error* err) {
-        if (err) return done(R{*err, {}});
-        std::optional<Error> e;
-        auto a = self->assignor_->assign(self->core_->metadata(), topics, e);
-        done(R{e, std::move(a)});
+    if (check) {
+      // Subscribing to a topic that does not exist is a mistake worth an error (the group
+      // would simply never get its partitions).
+      const auto deadline = Clock::now() + std::chrono::milliseconds(cfg_.api_timeout_ms);
+      auto self = shared_from_this();
+      auto err = client::run_sync<std::optional<Error>>(*core_, [self, topics, deadline](auto done) {
+        self->core_->refresh_metadata(topics, deadline, [self, topics, done](const Error* err) {
+          if (err) return done(*err);
+          for (const auto& t : topics) {
+            const client::TopicMeta* tm = self->core_->metadata().topic(t);
+            if (!tm || tm->error == BrokerError::unknown_topic_or_partition)
+              return done(Error{make_error_code(BrokerError::unknown_topic_or_partition), client::topic_missing_message(t)});
+          }
+          done(std::nullopt);
+        });
       });
-    });
-    if (r.first) return r.first;
-    wanted = std::move(r.second);
+      std::lock_guard lk(mu_);
+      if (err) {
+        dirty_ = true;  // ask again next poll
+        return err;
+      }
+      check_topics_ = false;
+    }
+    change = membership_->take_change();
+    if (!change) return std::nullopt;
+    wanted.assign(change->assignment.begin(), change->assignment.end());
   }
   std::vector<TopicPartition> revoked, added;
   std::shared_ptr<RebalanceListener> listener;
+  std::vector<TopicPartitionOffset> to_commit;
   {
     std::lock_guard lk(mu_);
     const std::set<TopicPartition> want(wanted.begin(), wanted.end());
     for (auto& [tp, ps] : parts_)
-      if (!want.contains(tp)) revoked.push_back(tp);
+      if (!want.contains(tp)) {
+        revoked.push_back(tp);
+        if (ps.position >= 0) to_commit.push_back({tp.topic, tp.partition, ps.position});
+      }
     for (auto& tp : want)
       if (!parts_.contains(tp)) added.push_back(tp);
     listener = listener_;
   }
-  if (listener && !revoked.empty()) listener->on_revoked(revoked);
+  const bool lost = change && change->lost;
+  if (!revoked.empty()) {
+    // Give them up cleanly: commit what was consumed while we still own them.
+    if (!lost && cfg_.enable_auto_commit && !to_commit.empty()) (void)commit(to_commit);
+    if (listener) lost ? listener->on_lost(revoked) : listener->on_revoked(revoked);
+  }
+  std::set<TopicPartition> owned;
   {
     std::lock_guard lk(mu_);
     for (auto& tp : revoked) parts_.erase(tp);
     for (auto& tp : added) parts_[tp];
-    dirty_ = false;
-    assigned_at_ = Clock::now();
+    for (auto& [tp, ps] : parts_) owned.insert(tp);
   }
+  if (change) membership_->applied(std::move(owned), change->generation);
   if (listener && !added.empty()) listener->on_assigned(added);
   if (!added.empty()) kick();
   return std::nullopt;
@@ -508,6 +541,12 @@ std::expected<std::vector<Message>, Error> Consumer::Impl::poll(std::chrono::mil
     }
     collect_locked(out);
     if (!out.empty()) break;
+    if (dirty_) {  // the group's assignment changed: apply it now, not after the timeout
+      lk.unlock();
+      if (auto e = update_assignment()) return std::unexpected(*e);
+      lk.lock();
+      continue;
+    }
     if (cv_.wait_until(lk, deadline) == std::cv_status::timeout) {
       collect_locked(out);
       break;
@@ -540,7 +579,8 @@ std::optional<Error> Consumer::Impl::commit(std::optional<std::vector<TopicParti
   auto self = shared_from_this();
   return client::run_sync<std::optional<Error>>(
       *core_, [self, offs, deadline](std::function<void(std::optional<Error>)> done) {
-        client::offset_commit_async(*self->core_, self->cfg_.group_id, offs, deadline, done);
+        client::offset_commit_async(*self->core_, self->cfg_.group_id, offs, deadline, done,
+                                    self->membership_->identity());
       });
 }
 
@@ -556,9 +596,12 @@ void Consumer::Impl::commit_async(CommitCallback cb) {
   }
   const auto deadline = Clock::now() + std::chrono::milliseconds(cfg_.api_timeout_ms);
   core_->post([self = shared_from_this(), offs, deadline, cb] {
-    client::offset_commit_async(*self->core_, self->cfg_.group_id, offs, deadline, [cb](std::optional<Error> e) {
-      if (cb) cb(e);
-    });
+    client::offset_commit_async(
+        *self->core_, self->cfg_.group_id, offs, deadline,
+        [cb](std::optional<Error> e) {
+          if (cb) cb(e);
+        },
+        self->membership_->identity());
   });
 }
 
@@ -653,6 +696,8 @@ void Consumer::Impl::close() {
   }
   if (cfg_.enable_auto_commit) commit(std::nullopt);
   if (listener && !owned.empty()) listener->on_revoked(owned);
+  // Leave the group so the others take over at once (not after our session timeout).
+  membership_->leave_sync(std::chrono::milliseconds(std::min<std::uint32_t>(cfg_.request_timeout_ms, 3000)));
   {
     std::lock_guard lk(mu_);
     closed_ = true;
@@ -679,6 +724,8 @@ void Consumer::subscribe(const std::vector<std::string>& topics, std::shared_ptr
 void Consumer::assign(const std::vector<TopicPartition>& partitions) { impl_->assign(partitions); }
 void Consumer::unsubscribe() { impl_->unsubscribe(); }
 std::vector<TopicPartition> Consumer::assignment() const { return impl_->assignment(); }
+std::string Consumer::member_id() const { return impl_->member_id(); }
+std::int32_t Consumer::generation() const { return impl_->generation(); }
 std::expected<std::vector<Message>, Error> Consumer::poll(std::chrono::milliseconds timeout) {
   return impl_->poll(timeout);
 }

@@ -139,12 +139,15 @@ void offset_fetch_async(Core& core, const std::string& group, const std::vector<
 }
 
 void offset_commit_async(Core& core, const std::string& group, const std::vector<TopicPartitionOffset>& offsets,
-                         Clock::time_point deadline, std::function<void(std::optional<Error>)> done) {
+                         Clock::time_point deadline, std::function<void(std::optional<Error>)> done,
+                         CommitIdentity who) {
   if (offsets.empty()) return done(std::nullopt);
   auto op = std::make_shared<Routed<TopicPartitionOffset>>(
       core, offsets, deadline,
-      [&core, group](std::int32_t node, std::vector<TopicPartitionOffset> offs, Clock::time_point dl,
-                     std::function<void(std::optional<Error>)> cb) { offset_commit_on(core, node, group, offs, dl, cb); },
+      [&core, group, who](std::int32_t node, std::vector<TopicPartitionOffset> offs, Clock::time_point dl,
+                          std::function<void(std::optional<Error>)> cb) {
+        offset_commit_on(core, node, group, offs, dl, cb, who);
+      },
       std::move(done));
   op->step();
 }

@@ -214,10 +214,10 @@ void offset_fetch_on(Core& core, std::int32_t node, const std::string& group, co
 
 void offset_commit_on(Core& core, std::int32_t node, const std::string& group,
                       const std::vector<TopicPartitionOffset>& offsets, Clock::time_point deadline,
-                      std::function<void(std::optional<Error>)> done) {
+                      std::function<void(std::optional<Error>)> done, CommitIdentity who) {
   if (offsets.empty()) return done(std::nullopt);
   core.call(node, protocol::ApiId::offset_commit,
-            [group, offsets] {
+            [group, offsets, who] {
               flatbuffers::FlatBufferBuilder fbb(256);
               std::map<std::string, std::vector<flatbuffers::Offset<wire::OffsetCommitPartition>>> m;
               for (auto& o : offsets)
@@ -229,7 +229,8 @@ void offset_commit_on(Core& core, std::int32_t node, const std::string& group,
               }
               const auto tv = fbb.CreateVector(topics);
               const auto g = fbb.CreateString(group);
-              fbb.Finish(wire::CreateOffsetCommitRequest(fbb, g, -1, 0, tv));
+              const auto mid = who.member_id.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(who.member_id);
+              fbb.Finish(wire::CreateOffsetCommitRequest(fbb, g, who.generation, mid, tv));
               return fbb.Release();
             },
             deadline,
@@ -251,7 +252,8 @@ void offset_commit_on(Core& core, std::int32_t node, const std::string& group,
                   if (!t->partitions()) continue;
                   for (const auto* p : *t->partitions())
                     if (p->error() != wire::ErrorCode::none) {
-                      Error e = broker_error(static_cast<std::int16_t>(p->error()), {});
+                      Error e = broker_error(static_cast<std::int16_t>(p->error()),
+                                             p->message() ? p->message()->string_view() : std::string_view{});
                       // The whole request is idempotent (absolute offsets): the router retries it
                       // at the partitions' current leaders.
                       if (is_retriable(e.code)) {

@@ -29,8 +29,16 @@ void offset_fetch_async(Core& core, const std::string& group, const std::vector<
                         Clock::time_point deadline,
                         std::function<void(std::optional<Error>, std::vector<GroupPartitionOffset>)> done);
 
+// Who commits: a consumer-group member (subscribe()) names itself and the generation it acts
+// on, so a partition's leader can refuse commits of partitions the member no longer owns.
+struct CommitIdentity {
+  std::string member_id;
+  std::int32_t generation = -1;  // -1: a simple commit (assign())
+};
+
 void offset_commit_async(Core& core, const std::string& group, const std::vector<TopicPartitionOffset>& offsets,
-                         Clock::time_point deadline, std::function<void(std::optional<Error>)> done);
+                         Clock::time_point deadline, std::function<void(std::optional<Error>)> done,
+                         CommitIdentity who = {});
 
 // One request to broker `node`; partition-level retriable errors end it with that error.
 void offset_fetch_on(Core& core, std::int32_t node, const std::string& group, const std::vector<TopicPartition>& partitions,
@@ -38,7 +46,7 @@ void offset_fetch_on(Core& core, std::int32_t node, const std::string& group, co
                      std::function<void(std::optional<Error>, std::vector<GroupPartitionOffset>)> done);
 void offset_commit_on(Core& core, std::int32_t node, const std::string& group,
                       const std::vector<TopicPartitionOffset>& offsets, Clock::time_point deadline,
-                      std::function<void(std::optional<Error>)> done);
+                      std::function<void(std::optional<Error>)> done, CommitIdentity who = {});
 
 std::string topic_missing_message(const std::string& topic);
 

@@ -28,6 +28,24 @@ struct GroupPartitionOffset {
   std::string metadata;
 };
 
+struct GroupMemberInfo {
+  std::string member_id;
+  std::string client_id;
+  std::vector<std::string> topics;         // subscription
+  std::vector<TopicPartition> assignment;  // owned now
+  std::vector<TopicPartition> revoking;    // owned, being moved to another member
+  std::vector<TopicPartition> target;      // what the assignor gives it
+};
+
+struct GroupInfo {
+  std::string group_id;
+  std::string state;  // "empty", "stable", "rebalancing"
+  std::int32_t generation = -1;
+  std::string assignor;
+  std::int32_t coordinator = -1;  // broker id
+  std::vector<GroupMemberInfo> members;
+};
+
 class QUORUMQ_API Admin {
  public:
   static std::expected<std::unique_ptr<Admin>, Error> create(const AdminConfig& config);
@@ -48,6 +66,10 @@ class QUORUMQ_API Admin {
       const std::vector<TopicPartition>& partitions, OffsetSpec spec, std::int64_t timestamp_ms = -1);
   // Every partition the group has a committed offset for.
   std::expected<std::vector<GroupPartitionOffset>, Error> group_offsets(const std::string& group_id);
+  // Members, generation and assignment of a consumer group (group_id_not_found if it never had
+  // members); list_groups: every group the cluster knows.
+  std::expected<GroupInfo, Error> describe_group(const std::string& group_id);
+  std::expected<std::vector<GroupInfo>, Error> list_groups();
 
   void close();
 

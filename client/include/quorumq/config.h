@@ -74,6 +74,23 @@ struct QUORUMQ_API ConsumerConfig : ClientConfig {
   // commit(), committed() and the start-up offset lookups give up after this long.
   std::uint32_t api_timeout_ms = 60000;
 
+  // Consumer groups (subscribe()). The members of a group share the partitions of the topics
+  // they subscribe to; the coordinator (a broker) assigns them with `assignor`, the same for
+  // every member: "sticky" (default: a rebalance moves only what must move), "range" or
+  // "roundrobin". Every strategy hands partitions over cooperatively: members keep consuming the
+  // partitions they keep.
+  std::string assignor = "sticky";
+  // A member the coordinator has not heard from for this long is removed and its partitions go
+  // to the others (which resume from the committed offsets). The member itself stops consuming
+  // them once it has not reached the coordinator for this long.
+  std::uint32_t session_timeout_ms = 10000;
+  // How long a member may take to release partitions it was asked to give up (its next poll()
+  // runs on_revoked and commits); after that the coordinator removes it.
+  std::uint32_t rebalance_timeout_ms = 30000;
+  // The longest a heartbeat waits at the coordinator for news (long poll); also the heartbeat
+  // period. Must be well below session_timeout_ms.
+  std::uint32_t heartbeat_interval_ms = 1000;
+
   std::optional<Error> validate() const;
 };
 

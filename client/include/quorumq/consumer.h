@@ -5,10 +5,13 @@
 // poll() in a loop. A background I/O thread per Consumer prefetches (one fetch in flight per
 // broker), so poll() mostly just hands over buffered records.
 //
-// Assignment: today (no group membership on the broker yet) subscribe() takes ALL partitions
-// of the subscribed topics (and partitions added later, seen at metadata refresh). The piece
-// deciding the assignment is replaceable: group membership (join/heartbeat/rebalance) will
-// plug in behind subscribe() and report changes through RebalanceListener; assign() is manual.
+// Assignment: subscribe() makes this consumer a member of its group (group_id): the group's
+// coordinator shares the subscribed topics' partitions among the members and moves them when
+// members join, leave or die (session_timeout_ms). The I/O thread keeps the heartbeat going;
+// changes are applied inside poll(), which calls the RebalanceListener: on_revoked before a
+// partition goes (commit it there; with enable_auto_commit the consumer commits it first), then
+// on_assigned. Commits of a partition this member no longer owns are refused
+// (illegal_generation / unknown_member_id). assign() is manual: no membership, no rebalancing.
 //
 // Offsets: a partition starts at the group's committed offset; without one, at
 // auto_offset_reset. poll() advances position() past what it returned; commit() stores
@@ -39,6 +42,9 @@ class QUORUMQ_API RebalanceListener {
   virtual ~RebalanceListener() = default;
   virtual void on_assigned(const std::vector<TopicPartition>& partitions) = 0;
   virtual void on_revoked(const std::vector<TopicPartition>& partitions) = 0;
+  // The partitions were taken away without a chance to commit: this member was removed from
+  // the group (missed its session timeout) and other members already own them.
+  virtual void on_lost(const std::vector<TopicPartition>& partitions) { on_revoked(partitions); }
 };
 
 using CommitCallback = std::function<void(const std::optional<Error>&)>;
@@ -50,13 +56,18 @@ class QUORUMQ_API Consumer {
   Consumer(const Consumer&) = delete;
   Consumer& operator=(const Consumer&) = delete;
 
-  // Replaces the subscription. The assignment happens in the next poll().
+  // Joins the group (or changes the subscription). Partitions arrive in a later poll().
   void subscribe(const std::vector<std::string>& topics,
                  std::shared_ptr<RebalanceListener> listener = nullptr);
   // Manual assignment (no subscription): exactly these partitions, at once (seek() may follow).
   void assign(const std::vector<TopicPartition>& partitions);
+  // Leaves the group (after on_revoked and, with auto-commit, a commit) or drops assign().
   void unsubscribe();
   std::vector<TopicPartition> assignment() const;
+  // The member id the coordinator gave this consumer ("" while not a member) and the group
+  // generation it last acted on.
+  std::string member_id() const;
+  std::int32_t generation() const;
 
   // Up to max_poll_records records, waiting up to `timeout` for the first. Errors that stop
   // consumption (unknown topic, offset out of range with reset none, no broker reachable for
@@ -80,7 +91,8 @@ class QUORUMQ_API Consumer {
   // The group's committed offset (-1: none), asked from the broker.
   std::expected<std::int64_t, Error> committed(const TopicPartition& tp);
 
-  // Commits if auto-commit is on, then stops the I/O thread. Idempotent.
+  // Commits if auto-commit is on, leaves the group (others take over at once), then stops the
+  // I/O thread. Idempotent.
   void close();
 
   class Impl;
