@@ -106,6 +106,9 @@ int consume(const std::string& bootstrap, const std::string& topic, const std::s
   cc.request_timeout_ms = 5000;
   cc.api_timeout_ms = 10000;
   cc.fetch_max_wait_ms = 200;
+  // A killed consumer's membership holds its partitions until it expires: keep that short.
+  cc.session_timeout_ms = 3000;
+  cc.heartbeat_interval_ms = 1000;
   auto c = Consumer::create(cc);
   if (!c) {
     std::fprintf(stderr, "consumer: %s\n", c.error().message.c_str());

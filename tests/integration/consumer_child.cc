@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
   c.bootstrap = argv[1];
   c.group_id = argv[3];
   c.auto_offset_reset = quorumq::OffsetReset::earliest;
+  // A killed child's group membership holds its partitions until the coordinator expires it;
+  // keep that short so the next child (same group) takes over well within the parent's idle wait.
+  c.session_timeout_ms = 1500;
+  c.heartbeat_interval_ms = 500;
   const long every = std::atol(argv[4]);
   auto consumer = quorumq::Consumer::create(c);
   if (!consumer) {
