@@ -343,10 +343,10 @@ void Core::call(std::int32_t target, protocol::ApiId api, BuildFn build, Clock::
                      retry->code == make_error_code(ClientError::connection_lost))
                    ++impl->rotation;
                  const auto backoff = std::chrono::milliseconds(impl->config.retry_backoff_ms);
-                 // Admin requests answered "not the controller": learn who is (Metadata names
-                 // the controller) before trying again, instead of asking the same broker.
-                 if (st->target == kController && (retry->code == make_error_code(BrokerError::not_leader) ||
-                                                   retry->code == make_error_code(BrokerError::leader_not_available))) {
+                 // Controller requests that failed (answered "not the controller", or the
+                 // controller's broker is gone): learn who the controller is now (Metadata names
+                 // it) before trying again, instead of asking the same broker.
+                 if (st->target == kController) {
                    self->run_after(backoff, [self, st, again] {
                      self->refresh_metadata({}, st->deadline, [again](const Error*) { (*again)(); });
                    });

@@ -26,7 +26,9 @@ using Clock = std::chrono::steady_clock;
 // Produces unique values continuously with acks=quorum and records each acknowledgement.
 class Load {
  public:
-  Load(const std::string& bootstrap, std::string topic, int partitions) : topic_(std::move(topic)), partitions_(partitions) {
+  // max_rate: messages per second (0: as fast as the pacing below allows).
+  Load(const std::string& bootstrap, std::string topic, int partitions, int max_rate = 0)
+      : topic_(std::move(topic)), partitions_(partitions), max_rate_(max_rate) {
     ProducerConfig c;
     c.bootstrap = bootstrap;
     c.acks = Acks::quorum;
@@ -89,8 +91,10 @@ class Load {
 
  private:
   void run() {
+    const auto start = Clock::now();
     while (!stopped_) {
       const std::int64_t i = next_++;
+      if (max_rate_ > 0) std::this_thread::sleep_until(start + std::chrono::microseconds(i * 1000000 / max_rate_));
       const int part = static_cast<int>(i % partitions_);
       producer_->send(topic_, std::nullopt, "v" + std::to_string(i), {},
                       [this, i](const SendResult& r) {
@@ -104,6 +108,7 @@ class Load {
   }
   std::string topic_;
   int partitions_;
+  int max_rate_;
   std::unique_ptr<Producer> producer_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
