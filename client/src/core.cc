@@ -67,6 +67,10 @@ struct Core::Impl {
   std::thread::id thread_id;
   std::atomic<bool> stopped{false};
   asio::steady_timer sweep;
+  // run_after() timers still pending: stop() fires them at once (their functions see the
+  // client stopped and finish) instead of the I/O thread waiting them out before it can end.
+  std::mutex timers_mu;
+  std::vector<std::weak_ptr<asio::steady_timer>> timers;
 
   std::map<std::string, std::shared_ptr<Connection>> connections;  // by "host:port"
   std::vector<std::string> bootstrap;
@@ -217,6 +221,12 @@ void Core::stop() {
     Error e = make_error(ClientError::closed, "the client was closed");
     impl->sweep.cancel();
     for (auto& [a, c] : impl->connections) c->close(e);
+    {
+      std::lock_guard lk(impl->timers_mu);
+      for (auto& w : impl->timers)
+        if (auto t = w.lock()) t->cancel();
+      impl->timers.clear();
+    }
     auto w = std::move(impl->refresh_waiters);
     auto n = std::move(impl->next_waiters);
     for (auto& f : w) f(&e);
@@ -233,8 +243,13 @@ void Core::post(std::function<void()> fn) { asio::post(impl_->io, std::move(fn))
 
 void Core::run_after(std::chrono::milliseconds delay, std::function<void()> fn) {
   auto t = std::make_shared<asio::steady_timer>(impl_->io, delay);
-  t->async_wait([t, fn = std::move(fn)](std::error_code ec) {
-    if (!ec) fn();
+  {
+    std::lock_guard lk(impl_->timers_mu);
+    std::erase_if(impl_->timers, [](const auto& w) { return w.expired(); });
+    impl_->timers.push_back(t);
+  }
+  t->async_wait([t, fn = std::move(fn), impl = impl_.get()](std::error_code ec) {
+    if (!ec || impl->stopped) fn();
   });
 }
 
