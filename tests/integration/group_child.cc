@@ -2,7 +2,7 @@
 // flushed, one line per event (times are CLOCK_MONOTONIC milliseconds, comparable across processes):
 //   A <ms> <p,p,...>   partitions assigned      R <ms> <p,p,...>  revoked (after committing them)
 //   L <ms> <p,p,...>   lost (no commit)         M <ms> <p> <off>  a message
-//   C <p> <next>       a commit the broker acknowledged (next offset to read)
+//   C <ms> <p> <next>  a commit the broker acknowledged (next offset to read); ms: when it began
 //   E <text>           an error
 // After every poll it commits what it read (sync), so what it consumed but did not commit is
 // at most one poll's worth, plus whatever it read after its last C line for a partition.
@@ -41,12 +41,13 @@ void commit(const std::vector<quorumq::TopicPartition>* only) {
     if (want) offs.push_back({g_topic, p, o});
   }
   if (offs.empty()) return;
+  const long long began = now_ms();
   if (auto e = g_consumer->commit(offs)) {
     std::printf("E commit: %s\n", e->message.c_str());
     return;
   }
   for (const auto& o : offs) {
-    std::printf("C %d %lld\n", o.partition, static_cast<long long>(o.offset));
+    std::printf("C %lld %d %lld\n", began, o.partition, static_cast<long long>(o.offset));
     g_next.erase(o.partition);
   }
 }

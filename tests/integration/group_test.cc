@@ -75,6 +75,8 @@ class Member {
     }
   }
   bool alive() const { return pid_ > 0; }
+  void pause() { ::kill(pid_, SIGSTOP); }
+  void resume() { ::kill(pid_, SIGCONT); }
   std::vector<Event> events() {
     std::lock_guard lk(mu_);
     return events_;
@@ -119,7 +121,7 @@ class Member {
         in >> e.ms >> e.partition >> e.offset;
         last_read_ms_ = e.ms;
         break;
-      case 'C': in >> e.partition >> e.offset; break;
+      case 'C': in >> e.ms >> e.partition >> e.offset; break;
       case 'A':
       case 'R':
       case 'L': {
@@ -363,6 +365,49 @@ TEST(ConsumerGroup, coordinatorKilledMidRebalance_convergesAndLosesNothing) {
   EXPECT_NE(after->coordinator, coordinator);
   // The dead broker comes back; nothing acknowledged may be missing.
   cluster.broker(coordinator - 1).start();
+  drain(load, members);
+  verify_reads(load, members);
+}
+
+// A member frozen (SIGSTOP) past its session timeout is removed; when it wakes up it must not
+// commit the partitions that moved on (the partition leaders refuse it), it is told they are
+// lost, and it rejoins.
+TEST(ConsumerGroup, frozenMemberIsFenced_commitsRefusedPartitionsLostThenRejoins) {
+  Cluster cluster(1);
+  cluster.start_all();
+  create_topic(cluster.bootstrap(), "grp", kPartitions, 1);
+  Load load(cluster.bootstrap(), "grp", kPartitions, 1000);
+  auto admin = admin_for(cluster.bootstrap());
+  std::vector<std::unique_ptr<Member>> members;
+  for (int i = 0; i < 2; ++i) members.push_back(std::make_unique<Member>(cluster.bootstrap(), "grp", "g3"));
+  std::vector<Member*> both = {members[0].get(), members[1].get()};
+  ASSERT_TRUE(wait_until([&] { return settled(*admin, "g3", both); }, 30s));
+  ASSERT_TRUE(wait_until([&] { return load.ack_count() > 2000; }, 30s));
+
+  members[0]->pause();
+  const std::int64_t paused_at = now_ms();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto g = admin->describe_group("g3");
+        return g && g->state == "stable" && g->members.size() == 1 && g->members[0].assignment.size() == kPartitions;
+      },
+      30s))
+      << "the frozen member was not removed\n" << dump(*admin, "g3", {members[1].get()});
+  ASSERT_TRUE(wait_until([&] { return members[1]->owned().size() == kPartitions; }, 10s));
+  std::printf("frozen member removed after %lld ms\n", static_cast<long long>(now_ms() - paused_at));
+  members[0]->resume();
+  ASSERT_TRUE(wait_until([&] { return settled(*admin, "g3", both); }, 30s))
+      << "the woken member did not rejoin\n" << dump(*admin, "g3", both);
+
+  // After waking up: first the loss, and no commit begun after the freeze succeeded before it
+  // (one in flight when it froze may have been acknowledged: it reached the broker in time).
+  bool lost = false;
+  for (const auto& e : members[0]->events()) {
+    if (e.ms <= paused_at || lost) continue;
+    if (e.kind == 'L') lost = true;
+    else EXPECT_NE(e.kind, 'C') << "the fenced member committed " << e.partition << " at " << e.offset ;
+  }
+  EXPECT_TRUE(lost) << "the fenced member was never told its partitions were lost";
   drain(load, members);
   verify_reads(load, members);
 }
