@@ -193,8 +193,11 @@ void handle_offset_commit(BrokerContext& ctx, const FrameHeader& h, const Offset
           else if (p->offset() < 0) e = ErrorCode::offset_out_of_range;
           else if (auto ns = not_served(ctx, topic, name, p->partition()))
             e = ns->code == ErrorCode::unknown_topic_or_partition ? ns->code : ErrorCode::not_coordinator;
-          else if (auto r = ctx.groups.check_commit(group, member, req->generation_id(), name, p->partition()))
+          else if (auto r = ctx.groups.check_commit(group, member, req->generation_id(), name, p->partition())) {
             e = r->code, why = std::move(r->message);
+            if (e != ErrorCode::coordinator_not_available)
+              ctx.metrics.offset_commits_fenced.fetch_add(1, std::memory_order_relaxed);
+          }
           st->items.push_back({name, p->partition(), e, std::move(why)});
           if (e == ErrorCode::none)
             work.push_back({st->items.size() - 1, find_partition(topic, p->partition()),

@@ -38,6 +38,7 @@ struct Metrics {
   std::atomic<std::uint64_t> fetch_errors{0};
   std::atomic<std::uint64_t> other_requests{0};
   std::atomic<std::uint64_t> offset_commits{0};
+  std::atomic<std::uint64_t> offset_commits_fenced{0};  // refused: the member does not own the partition
   LatencyHistogram produce_latency;
   LatencyHistogram fetch_latency;
 };

@@ -362,6 +362,20 @@ std::string Server::Impl::render_metrics() const {
   counter("quorumq_fetch_bytes_total", "Record batch bytes served", m.fetch_bytes);
   counter("quorumq_fetch_errors_total", "Partition fetch results with an error", m.fetch_errors);
   counter("quorumq_offset_commits_total", "Offset commit requests", m.offset_commits);
+  counter("quorumq_offset_commits_fenced_total",
+          "Partition commits refused because the group member does not own the partition (stale or removed member)",
+          m.offset_commits_fenced);
+  {
+    // Consumer groups, as applied from the controller log (the same on every broker).
+    const auto groups_now = groups.all();
+    out += "# HELP quorumq_group_members Members of each consumer group\n# TYPE quorumq_group_members gauge\n";
+    for (const auto& g : groups_now)
+      out += "quorumq_group_members{group=\"" + g.name + "\"} " + std::to_string(g.members.size()) + "\n";
+    out += "# HELP quorumq_group_generation Generation of each consumer group (+1 per replicated change)\n"
+           "# TYPE quorumq_group_generation gauge\n";
+    for (const auto& g : groups_now)
+      out += "quorumq_group_generation{group=\"" + g.name + "\"} " + std::to_string(g.generation) + "\n";
+  }
   counter("quorumq_other_requests_total", "Other requests (metadata, admin, offsets)", m.other_requests);
   m.produce_latency.render(out, "quorumq_produce_latency_seconds", "Produce request latency until the answer");
   m.fetch_latency.render(out, "quorumq_fetch_latency_seconds", "Fetch request latency including long-poll waits");
