@@ -650,10 +650,14 @@ awaitable<void> Server::Impl::retention_loop() {
 }
 
 // The Raft clock: every group ticks every kTickMs; leaders announce themselves twice a second;
-// the broker turns ready once the cluster has a controller leader (topics are then applied).
+// the broker turns ready once the cluster has a controller leader (topics are then applied),
+// and not ready again once it has known none for kNotReadyAfter (it lost the quorum or is
+// partitioned away: it can serve nothing durable), so a load balancer stops sending clients.
 awaitable<void> Server::Impl::raft_clock() {
+  static constexpr auto kNotReadyAfter = std::chrono::seconds(5);
   asio::steady_timer t(io);
   auto next = Clock::now();
+  auto leader_seen = Clock::now();
   int n = 0;
   for (;;) {
     next += std::chrono::milliseconds(ReplicaManager::kTickMs);
@@ -662,9 +666,16 @@ awaitable<void> Server::Impl::raft_clock() {
     if (io.stopped()) co_return;
     replication.tick_all();
     if (++n % 50 == 0) transport.announce(replication.led_groups());
-    if (!stopping && !ctx.ready && controller.leader()) {
-      ctx.ready = true;
-      spdlog::info("ready: controller is broker {}", controller.leader()->value);
+    if (const auto leader = controller.leader()) {
+      leader_seen = Clock::now();
+      if (!stopping && !ctx.ready) {
+        ctx.ready = true;
+        spdlog::info("ready: controller is broker {}", leader->value);
+      }
+    } else if (ctx.ready && Clock::now() - leader_seen > kNotReadyAfter) {
+      ctx.ready = false;
+      spdlog::warn("not ready: no controller leader known for {} s (quorum lost or partitioned away)",
+                   std::chrono::duration_cast<std::chrono::seconds>(kNotReadyAfter).count());
     }
     if (Clock::now() - next > std::chrono::seconds(1)) next = Clock::now();  // do not burst after a stall
   }

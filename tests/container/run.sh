@@ -159,4 +159,8 @@ rc=0; wait "${PIDS[3]}" || rc=$?; PIDS[3]=""
 [ "$rc" = 0 ] || fail "SIGTERM: broker 3 exited $rc, want 0 (log: /tmp/quorumq-container-b3.log)"
 grep -q "signal 15" /tmp/quorumq-container-b3.log || fail "broker 3 did not log the SIGTERM"
 say "SIGTERM reached broker 3 (PID 1 of its namespace): clean exit 0"
+kill -9 "$(broker_pid 2)"; wait "${PIDS[2]}" 2>/dev/null || true; PIDS[2]=""
+wait_code 1 /readyz 503 30
+[ "$(http 1 /healthz)" = 200 ] || fail "broker 1 /healthz while alone"
+say "broker 1 alone (no quorum): /readyz 503, /healthz 200, as documented"
 say "PASS in $(( $(date +%s) - T0 ))s"

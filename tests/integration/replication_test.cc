@@ -291,5 +291,23 @@ TEST(Replication, followerDownWhileRetentionTrims_catchesUp) {
   ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("ret", 1); }, 30s)) << "the follower did not catch up";
 }
 
+// /readyz follows the quorum: a broker left alone (its two peers dead) turns not ready within
+// a few seconds (while /healthz stays 200), and ready again once a peer is back.
+TEST(Replication, readinessFollowsTheQuorum) {
+  Cluster cluster(3);
+  cluster.start_all();
+  auto code = [&](int i, const char* path) {
+    auto r = http_get(cluster.broker(i).admin_port(), path);
+    return r ? r->status : 0;
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(code(i, "/readyz"), 200);
+  cluster.broker(1).kill9();
+  cluster.broker(2).kill9();
+  EXPECT_TRUE(wait_until([&] { return code(0, "/readyz") == 503; }, 20s)) << "a broker without quorum stayed ready";
+  EXPECT_EQ(code(0, "/healthz"), 200);
+  cluster.broker(1).start();  // waits for its /readyz: the controller has a leader again
+  EXPECT_TRUE(wait_until([&] { return code(0, "/readyz") == 200; }, 20s));
+}
+
 }  // namespace
 }  // namespace quorumq::test
