@@ -99,13 +99,12 @@ bool GroupCoordinator::active_locked() {
       n.applied = s;
       n.working = std::move(s);
       for (const auto& [id, m] : n.working.members) n.last_seen[id] = now;
-      n.changed = true;  // recompute target and grants below
     }
     // Parked heartbeats of the old term are answered by the next tick (their groups are gone).
     for (auto& [name, old] : groups_)
       for (auto& [pid, p] : old.parked) fresh[name].parked.emplace(pid, std::move(p));
     groups_ = std::move(fresh);
-    for (auto& [name, grp] : groups_) reconcile_locked(grp);
+    for (auto& [name, grp] : groups_) reconcile_locked(grp);  // proposes only if grants are due
     spdlog::info("group coordinator: now coordinating {} group(s) (controller term {})", groups_.size(), term_);
   }
   return true;
