@@ -85,6 +85,8 @@ sort -u -t$'\t' -k3 "$WORK/consumed.tsv" | wc -l | xargs echo "distinct values:"
 
 step "committed offsets of demo-group"
 "$CLI" group offsets demo-group
+step "the group (its consumer has left: state empty, lag per partition)"
+"$CLI" group describe demo-group
 
 step "broker metrics (excerpt, every broker)"
 for i in $(seq 1 "$BROKERS"); do
