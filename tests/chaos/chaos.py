@@ -4,7 +4,7 @@
 Outer process (root): makes one network namespace per broker plus one for the bridge and the
 clients, then re-runs itself inside the bridge namespace (--inside) and always removes the
 namespaces afterwards. Without namespaces (not root, or `ip netns` fails) it runs on loopback
-and skips the network faults. The inner process starts 3 brokers, 2 idempotent acks=quorum
+and skips the network faults. The inner process starts 3 (or --brokers 5) brokers, 2 idempotent acks=quorum
 producers and 1 group consumer (tests/chaos/chaos_client), runs the nemesis from a seed, heals,
 drains, stops the brokers, compares the replicas' logs and checks the histories.
 """
@@ -15,7 +15,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BROKER = os.path.join(ROOT, "build/release/broker/quorumq-broker")
 CLI = os.path.join(ROOT, "build/release/client/cli/quorumq")
 CLIENT = os.path.join(ROOT, "build/chaos/chaos_client")
-TOPIC, PARTS, N = "chaos", 3, 3
+TOPIC, PARTS = "chaos", 3
+N = 3  # brokers: --brokers 3 or 5
 NET = "10.77.0"
 LIVENESS_S = 30.0  # clients must make progress again within this long after the last heal
 
@@ -161,9 +162,10 @@ def tmpfs_limit(path, headroom_mib):
 
 # ---------------------------------------------------------------- nemesis
 class Nemesis:
-    NET_KINDS = ["isolate-leader", "split-minority", "one-way-in", "slow-lossy-link", "kill-during-partition"]
+    NET_KINDS = ["isolate-leader", "split-minority", "one-way-in", "slow-lossy-link", "kill-during-partition",
+                 "bridge"]
     PROC_KINDS = ["kill9-random", "kill9-leader", "pause-leader", "pause-then-kill", "corrupt-stopped-replica",
-                  "kill9-rolling", "kill9-consumer"]
+                  "kill9-rolling", "kill9-consumer", "kill9-minority"]
 
     def __init__(self, brokers, rng, netns, tmpfs_broker):
         self.b, self.rng, self.netns = brokers, rng, netns
@@ -191,6 +193,15 @@ class Nemesis:
 
     def nsx(self, b, cmd):
         sh(f"ip netns exec {b.ns} {cmd}")
+
+    def cut(self, side_a, side_b):
+        """No traffic between the two groups of brokers, in either direction."""
+        for x in side_a:
+            for y in side_b:
+                self.nsx(x, f"iptables -A INPUT -s {y.host} -j DROP")
+                self.nsx(x, f"iptables -A OUTPUT -d {y.host} -j DROP")
+                self.nsx(y, f"iptables -A INPUT -s {x.host} -j DROP")
+                self.nsx(y, f"iptables -A OUTPUT -d {x.host} -j DROP")
 
     def drop_peers(self, b, both=True):
         for o in self.b:
@@ -265,6 +276,21 @@ class Nemesis:
             self.nsx(v, "tc qdisc add dev eth0 root tbf rate 2mbit burst 16kbit latency 200ms")
             self.nsx(v, "iptables -A INPUT -m statistic --mode random --probability 0.1 -j DROP")
             self.nsx(v, "iptables -A OUTPUT -m statistic --mode random --probability 0.1 -j DROP")
+            time.sleep(hold * 2)
+        elif kind == "kill9-minority":  # as many as may fail at once: 1 of 3, 2 of 5
+            vs = r.sample(self.b, (len(self.b) - 1) // 2)
+            self.ev(f"{kind} " + ",".join(f"b{v.i}" for v in vs))
+            for v in vs:
+                v.kill9()
+            time.sleep(hold)
+        elif kind == "bridge":  # Jepsen's bridge: one node sees both halves, the halves not each other
+            v = r.choice(self.b)
+            rest = r.sample([b for b in self.b if b is not v], len(self.b) - 1)
+            half = len(rest) // 2
+            a_side, b_side = rest[:half], rest[half:]
+            self.ev(f"{kind} via b{v.i}: " + ",".join(f"b{x.i}" for x in a_side) + " | " +
+                    ",".join(f"b{x.i}" for x in b_side))
+            self.cut(a_side, b_side)
             time.sleep(hold * 2)
         elif kind == "kill9-consumer":
             self.ev(kind); self.restart_consumer(hold)
@@ -424,7 +450,7 @@ def inner(a):
             if time.time() - t0 > 60:
                 raise RuntimeError("brokers not ready in 60 s")
             time.sleep(0.2)
-        sh(f"{CLI} -b {bootstrap} topic create {TOPIC} -p {PARTS} -r 3")
+        sh(f"{CLI} -b {bootstrap} topic create {TOPIC} -p {PARTS} -r {N}")
         while not all(leader_of(brokers, p) for p in range(PARTS)):
             time.sleep(0.2)
         fault_s = a.minutes * 60 - 50  # the rest: warm-up, tail, drain, checks
@@ -511,6 +537,7 @@ def inner(a):
         if not converged:
             violations.append("replicas_not_converged")
         res["seed"] = seed
+        res["brokers"] = N
         res["faults"] = faults
         res["faults_by_kind"] = nem.counts
         res["corruptions_applied"] = nem.corrupted
@@ -548,6 +575,7 @@ def inner(a):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--brokers", type=int, default=3, choices=[3, 5])
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--loopback", action="store_true", help="do not make namespaces")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -556,6 +584,8 @@ def main():
     ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", default="", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    global N
+    N = a.brokers
     if a.inside:
         sys.exit(inner(a))
     if a.seed is None:
@@ -577,7 +607,7 @@ def main():
     elif not a.loopback:
         log("not root: loopback, network faults skipped")
     args = [sys.executable, os.path.abspath(__file__), "--inside", "--seed", str(a.seed), "--minutes",
-            str(a.minutes), "--workdir", work, "--tag", tag, "--only", a.only]
+            str(a.minutes), "--workdir", work, "--tag", tag, "--only", a.only, "--brokers", str(N)]
     if tag:
         args = ["ip", "netns", "exec", ns_names(tag)[0]] + args
     rc = 2
@@ -604,7 +634,7 @@ def main():
         else:
             log(f"histories and broker logs kept in {work}")
     if rc != 0:
-        log(f"FAILED (exit {rc}); replay: tests/chaos/run --seed {a.seed} --minutes {a.minutes}")
+        log(f"FAILED (exit {rc}); replay: tests/chaos/run --seed {a.seed} --minutes {a.minutes} --brokers {N}")
     sys.exit(rc)
 
 
