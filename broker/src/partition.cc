@@ -96,7 +96,7 @@ Partition::Partition(std::string topic, std::int32_t id, std::vector<node_id> re
                      storage::PartitionLog* log, Metrics& metrics)
     : topic_(std::move(topic)), id_(id), replicas_(std::move(replicas)), storage_(storage), log_(log),
       metrics_(metrics) {
-  rebuild_producer_state();
+  // Producer state: rebuilt in on_start() from the committed part of the log only.
   // Committed offsets applied before the last restart (the log tail re-applies the rest).
   for (const auto& g : storage_.groups())
     if (auto c = storage_.committed_offset(g, topic_, id_)) offsets_[g] = *c;
@@ -115,7 +115,11 @@ void Partition::stop() {
   wake_all();
 }
 
-void Partition::on_start(log_index, std::int64_t applied_end_offset) { hw_.store(applied_end_offset); }
+void Partition::on_start(log_index applied, std::int64_t applied_end_offset) {
+  hw_.store(applied_end_offset);
+  applied_ = applied;
+  rebuild_producer_state(applied);  // entries after `applied` are replayed as they are applied
+}
 
 void Partition::replay_producer(std::span<const std::uint8_t> batch) {
   const BatchView v(batch);
@@ -124,7 +128,8 @@ void Partition::replay_producer(std::span<const std::uint8_t> batch) {
                       v.base_offset());
 }
 
-void Partition::apply(const raft::Entry&, std::span<const std::uint8_t> batch) {
+void Partition::apply(const raft::Entry& e, std::span<const std::uint8_t> batch) {
+  applied_ = std::max(applied_, e.index);
   if (batch.size() < kBatchHeaderSize) return;
   const BatchView v(batch);
   if (v.type() == BatchType::data) {
@@ -149,21 +154,35 @@ void Partition::apply(const raft::Entry&, std::span<const std::uint8_t> batch) {
   }
 }
 
+// A new leader's tail (entries after the commit index) all commits under it before it serves
+// produce requests (leader_ready), possibly before they are applied here: count them now so a
+// retried batch of the tail is recognised. If this replica stops leading before that, on_role
+// forgets them again.
 void Partition::on_leader(const std::vector<raft::Entry>& tail) {
   for (const auto& e : tail)
     if (e.payload && e.payload->size() >= kBatchHeaderSize) replay_producer(*e.payload);
 }
 
-void Partition::rebuild_producer_state() {
-  // The producer table is derived from the batch headers of the log's tail: a producer silent
-  // for longer than this window is forgotten (as Kafka expires producer ids).
+void Partition::on_role(raft::Role role) {
+  const bool leading = role == raft::Role::leader;
+  // No longer leading: drop what only a leader knew (its uncommitted tail, reservations,
+  // acks=leader batches): the next leader may truncate them. Back to the committed state.
+  if (leading_ && !leading) rebuild_producer_state(applied_);
+  leading_ = leading;
+}
+
+void Partition::rebuild_producer_state(log_index upto) {
+  producers_.clear();
+  // The producer table is derived from the batch headers of the log's committed tail: a
+  // producer silent for longer than this window is forgotten (as Kafka expires producer ids).
   constexpr std::uint64_t kTailEntries = 20000;
   const auto st = log_->state();
-  if (st.empty()) return;
-  std::uint64_t lo = st.last_index.value >= kTailEntries ? st.last_index.value - kTailEntries + 1 : 1;
+  if (st.empty() || upto.value < st.first_index.value) return;
+  const std::uint64_t last = std::min(upto.value, st.last_index.value);
+  std::uint64_t lo = last >= kTailEntries ? last - kTailEntries + 1 : 1;
   lo = std::max(lo, st.first_index.value);
-  while (lo <= st.last_index.value) {
-    auto chunk = log_->entries(log_index{lo}, st.last_index, 8u << 20);
+  while (lo <= last) {
+    auto chunk = log_->entries(log_index{lo}, log_index{last}, 8u << 20);
     if (!chunk || chunk->empty()) {
       spdlog::warn("partition {}/{}: could not read the log tail to rebuild producer state: {}", topic_, id_,
                    chunk ? "empty read" : chunk.error().message);

@@ -92,9 +92,17 @@ class Partition : public Applier, public std::enable_shared_from_this<Partition>
   void on_start(log_index applied, std::int64_t applied_end_offset) override;
   void apply(const raft::Entry& e, std::span<const std::uint8_t> batch) override;
   void on_leader(const std::vector<raft::Entry>& tail) override;
+  void on_role(raft::Role role) override;
+
+  // What the idempotence check would answer for this batch now (diagnostics and tests).
+  ProducerStateTable::Result producer_check(std::int64_t pid, std::int16_t epoch, std::int32_t seq,
+                                            std::int32_t count) const {
+    return producers_.peek(pid, epoch, seq, count);
+  }
 
  private:
-  void rebuild_producer_state();
+  // Replays the batch headers of the committed log up to `upto` (the applied index).
+  void rebuild_producer_state(log_index upto);
   void replay_producer(std::span<const std::uint8_t> batch);
   void wake_all();
 
@@ -109,6 +117,8 @@ class Partition : public Applier, public std::enable_shared_from_this<Partition>
   std::atomic<bool> closed_{false};
 
   ProducerStateTable producers_;  // under the group lock
+  log_index applied_{0};          // last entry applied (under the group lock)
+  bool leading_ = false;
 
   mutable std::mutex offsets_mu_;
   std::map<std::string, storage::CommittedOffset> offsets_;

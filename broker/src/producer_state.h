@@ -2,9 +2,11 @@
 // sequence it may send and its last few durable batches, so a retried batch is recognised and
 // answered with its original offset instead of being written twice (promise 4).
 //
-// The state is derived from the log (batch headers carry producer id, epoch and sequence): it is
-// rebuilt from the log's tail at start-up, and a replica applying the same log derives the same
-// state. Not thread-safe: the owning Partition serialises access.
+// The state is derived from the COMMITTED log (batch headers carry producer id, epoch and
+// sequence): it is rebuilt from the committed tail at start-up and whenever this replica stops
+// leading, and a replica applying the same log derives the same state. Uncommitted entries must
+// never count: a retry answered "duplicate" for an entry that is later truncated is an
+// acknowledged write that is lost (found by the chaos suite's power-loss fault). Not thread-safe: the owning Partition serialises access.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +41,12 @@ class ProducerStateTable {
   // Replays a durable batch found in the log (start-up, or a follower applying entries).
   void replay(std::int64_t pid, std::int16_t epoch, std::int32_t base_seq, std::int32_t count,
               std::int64_t base_offset);
+  // What check_and_reserve would answer, without reserving anything.
+  Result peek(std::int64_t pid, std::int16_t epoch, std::int32_t base_seq, std::int32_t count) const {
+    ProducerStateTable copy = *this;
+    return copy.check_and_reserve(pid, epoch, base_seq, count);
+  }
+  void clear() { producers_.clear(); }
   std::size_t size() const { return producers_.size(); }
 
  private:

@@ -15,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BROKER = os.path.join(ROOT, "build/release/broker/quorumq-broker")
 CLI = os.path.join(ROOT, "build/release/client/cli/quorumq")
 CLIENT = os.path.join(ROOT, "build/chaos/chaos_client")
+LOSSYFS = os.path.join(ROOT, "build/chaos/lossyfs")  # power-loss fault (tests/chaos/lossyfs.cc)
 TOPIC, PARTS = "chaos", 3
 N = 3  # brokers: --brokers 3 or 5
 NET = "10.77.0"
@@ -79,6 +80,46 @@ class Broker:
         self.peers = peers
         self.proc = None
         self.paused = False
+        self.fs = None  # lossyfs process when the data dir is on it (power-loss fault)
+        self.disk = self.dir + ".disk"  # lossyfs's backing dir: what survives a power cut
+
+    def mount_fs(self):
+        os.makedirs(self.dir, exist_ok=True)
+        os.makedirs(self.disk, exist_ok=True)
+        self.fs = subprocess.Popen([LOSSYFS, self.disk, self.dir], stdout=subprocess.DEVNULL,
+                                   stderr=open(self.logf + ".lossyfs", "a"))
+        t0 = time.time()
+        while not os.path.ismount(self.dir):
+            if time.time() - t0 > 10 or self.fs.poll() is not None:
+                raise RuntimeError(f"lossyfs did not mount {self.dir}")
+            time.sleep(0.05)
+
+    def at_stake(self):
+        try:
+            with open(os.path.join(self.dir, ".lossyfs")) as f:
+                return int(f.read().split()[1])
+        except Exception:
+            return -1
+
+    def power_loss(self):
+        """Cut the power: the broker and its page cache (lossyfs) die at once."""
+        self.kill9()
+        dropped = self.at_stake()
+        self.fs.kill()
+        self.fs.wait()
+        sh(f"fusermount3 -u -z {self.dir}", check=False)
+        self.mount_fs()
+        return dropped
+
+    def unmount_fs(self):
+        if self.fs:
+            self.fs.terminate()
+            try:
+                self.fs.wait(5)
+            except subprocess.TimeoutExpired:
+                self.fs.kill()
+            sh(f"fusermount3 -u -z {self.dir}", check=False)
+            self.fs = None
 
     def start(self):
         cmd = [BROKER, f"--node-id={self.i}", f"--listen={self.host}:{self.port}",
@@ -174,6 +215,9 @@ class Nemesis:
         if tmpfs_broker:
             self.kinds.append("disk-full")
         self.crashed_on_disk_full = 0
+        self.dropped_pages = 0  # dirty pages lost by power cuts
+        if any(b.fs for b in brokers):
+            self.kinds += ["power-loss-one", "power-loss-all"]
         self.restart_consumer = None  # set by inner(): kill -9 the consumer and start a new one
         self.counts, self.events = {}, []
         self.last_heal = time.time()
@@ -292,6 +336,18 @@ class Nemesis:
                     ",".join(f"b{x.i}" for x in b_side))
             self.cut(a_side, b_side)
             time.sleep(hold * 2)
+        elif kind == "power-loss-one":  # one machine loses power: unsynced writes are gone
+            v = r.choice([b for b in self.b if b.fs])
+            d = v.power_loss(); self.dropped_pages += max(d, 0)
+            self.ev(f"{kind} b{v.i} dropped {d} unsynced pages"); time.sleep(hold)
+        elif kind == "power-loss-all":  # coordinated power failure of the whole cluster
+            dropped = []
+            for v in self.b:
+                if v.fs:
+                    d = v.power_loss(); self.dropped_pages += max(d, 0); dropped.append(f"b{v.i}:{d}")
+                else:
+                    v.kill9(); dropped.append(f"b{v.i}:kill9")
+            self.ev(f"{kind} dropped unsynced pages " + ",".join(dropped)); time.sleep(hold)
         elif kind == "kill9-consumer":
             self.ev(kind); self.restart_consumer(hold)
         elif kind == "disk-full":
@@ -442,6 +498,12 @@ def inner(a):
             tmpfs_broker = b
         else:
             log("cannot mount a tmpfs: the disk-full fault is skipped")
+    if os.geteuid() == 0 and os.access(LOSSYFS, os.X_OK) and os.path.exists("/dev/fuse"):
+        for b in brokers:
+            if b is not tmpfs_broker:
+                b.mount_fs()  # its data dir on lossyfs: the power-loss faults
+    else:
+        log("no lossyfs (needs root, /dev/fuse and libfuse3-dev): the power-loss faults are skipped")
     try:
         for b in brokers:
             b.start()
@@ -542,6 +604,7 @@ def inner(a):
         res["faults_by_kind"] = nem.counts
         res["corruptions_applied"] = nem.corrupted
         res["broker_exited_on_disk_full"] = nem.crashed_on_disk_full
+        res["unsynced_pages_dropped_by_power_cuts"] = nem.dropped_pages
         if nem.crashed_on_disk_full:
             violations.append("broker_exited_on_disk_full")
         res["mode"] = "netns" if netns else "loopback (network faults skipped)"
@@ -551,7 +614,7 @@ def inner(a):
         for k, v in res.items():
             print(f"  {k:32} {v}")
         if violations:
-            print(f"\nVIOLATIONS: {', '.join(violations)}  (replay: tests/chaos/run --seed {seed} --minutes {a.minutes})")
+            print(f"\nVIOLATIONS: {', '.join(violations)}  (replay: tests/chaos/run --seed {seed} --minutes {a.minutes} --brokers {N})")
             print("examples:", json.dumps(examples))
         else:
             print(f"\nOK: no violations (seed {seed})")
@@ -568,6 +631,8 @@ def inner(a):
         for b in brokers:
             if b.up():
                 b.kill9()
+        for b in brokers:
+            b.unmount_fs()
         if tmpfs_broker:
             sh(f"umount {tmpfs_broker.dir}", check=False)
 
