@@ -119,8 +119,9 @@ std::unique_ptr<Consumer> make_consumer(LoadContext& ctx, int index, const std::
     ctx.errors.add("consumer create: " + created.error().to_string());
     return nullptr;
   }
-  // assign(), not subscribe(): the SDK's subscribe gives every consumer all partitions until
-  // group membership exists, which would make C consumers read everything C times.
+  // assign(), not subscribe(): a fixed split keeps the measurement free of rebalances (consumer
+  // start-up order would otherwise move partitions while the clock runs); quorumq-group-bench
+  // measures rebalancing.
   (*created)->assign(mine);
   return std::move(*created);
 }
