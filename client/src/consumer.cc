@@ -104,7 +104,10 @@ class Consumer::Impl : public std::enable_shared_from_this<Consumer::Impl> {
   struct PartState {
     std::int64_t position = -1;      // next offset poll() returns; -1 until looked up
     std::int64_t fetch_offset = -1;  // next offset to fetch
-    std::uint64_t epoch = 0;         // bumped by seek: older fetch answers are dropped
+    // Unique per consumer (next_epoch_): changed by seek and reset, new when a partition is
+    // (re)assigned, so answers to fetches and lookups of an earlier state are dropped — also
+    // those of the same partition before it was revoked and given back.
+    std::uint64_t epoch = 0;
     bool reset_to_policy = false;    // skip the committed offset (it was out of range)
     bool lookup_in_flight = false;
     bool fetch_in_flight = false;
@@ -140,6 +143,7 @@ class Consumer::Impl : public std::enable_shared_from_this<Consumer::Impl> {
   bool dirty_ = false;
   bool check_topics_ = false;  // subscribe(): say so in poll() while a topic does not exist
   std::map<TopicPartition, PartState> parts_;
+  std::uint64_t next_epoch_ = 0;
   std::optional<Error> fatal_;
   bool closed_ = false;
   Clock::time_point next_auto_commit_{};
@@ -228,7 +232,7 @@ std::optional<Error> Consumer::Impl::update_assignment() {
   {
     std::lock_guard lk(mu_);
     for (auto& tp : revoked) parts_.erase(tp);
-    for (auto& tp : added) parts_[tp];
+    for (auto& tp : added) parts_[tp].epoch = ++next_epoch_;
     for (auto& [tp, ps] : parts_) owned.insert(tp);
   }
   if (change) membership_->applied(std::move(owned), change->generation);
@@ -411,7 +415,7 @@ void Consumer::Impl::on_fetch(std::int32_t node, const std::map<TopicPartition, 
   {
     std::lock_guard lk(mu_);
     for (auto& [tp, e] : epochs)
-      if (auto it = parts_.find(tp); it != parts_.end()) it->second.fetch_in_flight = false;
+      if (auto it = parts_.find(tp); it != parts_.end() && it->second.epoch == e) it->second.fetch_in_flight = false;
     if (err) {
       if (!is_retriable(err->code)) set_fatal_locked(*err);
       refresh = true;
@@ -455,7 +459,7 @@ void Consumer::Impl::on_fetch(std::int32_t node, const std::map<TopicPartition, 
               ps.position = -1;
               ps.fetch_offset = -1;
               ps.reset_to_policy = true;
-              ++ps.epoch;
+              ps.epoch = ++next_epoch_;
               ps.chunks.clear();
               ps.buffered_bytes = 0;
               reset.push_back(tp);
@@ -616,7 +620,7 @@ std::optional<Error> Consumer::Impl::seek(const TopicPartition& tp, std::int64_t
                    tp.topic + "/" + std::to_string(tp.partition) +
                        " is not assigned to this consumer (subscribe/assign, then poll once)"};
     auto& ps = it->second;
-    ++ps.epoch;
+    ps.epoch = ++next_epoch_;
     ps.position = offset;
     ps.fetch_offset = offset;
     ps.reset_to_policy = false;

@@ -25,8 +25,17 @@ ScanResult scan_batches(std::span<const std::uint8_t> bytes, std::int64_t fetch_
       r.error = std::string("batch at offset ") + std::to_string(v.base_offset()) + " is invalid: " + to_string(e);
       break;
     }
-    if (v.type() == BatchType::data && v.record_count() > 0)
+    if (v.type() == BatchType::data && v.record_count() > 0) {
+      // Offsets are contiguous: data starting past the next offset we need is not an answer to
+      // this fetch (a stale one) — taking it would skip records silently.
+      if (fetch_offset >= 0 && v.base_offset() > r.next_fetch_offset) {
+        r.corrupt = true;
+        r.error = "fetched data starts at offset " + std::to_string(v.base_offset()) + ", expected " +
+                  std::to_string(r.next_fetch_offset) + " (gap); will fetch it again";
+        break;
+      }
       r.next_fetch_offset = std::max(r.next_fetch_offset, v.last_offset() + 1);
+    }
     pos += len;
   }
   r.valid_bytes = pos;
