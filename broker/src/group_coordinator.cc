@@ -73,12 +73,16 @@ void GroupCoordinator::schedule_tick() {
   tick_timer_ = std::move(t);
 }
 
-Assignment GroupCoordinator::target_of(const GroupState& s, const TopicManager& topics) {
+PartitionCounts GroupCoordinator::subscribed_counts(const GroupState& s, const TopicManager& topics) {
   PartitionCounts counts;
   for (const auto& [id, m] : s.members)
     for (const auto& t : m.topics)
       if (auto tp = topics.find(t)) counts[t] = tp->config.partitions;
-  return compute_target(s, counts);
+  return counts;
+}
+
+Assignment GroupCoordinator::target_of(const GroupState& s, const TopicManager& topics) {
+  return compute_target(s, subscribed_counts(s, topics));
 }
 
 // Coordinating means leading the controller group with an entry of our term committed (so
@@ -124,10 +128,7 @@ GroupCoordinator::Group& GroupCoordinator::group_locked(const std::string& name)
 }
 
 void GroupCoordinator::reconcile_locked(Group& g) {
-  g.counts.clear();
-  for (const auto& [id, m] : g.working.members)
-    for (const auto& t : m.topics)
-      if (auto tp = topics_.find(t)) g.counts[t] = tp->config.partitions;
+  g.counts = subscribed_counts(g.working, topics_);
   g.target = compute_target(g.working, g.counts);
   if (grant_free_partitions(g.working, g.target, g.counts)) g.changed = true;
   const auto now = Clock::now();
@@ -159,16 +160,18 @@ GroupCoordinator::Answer GroupCoordinator::answer_locked(const Group& g, const s
   return a;
 }
 
+GroupCoordinator::Answer GroupCoordinator::parked_answer_locked(const Group& g, const std::string& member) const {
+  if (g.working.members.contains(member)) return answer_locked(g, member);
+  return Answer{ErrorCode::unknown_member_id,
+                "member " + member + " was removed from the group (session or rebalance timeout); rejoin",
+                {}, -1, {}, {}, 0};
+}
+
 // Answers parked heartbeats whose member's view changed (or all of them).
 void GroupCoordinator::wake_locked(Group& g, Out& out, bool all) {
   for (auto it = g.parked.begin(); it != g.parked.end();) {
     Parked& p = it->second;
-    Answer a = g.working.members.contains(p.member) ? answer_locked(g, p.member)
-                                                     : Answer{ErrorCode::unknown_member_id,
-                                                              "member " + p.member +
-                                                                  " was removed from the group (session or rebalance "
-                                                                  "timeout); rejoin",
-                                                              {}, -1, {}, {}, 0};
+    Answer a = parked_answer_locked(g, p.member);
     if (!all && a.error == ErrorCode::none && a.assignment == p.owned) {
       ++it;
       continue;
@@ -332,9 +335,7 @@ void GroupCoordinator::heartbeat(Heartbeat hb, Reply reply) {
             if (pit == git->second.parked.end()) return;
             Parked pk = std::move(pit->second);
             git->second.parked.erase(pit);
-            Answer a2 = git->second.working.members.contains(pk.member)
-                            ? answer_locked(git->second, pk.member)
-                            : Answer{ErrorCode::unknown_member_id, "member " + pk.member + " was removed; rejoin", {}, -1, {}, {}, 0};
+            Answer a2 = parked_answer_locked(git->second, pk.member);
             if (term_ == 0) a2 = Answer{ErrorCode::not_coordinator, "the coordinator moved; retry", {}, -1, {}, controller_.leader(), 0};
             o.replies.emplace_back(std::move(pk.reply), std::move(a2));
           }
@@ -388,11 +389,7 @@ void GroupCoordinator::tick() {
           changed = true;
         }
         // Topics created, deleted or grown change the target.
-        PartitionCounts counts;
-        for (const auto& [id, m] : g.working.members)
-          for (const auto& t : m.topics)
-            if (auto tp = topics_.find(t)) counts[t] = tp->config.partitions;
-        if (changed || counts != g.counts || g.changed) {
+        if (changed || g.changed || subscribed_counts(g.working, topics_) != g.counts) {
           g.changed = g.changed || changed;
           reconcile_locked(g);
           wake_locked(g, out, false);

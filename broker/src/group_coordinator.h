@@ -76,6 +76,8 @@ class GroupCoordinator {
 
   // Describe: target and revocations as the coordinator (or, elsewhere, the applied state) sees them.
   static Assignment target_of(const GroupState& s, const TopicManager& topics);
+  // Partition counts of the existing topics the members of `s` subscribe to.
+  static PartitionCounts subscribed_counts(const GroupState& s, const TopicManager& topics);
 
  private:
   struct Parked {
@@ -109,6 +111,8 @@ class GroupCoordinator {
   void reconcile_locked(Group& g);
   void maybe_propose_locked(const std::string& name, Group& g, Out& out);
   Answer answer_locked(const Group& g, const std::string& member) const;
+  // The answer for a parked heartbeat of `member`: its view, or unknown_member_id if it was removed.
+  Answer parked_answer_locked(const Group& g, const std::string& member) const;
   void wake_locked(Group& g, Out& out, bool all);
   void flush(Out& out);
   void on_applied(const std::string& name);
