@@ -1,6 +1,7 @@
 #include "quorumq/admin.h"
 
 #include "core.h"
+#include "membership.h"
 #include "quorumq/protocol/messages.h"
 #include "requests.h"
 
@@ -227,12 +228,8 @@ std::expected<std::vector<GroupPartitionOffset>, Error> Admin::Impl::group_offse
 
 namespace {
 std::vector<TopicPartition> read_parts(const flatbuffers::Vector<flatbuffers::Offset<wire::GroupTopicPartitions>>* v) {
-  std::vector<TopicPartition> out;
-  if (!v) return out;
-  for (const auto* t : *v)
-    if (t->topic() && t->partitions())
-      for (const std::int32_t p : *t->partitions()) out.push_back({t->topic()->str(), p});
-  return out;
+  const auto s = client::read_group_parts(v);
+  return {s.begin(), s.end()};
 }
 }  // namespace
 

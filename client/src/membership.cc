@@ -19,16 +19,6 @@ flatbuffers::Offset<PartsVec> write_parts(flatbuffers::FlatBufferBuilder& fbb, c
   return fbb.CreateVector(v);
 }
 
-std::set<TopicPartition> read_parts(const PartsVec* v) {
-  std::set<TopicPartition> out;
-  if (!v) return out;
-  for (const auto* t : *v) {
-    if (!t->topic() || !t->partitions()) continue;
-    for (const std::int32_t p : *t->partitions()) out.insert({t->topic()->str(), p});
-  }
-  return out;
-}
-
 flatbuffers::DetachedBuffer build(const ConsumerConfig& cfg, const std::string& member, std::int32_t generation,
                                   const std::vector<std::string>& topics, const std::set<TopicPartition>& owned,
                                   bool leave, std::uint32_t max_wait) {
@@ -49,6 +39,16 @@ flatbuffers::DetachedBuffer build(const ConsumerConfig& cfg, const std::string& 
 }
 
 }  // namespace
+
+std::set<TopicPartition> read_group_parts(const PartsVec* v) {
+  std::set<TopicPartition> out;
+  if (!v) return out;
+  for (const auto* t : *v) {
+    if (!t->topic() || !t->partitions()) continue;
+    for (const std::int32_t p : *t->partitions()) out.insert({t->topic()->str(), p});
+  }
+  return out;
+}
 
 Membership::Membership(std::shared_ptr<Core> core, const ConsumerConfig& cfg, std::function<void()> wake)
     : core_(std::move(core)), cfg_(cfg), wake_(std::move(wake)) {}
@@ -215,7 +215,7 @@ void Membership::on_answer(const Error* err, std::span<const std::uint8_t> paylo
     } else {
       last_ok_ = now;
       if (r->member_id()) member_id_ = r->member_id()->str();
-      target_ = read_parts(r->assignment());
+      target_ = read_group_parts(r->assignment());
       target_generation_ = r->generation_id();
       if (target_ == owned_ && !pending_) {
         generation_ = target_generation_;

@@ -21,9 +21,14 @@
 #include <vector>
 
 #include "core.h"
+#include "quorumq/protocol/messages.h"
 #include "requests.h"
 
 namespace quorumq::client {
+
+// The partitions of a GroupHeartbeat/DescribeGroups answer (GroupTopicPartitions vector).
+std::set<TopicPartition> read_group_parts(
+    const flatbuffers::Vector<flatbuffers::Offset<wire::GroupTopicPartitions>>* v);
 
 class Membership : public std::enable_shared_from_this<Membership> {
  public:
