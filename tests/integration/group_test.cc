@@ -148,6 +148,13 @@ class Member {
   std::vector<std::string> errors_;
 };
 
+std::vector<Member*> alive(const std::vector<std::unique_ptr<Member>>& members) {
+  std::vector<Member*> v;
+  for (const auto& m : members)
+    if (m->alive()) v.push_back(m.get());
+  return v;
+}
+
 std::unique_ptr<Admin> admin_for(const std::string& bootstrap) {
   AdminConfig ac;
   ac.bootstrap = bootstrap;
@@ -280,12 +287,7 @@ TEST(ConsumerGroup, membersShareTakeOverAfterKillAndJoinWithoutPausingOthers) {
   auto admin = admin_for(cluster.bootstrap());
   std::vector<std::unique_ptr<Member>> members;
   for (int i = 0; i < 3; ++i) members.push_back(std::make_unique<Member>(cluster.bootstrap(), "grp", "g1"));
-  auto live = [&] {
-    std::vector<Member*> v;
-    for (auto& m : members)
-      if (m->alive()) v.push_back(m.get());
-    return v;
-  };
+  auto live = [&] { return alive(members); };
 
   // 1. Three members, two partitions each.
   ASSERT_TRUE(wait_until([&] { return settled(*admin, "g1", live()); }, 30s)) << "3 members never settled";
@@ -328,12 +330,7 @@ TEST(ConsumerGroup, coordinatorKilledMidRebalance_convergesAndLosesNothing) {
   auto admin = admin_for(cluster.bootstrap());
   std::vector<std::unique_ptr<Member>> members;
   for (int i = 0; i < 2; ++i) members.push_back(std::make_unique<Member>(cluster.bootstrap(), "grp", "g2"));
-  auto live = [&] {
-    std::vector<Member*> v;
-    for (auto& m : members)
-      if (m->alive()) v.push_back(m.get());
-    return v;
-  };
+  auto live = [&] { return alive(members); };
   ASSERT_TRUE(wait_until([&] { return settled(*admin, "g2", live()); }, 30s));
   ASSERT_TRUE(wait_until([&] { return load.ack_count() > 3000; }, 30s));
   auto info = admin->cluster();
