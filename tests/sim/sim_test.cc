@@ -113,6 +113,9 @@ TEST(SimRegression, KnownSeeds) {
       83778, // a wiped learner took divergent entries from a stale leader, then committed one
              //   on the new leader's heartbeat (stale match); heartbeats now carry (index,
              //   term) and the follower verifies before committing
+      77,    // a voter wiped (new data directory) voted for a candidate lacking entries committed
+      186,   //   with its help: lost committed entries. Config::lost_state: it abstains until
+             //   it has caught up with a leader
   };
   for (std::uint64_t seed : seeds) {
     SimResult r = run_seed(seed);

@@ -32,6 +32,7 @@ Simulator::Simulator(SimOptions options)
   propose_prob_ = 1.0 / static_cast<double>(2 + rand(12));
   retention_prob_ = chance(0.4) ? 0.0 : 1.0 / static_cast<double>(50 + rand(300));
   transfer_prob_ = chance(0.5) ? 0.0 : 1.0 / static_cast<double>(200 + rand(800));
+  wipe_voter_prob_ = chance(0.5) ? 0.0 : 0.2;
   max_delay_units_ = 1 + rand(chance(0.3) ? 30 : 10);
   max_persist_units_ = rand(6);
   pre_vote_ = !chance(0.15);
@@ -55,6 +56,7 @@ raft::Config Simulator::config_for(const Node& n) const {
   c.check_quorum = check_quorum_;
   c.rng_seed = opt_.seed * 1000003ULL + static_cast<std::uint64_t>(n.incarnation) * 7919ULL;
   c.applied = log_index(n.disk.first_index().value - 1);
+  c.lost_state = n.lost_state;
   return c;
 }
 
@@ -127,8 +129,23 @@ void Simulator::crash_node(Node& n) {
   // volatile state) and a Ready whose persistence had not completed.
   n.raft.reset();
   n.pending.reset();
+  n.clear_lost_on_write = false;
   n.restart_at = now_ + 20 + rand(400);
   trace("crash", n.id);
+  // A voter may lose its disk too (raft::Config::lost_state), one at a time: the rule assumes
+  // at most a minority lost theirs, and a second loss before the first member caught up would
+  // be two. A replaced disk takes longer than an election (restart after >= 5 timeouts).
+  bool others_whole = true;
+  for (const Node& o : nodes_) others_whole &= o.id == n.id || o.learner || !o.lost_state;
+  if (!n.learner && others_whole && chance(wipe_voter_prob_)) {
+    n.disk = raft::MemoryLog{};
+    n.hard_state = raft::HardState{};
+    n.applied = log_index(0);
+    n.lost_state = true;
+    n.restart_at = now_ + 5 * 10 * tick_units + rand(400);
+    trace("wipe", n.id);
+    return;
+  }
   // A learner may come back with a wiped data directory (GUIDE: a broker that lost its disk
   // rejoins as a learner): the leader must notice and re-send from the start.
   if (n.learner && chance(0.3)) {
@@ -148,6 +165,8 @@ void Simulator::pump(Node& n) {
           n.raft->term().value, raft::to_string(rd.soft_state->role));
   }
   for (const Message& m : rd.messages_early) send(m);
+  // The driver stores the end of the lost_state rule with this Ready (broker: ReplicatedLog).
+  n.clear_lost_on_write = n.lost_state && !n.raft->lost_state();
   // The write completes at write_at; the rest of the Ready (messages, apply, advance) may lag
   // behind it, as with a group-commit callback that runs later. A crash in between keeps the
   // write and loses the rest.
@@ -178,6 +197,11 @@ void Simulator::write_disk(Node& n) {
   }
   n.disk.apply_ready(rd);
   if (rd.hard_state) n.hard_state = *rd.hard_state;
+  if (n.clear_lost_on_write) {
+    n.lost_state = false;
+    n.clear_lost_on_write = false;
+    trace("caught-up", n.id, n.disk.last_index().value);
+  }
   if (!rd.entries.empty()) {
     const log_index first = rd.entries.front().index;
     checker_.observe_entries(n.id, rd.entries, n.disk.term(log_index(first.value - 1)));

@@ -1,7 +1,8 @@
 // A deterministic, single-threaded simulation of one Raft group (FoundationDB/TigerBeetle
 // style): the real core, a fake network that drops, delays, duplicates and reorders messages
 // and cuts links (symmetric and one-way partitions), crashes that lose everything a node had not
-// reported persisted, restarts, retention trimming log prefixes, proposals and leadership
+// reported persisted, restarts, lost disks (a voter or learner back with nothing, the voter
+// under raft::Config::lost_state), retention trimming log prefixes, proposals and leadership
 // transfers. Everything random comes from one seed, so a seed replays the same trace.
 //
 // Lifecycle: construct with options, run() once. Single-threaded.
@@ -48,6 +49,8 @@ class Simulator {
   struct Node {
     int id = 0;
     bool learner = false;
+    bool lost_state = false;       // durable: raft::Config::lost_state still in force
+    bool clear_lost_on_write = false;  // the pending Ready ends it
     raft::MemoryLog disk;          // survives crashes: only what was persisted
     raft::HardState hard_state;    // survives crashes
     std::unique_ptr<raft::Raft> raft;  // null while down
@@ -113,6 +116,7 @@ class Simulator {
   // Per-seed fault profile.
   double drop_prob_ = 0, reorder_prob_ = 0, dup_prob_ = 0, crash_prob_ = 0, partition_prob_ = 0;
   double propose_prob_ = 0, retention_prob_ = 0, transfer_prob_ = 0;
+  double wipe_voter_prob_ = 0;
   std::uint64_t max_delay_units_ = 1, max_persist_units_ = 0;
   bool faults_on_ = true;
   bool pre_vote_ = true, check_quorum_ = true;

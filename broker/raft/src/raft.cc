@@ -33,6 +33,7 @@ Raft::Raft(Config config, const LogReader& storage, HardState persisted)
   for (node_id l : cfg_.learners) QQ_ASSERT_MSG(!contains(cfg_.voters, l), "voter and learner");
   is_learner_ = contains(cfg_.learners, cfg_.id);
   QQ_ASSERT_MSG(is_learner_ || contains(cfg_.voters, cfg_.id), "this node is not a member");
+  lost_state_ = cfg_.lost_state && !is_learner_;
   members_ = cfg_.voters;
   members_.insert(members_.end(), cfg_.learners.begin(), cfg_.learners.end());
 
@@ -100,6 +101,7 @@ void Raft::become_leader() {
   QQ_ASSERT(vote_ == cfg_.id);
   lead_ = cfg_.id;
   role_ = Role::leader;
+
   const log_index next = log_.last_index().next();
   for (node_id n : members_) {
     auto [it, _] = progress_.emplace(n, Progress(next, cfg_.max_inflight_msgs, !is_voter(n)));
@@ -205,6 +207,7 @@ void Raft::step(const Message& m) {
         case Role::follower: step_follower(m); break;
       }
   }
+  maybe_end_lost_state();
   check_after_input();
 }
 
@@ -215,6 +218,7 @@ void Raft::send(Message m) {
                            m.type == MessageType::timeout_now;
   // Thesis §10.2.1: the leader's replication traffic does not wait for its own disk.
   if (role_ == Role::leader && replication) {
+    if (m.type != MessageType::timeout_now) m.leader_last = log_.last_index();
     msgs_early_.push_back(std::move(m));
   } else {
     msgs_.push_back(std::move(m));

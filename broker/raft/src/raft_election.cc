@@ -13,7 +13,7 @@ bool Raft::in_lease() const {
 }
 
 void Raft::campaign(CampaignKind kind) {
-  if (!promotable()) return;  // learners never stand (thesis §4.2.1)
+  if (!promotable()) return;  // learners never stand (thesis §4.2.1); see also lost_state
   term_t vote_term;
   MessageType type;
   if (kind == CampaignKind::pre_vote) {
@@ -54,7 +54,13 @@ void Raft::handle_vote_request(const Message& m) {
   const bool can_vote = !is_learner_ && (vote_ == m.from || (!vote_ && !lead_) ||
                                          (pre && m.term > term_));
   // Paper §5.4.1: only for a candidate whose log is at least as up-to-date as ours.
-  if (can_vote && log_.is_up_to_date(m.index, m.log_term)) {
+  bool grant = can_vote && log_.is_up_to_date(m.index, m.log_term);
+  if (grant && lost_state_) {
+    // We may have forgotten entries committed with our help (Config::lost_state).
+    grant = false;
+    ++votes_withheld_;
+  }
+  if (grant) {
     send(Message{.type = pre ? MessageType::pre_vote_resp : MessageType::vote_resp, .to = m.from,
                  .term = m.term});
     if (!pre) {

@@ -190,6 +190,7 @@ void Raft::step_follower(const Message& m) {
 }
 
 void Raft::handle_append(const Message& m) {
+  note_leader_contact(m);
   if (m.index < commit_) {
     // Everything up to our commit index already matches the leader (leader completeness).
     send(Message{.type = MessageType::append_resp, .to = m.from, .term = term_, .index = commit_});
@@ -219,6 +220,7 @@ void Raft::handle_append(const Message& m) {
 }
 
 void Raft::handle_heartbeat(const Message& m) {
+  note_leader_contact(m);
   if (m.commit > commit_) {
     if (!log_.match_term(m.index, m.log_term)) {
       // The leader believes we hold entries we do not: we lost acknowledged entries (a wiped
@@ -233,6 +235,7 @@ void Raft::handle_heartbeat(const Message& m) {
 }
 
 void Raft::handle_install(const Message& m) {
+  note_leader_contact(m);
   if (m.index <= commit_) {
     send(Message{.type = MessageType::append_resp, .to = m.from, .term = term_, .index = commit_});
     return;
@@ -250,6 +253,29 @@ void Raft::handle_install(const Message& m) {
   applied_ = std::max(applied_, m.index);
   applying_ = std::max(applying_, m.index);
   send(Message{.type = MessageType::append_resp, .to = m.from, .term = term_, .index = m.index});
+}
+
+void Raft::note_leader_contact(const Message& m) {
+  if (!lost_state_ || lost_state_target_) return;
+  // Everything that may have been committed with our help before we lost our state is in this
+  // leader's log (leader completeness), so its last index bounds what we must hold again. A
+  // peer too old to send leader_last leaves only its commit index as the bound.
+  lost_state_target_ = std::max(m.leader_last, m.commit);
+}
+
+void Raft::set_lost_state(bool lost) {
+  if (is_learner_ || (lost && role_ == Role::leader)) return;
+  lost_state_ = lost;
+  lost_state_target_.reset();
+  if (lost && role_ != Role::follower) become_follower(term_, std::nullopt);
+  check_after_input();
+}
+
+void Raft::maybe_end_lost_state() {
+  if (!lost_state_ || !lost_state_target_) return;
+  if (log_.last_index() < *lost_state_target_ || commit_ < *lost_state_target_) return;
+  lost_state_ = false;
+  lost_state_target_.reset();
 }
 
 }  // namespace quorumq::raft

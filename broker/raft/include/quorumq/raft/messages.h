@@ -48,6 +48,9 @@ struct Message {
   // index, lower than what the leader thought it acknowledged (the follower lost its disk).
   log_index reject_hint;
   bool transfer = false;  // vote: campaign caused by timeout_now, ignores the leader lease
+  // append, heartbeat, install_snapshot: the leader's last log index when it sent this. A
+  // member that lost its durable state catches up to it before it votes again (Config::lost_state).
+  log_index leader_last;
 };
 
 std::string to_string(const Message& m);

@@ -51,6 +51,14 @@ struct Config {
   std::uint64_t rng_seed = 0;
   // The driver's applied index at start; entries above it up to commit are redelivered.
   log_index applied{0};
+  // This voter lost its durable state (its broker started on a new data directory while its
+  // peers remember another one) or does not know yet whether it did. A voter that forgot its
+  // log could elect a leader missing entries committed with its help. So it neither votes nor
+  // stands until it has caught up with a leader: its log and commit index reach the leader's
+  // last index at first contact (every entry that may have been committed is in that leader's
+  // log). The driver ends it earlier with set_lost_state(false) once it knows nothing was lost
+  // (a new cluster). (KIP-853 keys voters by directory id for the same reason.)
+  bool lost_state = false;
 };
 
 class Raft {
@@ -69,6 +77,10 @@ class Raft {
   std::expected<void, std::error_code> transfer_leadership(node_id to);
   // Campaign now (tests, or a driver that knows the leader is gone). Uses pre-vote if enabled.
   void campaign_now();
+  // The driver learned whether this member lost its state (Config::lost_state). Turning it on
+  // is ignored by a leader (it won a majority's votes, so it holds every committed entry) and
+  // ends a candidacy.
+  void set_lost_state(bool lost);
 
   // False while a Ready is outstanding (between ready() and advance()).
   bool has_ready() const;
@@ -87,6 +99,10 @@ class Raft {
   log_index commit_index() const { return commit_; }
   log_index applied_index() const { return applied_; }
   bool is_learner() const { return is_learner_; }
+  // Config::lost_state still in force (not yet caught up with a leader).
+  bool lost_state() const { return lost_state_; }
+  // Votes refused only because this member may have lost its state (since construction).
+  std::uint64_t votes_withheld() const { return votes_withheld_; }
   const RaftLog& log() const { return log_; }
   const Config& config() const { return cfg_; }
   const Progress* progress(node_id n) const;
@@ -107,7 +123,7 @@ class Raft {
   void tick_election();
   void tick_heartbeat();
   void send(Message m);
-  bool promotable() const { return !is_learner_; }
+  bool promotable() const { return !is_learner_ && !lost_state_; }  // see Config::lost_state
   bool is_voter(node_id n) const;
   void check_after_input() const;
 
@@ -133,9 +149,15 @@ class Raft {
   void update_self_match();
   bool quorum_active() const;
   void send_timeout_now(node_id to);
+  // Config::lost_state: note the first leader's last index; lift the restriction once reached.
+  void note_leader_contact(const Message& m);
+  void maybe_end_lost_state();
 
   Config cfg_;
   bool is_learner_ = false;
+  bool lost_state_ = false;
+  std::optional<log_index> lost_state_target_;
+  std::uint64_t votes_withheld_ = 0;
   std::vector<node_id> members_;  // voters then learners, sorted within each
   RaftLog log_;
   Rng rng_;
