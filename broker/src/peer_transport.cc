@@ -30,9 +30,9 @@ std::size_t approx_bytes(const GroupMessage& gm) {
 class Link : public std::enable_shared_from_this<Link> {
  public:
   Link(asio::io_context& io, node_id self, node_id peer, HostPort addr, std::string cluster_id,
-       std::atomic<std::uint64_t>& dropped)
+       const Incarnation& incarnation, std::atomic<std::uint64_t>& dropped)
       : strand_(asio::make_strand(io)), sock_(strand_), wake_(strand_), self_(self), peer_(peer),
-        addr_(std::move(addr)), cluster_id_(std::move(cluster_id)), dropped_(dropped) {}
+        addr_(std::move(addr)), cluster_id_(std::move(cluster_id)), incarnation_(incarnation), dropped_(dropped) {}
 
   void start() {
     asio::co_spawn(strand_, [self = shared_from_this()] { return self->run(); }, asio::detached);
@@ -147,19 +147,21 @@ class Link : public std::enable_shared_from_this<Link> {
       }
       // Chunk into envelopes of bounded size; the announcement rides in the first.
       std::vector<protocol::OutgoingFrame> frames;
+      const auto h = incarnation_.header_for(peer_);
+      const DirHeader dirs{h.sender_dir, h.receiver_dir, h.sender_settled};
       std::vector<GroupMessage> chunk;
       std::size_t bytes = 0;
       for (auto& m : batch) {
         bytes += approx_bytes(m);
         chunk.push_back(std::move(m));
         if (bytes >= kEnvelopeBytesMax) {
-          frames.push_back(encode_envelope(self_.value, cluster_id_, chunk, have_ann ? ann : std::vector<LeaderAnnouncement>{}));
+          frames.push_back(encode_envelope(self_.value, cluster_id_, chunk, have_ann ? ann : std::vector<LeaderAnnouncement>{}, dirs));
           have_ann = false;
           chunk.clear();
           bytes = 0;
         }
       }
-      if (!chunk.empty() || have_ann) frames.push_back(encode_envelope(self_.value, cluster_id_, chunk, ann));
+      if (!chunk.empty() || have_ann) frames.push_back(encode_envelope(self_.value, cluster_id_, chunk, ann, dirs));
       std::vector<asio::const_buffer> bufs;
       for (const auto& f : frames) {
         bufs.emplace_back(f.header.data(), f.header.size());
@@ -190,6 +192,7 @@ class Link : public std::enable_shared_from_this<Link> {
   node_id self_, peer_;
   HostPort addr_;
   std::string cluster_id_;
+  const Incarnation& incarnation_;
   std::atomic<std::uint64_t>& dropped_;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> signaled_{false};
@@ -206,11 +209,12 @@ struct PeerTransport::Impl {
   std::atomic<std::uint64_t> dropped{0};
 };
 
-PeerTransport::PeerTransport(asio::io_context& io, const BrokerConfig& config) : impl_(std::make_unique<Impl>()) {
+PeerTransport::PeerTransport(asio::io_context& io, const BrokerConfig& config, const Incarnation& incarnation)
+    : impl_(std::make_unique<Impl>()) {
   for (const auto& p : config.peers) {
     if (p.id == config.node_id) continue;
     impl_->links.emplace(node_id{p.id}, std::make_shared<Link>(io, node_id{config.node_id}, node_id{p.id}, p.addr,
-                                                               config.cluster_id, impl_->dropped));
+                                                               config.cluster_id, incarnation, impl_->dropped));
   }
 }
 

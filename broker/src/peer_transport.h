@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "config.h"
+#include "incarnation.h"
 #include "replicated_log.h"
 
 namespace asio {
@@ -19,7 +20,8 @@ namespace quorumq::broker {
 
 class PeerTransport final : public Transport {
  public:
-  PeerTransport(asio::io_context& io, const BrokerConfig& config);
+  // `incarnation` heads every envelope (what we are, what we remember of the peer).
+  PeerTransport(asio::io_context& io, const BrokerConfig& config, const Incarnation& incarnation);
   ~PeerTransport() override;
   void start();
   void stop();

@@ -19,7 +19,7 @@ void register_raft_api() {
 
 protocol::OutgoingFrame encode_envelope(std::int32_t from, const std::string& cluster_id,
                                         const std::vector<GroupMessage>& msgs,
-                                        const std::vector<LeaderAnnouncement>& leaders) {
+                                        const std::vector<LeaderAnnouncement>& leaders, const DirHeader& dirs) {
   std::size_t guess = 256;
   for (const auto& gm : msgs)
     for (const auto& e : gm.msg.entries) guess += e.size_bytes() + 32;
@@ -38,13 +38,16 @@ protocol::OutgoingFrame encode_envelope(std::int32_t from, const std::string& cl
     ms.push_back(raftwire::CreateMessage(fbb, fbb.CreateString(gm.group), static_cast<std::uint8_t>(m.type),
                                          m.from.value, m.to.value, m.term.value, m.index.value, m.log_term.value,
                                          m.commit.value, m.reject, m.reject_hint.value, m.transfer,
-                                         es.empty() ? 0 : fbb.CreateVector(es)));
+                                         es.empty() ? 0 : fbb.CreateVector(es), m.leader_last.value));
   }
   std::vector<flatbuffers::Offset<raftwire::LeaderInfo>> ls;
   for (const auto& l : leaders)
     ls.push_back(raftwire::CreateLeaderInfo(fbb, fbb.CreateString(l.group), l.leader, l.term));
+  const auto sender_dir = fbb.CreateString(dirs.sender_dir);
+  const auto receiver_dir = fbb.CreateString(dirs.receiver_dir);
   auto root = raftwire::CreateEnvelope(fbb, from, fbb.CreateString(cluster_id), fbb.CreateVector(ms),
-                                       ls.empty() ? 0 : fbb.CreateVector(ls));
+                                       ls.empty() ? 0 : fbb.CreateVector(ls), sender_dir, receiver_dir,
+                                       dirs.sender_settled);
   return protocol::finish_request(fbb, root, kRaftEnvelopeApi, 0, 0);
 }
 
@@ -53,6 +56,9 @@ std::optional<DecodedEnvelope> decode_envelope(std::span<const std::uint8_t> pay
   DecodedEnvelope out;
   out.from = env->from();
   if (env->cluster_id()) out.cluster_id = env->cluster_id()->str();
+  if (env->sender_dir()) out.dirs.sender_dir = env->sender_dir()->str();
+  if (env->receiver_dir()) out.dirs.receiver_dir = env->receiver_dir()->str();
+  out.dirs.sender_settled = env->sender_settled();
   if (env->messages()) {
     out.messages.reserve(env->messages()->size());
     for (const auto* m : *env->messages()) {
@@ -69,6 +75,7 @@ std::optional<DecodedEnvelope> decode_envelope(std::span<const std::uint8_t> pay
       r.commit = log_index{m->commit()};
       r.reject = m->reject();
       r.reject_hint = log_index{m->reject_hint()};
+      r.leader_last = log_index{m->leader_last()};
       r.transfer = m->transfer();
       if (m->entries()) {
         r.entries.reserve(m->entries()->size());

@@ -28,15 +28,23 @@ struct LeaderAnnouncement {
 // Registers api 100 with the protocol's version table and verifier. Call once at start-up.
 void register_raft_api();
 
+// Incarnation::Header's fields (kept here so the codec needs no broker state).
+struct DirHeader {
+  std::string sender_dir;
+  std::string receiver_dir;
+  bool sender_settled = false;
+};
+
 protocol::OutgoingFrame encode_envelope(std::int32_t from, const std::string& cluster_id,
                                         const std::vector<GroupMessage>& msgs,
-                                        const std::vector<LeaderAnnouncement>& leaders);
+                                        const std::vector<LeaderAnnouncement>& leaders, const DirHeader& dirs = {});
 
 struct DecodedEnvelope {
   std::int32_t from = -1;
   std::string cluster_id;
   std::vector<GroupMessage> messages;
   std::vector<LeaderAnnouncement> leaders;
+  DirHeader dirs;
 };
 // nullopt if a field is out of range (the frame already passed the verifier).
 std::optional<DecodedEnvelope> decode_envelope(std::span<const std::uint8_t> payload);

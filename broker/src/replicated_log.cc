@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "quorumq/protocol/assert.h"
@@ -80,7 +81,8 @@ std::optional<log_index> ReplicatedLog::find_corruption() const {
   return std::nullopt;
 }
 
-std::unique_ptr<raft::Raft> ReplicatedLog::make_raft(const raft::HardState& hs, log_index applied) const {
+std::unique_ptr<raft::Raft> ReplicatedLog::make_raft(const raft::HardState& hs, log_index applied,
+                                                     bool lost_state) const {
   raft::Config cfg;
   cfg.id = opts_.self;
   cfg.voters = opts_.voters;
@@ -94,6 +96,7 @@ std::unique_ptr<raft::Raft> ReplicatedLog::make_raft(const raft::HardState& hs, 
   cfg.rng_seed = std::hash<std::string>{}(opts_.name) ^ static_cast<std::uint64_t>(opts_.self.value) * 0x9E3779B97F4A7C15ull ^
                  static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   cfg.applied = applied;
+  cfg.lost_state = lost_state;
   return std::make_unique<raft::Raft>(cfg, *reader_, hs);
 }
 
@@ -139,6 +142,25 @@ void ReplicatedLog::start() {
       (void)storage_.write_sync(std::move(ops));
     }
   }
+  // This broker may have lost what it held (Incarnation: known once a peer speaks). A known
+  // loss is stored, so a restart before this group has caught up keeps the rule on.
+  const std::string lost_key = "lost:" + opts_.name;
+  lost_state_stored_ = storage_.meta(lost_key).has_value();
+  if (!lost_state_stored_ && opts_.lost_state_known && can_lose_state()) {
+    std::vector<storage::WriteOp> ops;
+    ops.emplace_back(storage::PutMetaOp{lost_key, {1}});
+    if (auto w = storage_.write_sync(std::move(ops)); !w) {
+      spdlog::critical("group {}: cannot write to the data directory: {}", opts_.name, w.error().message);
+      spdlog::default_logger()->flush();
+      std::_Exit(3);
+    }
+    lost_state_stored_ = true;
+  }
+  const bool lost = can_lose_state() && (lost_state_stored_ || opts_.lost_state || opts_.lost_state_known);
+  if (lost_state_stored_)
+    spdlog::info("group {}: this broker lost its data; until this replica has caught up with a leader it does not vote",
+                 opts_.name);
+  lost_state_.store(lost);
   raft::HardState hs{};
   if (auto h = storage_.hard_state(opts_.name)) {
     hs.term = h->term;
@@ -163,8 +185,33 @@ void ReplicatedLog::start() {
   end_offset_ = st.next_offset;
   persisted_term_ = hs.term;
   persisted_vote_ = hs.vote;
-  raft_ = make_raft(hs, applied);
+  raft_ = make_raft(hs, applied, lost);
   if (opts_.campaign_at_start && !recovering_until_) raft_->campaign_now();
+  pump();
+}
+
+bool ReplicatedLog::can_lose_state() const {
+  return opts_.voters.size() > 1 && std::find(opts_.voters.begin(), opts_.voters.end(), opts_.self) != opts_.voters.end();
+}
+
+void ReplicatedLog::set_lost_state(bool lost) {
+  std::lock_guard lk(mu_);
+  if (stopped_ || !raft_ || !can_lose_state()) return;
+  if (lost && raft_->role() == raft::Role::leader) return;  // won a majority's votes: holds everything
+  if (lost != lost_state_stored_) {  // lost = a known loss (verdict lost), stored
+    std::vector<storage::WriteOp> ops;
+    if (lost) ops.emplace_back(storage::PutMetaOp{"lost:" + opts_.name, {1}});
+    else ops.emplace_back(storage::DeleteMetaOp{"lost:" + opts_.name});
+    storage_.submit(std::move(ops), [](auto) {});
+    lost_state_stored_ = lost;
+  }
+  if (raft_->lost_state() != lost) {
+    raft_->set_lost_state(lost);
+    spdlog::info("group {}: {}", opts_.name,
+                 lost ? "this broker lost its data: this replica votes only after catching up with a leader"
+                      : "nothing was lost (a new cluster, or peers know this data directory): votes as usual");
+  }
+  lost_state_.store(lost);
   pump();
 }
 
@@ -177,7 +224,8 @@ void ReplicatedLog::maybe_finish_recovery() {
   std::vector<storage::WriteOp> ops;
   ops.emplace_back(storage::DeleteMetaOp{"recovering:" + opts_.name});
   storage_.submit(std::move(ops), [](auto) {});
-  raft_ = make_raft(raft_->hard_state(), raft_->applied_index());
+  votes_withheld_base_ += raft_->votes_withheld();
+  raft_ = make_raft(raft_->hard_state(), raft_->applied_index(), raft_->lost_state());
 }
 
 void ReplicatedLog::stop() {
@@ -309,6 +357,8 @@ void ReplicatedLog::publish_soft() {
   leader_.store(raft_->leader() ? raft_->leader()->value : -1);
   term_.store(raft_->term().value);
   commit_.store(raft_->commit_index().value);
+  votes_withheld_.store(votes_withheld_base_ + raft_->votes_withheld(), std::memory_order_relaxed);
+  applied_.store(raft_->applied_index().value);
   leader_ready_.store(role == raft::Role::leader && raft_->commit_index() >= term_start_index_ &&
                       !raft_->transfer_target());
   if (prev != role) {
@@ -378,6 +428,15 @@ void ReplicatedLog::persist(std::shared_ptr<raft::Ready> rd) {
     const std::uint64_t applied = raft_->applied_index().value;
     std::memcpy(v.data(), &applied, 8);
     ops.emplace_back(storage::PutMetaOp{"applied:" + opts_.name, std::move(v)});
+  }
+  if (lost_state_.load() && !raft_->lost_state()) {
+    // In the same write as (or after) the entries that ended it: a crash before this lands
+    // restarts with the rule still on, which is safe.
+    if (lost_state_stored_) ops.emplace_back(storage::DeleteMetaOp{"lost:" + opts_.name});
+    lost_state_stored_ = false;
+    lost_end_index_.store(raft_->commit_index().value);
+    lost_state_.store(false);
+    spdlog::info("group {}: caught up with the leader (or won an election); votes as usual again", opts_.name);
   }
   if (ops.empty()) {
     after_persist(rd);

@@ -66,6 +66,10 @@ struct GroupOptions {
   int heartbeat_interval_ticks = 5;
   bool persist_applied = true;  // false: replay from the start on every restart (controller)
   bool campaign_at_start = false;
+  // This broker may have lost its data (Incarnation: verdict not yet known): start with
+  // raft::Config::lost_state. lost_state_known: the loss is known (stored per group).
+  bool lost_state = false;
+  bool lost_state_known = false;
 };
 
 struct ProposeResult {
@@ -120,6 +124,17 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   const std::string& name() const { return opts_.name; }
   bool is_leader() const { return role_.load() == raft::Role::leader; }
   bool recovering() const { return recovering_.load(); }
+  // This broker may have lost its data and this group has not caught up with a leader yet
+  // (raft::Config::lost_state): it votes only for a new group's candidates.
+  bool lost_state() const { return lost_state_.load(); }
+  std::uint64_t votes_withheld() const { return votes_withheld_.load(std::memory_order_relaxed); }
+  // The broker's incarnation verdict: lost (this broker forgot what it held) or whole.
+  void set_lost_state(bool lost);
+  // Not in lost_state, and everything committed when it ended is applied (for the controller:
+  // every partition this broker hosts exists again).
+  bool settled() const {
+    return !lost_state_.load() && applied_.load() >= lost_end_index_.load();
+  }
   bool leader_ready() const { return leader_ready_.load(); }
   std::optional<node_id> leader() const {
     const auto l = leader_.load();
@@ -147,8 +162,9 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   void pump();  // with mu_ held
   // Start-up check of every stored batch's CRC; the first damaged index, if any.
   std::optional<log_index> find_corruption() const;
-  std::unique_ptr<raft::Raft> make_raft(const raft::HardState& hs, log_index applied) const;
+  std::unique_ptr<raft::Raft> make_raft(const raft::HardState& hs, log_index applied, bool lost_state) const;
   void maybe_finish_recovery();
+  bool can_lose_state() const;  // a voter of a group with other voters
   void persist(std::shared_ptr<raft::Ready> rd);
   void after_persist(std::shared_ptr<raft::Ready> rd);
   raft::Payload stamped(const raft::Entry& e) const;
@@ -181,6 +197,10 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   // as a non-voting learner until its log reaches what it held before (KIP-853's rule for a
   // member that lost its disk), so it can never decide an election with a damaged log.
   std::optional<log_index> recovering_until_;
+  // "lost:<group>" is stored while a KNOWN loss holds (it must survive a restart of a broker
+  // that has not caught up yet); deleted with the Ready that ends the rule.
+  bool lost_state_stored_ = false;
+  std::uint64_t votes_withheld_base_ = 0;  // withheld by Raft objects replaced since start
 
   std::atomic<raft::Role> role_{raft::Role::follower};
   std::atomic<std::int32_t> leader_{-1};
@@ -190,6 +210,10 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   std::atomic<std::uint64_t> elections_started_{0};
   std::atomic<std::uint64_t> elections_won_{0};
   std::atomic<bool> recovering_{false};
+  std::atomic<bool> lost_state_{false};
+  std::atomic<std::uint64_t> applied_{0};
+  std::atomic<std::uint64_t> lost_end_index_{0};
+  std::atomic<std::uint64_t> votes_withheld_{0};
 };
 
 }  // namespace quorumq::broker

@@ -4,8 +4,8 @@
 
 namespace quorumq::broker {
 
-ReplicaManager::ReplicaManager(const BrokerConfig& config, Transport& transport)
-    : config_(config), transport_(transport), self_(node_id{config.node_id}) {
+ReplicaManager::ReplicaManager(const BrokerConfig& config, Transport& transport, Incarnation& incarnation)
+    : config_(config), transport_(transport), incarnation_(incarnation), self_(node_id{config.node_id}) {
   if (config.peers.empty()) {
     brokers_.push_back(self_);
   } else {
@@ -26,6 +26,8 @@ GroupOptions ReplicaManager::base_options() const {
   o.self = self_;
   o.election_timeout_ticks = std::max(2, static_cast<int>(config_.election_timeout_ms) / kTickMs);
   o.heartbeat_interval_ticks = std::max(1, static_cast<int>(config_.heartbeat_interval_ms) / kTickMs);
+  o.lost_state = incarnation_.verdict() != Incarnation::Verdict::whole;
+  o.lost_state_known = incarnation_.verdict() == Incarnation::Verdict::lost;
   return o;
 }
 
@@ -49,10 +51,21 @@ std::vector<std::shared_ptr<ReplicatedLog>> ReplicaManager::snapshot() const {
 }
 
 void ReplicaManager::tick_all() {
-  for (auto& g : snapshot()) g->tick();
+  bool settled = true;
+  for (auto& g : snapshot()) {
+    g->tick();
+    settled &= g->settled();
+  }
+  incarnation_.set_settled(settled);
 }
 
 void ReplicaManager::deliver(const DecodedEnvelope& env) {
+  // The header first: it may tell us (before any vote request in this envelope is looked at)
+  // that this broker lost its data, or that it is whole.
+  if (auto v = incarnation_.on_header(node_id{env.from}, {env.dirs.sender_dir, env.dirs.receiver_dir,
+                                                           env.dirs.sender_settled})) {
+    for (auto& g : snapshot()) g->set_lost_state(*v != Incarnation::Verdict::whole);
+  }
   std::vector<std::pair<std::shared_ptr<ReplicatedLog>, const raft::Message*>> work;
   {
     std::lock_guard lk(mu_);

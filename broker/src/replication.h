@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config.h"
+#include "incarnation.h"
 #include "raft_codec.h"
 #include "replicated_log.h"
 
@@ -20,17 +21,19 @@ namespace quorumq::broker {
 
 class ReplicaManager {
  public:
-  ReplicaManager(const BrokerConfig& config, Transport& transport);
+  ReplicaManager(const BrokerConfig& config, Transport& transport, Incarnation& incarnation);
 
   const std::vector<node_id>& brokers() const { return brokers_; }
   node_id self() const { return self_; }
   std::optional<HostPort> address_of(node_id n) const;
-  // Options every group starts from (ticks from the config).
+  // Options every group starts from (ticks from the config; lost_state while this broker's
+  // incarnation is not known to be whole).
   GroupOptions base_options() const;
   static constexpr int kTickMs = 10;
 
   void add(const std::shared_ptr<ReplicatedLog>& g);
   void remove(const std::string& name);
+  // Ticks every group; reports to the incarnation whether every group has caught up.
   void tick_all();
   // Inbound envelope from peer `from` (already decoded and checked).
   void deliver(const DecodedEnvelope& env);
@@ -47,6 +50,7 @@ class ReplicaManager {
 
   const BrokerConfig& config_;
   Transport& transport_;
+  Incarnation& incarnation_;
   node_id self_;
   std::vector<node_id> brokers_;
   mutable std::mutex mu_;

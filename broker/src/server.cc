@@ -53,6 +53,13 @@ class AsioTimer final : public TimerHandle, public std::enable_shared_from_this<
   Timer timer_;
 };
 
+std::vector<node_id> peer_ids(const BrokerConfig& config) {
+  std::vector<node_id> out;
+  for (const auto& p : config.peers)
+    if (p.id != config.node_id) out.push_back(node_id{p.id});
+  return out;
+}
+
 class AsioExecutor final : public Executor {
  public:
   explicit AsioExecutor(asio::io_context& io) : io_(io) {}
@@ -77,8 +84,9 @@ struct Server::Impl {
   storage::Storage& storage;
   asio::io_context io;
   AsioExecutor exec{io};
-  PeerTransport transport{io, config};
-  ReplicaManager replication{config, transport};
+  Incarnation incarnation{storage, peer_ids(config)};
+  PeerTransport transport{io, config, incarnation};
+  ReplicaManager replication{config, transport, incarnation};
   TopicManager topics{storage, metrics, node_id{config.node_id}, config.max_partitions};
   GroupRegistry groups;
   Controller controller{storage, topics, groups, replication.brokers(), node_id{config.node_id}};
@@ -412,8 +420,11 @@ std::string Server::Impl::render_metrics() const {
       if (p && p->group() && p->group()->is_leader()) ++led, ready_led += p->serving();
   counter("quorumq_partitions_led", "Partitions this broker leads", led, "gauge");
   std::uint64_t elections_started = 0, elections_won = 0;  // controller + hosted partitions
+  std::uint64_t votes_withheld = 0, lost_state = 0;
   auto add_elections = [&](const ReplicatedLog* g) {
-    if (g) elections_started += g->elections_started(), elections_won += g->elections_won();
+    if (!g) return;
+    elections_started += g->elections_started(), elections_won += g->elections_won();
+    votes_withheld += g->votes_withheld(), lost_state += g->lost_state();
   };
   add_elections(controller.group());
   for (const auto& t : topics)
@@ -422,6 +433,13 @@ std::string Server::Impl::render_metrics() const {
   counter("quorumq_raft_elections_started_total", "Raft elections this broker started (turned candidate), all groups",
           elections_started);
   counter("quorumq_raft_elections_won_total", "Raft elections this broker won (turned leader), all groups", elections_won);
+  counter("quorumq_raft_votes_withheld_total",
+          "Votes refused because this broker started with an empty data directory and had not caught up yet",
+          votes_withheld);
+  counter("quorumq_raft_groups_lost_state",
+          "Groups (controller + partitions) still catching up after an empty data directory; they vote only for "
+          "a new group's candidates until then",
+          lost_state, "gauge");
   counter("quorumq_replication_dropped_messages_total", "Raft messages dropped by full or broken peer links",
           transport.dropped_messages());
   out += "# HELP quorumq_partition_leader 1 if this broker leads the partition\n# TYPE quorumq_partition_leader gauge\n";
@@ -665,7 +683,9 @@ awaitable<void> Server::Impl::raft_clock() {
     co_await t.async_wait(kTuple);
     if (io.stopped()) co_return;
     replication.tick_all();
-    if (++n % 50 == 0) transport.announce(replication.led_groups());
+    // Every 500 ms, and at once: the announcement also carries the incarnation header, which a
+    // broker on a new data directory waits for before its groups vote (incarnation.h).
+    if (n++ % 50 == 0) transport.announce(replication.led_groups());
     if (const auto leader = controller.leader()) {
       leader_seen = Clock::now();
       if (!stopping && !ctx.ready) {

@@ -291,6 +291,71 @@ TEST(Replication, followerDownWhileRetentionTrims_catchesUp) {
   ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("ret", 1); }, 30s)) << "the follower did not catch up";
 }
 
+// A broker whose data directory is lost (a replaced disk) comes back empty. It must not help
+// a lagging replica win an election: messages acknowledged with its help would be lost. It
+// abstains (counted in quorumq_raft_votes_withheld_total) until it has caught up with a leader,
+// then votes as usual (raft::Config::lost_state).
+TEST(Replication, emptyDataDir_neverElectsAStaleLeader_thenVotesAgain) {
+  Cluster cl(3);
+  cl.start_all();
+  create_topic(cl.bootstrap(), "wipe", 1, 3);
+  int leader = -1;
+  ASSERT_TRUE(wait_until([&] { return (leader = cl.leader_of("wipe", 0)) >= 0; }, 10s));
+  const int stale = (leader + 1) % 3, wiped = (leader + 2) % 3;
+  auto metric = [&](int i, const std::string& name) -> std::int64_t {
+    auto m = http_get(cl.broker(i).admin_port(), "/metrics");
+    const auto at = m ? m->body.find("\n" + name + " ") : std::string::npos;
+    return at == std::string::npos ? -1 : std::stoll(m->body.substr(at + name.size() + 2));
+  };
+  cl.broker(stale).kill9();
+  ProducerConfig pc;
+  pc.bootstrap = cl.bootstrap();
+  pc.acks = Acks::quorum;
+  {
+    auto p = Producer::create(pc);
+    ASSERT_TRUE(p.has_value());
+    for (int i = 0; i < 300; ++i) (*p)->send("wipe", std::nullopt, "acked-" + std::to_string(i), {}, [](auto&) {}, 0);
+    ASSERT_TRUE((*p)->flush(30s)) << "300 messages not acknowledged by the leader and the future wiped broker";
+  }
+  cl.broker(leader).kill9();
+  cl.broker(wiped).kill9();
+  std::filesystem::remove_all(cl.broker(wiped).data_dir());
+  cl.broker(wiped).spawn();
+  cl.broker(stale).spawn();
+  // The stale replica asks for votes and the empty one refuses. (The empty broker hosts only
+  // the controller group so far: it learns of the topic from the controller log it lacks.)
+  ASSERT_TRUE(wait_until(
+      [&] { return metric(wiped, "quorumq_raft_votes_withheld_total") >= 4 || cl.leader_of("wipe", 0) >= 0; }, 30s))
+      << "the empty broker never refused a vote (or the stale replica never asked)";
+  ASSERT_EQ(cl.leader_of("wipe", 0), -1) << "a leader was elected without the acknowledged messages";
+  EXPECT_GE(metric(wiped, "quorumq_raft_groups_lost_state"), 1);
+
+  // The broker that holds them returns: it is elected, the empty one catches up from it.
+  cl.broker(leader).spawn();
+  for (int i = 0; i < 3; ++i) cl.broker(i).wait_ready(30s);
+  ASSERT_TRUE(wait_until([&] { return metric(wiped, "quorumq_raft_groups_lost_state") == 0; }, 30s))
+      << "the empty broker did not catch up";
+  auto got = consume_all(cl.bootstrap(), "wipe", "verify", 300, 30s);
+  ASSERT_EQ(got.size(), 300u);
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)].value, "acked-" + std::to_string(i));
+
+  // Caught up, it is an ordinary voter again: with the old leader gone, it and the (formerly)
+  // stale replica elect a leader that has everything.
+  cl.broker(leader).kill9();
+  {
+    auto p = Producer::create(pc);
+    ASSERT_TRUE(p.has_value());
+    (*p)->send("wipe", std::nullopt, "after", {}, [](auto&) {}, 0);
+    ASSERT_TRUE((*p)->flush(30s)) << "the two remaining brokers did not elect a leader";
+  }
+  got = consume_all(cl.bootstrap(), "wipe", "verify2", 301, 30s);
+  ASSERT_EQ(got.size(), 301u);
+  EXPECT_EQ(got.back().value, "after");
+  cl.broker(leader).start(30s);
+  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("wipe", 1); }, 30s));
+  expect_identical_replicas(cl, "wipe", 1);
+}
+
 // /readyz follows the quorum: a broker left alone (its two peers dead) turns not ready within
 // a few seconds (while /healthz stays 200), and ready again once a peer is back.
 TEST(Replication, readinessFollowsTheQuorum) {
