@@ -101,7 +101,6 @@ void Raft::become_leader() {
   QQ_ASSERT(vote_ == cfg_.id);
   lead_ = cfg_.id;
   role_ = Role::leader;
-
   const log_index next = log_.last_index().next();
   for (node_id n : members_) {
     auto [it, _] = progress_.emplace(n, Progress(next, cfg_.max_inflight_msgs, !is_voter(n)));
