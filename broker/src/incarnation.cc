@@ -75,11 +75,16 @@ std::optional<Incarnation::Verdict> Incarnation::on_header(node_id from, const H
   return verdict_;
 }
 
+bool Incarnation::settled() const {
+  std::lock_guard lk(mu_);
+  return settled_;
+}
+
 void Incarnation::set_settled(bool settled) {
   std::lock_guard lk(mu_);
   if (settled && !settled_ && verdict_ == Verdict::lost)
     spdlog::info("every replica on this broker caught up after its data directory was lost; peers may count it again");
-  settled_ = settled;
+  settled_ = settled_ || settled;  // once peers may have adopted our id, it stays so
 }
 
 }  // namespace quorumq::broker

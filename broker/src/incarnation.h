@@ -43,7 +43,9 @@ class Incarnation {
   // A peer's envelope header. Returns the verdict if this changed it.
   std::optional<Verdict> on_header(node_id from, const Header& h);
   // Every group caught up (and applied) after a lost verdict: peers may adopt our new id.
+  // Sticky: once said, it is never taken back.
   void set_settled(bool settled);
+  bool settled() const;
 
  private:
   void remember(node_id peer, const std::string& dir);  // with mu_ held

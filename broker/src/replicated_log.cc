@@ -147,13 +147,11 @@ void ReplicatedLog::start() {
   const std::string lost_key = "lost:" + opts_.name;
   lost_state_stored_ = storage_.meta(lost_key).has_value();
   if (!lost_state_stored_ && opts_.lost_state_known && can_lose_state()) {
+    // Not waited for: if a crash loses it, the next start is "unknown" until a peer speaks,
+    // and the peers still remember our old directory (we had not settled).
     std::vector<storage::WriteOp> ops;
     ops.emplace_back(storage::PutMetaOp{lost_key, {1}});
-    if (auto w = storage_.write_sync(std::move(ops)); !w) {
-      spdlog::critical("group {}: cannot write to the data directory: {}", opts_.name, w.error().message);
-      spdlog::default_logger()->flush();
-      std::_Exit(3);
-    }
+    storage_.submit(std::move(ops), [](auto) {});
     lost_state_stored_ = true;
   }
   const bool lost = can_lose_state() && (lost_state_stored_ || opts_.lost_state || opts_.lost_state_known);
@@ -191,19 +189,26 @@ void ReplicatedLog::start() {
 }
 
 bool ReplicatedLog::can_lose_state() const {
-  return opts_.voters.size() > 1 && std::find(opts_.voters.begin(), opts_.voters.end(), opts_.self) != opts_.voters.end();
+  // Only where a vote can decide alone: with n voters and quorum q, a quorum and the quorum
+  // that committed an entry share 2q - n members. With an even n that is >= 2, so another
+  // member that holds the entry is in every winning quorum and refuses a candidate without it:
+  // the rule would only cost availability (a 2-replica group could never elect again).
+  const std::size_t n = opts_.voters.size();
+  return n >= 3 && n % 2 == 1 && std::find(opts_.voters.begin(), opts_.voters.end(), opts_.self) != opts_.voters.end();
 }
 
 void ReplicatedLog::set_lost_state(bool lost) {
   std::lock_guard lk(mu_);
   if (stopped_ || !raft_ || !can_lose_state()) return;
   if (lost && raft_->role() == raft::Role::leader) return;  // won a majority's votes: holds everything
-  if (lost != lost_state_stored_) {  // lost = a known loss (verdict lost), stored
+  // A stored (known) loss ends only by catching up: "whole" from a peer that never heard of us
+  // lifts only the not-yet-known state of this start.
+  if (!lost && lost_state_stored_) return;
+  if (lost && !lost_state_stored_) {
     std::vector<storage::WriteOp> ops;
-    if (lost) ops.emplace_back(storage::PutMetaOp{"lost:" + opts_.name, {1}});
-    else ops.emplace_back(storage::DeleteMetaOp{"lost:" + opts_.name});
+    ops.emplace_back(storage::PutMetaOp{"lost:" + opts_.name, {1}});
     storage_.submit(std::move(ops), [](auto) {});
-    lost_state_stored_ = lost;
+    lost_state_stored_ = true;
   }
   if (raft_->lost_state() != lost) {
     raft_->set_lost_state(lost);
@@ -225,7 +230,7 @@ void ReplicatedLog::maybe_finish_recovery() {
   ops.emplace_back(storage::DeleteMetaOp{"recovering:" + opts_.name});
   storage_.submit(std::move(ops), [](auto) {});
   votes_withheld_base_ += raft_->votes_withheld();
-  raft_ = make_raft(raft_->hard_state(), raft_->applied_index(), raft_->lost_state());
+  raft_ = make_raft(raft_->hard_state(), raft_->applied_index(), lost_state_.load());
 }
 
 void ReplicatedLog::stop() {
@@ -429,7 +434,7 @@ void ReplicatedLog::persist(std::shared_ptr<raft::Ready> rd) {
     std::memcpy(v.data(), &applied, 8);
     ops.emplace_back(storage::PutMetaOp{"applied:" + opts_.name, std::move(v)});
   }
-  if (lost_state_.load() && !raft_->lost_state()) {
+  if (lost_state_.load() && !raft_->lost_state() && !recovering_until_) {  // (a learner never is)
     // In the same write as (or after) the entries that ended it: a crash before this lands
     // restarts with the rule still on, which is safe.
     if (lost_state_stored_) ops.emplace_back(storage::DeleteMetaOp{"lost:" + opts_.name});

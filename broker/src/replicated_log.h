@@ -125,7 +125,7 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   bool is_leader() const { return role_.load() == raft::Role::leader; }
   bool recovering() const { return recovering_.load(); }
   // This broker may have lost its data and this group has not caught up with a leader yet
-  // (raft::Config::lost_state): it votes only for a new group's candidates.
+  // (raft::Config::lost_state): it does not vote.
   bool lost_state() const { return lost_state_.load(); }
   std::uint64_t votes_withheld() const { return votes_withheld_.load(std::memory_order_relaxed); }
   // The broker's incarnation verdict: lost (this broker forgot what it held) or whole.

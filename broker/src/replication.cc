@@ -26,8 +26,10 @@ GroupOptions ReplicaManager::base_options() const {
   o.self = self_;
   o.election_timeout_ticks = std::max(2, static_cast<int>(config_.election_timeout_ms) / kTickMs);
   o.heartbeat_interval_ticks = std::max(1, static_cast<int>(config_.heartbeat_interval_ms) / kTickMs);
-  o.lost_state = incarnation_.verdict() != Incarnation::Verdict::whole;
-  o.lost_state_known = incarnation_.verdict() == Incarnation::Verdict::lost;
+  // A group created after this broker settled is a new one (a topic created since): nothing lost.
+  const auto v = incarnation_.verdict();
+  o.lost_state = v == Incarnation::Verdict::unknown;
+  o.lost_state_known = v == Incarnation::Verdict::lost && !incarnation_.settled();
   return o;
 }
 
@@ -51,20 +53,19 @@ std::vector<std::shared_ptr<ReplicatedLog>> ReplicaManager::snapshot() const {
 }
 
 void ReplicaManager::tick_all() {
+  for (auto& g : snapshot()) g->tick();
+  // After the ticks: a controller tick may have created partition groups (applying a topic).
   bool settled = true;
-  for (auto& g : snapshot()) {
-    g->tick();
-    settled &= g->settled();
-  }
+  for (auto& g : snapshot()) settled &= g->settled();
   incarnation_.set_settled(settled);
 }
 
 void ReplicaManager::deliver(const DecodedEnvelope& env) {
   // The header first: it may tell us (before any vote request in this envelope is looked at)
   // that this broker lost its data, or that it is whole.
-  if (auto v = incarnation_.on_header(node_id{env.from}, {env.dirs.sender_dir, env.dirs.receiver_dir,
-                                                           env.dirs.sender_settled})) {
-    for (auto& g : snapshot()) g->set_lost_state(*v != Incarnation::Verdict::whole);
+  if (incarnation_.on_header(node_id{env.from}, {env.dirs.sender_dir, env.dirs.receiver_dir, env.dirs.sender_settled})) {
+    // Read again per group: another thread may apply a newer verdict at the same time.
+    for (auto& g : snapshot()) g->set_lost_state(incarnation_.verdict() != Incarnation::Verdict::whole);
   }
   std::vector<std::pair<std::shared_ptr<ReplicatedLog>, const raft::Message*>> work;
   {

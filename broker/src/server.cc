@@ -437,8 +437,8 @@ std::string Server::Impl::render_metrics() const {
           "Votes refused because this broker started with an empty data directory and had not caught up yet",
           votes_withheld);
   counter("quorumq_raft_groups_lost_state",
-          "Groups (controller + partitions) still catching up after an empty data directory; they vote only for "
-          "a new group's candidates until then",
+          "Groups (controller + partitions) that do not vote yet: this broker lost its data directory (or does "
+          "not know yet whether it did) and they have not caught up with a leader",
           lost_state, "gauge");
   counter("quorumq_replication_dropped_messages_total", "Raft messages dropped by full or broken peer links",
           transport.dropped_messages());

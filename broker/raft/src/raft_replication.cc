@@ -256,11 +256,14 @@ void Raft::handle_install(const Message& m) {
 }
 
 void Raft::note_leader_contact(const Message& m) {
-  if (!lost_state_ || lost_state_target_) return;
+  if (!lost_state_ || (lost_state_target_ && lost_state_target_term_ == m.term)) return;
   // Everything that may have been committed with our help before we lost our state is in this
   // leader's log (leader completeness), so its last index bounds what we must hold again. A
-  // peer too old to send leader_last leaves only its commit index as the bound.
+  // peer too old to send leader_last leaves only its commit index as the bound. A later
+  // leader's bound replaces an earlier one's: the earlier may have counted entries that were
+  // never committed and that the later one dropped (an idle group would never reach it).
   lost_state_target_ = std::max(m.leader_last, m.commit);
+  lost_state_target_term_ = m.term;
 }
 
 void Raft::set_lost_state(bool lost) {

@@ -143,5 +143,24 @@ TEST(LostState, partlyCaughtUpMemberNeitherStandsNorVotes) {
   EXPECT_FALSE(h.r(2).lost_state());
 }
 
+// The bound comes from the CURRENT leader: a first leader's last index may include entries that
+// were never committed and that the next leader dropped; an idle group would never reach it.
+TEST(LostState, aNewLeadersBoundReplacesTheOldOne) {
+  Harness h(3, 0, [](Config& c) { c.lost_state = true; });
+  h.start(2);
+  std::vector<Entry> es;
+  for (std::uint64_t i = 1; i <= 2; ++i) es.push_back(Entry{log_index(i), term_t(3), EntryType::normal, test::bytes("x")});
+  h.r(2).step(Message{.type = MessageType::append, .from = node_id(1), .to = node_id(2), .term = term_t(3),
+                      .index = log_index(0), .log_term = term_t(0), .entries = es, .commit = log_index(2),
+                      .leader_last = log_index(100)});
+  EXPECT_TRUE(h.r(2).lost_state());
+  // Leader 3 of term 4 holds 1..2 and its no-op at 3: its bound is 3.
+  h.r(2).step(Message{.type = MessageType::append, .from = node_id(3), .to = node_id(2), .term = term_t(4),
+                      .index = log_index(2), .log_term = term_t(3),
+                      .entries = {Entry{log_index(3), term_t(4), EntryType::noop, nullptr}}, .commit = log_index(3),
+                      .leader_last = log_index(3)});
+  EXPECT_FALSE(h.r(2).lost_state());
+}
+
 }  // namespace
 }  // namespace quorumq::raft

@@ -157,6 +157,7 @@ class Raft {
   bool is_learner_ = false;
   bool lost_state_ = false;
   std::optional<log_index> lost_state_target_;
+  term_t lost_state_target_term_;  // the leader term the target was taken in
   std::uint64_t votes_withheld_ = 0;
   std::vector<node_id> members_;  // voters then learners, sorted within each
   RaftLog log_;
