@@ -420,11 +420,11 @@ std::string Server::Impl::render_metrics() const {
       if (p && p->group() && p->group()->is_leader()) ++led, ready_led += p->serving();
   counter("quorumq_partitions_led", "Partitions this broker leads", led, "gauge");
   std::uint64_t elections_started = 0, elections_won = 0;  // controller + hosted partitions
-  std::uint64_t votes_withheld = 0, lost_state = 0;
+  std::uint64_t votes_withheld = 0, lost_state = 0, recovering = 0;
   auto add_elections = [&](const ReplicatedLog* g) {
     if (!g) return;
     elections_started += g->elections_started(), elections_won += g->elections_won();
-    votes_withheld += g->votes_withheld(), lost_state += g->lost_state();
+    votes_withheld += g->votes_withheld(), lost_state += g->lost_state(), recovering += g->recovering();
   };
   add_elections(controller.group());
   for (const auto& t : topics)
@@ -440,6 +440,9 @@ std::string Server::Impl::render_metrics() const {
           "Groups (controller + partitions) that do not vote yet: this broker lost its data directory (or does "
           "not know yet whether it did) and they have not caught up with a leader",
           lost_state, "gauge");
+  counter("quorumq_raft_groups_recovering",
+          "Groups re-fetching a log cut at a damaged entry (non-voting until they hold what they held before)",
+          recovering, "gauge");
   counter("quorumq_replication_dropped_messages_total", "Raft messages dropped by full or broken peer links",
           transport.dropped_messages());
   out += "# HELP quorumq_partition_leader 1 if this broker leads the partition\n# TYPE quorumq_partition_leader gauge\n";
