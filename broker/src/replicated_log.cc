@@ -88,8 +88,12 @@ std::unique_ptr<raft::Raft> ReplicatedLog::make_raft(const raft::HardState& hs, 
   cfg.voters = opts_.voters;
   cfg.learners = opts_.learners;
   if (recovering_until_) {
-    std::erase(cfg.voters, opts_.self);
-    cfg.learners.push_back(opts_.self);
+    if (recovering_term_) {
+      cfg.held_before = std::pair{*recovering_until_, *recovering_term_};
+    } else {  // recorded by a broker that did not store the term: the older, stricter rule
+      std::erase(cfg.voters, opts_.self);
+      cfg.learners.push_back(opts_.self);
+    }
   }
   cfg.election_timeout_ticks = opts_.election_timeout_ticks;
   cfg.heartbeat_interval_ticks = opts_.heartbeat_interval_ticks;
@@ -103,17 +107,30 @@ std::unique_ptr<raft::Raft> ReplicatedLog::make_raft(const raft::HardState& hs, 
 void ReplicatedLog::start() {
   std::lock_guard lk(mu_);
   const std::string recover_key = "recovering:" + opts_.name;
-  if (auto r = storage_.meta(recover_key); r && r->size() == 8) {
+  if (auto r = storage_.meta(recover_key); r && (r->size() == 8 || r->size() == 16)) {
     log_index target;
     std::memcpy(&target.value, r->data(), 8);
     recovering_until_ = target;
+    if (r->size() == 16) {
+      term_t t;
+      std::memcpy(&t.value, r->data() + 8, 8);
+      recovering_term_ = t;
+    }
   }
   if (auto bad = find_corruption()) {
-    // Never serve or vote with a damaged log: cut it at the damage and rebuild from the leader.
+    // Never serve or stand with a damaged log: cut it at the damage and rebuild from the
+    // leader; vote as if we still held what we held (Config::held_before).
     const auto before = log_->state().last_index;
-    const log_index target = std::max(before, recovering_until_.value_or(log_index{0}));
-    std::vector<std::uint8_t> v(8);
+    const auto before_term = log_->state().last_term;
+    log_index target = before;
+    term_t target_term = before_term;
+    if (recovering_until_ && recovering_term_ &&
+        (*recovering_term_ > before_term || (*recovering_term_ == before_term && *recovering_until_ > before))) {
+      target = *recovering_until_, target_term = *recovering_term_;  // an earlier cut held more
+    }
+    std::vector<std::uint8_t> v(16);
     std::memcpy(v.data(), &target.value, 8);
+    std::memcpy(v.data() + 8, &target_term.value, 8);
     std::vector<storage::WriteOp> ops;
     ops.emplace_back(storage::TruncateSuffixOp{log_, *bad});
     ops.emplace_back(storage::PutMetaOp{recover_key, std::move(v)});
@@ -123,8 +140,10 @@ void ReplicatedLog::start() {
       std::_Exit(3);
     }
     recovering_until_ = target;
+    recovering_term_ = target_term;
     spdlog::error("group {}: stored entry {} failed its CRC check; log cut there (it held up to {}); this replica "
-                  "rejoins as a non-voting learner until it has recovered that far from the leader",
+                  "re-fetches from the leader and does not stand for leader until it has recovered that far (it "
+                  "votes as if it still held its old log)",
                   opts_.name, bad->value, before.value);
   }
   const auto st = log_->state();
@@ -136,6 +155,7 @@ void ReplicatedLog::start() {
       spdlog::critical("group {}: single replica with a damaged log: entries from {} on are lost", opts_.name,
                        st.last_index.value + 1);
       recovering_until_.reset();
+      recovering_term_.reset();
       recovering_.store(false);
       std::vector<storage::WriteOp> ops;
       ops.emplace_back(storage::DeleteMetaOp{recover_key});
@@ -225,6 +245,7 @@ void ReplicatedLog::maybe_finish_recovery() {
   if (raft_->log().last_index() < *recovering_until_ || raft_->commit_index() < *recovering_until_) return;
   spdlog::info("group {}: recovered up to index {}; voting again", opts_.name, recovering_until_->value);
   recovering_until_.reset();
+  recovering_term_.reset();
   recovering_.store(false);
   std::vector<storage::WriteOp> ops;
   ops.emplace_back(storage::DeleteMetaOp{"recovering:" + opts_.name});

@@ -193,10 +193,12 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   std::uint64_t persist_failures_ = 0;
   term_t persisted_term_{0};               // term and vote last handed to storage
   std::optional<node_id> persisted_vote_;
-  // Set while this replica rebuilds a log it had to cut because of corruption: it takes part
-  // as a non-voting learner until its log reaches what it held before (KIP-853's rule for a
-  // member that lost its disk), so it can never decide an election with a damaged log.
+  // Set while this replica rebuilds a log it had to cut because of corruption: until its log
+  // reaches what it held before it never stands, and it votes as if it still held that log
+  // (raft::Config::held_before), so it can never decide an election with a damaged log, yet two
+  // damaged replicas at once still let the third, whole one be elected.
   std::optional<log_index> recovering_until_;
+  std::optional<term_t> recovering_term_;  // term of the entry at recovering_until_ (held_before)
   // "lost:<group>" is stored while a KNOWN loss holds (it must survive a restart of a broker
   // that has not caught up yet); deleted with the Ready that ends the rule.
   bool lost_state_stored_ = false;

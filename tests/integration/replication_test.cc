@@ -211,6 +211,40 @@ TEST(Replication, corruptReplica_detectedNeverServedRepairedFromLeader) {
   expect_identical_replicas(cl, "rot", 1);
 }
 
+// Two of three replicas damaged at once (different entries), all three restarted: each damaged
+// one cuts its log and re-fetches, voting as if it still held its old log, so the whole one is
+// elected and both recover. (As non-voting learners, as before, they left the partition without
+// a leader for good: chaos seed 100875108.)
+TEST(Replication, twoDamagedReplicas_theWholeOneIsElectedBothRecover) {
+  Cluster cl(3);
+  cl.start_all();
+  create_topic(cl.bootstrap(), "rot2", 1, 3);
+  {
+    ProducerConfig pc;
+    pc.bootstrap = cl.bootstrap();
+    auto p = Producer::create(pc);
+    for (int i = 0; i < 500; ++i) (*p)->send("rot2", std::nullopt, "payload-" + std::to_string(i) + "-MARKER", {}, [](auto&) {}, 0);
+    ASSERT_TRUE((*p)->flush(30s));
+  }
+  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("rot2", 1); }, 30s));
+  const int leader = cl.leader_of("rot2", 0);
+  ASSERT_GE(leader, 0);
+  const int a = (leader + 1) % 3, b = (leader + 2) % 3;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(cl.broker(i).terminate(), 0);
+  ASSERT_TRUE(corrupt_file(cl.broker(a).data_dir() / "data.mdb", "payload-100-MARKER"));
+  ASSERT_TRUE(corrupt_file(cl.broker(b).data_dir() / "data.mdb", "payload-300-MARKER"));
+  for (int i = 0; i < 3; ++i) cl.broker(i).spawn();
+  for (int i = 0; i < 3; ++i) cl.broker(i).wait_ready(30s);
+  EXPECT_FALSE(cl.broker(a).log_contains("failed its CRC check").empty());
+  EXPECT_FALSE(cl.broker(b).log_contains("failed its CRC check").empty());
+  ASSERT_TRUE(wait_until([&] { return cl.leader_of("rot2", 0) == leader; }, 30s)) << "the whole replica was not elected";
+  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("rot2", 1); }, 30s)) << "the damaged replicas did not recover";
+  auto got = consume_all(cl.bootstrap(), "rot2", "verify", 500, 30s);
+  ASSERT_EQ(got.size(), 500u);
+  for (int i = 0; i < 500; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)].value, "payload-" + std::to_string(i) + "-MARKER");
+  expect_identical_replicas(cl, "rot2", 1);
+}
+
 TEST(Replication, consumerAndOffsetsLeaderKilled_resumesFromCommitted) {
   Cluster cl(3);
   cl.start_all();

@@ -19,6 +19,7 @@ std::string Raft::find_invariant_violation() const {
   if (is_learner_ && role_ != Role::follower) return "learner is not a follower";
   if (lost_state_ && role_ == Role::leader) return "leader still marked as having lost its state";
   if (lost_state_ && role_ != Role::follower) return "member that lost its state is not a follower";
+  if (cfg_.held_before && role_ != Role::follower) return "member recovering a damaged log is not a follower";
   switch (role_) {
     case Role::leader: {
       if (lead_ != cfg_.id) return "leader does not know itself as leader";

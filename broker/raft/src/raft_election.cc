@@ -55,6 +55,10 @@ void Raft::handle_vote_request(const Message& m) {
                                          (pre && m.term > term_));
   // Paper §5.4.1: only for a candidate whose log is at least as up-to-date as ours.
   bool grant = can_vote && log_.is_up_to_date(m.index, m.log_term);
+  if (grant && cfg_.held_before) {
+    const auto [idx, t] = *cfg_.held_before;  // the log we held before cutting a damaged part
+    grant = m.log_term > t || (m.log_term == t && m.index >= idx);
+  }
   if (grant && lost_state_) {
     // We may have forgotten entries committed with our help (Config::lost_state).
     grant = false;

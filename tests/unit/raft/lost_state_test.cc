@@ -162,5 +162,43 @@ TEST(LostState, aNewLeadersBoundReplacesTheOldOne) {
   EXPECT_FALSE(h.r(2).lost_state());
 }
 
+// Config::held_before: a replica that cut its log at a damaged entry votes as if it still held
+// what it held, and never stands. Two damaged replicas of three then still elect the whole one
+// (as learners they left the group without a leader for good: chaos seed 100875108).
+TEST(HeldBefore, twoDamagedReplicasStillElectTheWholeOne) {
+  Harness h(3);
+  h.set_log(1, {1, 1, 2, 2});
+  for (int id : {2, 3}) {
+    h.set_log(id, {1});
+    h.set_term(id, 2);
+    h.node(id).cfg.held_before = std::pair{log_index(4), term_t(2)};
+  }
+  h.start();
+  h.tick_all(60);
+  EXPECT_EQ(h.r(1).role(), Role::leader);
+  EXPECT_EQ(h.r(2).role(), Role::follower);
+  EXPECT_EQ(h.r(3).role(), Role::follower);
+  EXPECT_EQ(h.log_terms(2), h.log_terms(1)) << "caught up from the whole replica";
+}
+
+TEST(HeldBefore, votesOnlyForACandidateAtLeastAsUpToDateAsTheOldLog) {
+  Harness h(3, 0, [](Config& c) { c.pre_vote = false; });
+  h.set_log(1, {1, 1, 1});  // behind what 2 held before its cut
+  h.set_log(3, {1, 1, 2, 2});
+  h.set_log(2, {1});
+  h.set_term(2, 2);
+  h.node(2).cfg.held_before = std::pair{log_index(4), term_t(2)};
+  h.start();
+  h.isolate(3);
+  h.elect(1);
+  EXPECT_NE(h.r(1).role(), Role::leader) << "2 held (4, 2) before its cut: 1's (3, 1) is behind it";
+  h.r(2).campaign_now();
+  EXPECT_EQ(h.r(2).role(), Role::follower) << "a damaged replica never stands";
+  h.heal();
+  h.isolate(1);
+  h.elect(3);
+  EXPECT_EQ(h.r(3).role(), Role::leader);
+}
+
 }  // namespace
 }  // namespace quorumq::raft

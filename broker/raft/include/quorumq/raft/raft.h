@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -59,6 +60,12 @@ struct Config {
   // log). The driver ends it earlier with set_lost_state(false) once it knows nothing was lost
   // (a new cluster). (KIP-853 keys voters by directory id for the same reason.)
   bool lost_state = false;
+  // The (index, term) of the last entry this replica held before it cut its log at a damaged
+  // entry. It votes as if it still held that log (a candidate must be at least as up-to-date
+  // as both that and its real last entry: exactly what an undamaged replica would require),
+  // and never stands, until the driver rebuilds it without this once it has recovered. (A
+  // learner in its place could leave a group with two damaged replicas without any leader.)
+  std::optional<std::pair<log_index, term_t>> held_before;
 };
 
 class Raft {
@@ -123,7 +130,8 @@ class Raft {
   void tick_election();
   void tick_heartbeat();
   void send(Message m);
-  bool promotable() const { return !is_learner_ && !lost_state_; }  // see Config::lost_state
+  // See Config::lost_state and Config::held_before.
+  bool promotable() const { return !is_learner_ && !lost_state_ && !cfg_.held_before; }
   bool is_voter(node_id n) const;
   void check_after_input() const;
 
