@@ -123,14 +123,17 @@ void ReplicatedLog::start() {
     const auto before = log_->state().last_index;
     const auto before_term = log_->state().last_term;
     log_index target = before;
-    term_t target_term = before_term;
-    if (recovering_until_ && recovering_term_ &&
-        (*recovering_term_ > before_term || (*recovering_term_ == before_term && *recovering_until_ > before))) {
+    std::optional<term_t> target_term = before_term;
+    if (recovering_until_ && !recovering_term_) {
+      // An older 8-byte record (no term): keep the larger index and the learner rule.
+      target = std::max(before, *recovering_until_), target_term.reset();
+    } else if (recovering_until_ && (*recovering_term_ > before_term ||
+                                     (*recovering_term_ == before_term && *recovering_until_ > before))) {
       target = *recovering_until_, target_term = *recovering_term_;  // an earlier cut held more
     }
-    std::vector<std::uint8_t> v(16);
+    std::vector<std::uint8_t> v(target_term ? 16 : 8);
     std::memcpy(v.data(), &target.value, 8);
-    std::memcpy(v.data() + 8, &target_term.value, 8);
+    if (target_term) std::memcpy(v.data() + 8, &target_term->value, 8);
     std::vector<storage::WriteOp> ops;
     ops.emplace_back(storage::TruncateSuffixOp{log_, *bad});
     ops.emplace_back(storage::PutMetaOp{recover_key, std::move(v)});
@@ -242,7 +245,13 @@ void ReplicatedLog::set_lost_state(bool lost) {
 
 void ReplicatedLog::maybe_finish_recovery() {
   if (!recovering_until_ || persisting_ || raft_->has_ready()) return;
-  if (raft_->log().last_index() < *recovering_until_ || raft_->commit_index() < *recovering_until_) return;
+  const auto& log = raft_->log();
+  const bool reached = log.last_index() >= *recovering_until_ && raft_->commit_index() >= *recovering_until_;
+  // Or the log already ranks above the one we held (an entry of a later term: the old tail was
+  // not committed and a later leader replaced it, so an idle group might never reach its
+  // index): held_before then adds nothing to Raft's own up-to-date check.
+  const bool outranked = recovering_term_ && log.last_term() > *recovering_term_ && raft_->commit_index() >= log.last_index();
+  if (!reached && !outranked) return;
   spdlog::info("group {}: recovered up to index {}; voting again", opts_.name, recovering_until_->value);
   recovering_until_.reset();
   recovering_term_.reset();
@@ -455,7 +464,9 @@ void ReplicatedLog::persist(std::shared_ptr<raft::Ready> rd) {
     std::memcpy(v.data(), &applied, 8);
     ops.emplace_back(storage::PutMetaOp{"applied:" + opts_.name, std::move(v)});
   }
-  if (lost_state_.load() && !raft_->lost_state() && !recovering_until_) {  // (a learner never is)
+  // Not while recovering: that Raft object may be a learner (never lost_state) and is rebuilt
+  // with the rule when recovery ends.
+  if (lost_state_.load() && !raft_->lost_state() && !recovering_until_) {
     // In the same write as (or after) the entries that ended it: a crash before this lands
     // restarts with the rule still on, which is safe.
     if (lost_state_stored_) ops.emplace_back(storage::DeleteMetaOp{"lost:" + opts_.name});
