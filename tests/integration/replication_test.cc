@@ -183,18 +183,28 @@ bool corrupt_file(const std::filesystem::path& file, const std::string& needle) 
   return f.good();
 }
 
+// 500 messages "payload-<i>-MARKER" on partition 0 of `topic`, then every replica has them.
+void produce_markers(Cluster& cl, const std::string& topic) {
+  ProducerConfig pc;
+  pc.bootstrap = cl.bootstrap();
+  auto p = Producer::create(pc);
+  for (int i = 0; i < 500; ++i) (*p)->send(topic, std::nullopt, "payload-" + std::to_string(i) + "-MARKER", {}, [](auto&) {}, 0);
+  ASSERT_TRUE((*p)->flush(30s));
+  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree(topic, 1); }, 30s));
+}
+
+// The 500 markers read back, each once, in order.
+void expect_markers(Cluster& cl, const std::string& topic) {
+  auto got = consume_all(cl.bootstrap(), topic, "verify", 500, 30s);
+  ASSERT_EQ(got.size(), 500u);
+  for (int i = 0; i < 500; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)].value, "payload-" + std::to_string(i) + "-MARKER");
+}
+
 TEST(Replication, corruptReplica_detectedNeverServedRepairedFromLeader) {
   Cluster cl(3);
   cl.start_all();
   create_topic(cl.bootstrap(), "rot", 1, 3);
-  {
-    ProducerConfig pc;
-    pc.bootstrap = cl.bootstrap();
-    auto p = Producer::create(pc);
-    for (int i = 0; i < 500; ++i) (*p)->send("rot", std::nullopt, "payload-" + std::to_string(i) + "-MARKER", {}, [](auto&) {}, 0);
-    ASSERT_TRUE((*p)->flush(30s));
-  }
-  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("rot", 1); }, 30s));
+  ASSERT_NO_FATAL_FAILURE(produce_markers(cl, "rot"));
   int leader = cl.leader_of("rot", 0);
   ASSERT_GE(leader, 0);
   const int victim = (leader + 1) % 3;
@@ -205,9 +215,7 @@ TEST(Replication, corruptReplica_detectedNeverServedRepairedFromLeader) {
   // The damaged replica never leads with its cut log while recovering; it repairs from the leader.
   ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("rot", 1); }, 30s)) << "the damaged replica did not recover";
   ASSERT_TRUE(wait_until([&] { return !cl.broker(victim).log_contains("recovered up to index").empty(); }, 30s));
-  auto got = consume_all(cl.bootstrap(), "rot", "verify", 500, 30s);
-  ASSERT_EQ(got.size(), 500u);
-  for (int i = 0; i < 500; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)].value, "payload-" + std::to_string(i) + "-MARKER");
+  ASSERT_NO_FATAL_FAILURE(expect_markers(cl, "rot"));
   expect_identical_replicas(cl, "rot", 1);
 }
 
@@ -219,14 +227,7 @@ TEST(Replication, twoDamagedReplicas_theWholeOneIsElectedBothRecover) {
   Cluster cl(3);
   cl.start_all();
   create_topic(cl.bootstrap(), "rot2", 1, 3);
-  {
-    ProducerConfig pc;
-    pc.bootstrap = cl.bootstrap();
-    auto p = Producer::create(pc);
-    for (int i = 0; i < 500; ++i) (*p)->send("rot2", std::nullopt, "payload-" + std::to_string(i) + "-MARKER", {}, [](auto&) {}, 0);
-    ASSERT_TRUE((*p)->flush(30s));
-  }
-  ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("rot2", 1); }, 30s));
+  ASSERT_NO_FATAL_FAILURE(produce_markers(cl, "rot2"));
   const int leader = cl.leader_of("rot2", 0);
   ASSERT_GE(leader, 0);
   const int a = (leader + 1) % 3, b = (leader + 2) % 3;
@@ -239,9 +240,7 @@ TEST(Replication, twoDamagedReplicas_theWholeOneIsElectedBothRecover) {
   EXPECT_FALSE(cl.broker(b).log_contains("failed its CRC check").empty());
   ASSERT_TRUE(wait_until([&] { return cl.leader_of("rot2", 0) == leader; }, 30s)) << "the whole replica was not elected";
   ASSERT_TRUE(wait_until([&] { return cl.replicas_agree("rot2", 1); }, 30s)) << "the damaged replicas did not recover";
-  auto got = consume_all(cl.bootstrap(), "rot2", "verify", 500, 30s);
-  ASSERT_EQ(got.size(), 500u);
-  for (int i = 0; i < 500; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)].value, "payload-" + std::to_string(i) + "-MARKER");
+  ASSERT_NO_FATAL_FAILURE(expect_markers(cl, "rot2"));
   expect_identical_replicas(cl, "rot2", 1);
 }
 

@@ -4,9 +4,10 @@
 #include "incarnation.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
+
+#include "test_util.h"
 
 namespace quorumq::broker {
 namespace {
@@ -14,14 +15,7 @@ namespace {
 namespace fs = std::filesystem;
 using Verdict = Incarnation::Verdict;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/quorumq-incarnation-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using storage::test::TempDir;  // tests/unit/storage/test_util.h
 
 std::unique_ptr<storage::Storage> open_store(const fs::path& dir) {
   storage::StorageOptions o;

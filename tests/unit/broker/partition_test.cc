@@ -6,25 +6,18 @@
 #include "partition.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 
 #include "quorumq/protocol/record_batch.h"
+#include "test_util.h"
 
 namespace quorumq::broker {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/quorumq-partition-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using storage::test::TempDir;  // tests/unit/storage/test_util.h
 
 constexpr std::int64_t kPid = 4242;
 

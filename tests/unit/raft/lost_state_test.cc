@@ -13,6 +13,13 @@ namespace {
 
 using test::Harness;
 
+// Entries from..to (inclusive) of one term, each holding `text`.
+std::vector<Entry> entries(std::uint64_t from, std::uint64_t to, std::uint64_t term, const std::string& text) {
+  std::vector<Entry> es;
+  for (std::uint64_t i = from; i <= to; ++i) es.push_back(Entry{log_index(i), term_t(term), EntryType::normal, test::bytes(text)});
+  return es;
+}
+
 // 3 voters; entries committed by 1 and 2 while 3 was cut off; then 1 and 2 crash and 2 comes
 // back with an empty disk (a replaced drive), 3 comes back with its short log.
 void commit_without_3_then_wipe_2(Harness& h, bool lost_state) {
@@ -103,10 +110,8 @@ TEST(LostState, newGroupWaitsForTheVerdictThenElects) {
 TEST(LostState, partlyCaughtUpMemberNeitherStandsNorVotes) {
   Harness h(3, 0, [](Config& c) { c.lost_state = true; });
   h.start(2);
-  std::vector<Entry> es;
-  for (std::uint64_t i = 1; i <= 4; ++i) es.push_back(Entry{log_index(i), term_t(3), EntryType::normal, test::bytes("x")});
   h.r(2).step(Message{.type = MessageType::append, .from = node_id(1), .to = node_id(2), .term = term_t(3),
-                      .index = log_index(0), .log_term = term_t(0), .entries = es, .commit = log_index(4),
+                      .index = log_index(0), .log_term = term_t(0), .entries = entries(1, 4, 3, "x"), .commit = log_index(4),
                       .leader_last = log_index(10)});
   EXPECT_EQ(h.r(2).commit_index(), log_index(4));
   EXPECT_TRUE(h.r(2).lost_state());
@@ -135,10 +140,8 @@ TEST(LostState, partlyCaughtUpMemberNeitherStandsNorVotes) {
   EXPECT_EQ(h.r(2).votes_withheld(), 1u);
 
   // The rest arrives and commits: the restriction ends.
-  std::vector<Entry> rest;
-  for (std::uint64_t i = 5; i <= 10; ++i) rest.push_back(Entry{log_index(i), term_t(5), EntryType::normal, test::bytes("y")});
   h.r(2).step(Message{.type = MessageType::append, .from = node_id(3), .to = node_id(2), .term = term_t(5),
-                      .index = log_index(4), .log_term = term_t(3), .entries = rest, .commit = log_index(10),
+                      .index = log_index(4), .log_term = term_t(3), .entries = entries(5, 10, 5, "y"), .commit = log_index(10),
                       .leader_last = log_index(10)});
   EXPECT_FALSE(h.r(2).lost_state());
 }
@@ -148,10 +151,8 @@ TEST(LostState, partlyCaughtUpMemberNeitherStandsNorVotes) {
 TEST(LostState, aNewLeadersBoundReplacesTheOldOne) {
   Harness h(3, 0, [](Config& c) { c.lost_state = true; });
   h.start(2);
-  std::vector<Entry> es;
-  for (std::uint64_t i = 1; i <= 2; ++i) es.push_back(Entry{log_index(i), term_t(3), EntryType::normal, test::bytes("x")});
   h.r(2).step(Message{.type = MessageType::append, .from = node_id(1), .to = node_id(2), .term = term_t(3),
-                      .index = log_index(0), .log_term = term_t(0), .entries = es, .commit = log_index(2),
+                      .index = log_index(0), .log_term = term_t(0), .entries = entries(1, 2, 3, "x"), .commit = log_index(2),
                       .leader_last = log_index(100)});
   EXPECT_TRUE(h.r(2).lost_state());
   // Leader 3 of term 4 holds 1..2 and its no-op at 3: its bound is 3.
