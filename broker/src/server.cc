@@ -421,15 +421,15 @@ std::string Server::Impl::render_metrics() const {
   counter("quorumq_partitions_led", "Partitions this broker leads", led, "gauge");
   std::uint64_t elections_started = 0, elections_won = 0;  // controller + hosted partitions
   std::uint64_t votes_withheld = 0, lost_state = 0, recovering = 0;
-  auto add_elections = [&](const ReplicatedLog* g) {
+  auto add_group_counts = [&](const ReplicatedLog* g) {
     if (!g) return;
     elections_started += g->elections_started(), elections_won += g->elections_won();
     votes_withheld += g->votes_withheld(), lost_state += g->lost_state(), recovering += g->recovering();
   };
-  add_elections(controller.group());
+  add_group_counts(controller.group());
   for (const auto& t : topics)
     for (const auto& p : t->partitions)
-      if (p) add_elections(p->group());
+      if (p) add_group_counts(p->group());
   counter("quorumq_raft_elections_started_total", "Raft elections this broker started (turned candidate), all groups",
           elections_started);
   counter("quorumq_raft_elections_won_total", "Raft elections this broker won (turned leader), all groups", elections_won);
