@@ -272,7 +272,19 @@ void ReplicatedLog::stop() {
 void ReplicatedLog::step(const raft::Message& m) {
   std::lock_guard lk(mu_);
   if (stopped_ || !raft_) return;
+  const auto rejected_before = raft_->messages_rejected();
   raft_->step(m);
+  if (raft_->messages_rejected() != rejected_before) {
+    messages_rejected_.fetch_add(1, std::memory_order_relaxed);
+    // Bounded: one line per group per 10 s, however many such messages arrive.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_reject_log_ > std::chrono::seconds(10)) {
+      last_reject_log_ = now;
+      spdlog::warn("group {}: dropped a {} message from broker {}: {} (counted in "
+                   "quorumq_raft_messages_rejected_total; a faulty or misconfigured peer)",
+                   opts_.name, raft::to_string(m.type), m.from.value, raft_->last_reject_reason());
+    }
+  }
   pump();
 }
 

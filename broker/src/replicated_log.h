@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -149,6 +150,8 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   // Elections this replica ran (turned candidate) and won (turned leader), for /metrics.
   std::uint64_t elections_started() const { return elections_started_.load(std::memory_order_relaxed); }
   std::uint64_t elections_won() const { return elections_won_.load(std::memory_order_relaxed); }
+  // Peer messages the Raft core refused as malformed or impossible (raft::Raft::messages_rejected).
+  std::uint64_t messages_rejected() const { return messages_rejected_.load(std::memory_order_relaxed); }
 
  private:
   class Reader;
@@ -216,6 +219,8 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   std::atomic<std::uint64_t> applied_{0};
   std::atomic<std::uint64_t> lost_end_index_{0};
   std::atomic<std::uint64_t> votes_withheld_{0};
+  std::atomic<std::uint64_t> messages_rejected_{0};
+  std::chrono::steady_clock::time_point last_reject_log_{};  // under mu_
 };
 
 }  // namespace quorumq::broker

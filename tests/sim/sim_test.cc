@@ -1,6 +1,8 @@
 // Runs the Raft simulation over many seeds. Environment:
 //   QUORUMQ_SIM_SEED=N     replay only seed N (prints its trace tail even when it passes)
 //   QUORUMQ_SIM_SEEDS=N    total seeds over the SimSeeds shards (default 2000)
+//   QUORUMQ_SIM_HOSTILE=1  with QUORUMQ_SIM_SEED: replay in hostile mode (SimHostile's seeds)
+//   QUORUMQ_SIM_HOSTILE_SEEDS=N  seeds of the hostile-peer run (default 400)
 // A failure prints "SIM FAILED seed=N" with the failure and the last events of the trace.
 #include <gtest/gtest.h>
 
@@ -38,8 +40,8 @@ std::optional<std::uint64_t> env_u64(const char* name) {
   return std::strtoull(v, nullptr, 10);
 }
 
-SimResult run_seed(std::uint64_t seed) {
-  Simulator sim(SimOptions{.seed = seed});
+SimResult run_seed(std::uint64_t seed, bool hostile = false) {
+  Simulator sim(SimOptions{.seed = seed, .hostile = hostile});
   g_running = &sim;
   std::signal(SIGABRT, on_abort);
   SimResult r = sim.run();
@@ -54,7 +56,7 @@ SimResult run_seed(std::uint64_t seed) {
 void run_shard(std::uint64_t shard) {
   if (auto one = env_u64("QUORUMQ_SIM_SEED")) {
     if (shard != 0) GTEST_SKIP() << "QUORUMQ_SIM_SEED set: replayed by shard 0";
-    Simulator sim(SimOptions{.seed = *one});
+    Simulator sim(SimOptions{.seed = *one, .hostile = env_u64("QUORUMQ_SIM_HOSTILE").value_or(0) != 0});
     g_running = &sim;
     std::signal(SIGABRT, on_abort);
     SimResult r = sim.run();
@@ -90,6 +92,31 @@ TEST(SimSeeds, Shard0) { run_shard(0); }
 TEST(SimSeeds, Shard1) { run_shard(1); }
 TEST(SimSeeds, Shard2) { run_shard(2); }
 TEST(SimSeeds, Shard3) { run_shard(3); }
+
+// Issue 13: peers (or anything on the network) sending messages no correct peer can send —
+// misaddressed, "from" the receiver itself or a non-member, malformed entries, impossible acks,
+// log resets past the commit index, replays. Every safety and liveness check must still hold,
+// and the cores must have dropped what was injected. QUORUMQ_SIM_HOSTILE_SEEDS=N for more.
+TEST(SimHostile, MalformedMisaddressedAndReplayedPeerMessages) {
+  const std::uint64_t total = env_u64("QUORUMQ_SIM_HOSTILE_SEEDS").value_or(400);
+  std::uint64_t injected = 0, rejected = 0;
+  std::size_t failures = 0;
+  for (std::uint64_t seed = 1; seed <= total && failures < 3; ++seed) {
+    SimResult r = run_seed(1000000 + seed, /*hostile=*/true);
+    injected += r.injected;
+    rejected += r.rejected;
+    if (!r.ok) {
+      ++failures;
+      ADD_FAILURE() << "SIM FAILED hostile seed=" << 1000000 + seed << ": " << r.failure
+                    << " (replay: QUORUMQ_SIM_SEED=" << 1000000 + seed << " QUORUMQ_SIM_HOSTILE=1)";
+    }
+  }
+  std::fprintf(stderr, "hostile: %llu seeds, %llu messages injected, %llu dropped by the cores\n",
+               static_cast<unsigned long long>(total), static_cast<unsigned long long>(injected),
+               static_cast<unsigned long long>(rejected));
+  EXPECT_GT(injected, total) << "the hostile mode injected almost nothing";
+  EXPECT_GT(rejected, injected / 2) << "most injected messages should be refused outright";
+}
 
 TEST(SimDeterminism, SameSeedSameTrace) {
   for (std::uint64_t seed : {7ULL, 12345ULL}) {

@@ -127,6 +127,7 @@ void Simulator::start_node(Node& n) {
 void Simulator::crash_node(Node& n) {
   // Everything not persisted through Ready/advance is lost: the Raft object (unstable log,
   // volatile state) and a Ready whose persistence had not completed.
+  if (n.raft) rejected_ += n.raft->messages_rejected();
   n.raft.reset();
   n.pending.reset();
   n.clear_lost_on_write = false;
@@ -255,6 +256,60 @@ void Simulator::send(const Message& m) {
   if (faults_on_ && chance(dup_prob_)) {
     network_.push(InFlight{now_ + 1 + rand(max_delay_units_ * 2), seq_++, m});
   }
+  if (opt_.hostile && faults_on_ && chance(0.05)) inject_hostile(m);
+}
+
+// A message derived from `m` that no correct peer can send. Every kind must be dropped by the
+// receiving core (raft::Raft::reject_reason) or be harmless (a replay long after the fact).
+void Simulator::inject_hostile(const Message& m) {
+  Message x = m;
+  int to = m.to.value;
+  const int count = static_cast<int>(nodes_.size());
+  switch (rand(8)) {
+    case 0:  // delivered to a node it is not addressed to
+      to = 1 + static_cast<int>(rand(static_cast<std::uint64_t>(count)));
+      if (to == m.to.value) to = to % count + 1;
+      break;
+    case 1:  // claims to come from the receiver itself
+      x.from = x.to;
+      break;
+    case 2:  // from a node that is not a member
+      x.from = node_id(count + 1 + static_cast<int>(rand(5)));
+      break;
+    case 3:  // a log reset past anything committed, at the sender's or a later term
+      x.type = MessageType::install_snapshot;
+      x.entries.clear();
+      x.term = term_t(m.term.value + rand(3));
+      x.commit = log_index(rand(1000));
+      x.index = log_index(x.commit.value + 1 + rand(1000));
+      x.log_term = x.term;
+      x.leader_last = log_index(x.index.value + rand(10));
+      break;
+    case 4:  // an acknowledgement of entries beyond any log
+      x.type = MessageType::append_resp;
+      x.entries.clear();
+      x.reject = false;
+      x.index = log_index((std::uint64_t{1} << 40) + rand(1000));
+      break;
+    case 5:  // a heartbeat committing beyond the entry it names
+      x.type = MessageType::heartbeat;
+      x.entries.clear();
+      x.commit = log_index(x.index.value + 1 + rand(1000));
+      break;
+    case 6:  // entries that do not follow prevLogIndex, or carry a term above the sender's
+      if (m.type != MessageType::append || m.entries.empty()) return;
+      if (chance(0.5)) {
+        x.entries.front().index = log_index(x.entries.front().index.value + 1 + rand(5));
+      } else {
+        x.entries.back().term = term_t(m.term.value + 1 + rand(5));
+      }
+      break;
+    default:  // an ordinary replay, long after it was sent
+      break;
+  }
+  ++injected_;
+  trace("inject", m.from.value, static_cast<std::uint64_t>(x.type), x.term.value, x.index.value);
+  network_.push(InFlight{now_ + 1 + rand(max_delay_units_ * 20), seq_++, x, to});
 }
 
 bool Simulator::link_ok(int from, int to) const {
@@ -264,9 +319,11 @@ bool Simulator::link_ok(int from, int to) const {
 void Simulator::deliver_due() {
   while (!network_.empty() && network_.top().at <= now_ && !checker_.failed()) {
     Message m = network_.top().msg;
+    const int to = network_.top().deliver_to ? network_.top().deliver_to : m.to.value;
     network_.pop();
-    Node& d = node(m.to.value);
-    if (!d.raft || !link_ok(m.from.value, m.to.value)) {
+    Node& d = node(to);
+    const bool forged_sender = m.from.value < 1 || m.from.value > static_cast<int>(nodes_.size());
+    if (!d.raft || (!forged_sender && !link_ok(m.from.value, to))) {
       trace("drop", m.from.value, pack(m), m.term.value, m.index.value);
       continue;
     }
@@ -471,6 +528,10 @@ SimResult Simulator::run() {
   r.trace_hash = trace_hash_;
   r.committed = checker_.committed_count();
   r.events = events_;
+  r.injected = injected_;
+  r.rejected = rejected_;
+  for (const Node& n : nodes_)
+    if (n.raft) r.rejected += n.raft->messages_rejected();
   return r;
 }
 

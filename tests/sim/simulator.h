@@ -26,6 +26,10 @@ struct SimOptions {
   std::uint64_t seed = 1;
   int chaos_ticks = 1000;   // ticks of faults before the network heals
   int liveness_ticks = 300; // after healing: max ticks without any commit progress
+  // Also inject messages no correct peer can send (misaddressed, from the receiver itself or a
+  // non-member, malformed entries, impossible acks and log resets) and replays of old ones.
+  // The core must drop them all: every safety and liveness check still holds.
+  bool hostile = false;
 };
 
 struct SimResult {
@@ -35,6 +39,8 @@ struct SimResult {
   std::uint64_t trace_hash = 0;     // hash of every event: equal for equal seeds
   std::size_t committed = 0;        // entries committed (applied somewhere)
   std::uint64_t events = 0;
+  std::uint64_t injected = 0;       // hostile messages injected (SimOptions::hostile)
+  std::uint64_t rejected = 0;       // messages the cores dropped as impossible
 };
 
 class Simulator {
@@ -69,6 +75,7 @@ class Simulator {
     std::uint64_t at;
     std::uint64_t seq;
     raft::Message msg;
+    int deliver_to = 0;  // 0: msg.to; else a misaddressed delivery (hostile mode)
     bool operator>(const InFlight& o) const { return at != o.at ? at > o.at : seq > o.seq; }
   };
   struct TraceEvent {
@@ -86,6 +93,7 @@ class Simulator {
   void write_disk(Node& n);
   void complete_persist(Node& n);
   void send(const raft::Message& m);
+  void inject_hostile(const raft::Message& m);
   void deliver_due();
   void random_faults();
   void repartition();
@@ -128,6 +136,8 @@ class Simulator {
   std::size_t trace_next_ = 0;
   std::uint64_t trace_hash_ = 1469598103934665603ULL;
   std::uint64_t events_ = 0;
+  std::uint64_t injected_ = 0;
+  std::uint64_t rejected_ = 0;  // summed over cores that were replaced (crashes)
 };
 
 }  // namespace quorumq::sim

@@ -160,9 +160,65 @@ void Raft::campaign_now() {
   check_after_input();
 }
 
+// Messages come from the network: nothing in them may trip an assertion or bend the rules.
+// A message no correct peer can send is dropped (and counted) before it changes anything.
+const char* Raft::reject_reason(const Message& m) const {
+  // Indexes this large cannot come from a real log, and index + entries must not overflow.
+  constexpr std::uint64_t kIndexMax = std::uint64_t{1} << 62;
+  if (m.to != cfg_.id) return "addressed to another node";
+  if (m.from == cfg_.id) return "claims to come from this node";
+  if (!contains(members_, m.from)) return "sender is not a member of this group";
+  if (static_cast<std::uint8_t>(m.type) > static_cast<std::uint8_t>(MessageType::timeout_now)) return "unknown type";
+  if (m.index.value >= kIndexMax || m.commit.value >= kIndexMax || m.reject_hint.value >= kIndexMax ||
+      m.leader_last.value >= kIndexMax || m.entries.size() >= kIndexMax)
+    return "index out of range";
+  if (m.type != MessageType::append && !m.entries.empty()) return "entries in a message that carries none";
+  switch (m.type) {
+    case MessageType::append: {
+      // Paper §5.3: entries follow prevLogIndex contiguously, their terms never decrease, start
+      // no lower than prevLogTerm, and no leader sends entries of a term above its own.
+      if (m.log_term > m.term) return "prevLogTerm above the leader's term";
+      term_t prev = m.log_term;
+      for (std::size_t i = 0; i < m.entries.size(); ++i) {
+        const Entry& e = m.entries[i];
+        if (e.index.value != m.index.value + 1 + i) return "entries not contiguous after prevLogIndex";
+        if (e.term < prev || e.term > m.term) return "entry terms out of order";
+        if (static_cast<std::uint8_t>(e.type) > static_cast<std::uint8_t>(EntryType::config)) return "unknown entry type";
+        prev = e.term;
+      }
+      break;
+    }
+    case MessageType::heartbeat:
+      if (m.log_term > m.term || m.commit > m.index) return "heartbeat commits beyond the entry it names";
+      break;
+    case MessageType::install_snapshot:
+      // Retention removes only committed entries, so the leader's log start is at most its
+      // commit index + 1 and at most its last index + 1.
+      if (m.log_term > m.term || m.index.value == 0 || m.commit < m.index ||
+          (m.leader_last.value != 0 && m.leader_last < m.index))
+        return "install_snapshot inconsistent with the leader's own log";
+      // Acted on only from the leader this node already follows in this term: a log reset
+      // never establishes a leader or a term by itself (the leader's first append or
+      // heartbeat does, and the install is retried after the next heartbeat reply).
+      if (m.term != term_ || role_ != Role::follower || lead_ != m.from)
+        return "install_snapshot not from this term's leader";
+      break;
+    case MessageType::vote:
+    case MessageType::pre_vote:
+      if (m.log_term > m.term) return "candidate's last term above its campaign term";
+      break;
+    default:
+      break;
+  }
+  return nullptr;
+}
+
 void Raft::step(const Message& m) {
-  QQ_ASSERT_MSG(m.to == cfg_.id, "message for another node");
-  QQ_ASSERT_MSG(m.from != cfg_.id, "message from self");
+  if (const char* why = reject_reason(m)) {
+    ++messages_rejected_;
+    last_reject_reason_ = why;
+    return;
+  }
   if (m.term > term_) {
     if (m.type == MessageType::vote || m.type == MessageType::pre_vote) {
       // Thesis §4.2.3 / §9.6: while we hear from a leader, ignore candidates, so a node that

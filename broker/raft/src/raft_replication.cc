@@ -145,6 +145,12 @@ void Raft::handle_append_resp(const Message& m, Progress& pr) {
     }
     return;
   }
+  // A follower cannot match entries we do not have: such an ack is forged or corrupt.
+  if (m.index > log_.last_index()) {
+    ++messages_rejected_;
+    last_reject_reason_ = "append_resp acknowledges entries beyond the leader's log";
+    return;
+  }
   const bool was_paused = pr.is_paused();
   if (!pr.maybe_update(m.index)) return;
   if (pr.state == ProgressState::probe) {
@@ -202,7 +208,13 @@ void Raft::handle_append(const Message& m) {
     const log_index last_new = log_index(m.index.value + m.entries.size());
     const log_index conflict = log_.find_conflict(m.entries);
     if (conflict.value != 0) {
-      QQ_ASSERT_MSG(conflict > commit_, "leader asked to overwrite a committed entry");
+      if (conflict <= commit_) {
+        // No correct leader asks this (leader completeness, §5.4): the bytes came from a
+        // faulty or forged peer. Keep the committed entry and ignore the message.
+        ++messages_rejected_;
+        last_reject_reason_ = "append conflicts with a committed entry";
+        return;
+      }
       const auto from = static_cast<std::ptrdiff_t>(conflict.value - m.entries.front().index.value);
       log_.append(std::vector<Entry>(m.entries.begin() + from, m.entries.end()));
     }

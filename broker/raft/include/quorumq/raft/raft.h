@@ -110,6 +110,11 @@ class Raft {
   bool lost_state() const { return lost_state_; }
   // Votes refused only because this member may have lost its state (since construction).
   std::uint64_t votes_withheld() const { return votes_withheld_; }
+  // Messages dropped by step() because no correct peer can send them (misaddressed, from a
+  // non-member, malformed entries, a log reset not from this term's leader, an ack beyond our
+  // log): they come from the network, so they are counted, never asserted on.
+  std::uint64_t messages_rejected() const { return messages_rejected_; }
+  const char* last_reject_reason() const { return last_reject_reason_; }
   const RaftLog& log() const { return log_; }
   const Config& config() const { return cfg_; }
   const Progress* progress(node_id n) const;
@@ -133,6 +138,7 @@ class Raft {
   // See Config::lost_state and Config::held_before.
   bool promotable() const { return !is_learner_ && !lost_state_ && !cfg_.held_before; }
   bool is_voter(node_id n) const;
+  const char* reject_reason(const Message& m) const;
   void check_after_input() const;
 
   // raft_election.cc
@@ -167,6 +173,8 @@ class Raft {
   std::optional<log_index> lost_state_target_;
   term_t lost_state_target_term_;  // the leader term the target was taken in
   std::uint64_t votes_withheld_ = 0;
+  std::uint64_t messages_rejected_ = 0;
+  const char* last_reject_reason_ = nullptr;
   std::vector<node_id> members_;  // voters then learners, sorted within each
   RaftLog log_;
   Rng rng_;
