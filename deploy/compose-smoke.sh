@@ -31,6 +31,7 @@ runtime = "runc"
 EOF
 export CONTAINERS_CONF=$conf
 P=qqsmoke
+export QUORUMQ_CLUSTER_SECRET=${QUORUMQ_CLUSTER_SECRET:-$(head -c 32 /dev/urandom | base64)}
 compose() { podman-compose -p "$P" -f deploy/compose.yaml "$@"; }
 down() { compose down -v >/dev/null 2>&1 || true; }
 trap 'down; rm -f "$conf"' EXIT

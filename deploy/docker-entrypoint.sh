@@ -6,11 +6,24 @@
 # is changed. StatefulSet use: set QUORUMQ_CLUSTER_SIZE=N and
 # QUORUMQ_PEER_HOST_TEMPLATE='quorumq-{ordinal}.quorumq.default.svc.cluster.local' and leave
 # QUORUMQ_NODE_ID/QUORUMQ_PEERS unset: pod "quorumq-K" becomes node K+1 and the peers are
-# 1@<template with 0>:PORT, ..., N@<template with N-1>:PORT. QUORUMQ_ADVERTISED defaults to
-# this pod's own peer address, so clients are told a name that resolves.
+# 1@<template with 0>:PEERPORT, ..., N@<template with N-1>:PEERPORT (the peer listener,
+# QUORUMQ_PEER_LISTEN, 9093 by default). QUORUMQ_ADVERTISED defaults to this pod's own name at
+# the client port, so clients are told a name that resolves.
+# Cluster secret: QUORUMQ_CLUSTER_SECRET_FILE (a mounted Secret), or QUORUMQ_CLUSTER_SECRET (the
+# value), which is written to a file only this user can read and then removed from the
+# environment the broker sees.
 set -euo pipefail
 port=${QUORUMQ_LISTEN:-0.0.0.0:9092}
 port=${port##*:}
+peer_port=${QUORUMQ_PEER_LISTEN:-0.0.0.0:9093}
+peer_port=${peer_port##*:}
+if [ -n "${QUORUMQ_CLUSTER_SECRET:-}" ] && [ -z "${QUORUMQ_CLUSTER_SECRET_FILE:-}" ]; then
+  secret_file=$(mktemp "${TMPDIR:-/tmp}/quorumq-cluster-secret.XXXXXX")
+  chmod 600 "$secret_file"
+  printf '%s\n' "$QUORUMQ_CLUSTER_SECRET" >"$secret_file"
+  export QUORUMQ_CLUSTER_SECRET_FILE=$secret_file
+fi
+unset QUORUMQ_CLUSTER_SECRET
 if [ -n "${QUORUMQ_CLUSTER_SIZE:-}" ] && [ -z "${QUORUMQ_NODE_ID:-}" ]; then
   host=${QUORUMQ_POD_NAME:-$(hostname)}
   ordinal=${host##*-}
@@ -26,7 +39,7 @@ if [ -n "${QUORUMQ_CLUSTER_SIZE:-}" ] && [ -z "${QUORUMQ_NODE_ID:-}" ]; then
   if [ -z "${QUORUMQ_PEERS:-}" ]; then
     peers=""
     for ((i = 0; i < QUORUMQ_CLUSTER_SIZE; i++)); do
-      peers+="${peers:+,}$((i + 1))@${template//\{ordinal\}/$i}:$port"
+      peers+="${peers:+,}$((i + 1))@${template//\{ordinal\}/$i}:$peer_port"
     done
     export QUORUMQ_PEERS=$peers
   fi

@@ -39,14 +39,17 @@ trap cleanup EXIT
 BASE=29092
 PEERS=""
 if [ "$BROKERS" -gt 1 ]; then
-  for i in $(seq 1 "$BROKERS"); do PEERS+="${PEERS:+,}$i@127.0.0.1:$((BASE + i))"; done
+  # Brokers reach each other on their peer listeners (port BASE+200+i), proving they share the
+  # cluster secret; clients use the client ports (BASE+i).
+  for i in $(seq 1 "$BROKERS"); do PEERS+="${PEERS:+,}$i@127.0.0.1:$((BASE + 200 + i))"; done
+  (umask 077; head -c 32 /dev/urandom | base64 >"$WORK/cluster.secret")
 fi
 BOOT=""
 step "starting $BROKERS broker(s) in $WORK"
 for i in $(seq 1 "$BROKERS"); do
   args=(--node-id "$i" --listen "127.0.0.1:$((BASE + i))" --admin-listen "127.0.0.1:$((BASE + 100 + i))"
         --data-dir "$WORK/broker$i")
-  [ -n "$PEERS" ] && args+=(--peers "$PEERS")
+  [ -n "$PEERS" ] && args+=(--peers "$PEERS" --cluster-secret-file "$WORK/cluster.secret")
   "$BROKER" "${args[@]}" >"$WORK/broker$i.log" 2>&1 &
   PIDS+=($!)
   BOOT+="${BOOT:+,}127.0.0.1:$((BASE + i))"

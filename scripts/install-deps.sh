@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   cmake ninja-build g++ ccache pkg-config git
   libasio-dev libflatbuffers-dev flatbuffers-compiler liblmdb-dev lmdb-utils
-  libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev
+  libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev libssl-dev
   clang libclang-rt-14-dev
   curl iproute2 procps e2fsprogs util-linux python3
 )

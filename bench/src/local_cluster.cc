@@ -88,11 +88,18 @@ LocalCluster::LocalCluster(ClusterOptions options) : options_(std::move(options)
     n.id = i;
     n.port = free_port();
     n.admin_port = free_port();
+    n.peer_port = free_port();
     n.data_dir = dir_ / ("b" + std::to_string(i));
     n.log_file = dir_ / ("b" + std::to_string(i) + ".log");
-    peers_ += (peers_.empty() ? "" : ",") + std::to_string(i) + "@127.0.0.1:" + std::to_string(n.port);
+    peers_ += (peers_.empty() ? "" : ",") + std::to_string(i) + "@127.0.0.1:" + std::to_string(n.peer_port);
     nodes_.push_back(n);
   }
+  secret_file_ = dir_ / "cluster.secret";
+  {
+    std::ofstream f(secret_file_);
+    f << "local-cluster-secret-" << nodes_.front().port << "-" << ::getpid() << "\n";
+  }
+  fs::permissions(secret_file_, fs::perms::owner_read | fs::perms::owner_write);
   spawner_ = std::thread([this] { spawner_loop(); });
 }
 
@@ -131,6 +138,7 @@ void LocalCluster::spawn_locked(Node& n) {
                                    "--admin-listen=127.0.0.1:" + std::to_string(n.admin_port),
                                    "--data-dir=" + n.data_dir.string(),
                                    "--peers=" + peers_,
+                                   "--cluster-secret-file=" + secret_file_.string(),
                                    "--log-level=" + options_.log_level};
   for (const auto& a : options_.extra_args) args.push_back(a);
   // Fork on the spawner thread (see the header) and wait for the pid.

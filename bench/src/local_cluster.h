@@ -74,7 +74,7 @@ class LocalCluster {
  private:
   struct Node {
     int id = 0;
-    std::uint16_t port = 0, admin_port = 0;
+    std::uint16_t port = 0, admin_port = 0, peer_port = 0;
     std::filesystem::path data_dir, log_file;
     pid_t pid = -1;
     bool paused = false;
@@ -89,7 +89,8 @@ class LocalCluster {
   std::filesystem::path dir_;
   mutable std::mutex mu_;
   std::vector<Node> nodes_;
-  std::string peers_;
+  std::string peers_;               // the brokers' peer-listener addresses (--peers)
+  std::filesystem::path secret_file_;  // the cluster secret every broker proves it knows
 
   std::mutex spawn_mu_;
   std::condition_variable spawn_cv_;

@@ -1,7 +1,11 @@
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <fstream>
+#include <sstream>
 
 namespace quorumq::broker {
 
@@ -54,17 +58,26 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
   CLI::App app{"quorumq-broker: a replicated, durable message-queue broker"};
   app.set_help_flag("-h,--help", "Print this help and exit");
   app.option_defaults()->always_capture_default();
-  std::string listen = c.listen.str(), admin = c.admin_listen.str(), advertised, peers;
+  std::string listen = c.listen.str(), admin = c.admin_listen.str(), advertised, peers, peer_listen;
   std::uint64_t retention_bytes = 0;
   std::int64_t retention_ms = 0;
   app.add_option("--node-id", c.node_id, "This broker's id (unique in the cluster)")->envname("QUORUMQ_NODE_ID");
-  app.add_option("--listen", listen, "Client and replication address HOST:PORT")->envname("QUORUMQ_LISTEN");
+  app.add_option("--listen", listen, "Client address HOST:PORT")->envname("QUORUMQ_LISTEN");
   app.add_option("--admin-listen", admin, "Admin HTTP address HOST:PORT (/healthz /readyz /metrics)")
       ->envname("QUORUMQ_ADMIN_LISTEN");
   app.add_option("--advertised", advertised, "Address given to clients, if not --listen")
       ->envname("QUORUMQ_ADVERTISED");
   app.add_option("--data-dir", c.data_dir, "Data directory (created if missing)")->envname("QUORUMQ_DATA_DIR");
-  app.add_option("--peers", peers, "All brokers, this one included: ID@HOST:PORT,...")->envname("QUORUMQ_PEERS");
+  app.add_option("--peers", peers,
+                 "All brokers, this one included, at their PEER addresses (--peer-listen): ID@HOST:PORT,...")
+      ->envname("QUORUMQ_PEERS");
+  app.add_option("--peer-listen", peer_listen,
+                 "Address other brokers connect to (replication); default: this broker's entry in --peers")
+      ->envname("QUORUMQ_PEER_LISTEN");
+  app.add_option("--cluster-secret-file", c.cluster_secret_file,
+                 "File holding the secret every broker of the cluster shares; peers prove they know it "
+                 "(HMAC challenge) before their replication traffic is accepted")
+      ->envname("QUORUMQ_CLUSTER_SECRET_FILE");
   app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|critical|off")
       ->envname("QUORUMQ_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -77,8 +90,27 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
   app.add_option("--max-connections", c.max_connections, "Client connections accepted at once")
       ->envname("QUORUMQ_MAX_CONNECTIONS")->check(CLI::Range(1u, 1000000u));
   app.add_option("--max-inflight-bytes", c.max_inflight_bytes_per_connection,
-                 "Request bytes in flight per connection before reading pauses (backpressure)")
+                 "Bytes one connection may make the broker hold (requests in flight, answers not yet read) "
+                 "before reading from it pauses (backpressure)")
       ->envname("QUORUMQ_MAX_INFLIGHT_BYTES");
+  app.add_option("--max-buffered-bytes", c.max_buffered_bytes,
+                 "Bytes all client connections together may make the broker hold before every connection "
+                 "stops reading (backpressure)")
+      ->envname("QUORUMQ_MAX_BUFFERED_BYTES")->check(CLI::Range(std::uint64_t{1} << 20, std::uint64_t{1} << 40));
+  app.add_option("--write-timeout-ms", c.write_timeout_ms,
+                 "Close a connection whose client reads none of its answers for this long")
+      ->envname("QUORUMQ_WRITE_TIMEOUT_MS")->check(CLI::Range(100u, 3600000u));
+  app.add_option("--max-fetch-bytes", c.max_fetch_bytes, "Largest fetch answer (a client's max_bytes is clamped)")
+      ->envname("QUORUMQ_MAX_FETCH_BYTES")->check(CLI::Range(1024, 1 << 30));
+  app.add_option("--max-partitions-per-request", c.max_partitions_per_request,
+                 "Partitions one request may name (produce, fetch, offsets)")
+      ->envname("QUORUMQ_MAX_PARTITIONS_PER_REQUEST")->check(CLI::Range(1u, 1000000u));
+  app.add_option("--max-offset-metadata-bytes", c.max_offset_metadata_bytes,
+                 "Largest metadata string an offset commit may carry")
+      ->envname("QUORUMQ_MAX_OFFSET_METADATA_BYTES")->check(CLI::Range(0u, 1u << 20));
+  app.add_option("--max-subscription-topics", c.max_subscription_topics,
+                 "Topics one consumer-group member may subscribe to")
+      ->envname("QUORUMQ_MAX_SUBSCRIPTION_TOPICS")->check(CLI::Range(1u, 100000u));
   app.add_option("--idle-timeout-ms", c.idle_timeout_ms, "Close connections silent this long")
       ->envname("QUORUMQ_IDLE_TIMEOUT_MS");
   app.add_option("--partial-frame-timeout-ms", c.partial_frame_timeout_ms,
@@ -133,6 +165,43 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
     if (c.peers.size() != 1 && c.peers.size() != 3 && c.peers.size() != 5)
       return std::unexpected("--peers lists " + std::to_string(c.peers.size()) +
                              " brokers; use 1, 3 or 5 so a majority is well defined");
+  }
+  if (c.peers.size() > 1) {
+    const Peer* self = nullptr;
+    for (const auto& q : c.peers)
+      if (q.id == c.node_id) self = &q;
+    if (!peer_listen.empty()) {
+      auto pl = parse_host_port(peer_listen);
+      if (!pl) return std::unexpected("--peer-listen: " + pl.error());
+      c.peer_listen = *pl;
+    } else {
+      c.peer_listen = self->addr;
+    }
+    if (c.peer_listen->port == c.listen.port && c.peer_listen->port != 0 &&
+        (c.peer_listen->host == c.listen.host || c.peer_listen->host == "0.0.0.0" || c.listen.host == "0.0.0.0"))
+      return std::unexpected("the peer address " + c.peer_listen->str() + " is the client address (--listen " +
+                             c.listen.str() + "): brokers reach each other on their own listener; give each "
+                             "broker a --peer-listen port and list those ports in --peers");
+    if (c.peer_listen->port == c.admin_listen.port && c.peer_listen->host == c.admin_listen.host)
+      return std::unexpected("--peer-listen " + c.peer_listen->str() + " is also --admin-listen: use another port");
+  }
+  if (!c.cluster_secret_file.empty()) {
+    std::ifstream in(c.cluster_secret_file, std::ios::binary);
+    if (!in)
+      return std::unexpected("--cluster-secret-file " + c.cluster_secret_file +
+                             ": cannot read it (create it with e.g. `head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE`)");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    std::string secret = ss.str();
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
+    if (secret.size() < 16)
+      return std::unexpected("--cluster-secret-file " + c.cluster_secret_file +
+                             ": the secret must be at least 16 bytes (e.g. `head -c 32 /dev/urandom | base64`)");
+    if (secret.size() > 4096)
+      return std::unexpected("--cluster-secret-file " + c.cluster_secret_file + ": the secret is longer than 4096 bytes");
+    c.cluster_secret = std::move(secret);
+    struct stat st {};
+    if (::stat(c.cluster_secret_file.c_str(), &st) == 0) c.cluster_secret_world_readable = (st.st_mode & S_IROTH) != 0;
   }
   if (c.heartbeat_interval_ms * 2 > c.election_timeout_ms)
     return std::unexpected("--heartbeat-interval-ms must be at most half of --election-timeout-ms");

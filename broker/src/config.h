@@ -29,7 +29,15 @@ struct BrokerConfig {
   // Address clients should use for this broker in Metadata (defaults to listen).
   std::optional<HostPort> advertised;
   std::string data_dir;
-  std::vector<Peer> peers;  // includes this broker; empty: single node
+  std::vector<Peer> peers;  // includes this broker, at its PEER address; empty: single node
+  // Where other brokers connect (replication, the peer handshake). Defaults to this broker's
+  // own entry in --peers. Never the client port: that one refuses broker-to-broker apis.
+  std::optional<HostPort> peer_listen;
+  // Shared secret every broker of the cluster proves it knows (HMAC challenge) before its
+  // replication traffic is accepted; empty: peer links are not authenticated (warned at start).
+  std::string cluster_secret;
+  std::string cluster_secret_file;
+  bool cluster_secret_world_readable = false;
   std::string log_level = "info";
   std::string cluster_id = "quorumq";
 
@@ -37,7 +45,21 @@ struct BrokerConfig {
   std::uint32_t max_frame_bytes = 64u << 20;
   std::uint32_t max_message_bytes = 4u << 20;   // one record batch
   unsigned max_connections = 10000;
+  // Bytes one connection may make the broker hold (requests in flight with their answers'
+  // reservations, answers not yet written) before it stops being read (backpressure).
   std::uint64_t max_inflight_bytes_per_connection = 64u << 20;
+  // The same, summed over every client connection (incl. frame buffers): the broker-wide cap.
+  std::uint64_t max_buffered_bytes = 1ull << 30;
+  // A connection whose answers the client does not read for this long is closed.
+  std::uint32_t write_timeout_ms = 30000;
+  // Largest fetch answer built for one request (a client's max_bytes is clamped to it).
+  std::int32_t max_fetch_bytes = 52428800;
+  // Partitions one produce/fetch/list-offsets/offset-commit/offset-fetch request may name
+  // (each at most once): bounds the work one request makes the broker do.
+  std::uint32_t max_partitions_per_request = 5000;
+  // Consumer groups: offset-commit metadata, topics one member may subscribe to.
+  std::uint32_t max_offset_metadata_bytes = 4096;
+  std::uint32_t max_subscription_topics = 1000;
   std::uint32_t idle_timeout_ms = 600000;       // a silent connection is closed after this
   std::uint32_t partial_frame_timeout_ms = 30000;  // a frame must complete within this (slow loris)
   std::uint32_t default_partitions = 1;

@@ -16,9 +16,19 @@ ReplicaManager::ReplicaManager(const BrokerConfig& config, Transport& transport,
 
 std::optional<HostPort> ReplicaManager::address_of(node_id n) const {
   if (n == self_) return config_.advertised.value_or(config_.listen);
-  for (const auto& p : config_.peers)
-    if (p.id == n.value) return p.addr;
-  return std::nullopt;
+  std::lock_guard lk(mu_);
+  if (auto it = client_addresses_.find(n); it != client_addresses_.end()) return it->second;
+  return std::nullopt;  // not heard from yet: --peers names peer addresses, not client ones
+}
+
+void ReplicaManager::learn_client_address(node_id n, HostPort addr) {
+  if (std::find(brokers_.begin(), brokers_.end(), n) == brokers_.end() || n == self_) return;
+  std::lock_guard lk(mu_);
+  auto& cur = client_addresses_[n];
+  if (cur.host != addr.host || cur.port != addr.port) {
+    spdlog::info("broker {} serves clients at {}", n.value, addr.str());
+    cur = std::move(addr);
+  }
 }
 
 GroupOptions ReplicaManager::base_options() const {
@@ -71,10 +81,17 @@ void ReplicaManager::deliver(const DecodedEnvelope& env) {
   {
     std::lock_guard lk(mu_);
     for (const auto& l : env.leaders) {
+      // A broker announces only what it leads itself; the map is bounded by what can exist.
+      if (l.leader != env.from) continue;
+      if (!announced_.contains(l.group) && announced_.size() >= kAnnouncedMax) continue;
       auto& a = announced_[l.group];
       if (l.term >= a.term) a = l;
     }
     for (const auto& gm : env.messages) {
+      if (gm.msg.from.value != env.from || gm.msg.to != self_) {
+        rejected_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
       auto it = groups_.find(gm.group);
       if (it == groups_.end()) continue;  // not (yet) hosted here: Raft retries
       if (auto g = it->second.lock()) work.emplace_back(std::move(g), &gm.msg);

@@ -5,6 +5,7 @@
 // Threads: all methods are thread-safe; groups are referenced weakly and looked up by name.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,18 +26,24 @@ class ReplicaManager {
 
   const std::vector<node_id>& brokers() const { return brokers_; }
   node_id self() const { return self_; }
+  // A broker's client address: this broker's own, or what a peer said in its handshake.
   std::optional<HostPort> address_of(node_id n) const;
+  void learn_client_address(node_id n, HostPort addr);
   // Options every group starts from (ticks from the config; lost_state while this broker's
   // incarnation is not known to be whole).
   GroupOptions base_options() const;
   static constexpr int kTickMs = 10;
+  // Leader announcements remembered (one per group of the cluster: partitions + controller).
+  static constexpr std::size_t kAnnouncedMax = 1u << 20;
 
   void add(const std::shared_ptr<ReplicatedLog>& g);
   void remove(const std::string& name);
   // Ticks every group; reports to the incarnation whether every group has caught up.
   void tick_all();
-  // Inbound envelope from peer `from` (already decoded and checked).
+  // Inbound envelope from an authenticated peer (env.from). Messages not from that peer or not
+  // addressed to this broker are dropped and counted, as are leader announcements for others.
   void deliver(const DecodedEnvelope& env);
+  std::uint64_t rejected_messages() const { return rejected_.load(std::memory_order_relaxed); }
   // Groups this broker leads right now, for the periodic announcement.
   std::vector<LeaderAnnouncement> led_groups() const;
   std::optional<node_id> leader_of(const std::string& group) const;
@@ -56,6 +63,8 @@ class ReplicaManager {
   mutable std::mutex mu_;
   std::map<std::string, std::weak_ptr<ReplicatedLog>> groups_;
   std::map<std::string, LeaderAnnouncement> announced_;  // from other brokers
+  std::map<node_id, HostPort> client_addresses_;         // learned in peer handshakes
+  std::atomic<std::uint64_t> rejected_{0};
 };
 
 }  // namespace quorumq::broker

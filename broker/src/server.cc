@@ -10,6 +10,7 @@
 #include <cctype>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -85,7 +86,7 @@ struct Server::Impl {
   asio::io_context io;
   AsioExecutor exec{io};
   Incarnation incarnation{storage, peer_ids(config)};
-  PeerTransport transport{io, config, incarnation};
+  PeerTransport transport{io, config, incarnation, storage.dir_id()};
   ReplicaManager replication{config, transport, incarnation};
   TopicManager topics{storage, metrics, node_id{config.node_id}, config.max_partitions};
   GroupRegistry groups;
@@ -99,6 +100,12 @@ struct Server::Impl {
   std::mutex conns_mu;
   std::set<std::shared_ptr<Connection>> conns;
   std::atomic<std::int64_t> outstanding{0};  // requests accepted but not yet answered
+  // Bytes client connections hold (requests in flight, answers not yet written, decoder
+  // buffers); past --max-buffered-bytes every connection stops reading until it drops.
+  std::atomic<std::int64_t> buffered_bytes{0};
+  bool over_buffer_cap() const {
+    return buffered_bytes.load(std::memory_order_relaxed) > static_cast<std::int64_t>(config.max_buffered_bytes);
+  }
   std::atomic<bool> stopping{false};
   // Hot backup (POST /v1/backup): one at a time, on its own thread so the LMDB copy never
   // blocks an io thread; joined before storage closes (the destructor runs before members die).
@@ -120,6 +127,22 @@ struct Server::Impl {
   awaitable<void> retention_loop();
   awaitable<void> raft_clock();
   void begin_shutdown();
+  // A warning at most once a minute per key (hostile clients must not flood the log).
+  template <typename... Args>
+  void log_limited(spdlog::level::level_enum lvl, const std::string& key, fmt::format_string<Args...> f,
+                   Args&&... args) {
+    {
+      std::lock_guard lk(log_mu);
+      if (log_last.size() > 1024) log_last.clear();
+      auto& last = log_last[key];
+      const auto now = Clock::now();
+      if (last != Clock::time_point{} && now - last < std::chrono::seconds(60)) return;
+      last = now;
+    }
+    spdlog::log(lvl, f, std::forward<Args>(args)...);
+  }
+  std::mutex log_mu;
+  std::map<std::string, Clock::time_point> log_last;
   void on_closed(const std::shared_ptr<Connection>& c) {
     std::lock_guard lk(conns_mu);
     conns.erase(c);
@@ -128,8 +151,17 @@ struct Server::Impl {
   awaitable<std::pair<int, std::string>> backup(const std::string& query);
 };
 
-// One client (or peer) connection. Lives while its coroutines run; all its state is touched
-// only on its strand.
+// One client connection. Lives while its coroutines run; all its state is touched only on its
+// strand.
+//
+// Memory is bounded per connection and per broker. `held_` counts what this connection makes
+// the broker keep: the bytes of each request until it is answered, a reservation for its answer
+// (a fetch's max_bytes, clamped), and the answers queued until the socket took them. The reader
+// dispatches the next request only while held_ is within --max-inflight-bytes (one request is
+// always allowed) and the broker-wide total within --max-buffered-bytes; otherwise it stops
+// reading (TCP backpressure). A client that never reads its answers therefore stops being read
+// from, and is closed once a write makes no progress for --write-timeout-ms. The frame
+// decoder's buffers count too and are released after a large request.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Server::Impl& srv, Socket sock)
@@ -143,13 +175,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::co_spawn(sock_.get_executor(), [self] { return self->watch(); }, asio::detached);
   }
 
-  // Any thread. Releases `bytes` of in-flight budget and queues `f` (if any) for sending.
-  void send(std::optional<protocol::OutgoingFrame> f, std::size_t bytes) {
+  // Any thread. Releases what the request held (`charged`) and queues `f` (if any) for sending.
+  void send(std::optional<protocol::OutgoingFrame> f, std::size_t charged) {
     srv_.outstanding.fetch_sub(1);
-    asio::dispatch(sock_.get_executor(), [self = shared_from_this(), f = std::move(f), bytes]() mutable {
-      self->inflight_ -= bytes;
+    asio::dispatch(sock_.get_executor(), [self = shared_from_this(), f = std::move(f), charged]() mutable {
+      self->release(charged);
       --self->outstanding_;
       if (f && !self->closed_) {
+        self->charge(f->size_bytes());
         self->outq_.push_back(std::move(*f));
         self->out_wake_.cancel();
       }
@@ -162,18 +195,50 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
-  awaitable<void> reader() {
-    const auto& cfg = srv_.config;
-    for (;;) {
-      while (inflight_ > cfg.max_inflight_bytes_per_connection && !closed_) {
-        // Backpressure: stop reading until responses release budget.
-        in_wake_.expires_at(Clock::time_point::max());
-        co_await in_wake_.async_wait(kTuple);
+  // What an answer may need before it exists: a fetch reserves its (clamped) max_bytes.
+  static constexpr std::size_t kAnswerReserve = 4096;
+
+  void charge(std::size_t n) {
+    held_ += n;
+    srv_.buffered_bytes.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+  }
+  void release(std::size_t n) {
+    held_ -= n;
+    srv_.buffered_bytes.fetch_sub(static_cast<std::int64_t>(n), std::memory_order_relaxed);
+  }
+  // Keeps the broker-wide total in step with the decoder's buffers.
+  void account_decoder() {
+    const std::size_t cap = closed_ ? 0 : decoder_.capacity_bytes();
+    srv_.buffered_bytes.fetch_add(static_cast<std::int64_t>(cap) - static_cast<std::int64_t>(decoder_held_),
+                                  std::memory_order_relaxed);
+    decoder_held_ = cap;
+  }
+  bool over_budget() const {
+    return (held_ > srv_.config.max_inflight_bytes_per_connection && outstanding_ + outq_.size() > 0) ||
+           srv_.over_buffer_cap();
+  }
+  // Waits until this connection may take more work (or closes). Woken by send() and the writer;
+  // while the broker-wide cap holds everyone back, it re-checks every 50 ms.
+  awaitable<void> wait_for_budget() {
+    bool counted = false;
+    while (over_budget() && !closed_ && !closing_) {
+      if (!counted) {
+        srv_.metrics.connections_backpressured.fetch_add(1, std::memory_order_relaxed);
+        counted = true;
       }
+      in_wake_.expires_after(std::chrono::milliseconds(50));
+      co_await in_wake_.async_wait(kTuple);
+    }
+  }
+
+  awaitable<void> reader() {
+    for (;;) {
+      co_await wait_for_budget();
       if (closed_ || closing_) co_return;
       auto buf = decoder_.prepare(64 * 1024);
+      account_decoder();
       auto [ec, n] = co_await sock_.async_read_some(asio::buffer(buf.data(), buf.size()), kTuple);
-      if (ec) {
+      if (ec || closed_) {
         decoder_.commit(0);
         if (ec != asio::error::eof && ec != asio::error::operation_aborted)
           spdlog::debug("connection {}: read: {}", peer(), ec.message());
@@ -187,14 +252,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (r.status == protocol::FrameError::need_more) break;
         if (r.status != protocol::FrameError::ok) {
           srv_.metrics.bad_frames.fetch_add(1, std::memory_order_relaxed);
-          spdlog::warn("connection {}: {}; closing it", peer(), protocol::to_string(r.status));
+          srv_.log_limited(spdlog::level::warn, "badframe", "connection {}: {}; closing it", peer(),
+                           protocol::to_string(r.status));
           fail(protocol::make_error_response(0, protocol::ApiId::api_versions, protocol::to_error_code(r.status),
                                              protocol::to_string(r.status)));
           co_return;
         }
+        // The frame's payload stays valid while we wait: the decoder is not touched meanwhile.
+        if (over_budget()) co_await wait_for_budget();
+        if (closing_ || closed_) co_return;
         dispatch(r.frame);
         if (closing_ || closed_) co_return;
       }
+      // Every complete request is parsed (handlers copy what they keep): a large one must not
+      // pin its buffer for the rest of the connection's life.
+      decoder_.release_if_idle(256 * 1024);
+      account_decoder();
       partial_since_ = decoder_.buffered_bytes() == 0 ? std::nullopt
                                                       : std::optional(partial_since_.value_or(Clock::now()));
     }
@@ -205,34 +278,44 @@ class Connection : public std::enable_shared_from_this<Connection> {
     wire::ErrorCode code = wire::ErrorCode::none;
     if (h.is_response()) code = wire::ErrorCode::invalid_request;
     else code = protocol::verify_request(h.api_id, h.api_version, frame.payload);
-    if (code == wire::ErrorCode::none && h.api_id == kRaftEnvelopeApi) {
-      // Replication traffic from a peer broker: one-way, never answered.
-      auto env = decode_envelope(frame.payload);
-      if (env && env->cluster_id == srv_.config.cluster_id && srv_.replication.address_of(node_id{env->from}) &&
-          env->from != srv_.config.node_id) {
-        srv_.replication.deliver(*env);
-        return;
-      }
-      code = wire::ErrorCode::invalid_request;
+    if (code == wire::ErrorCode::none && protocol::is_internal_api(h.api_id)) {
+      // Broker-to-broker apis (replication, the peer handshake) are served only on the peer
+      // listener, after the handshake: a client can never pose as a peer.
+      srv_.metrics.bad_frames.fetch_add(1, std::memory_order_relaxed);
+      srv_.log_limited(spdlog::level::warn, "internal-api",
+                       "connection {}: broker-to-broker api {} on the client listener; refused and closed (peers "
+                       "connect to --peer-listen)",
+                       peer(), static_cast<int>(h.api_id));
+      fail(protocol::make_error_response(h, wire::ErrorCode::invalid_request,
+                                         "api " + std::to_string(static_cast<int>(h.api_id)) +
+                                             " is broker-to-broker: this is the client listener (--listen); brokers "
+                                             "connect to each other's --peer-listen address (--peers)"));
+      return;
     }
     if (code != wire::ErrorCode::none) {
       srv_.metrics.bad_frames.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("connection {}: request api {} v{}: {}; closing it", peer(), static_cast<int>(h.api_id),
-                   h.api_version, wire::error_message(code));
+      srv_.log_limited(spdlog::level::warn, "badrequest",
+                       "connection {}: request api {} v{}: {}; closing it", peer(), static_cast<int>(h.api_id),
+                       h.api_version, wire::error_message(code));
       fail(protocol::make_error_response(h, code));
       return;
     }
-    const std::size_t bytes = frame.payload.size() + protocol::kFrameHeaderSize;
-    inflight_ += bytes;
+    std::size_t charged = frame.payload.size() + protocol::kFrameHeaderSize + kAnswerReserve;
+    if (h.api_id == protocol::ApiId::fetch) {
+      const auto* req = protocol::payload_as<wire::FetchRequest>(frame.payload);
+      charged += static_cast<std::size_t>(std::clamp<std::int64_t>(req->max_bytes(), 1, srv_.config.max_fetch_bytes));
+    }
+    charge(charged);
     ++outstanding_;
     srv_.outstanding.fetch_add(1);
     auto self = shared_from_this();
     handle_request(srv_.ctx, h, frame.payload,
-                   [self, bytes](std::optional<protocol::OutgoingFrame> f) { self->send(std::move(f), bytes); });
+                   [self, charged](std::optional<protocol::OutgoingFrame> f) { self->send(std::move(f), charged); });
   }
 
   // Answer with an error, flush, close: the stream can no longer be trusted.
   void fail(protocol::OutgoingFrame f) {
+    charge(f.size_bytes());
     outq_.push_back(std::move(f));
     closing_ = true;
     out_wake_.cancel();
@@ -256,7 +339,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       batch.clear();
       bufs.clear();
+      std::size_t bytes = 0;
       while (!outq_.empty() && batch.size() < 64) {
+        bytes += outq_.front().size_bytes();
         batch.push_back(std::move(outq_.front()));
         outq_.pop_front();
       }
@@ -264,7 +349,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         bufs.emplace_back(f.header.data(), f.header.size());
         bufs.emplace_back(f.body.data(), f.body.size());
       }
+      write_since_ = Clock::now();
       auto [ec, n] = co_await asio::async_write(sock_, bufs, kTuple);
+      write_since_.reset();
+      batch.clear();  // the answers are on the wire (or lost with the connection): free them now
+      release(bytes);
+      in_wake_.cancel();
       if (ec) {
         close();
         co_return;
@@ -279,12 +369,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
       co_await watchdog_.async_wait(kTuple);
       if (closed_) co_return;
       const auto now = Clock::now();
-      if (partial_since_ && now - *partial_since_ > std::chrono::milliseconds(cfg.partial_frame_timeout_ms)) {
-        spdlog::warn("connection {}: a frame stayed incomplete for {} ms; closing it", peer(),
-                     cfg.partial_frame_timeout_ms);
+      if (write_since_ && now - *write_since_ > std::chrono::milliseconds(cfg.write_timeout_ms)) {
+        srv_.metrics.connections_write_timeouts.fetch_add(1, std::memory_order_relaxed);
+        srv_.log_limited(spdlog::level::warn, "write-timeout",
+                         "connection {}: the client read none of its answers for {} ms ({} bytes waiting); "
+                         "closing it (--write-timeout-ms)",
+                         peer(), cfg.write_timeout_ms, held_);
         close();
-      } else if (outstanding_ == 0 && now - last_read_ > std::chrono::milliseconds(cfg.idle_timeout_ms)) {
-        spdlog::info("connection {}: idle for {} ms; closing it", peer(), cfg.idle_timeout_ms);
+      } else if (partial_since_ && now - *partial_since_ > std::chrono::milliseconds(cfg.partial_frame_timeout_ms)) {
+        srv_.log_limited(spdlog::level::warn, "partial-frame", "connection {}: a frame stayed incomplete for {} ms; closing it",
+                         peer(), cfg.partial_frame_timeout_ms);
+        close();
+      } else if (outstanding_ == 0 && outq_.empty() && now - last_read_ > std::chrono::milliseconds(cfg.idle_timeout_ms)) {
+        spdlog::debug("connection {}: idle for {} ms; closing it", peer(), cfg.idle_timeout_ms);
         close();
       }
     }
@@ -298,6 +395,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     out_wake_.cancel();
     in_wake_.cancel();
     watchdog_.cancel();
+    // Answers not yet written are dropped with the connection; requests still running release
+    // what they hold when they finish (send()).
+    std::size_t queued = 0;
+    for (const auto& f : outq_) queued += f.size_bytes();
+    outq_.clear();
+    release(queued);
+    account_decoder();  // counts 0 from now on; the buffers go with this object
     srv_.metrics.connections_open.fetch_sub(1);
     srv_.on_closed(shared_from_this());
   }
@@ -313,25 +417,40 @@ class Connection : public std::enable_shared_from_this<Connection> {
   protocol::FrameDecoder decoder_;
   std::deque<protocol::OutgoingFrame> outq_;
   Timer out_wake_, in_wake_, watchdog_;
-  std::uint64_t inflight_ = 0;
+  std::size_t held_ = 0;          // requests in flight (+ reservations) and queued answers
+  std::size_t decoder_held_ = 0;  // the decoder's buffers, as counted broker-wide
   std::int64_t outstanding_ = 0;
   bool closing_ = false;
   bool closed_ = false;
   Clock::time_point last_read_ = Clock::now();
   std::optional<Clock::time_point> partial_since_;
+  std::optional<Clock::time_point> write_since_;
 };
 
 awaitable<void> Server::Impl::accept_loop() {
+  int backoff_ms = 10;
   for (;;) {
     auto [ec, sock] = co_await acceptor.async_accept(asio::make_strand(io), kTuple);
     if (ec) {
       if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
-      spdlog::warn("accept: {}", ec.message());
+      // EMFILE/ENFILE (out of file descriptors) and the like: back off instead of spinning on
+      // the error; the log says it at a bounded rate.
+      metrics.accept_errors.fetch_add(1, std::memory_order_relaxed);
+      log_limited(spdlog::level::warn, "accept:" + ec.message(),
+                  "accepting a client connection failed: {}; retrying with backoff (raise `ulimit -n` or lower "
+                  "--max-connections if this says 'Too many open files')",
+                  ec.message());
+      asio::steady_timer t(io);
+      t.expires_after(std::chrono::milliseconds(backoff_ms));
+      co_await t.async_wait(kTuple);
+      backoff_ms = std::min(backoff_ms * 2, 1000);
       continue;
     }
+    backoff_ms = 10;
     if (metrics.connections_open.load() >= static_cast<std::int64_t>(config.max_connections)) {
       metrics.connections_refused.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("refusing a connection: {} open (--max-connections)", config.max_connections);
+      log_limited(spdlog::level::warn, "max-connections", "refusing a client connection: {} open (--max-connections)",
+                  config.max_connections);
       std::error_code ignored;
       sock.close(ignored);
       continue;
@@ -361,12 +480,31 @@ std::string Server::Impl::render_metrics() const {
   counter("quorumq_connections_open", "Client connections open", static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.connections_open)), "gauge");
   counter("quorumq_connections_refused_total", "Connections refused by --max-connections", m.connections_refused);
   counter("quorumq_bad_frames_total", "Malformed, oversized or unverifiable frames (connection closed)", m.bad_frames);
+  counter("quorumq_connection_buffered_bytes",
+          "Bytes client connections make the broker hold (requests in flight, unread answers, frame buffers); "
+          "capped by --max-buffered-bytes",
+          static_cast<std::uint64_t>(std::max<std::int64_t>(0, buffered_bytes.load())), "gauge");
+  counter("quorumq_connections_backpressured_total",
+          "Times a connection stopped being read because it (or the broker) held its budget of bytes",
+          m.connections_backpressured);
+  counter("quorumq_connections_write_timeouts_total",
+          "Connections closed because the client read none of its answers for --write-timeout-ms",
+          m.connections_write_timeouts);
+  counter("quorumq_accept_errors_total", "Failed accepts (e.g. out of file descriptors), retried with backoff",
+          m.accept_errors);
   counter("quorumq_produce_requests_total", "Produce requests", m.produce_requests);
   counter("quorumq_produce_records_total", "Records received in produce requests", m.produce_records);
   counter("quorumq_produce_bytes_total", "Record batch bytes received", m.produce_bytes);
   counter("quorumq_produce_errors_total", "Partition produce results with an error", m.produce_errors);
   counter("quorumq_produce_duplicates_total", "Retried idempotent batches recognised and not written again", m.produce_duplicates);
   counter("quorumq_fetch_requests_total", "Fetch requests", m.fetch_requests);
+  counter("quorumq_produce_timeouts_total",
+          "Partitions of produce requests answered when timeout_ms ran out (request_timed_out or disk_full)",
+          m.produce_timeouts);
+  counter("quorumq_storage_disk_full", "1 while the data directory's disk is full (writes fail; reads go on)",
+          ctx.storage.disk_full() ? 1 : 0, "gauge");
+  counter("quorumq_fetch_wakeups_total", "Long-poll fetches woken by a high-watermark move (never by a timer loop)",
+          m.fetch_wakeups);
   counter("quorumq_fetch_bytes_total", "Record batch bytes served", m.fetch_bytes);
   counter("quorumq_fetch_errors_total", "Partition fetch results with an error", m.fetch_errors);
   counter("quorumq_offset_commits_total", "Offset commit requests", m.offset_commits);
@@ -443,8 +581,29 @@ std::string Server::Impl::render_metrics() const {
   counter("quorumq_raft_groups_recovering",
           "Groups re-fetching a log cut at a damaged entry (non-voting until they hold what they held before)",
           recovering, "gauge");
+  const auto ps = transport.stats();
   counter("quorumq_replication_dropped_messages_total", "Raft messages dropped by full or broken peer links",
-          transport.dropped_messages());
+          ps.dropped_messages);
+  counter("quorumq_peer_links_inbound", "Authenticated inbound peer links (one per peer broker)", ps.inbound_open,
+          "gauge");
+  counter("quorumq_peer_handshakes_accepted_total", "Peer handshakes completed (inbound and outbound)",
+          ps.handshakes_accepted);
+  counter("quorumq_peer_handshakes_refused_total",
+          "Peer handshakes refused (other cluster, wrong secret, unknown or duplicate node id, timeout)",
+          ps.handshakes_refused);
+  counter("quorumq_peer_connections_refused_total", "Peer-listener connections refused (over its budget)",
+          ps.connections_refused);
+  counter("quorumq_peer_frames_rejected_total", "Malformed or unexpected frames on peer links (link closed)",
+          ps.frames_rejected);
+  std::uint64_t raft_rejected = replication.rejected_messages();
+  raft_rejected += controller.group() ? controller.group()->messages_rejected() : 0;
+  for (const auto& t : topics)
+    for (const auto& p : t->partitions)
+      if (p && p->group()) raft_rejected += p->group()->messages_rejected();
+  counter("quorumq_raft_messages_rejected_total",
+          "Raft messages dropped as impossible (misaddressed, not from the authenticated peer, malformed, a log "
+          "reset not from the current leader)",
+          raft_rejected);
   out += "# HELP quorumq_partition_leader 1 if this broker leads the partition\n# TYPE quorumq_partition_leader gauge\n";
   for (const auto& t : topics)
     for (const auto& p : t->partitions)
@@ -804,6 +963,18 @@ std::expected<void, std::string> Server::start() {
   spdlog::info("node {} listening on {} (admin http on {})", d.config.node_id, d.config.listen.str(),
                d.config.admin_listen.str());
   register_raft_api();
+  if (auto p = d.transport.listen(); !p) return std::unexpected(p.error());
+  if (d.config.peers.size() > 1) {
+    spdlog::info("node {}: peers connect to {}; peer links {}", d.config.node_id, d.config.peer_listen->str(),
+                 d.config.cluster_secret.empty() ? "NOT authenticated" : "authenticated with the cluster secret");
+    if (d.config.cluster_secret.empty())
+      spdlog::warn("no --cluster-secret-file: anyone who can reach {} can pose as a broker of this cluster; give "
+                   "every broker the same secret file (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
+                   d.config.peer_listen->str());
+    if (d.config.cluster_secret_world_readable)
+      spdlog::warn("--cluster-secret-file {} is readable by every user of this machine: chmod 600 it",
+                   d.config.cluster_secret_file);
+  }
   d.topics.set_hooks(
       [&d](Partition& p, bool) {
         auto opts = d.replication.base_options();
@@ -816,7 +987,9 @@ std::expected<void, std::string> Server::start() {
         d.replication.add(p.group_ptr());
       },
       [&d](Partition& p) { d.replication.remove(TopicManager::log_name(p.topic(), p.id())); });
-  d.transport.start();
+  d.transport.start(PeerTransport::Hooks{
+      [&d](const DecodedEnvelope& env) { d.replication.deliver(env); },
+      [&d](node_id n, HostPort hp) { d.replication.learn_client_address(n, std::move(hp)); }});
   if (auto c = d.controller.start(d.replication.base_options(), d.transport, d.exec); !c) return std::unexpected(c.error());
   d.replication.add(d.controller.group_ptr());
   d.coordinator.start();

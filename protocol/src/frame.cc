@@ -197,6 +197,15 @@ DecodeResult FrameDecoder::next() {
   return {FrameError::ok, f};
 }
 
+void FrameDecoder::release_if_idle(std::size_t keep_bytes) {
+  if (begin_ != end_) return;
+  if (capacity() > keep_bytes) {
+    std::vector<std::uint64_t>().swap(buf_);
+    begin_ = end_ = kLead;
+  }
+  if (scratch_.capacity() * sizeof(std::uint64_t) > keep_bytes) std::vector<std::uint64_t>().swap(scratch_);
+}
+
 FrameError FrameDecoder::finish() const noexcept {
   if (sticky_ != FrameError::ok) return sticky_;
   return begin_ == end_ ? FrameError::ok : FrameError::truncated;

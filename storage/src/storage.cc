@@ -394,6 +394,7 @@ std::optional<std::vector<std::uint8_t>> Storage::meta(const std::string& key) c
 }
 
 WriterStats Storage::stats() const { return writer_->stats(); }
+bool Storage::disk_full() const { return writer_->disk_full(); }
 
 std::uint64_t Storage::used_bytes() const {
   MDB_envinfo info;

@@ -152,9 +152,12 @@ void Writer::commit_group(std::vector<Pending>& group) {
     if (rc == MDB_MAP_FULL && grow_map()) continue;
     if (rc != 0) {
       const Error e = commit_error(rc, group);
+      disk_full_.store(e.code == errc::disk_full, std::memory_order_relaxed);
       for (std::size_t i = 0; i < group.size(); ++i)
         if (!excluded[i]) errors[i] = e, excluded[i] = true;
       scratch.clear();  // nothing of this group is stored: publish no new log state
+    } else {
+      disk_full_.store(false, std::memory_order_relaxed);
     }
     break;
   }

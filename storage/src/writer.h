@@ -7,6 +7,8 @@
 // that fails (ENOSPC, EIO) fails every write of the group and changes nothing.
 #pragma once
 
+#include <atomic>
+
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -32,9 +34,12 @@ class Writer {
   // fn returns 0 to commit, an LMDB error code to abort. For creating/dropping databases.
   int run_control(std::function<int(MDB_txn*)> fn);
   WriterStats stats() const;
+  // The last group commit failed for lack of space (cleared by the next one that succeeds).
+  bool disk_full() const { return disk_full_.load(std::memory_order_relaxed); }
   bool on_writer_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
  private:
+  std::atomic<bool> disk_full_{false};
   struct Pending {
     std::vector<WriteOp> ops;
     WriteCallback done;

@@ -73,8 +73,9 @@ def ns_cleanup(tag):
 
 # ---------------------------------------------------------------- brokers (inner process)
 class Broker:
-    def __init__(self, i, ns, host, port, admin, peers, base):
+    def __init__(self, i, ns, host, port, admin, peers, base, secret):
         self.i, self.ns, self.host, self.port, self.admin = i, ns, host, port, admin
+        self.secret = secret
         self.dir = os.path.join(base, f"b{i}")
         self.logf = os.path.join(base, f"b{i}.log")
         self.peers = peers
@@ -124,7 +125,7 @@ class Broker:
     def start(self):
         cmd = [BROKER, f"--node-id={self.i}", f"--listen={self.host}:{self.port}",
                f"--admin-listen={self.host}:{self.admin}", f"--data-dir={self.dir}",
-               f"--peers={self.peers}", "--log-level=info"]
+               f"--peers={self.peers}", f"--cluster-secret-file={self.secret}", "--log-level=info"]
         if self.ns:
             cmd = ["ip", "netns", "exec", self.ns] + cmd  # ip execs the broker: same pid
         self.proc = subprocess.Popen(cmd, stdout=open(self.logf, "a"), stderr=subprocess.STDOUT)
@@ -505,12 +506,17 @@ def inner(a):
     netns = bool(a.tag)
     if netns:
         _, nodes = ns_names(a.tag)
-        hosts = [(f"{NET}.{i}", 9092, 9644, nodes[i - 1]) for i in range(1, N + 1)]
+        hosts = [(f"{NET}.{i}", 9092, 9644, nodes[i - 1], 9093) for i in range(1, N + 1)]
     else:
         port = 20000 + rng.randrange(20000)
-        hosts = [("127.0.0.1", port + 2 * i, port + 2 * i + 1, None) for i in range(N)]
-    peers = ",".join(f"{i}@{h}:{p}" for i, (h, p, _, _) in enumerate(hosts, 1))
-    brokers = [Broker(i, ns, h, p, ad, peers, base) for i, (h, p, ad, ns) in enumerate(hosts, 1)]
+        hosts = [("127.0.0.1", port + 3 * i, port + 3 * i + 1, None, port + 3 * i + 2) for i in range(N)]
+    # --peers names the peer listeners; every broker proves it knows the cluster secret.
+    peers = ",".join(f"{i}@{h}:{pp}" for i, (h, _, _, _, pp) in enumerate(hosts, 1))
+    secret = os.path.join(base, "cluster.secret")
+    with open(secret, "w") as f:
+        f.write(f"chaos-secret-{seed}-{os.getpid()}\n")
+    os.chmod(secret, 0o600)
+    brokers = [Broker(i, ns, h, p, ad, peers, base, secret) for i, (h, p, ad, ns, _) in enumerate(hosts, 1)]
     bootstrap = ",".join(f"{b.host}:{b.port}" for b in brokers)
     procs = []
     tmpfs_broker = None

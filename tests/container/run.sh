@@ -100,14 +100,15 @@ container() {  # container -> index in CTRS/MNTS
   printf '%s' "$HOSTS" >"$m/etc/hosts"
   CTRS+=("$c"); MNTS+=("$m")
 }
-PEERS="1@broker1:9092,2@broker2:9092,3@broker3:9092"
+PEERS="1@broker1:9093,2@broker2:9093,3@broker3:9093"  # the peer listeners
+SECRET=$(head -c 32 /dev/urandom | base64)
 # start_broker I: PID 1 of its own PID namespace is the broker (entrypoint execs it).
 start_broker() {
   local i=$1 m=${MNTS[$(( $1 - 1 ))]}
   ip netns exec "qq-b$i" unshare --mount --pid --fork --kill-child --mount-proc="$m/proc" \
     sh -c 'm=$0 u=$1; shift; mount --rbind /dev "$m/dev" && exec chroot --userspec="$u" "$m" "$@"' "$m" "$USER_SPEC" \
     /usr/bin/env -i "${IMG_ENV[@]}" HOSTNAME="broker$i" QUORUMQ_TEST_TAG="$RUN_TAG-b$i" \
-      QUORUMQ_NODE_ID="$i" QUORUMQ_PEERS="$PEERS" QUORUMQ_ADVERTISED="broker$i:9092" \
+      QUORUMQ_NODE_ID="$i" QUORUMQ_PEERS="$PEERS" QUORUMQ_ADVERTISED="broker$i:9092" QUORUMQ_CLUSTER_SECRET="$SECRET" \
       $ENTRYPOINT >"/tmp/quorumq-container-b$i.log" 2>&1 &
   PIDS[$i]=$!
 }

@@ -63,7 +63,7 @@ struct RestoredCluster {
     std::string peers;
     for (std::size_t i = 0; i < dirs.size(); ++i) {
       ports.push_back(free_port());
-      peers += (i ? "," : "") + std::to_string(i + 1) + "@127.0.0.1:" + std::to_string(ports.back());
+      peers += (i ? "," : "") + std::to_string(i + 1) + "@127.0.0.1:" + std::to_string(free_port());  // peer ports
     }
     for (std::size_t i = 0; i < dirs.size(); ++i)
       brokers.push_back(std::make_unique<BrokerProcess>(static_cast<int>(i + 1), dirs[i],

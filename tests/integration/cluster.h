@@ -2,6 +2,7 @@
 // and what each broker's /metrics says about partitions (leader, high watermark).
 #pragma once
 
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,15 +16,25 @@ namespace quorumq::test {
 
 class Cluster {
  public:
+  // Brokers 1..n on loopback; each has a client port and a peer port (--peers lists the peer
+  // ports), and all share a cluster secret file, as a production cluster would.
   Cluster(int n, std::vector<std::string> extra = {}) {
     std::string peers;
     std::vector<std::uint16_t> ports;
     for (int i = 0; i < n; ++i) ports.push_back(free_port());
+    for (int i = 0; i < n; ++i) peer_ports_.push_back(free_port());
     for (int i = 0; i < n; ++i)
-      peers += (i ? "," : "") + std::to_string(i + 1) + "@127.0.0.1:" + std::to_string(ports[static_cast<std::size_t>(i)]);
+      peers += (i ? "," : "") + std::to_string(i + 1) + "@127.0.0.1:" + std::to_string(peer_ports_[static_cast<std::size_t>(i)]);
+    peers_ = peers;
+    secret_file_ = dir_.path() / "cluster.secret";
+    {
+      std::ofstream f(secret_file_);
+      f << "integration-test-secret-" << ports[0] << "\n";
+    }
     for (int i = 0; i < n; ++i) {
       auto args = extra;
       args.push_back("--peers=" + peers);
+      args.push_back("--cluster-secret-file=" + secret_file_.string());
       args.push_back("--log-level=info");
       brokers_.push_back(std::make_unique<BrokerProcess>(i + 1, dir_.path() / ("b" + std::to_string(i + 1)), args,
                                                          ports[static_cast<std::size_t>(i)]));
@@ -42,6 +53,10 @@ class Cluster {
     return s;
   }
   const std::filesystem::path& dir() const { return dir_.path(); }
+  // Broker i's peer listener port (what --peers names), the --peers value and the secret file.
+  std::uint16_t peer_port(int i) const { return peer_ports_[static_cast<std::size_t>(i)]; }
+  const std::string& peers() const { return peers_; }
+  const std::filesystem::path& secret_file() const { return secret_file_; }
 
   // Index of the broker that leads topic/partition according to its own metrics, or -1.
   int leader_of(const std::string& topic, int partition) {
@@ -80,6 +95,9 @@ class Cluster {
 
  private:
   TempDir dir_{"quorumq-cluster"};
+  std::vector<std::uint16_t> peer_ports_;
+  std::string peers_;
+  std::filesystem::path secret_file_;
   std::vector<std::unique_ptr<BrokerProcess>> brokers_;
 };
 

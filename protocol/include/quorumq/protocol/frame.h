@@ -141,6 +141,14 @@ class FrameDecoder {
   FrameError finish() const noexcept;
 
   std::size_t buffered_bytes() const noexcept { return end_ - begin_; }
+  // Memory the decoder holds (its buffers' capacity), idle or not.
+  std::size_t capacity_bytes() const noexcept {
+    return (buf_.capacity() + scratch_.capacity()) * sizeof(std::uint64_t);
+  }
+  // Frees the buffers when no byte is buffered and they hold more than `keep_bytes`: one large
+  // request must not pin its size in memory for the rest of the connection's life. Invalidates
+  // the payload of the last frame returned by next().
+  void release_if_idle(std::size_t keep_bytes);
   std::uint32_t max_frame_bytes() const noexcept { return max_frame_bytes_; }
 
  private:

@@ -146,6 +146,9 @@ class Storage {
   std::optional<std::vector<std::uint8_t>> meta(const std::string& key) const;
 
   WriterStats stats() const;
+  // True while the disk is full: the last group commit failed with errc::disk_full and none has
+  // succeeded since (writes resume by themselves once space is freed).
+  bool disk_full() const;
   // Bytes of the LMDB data file in use (pages in use x page size).
   std::uint64_t used_bytes() const;
   // Consistent copy of the environment into `to_dir` (LMDB online copy, compacting); the broker
