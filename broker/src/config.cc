@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -111,6 +113,10 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
   app.add_option("--max-subscription-topics", c.max_subscription_topics,
                  "Topics one consumer-group member may subscribe to")
       ->envname("QUORUMQ_MAX_SUBSCRIPTION_TOPICS")->check(CLI::Range(1u, 100000u));
+  app.add_option("--max-groups", c.max_groups, "Consumer groups with members the cluster keeps")
+      ->envname("QUORUMQ_MAX_GROUPS")->check(CLI::Range(1u, 10000000u));
+  app.add_option("--max-group-members", c.max_group_members, "Members one consumer group may have")
+      ->envname("QUORUMQ_MAX_GROUP_MEMBERS")->check(CLI::Range(1u, 1000000u));
   app.add_option("--idle-timeout-ms", c.idle_timeout_ms, "Close connections silent this long")
       ->envname("QUORUMQ_IDLE_TIMEOUT_MS");
   app.add_option("--partial-frame-timeout-ms", c.partial_frame_timeout_ms,
@@ -133,6 +139,12 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
       ->envname("QUORUMQ_HEARTBEAT_INTERVAL_MS")->check(CLI::Range(5u, 60000u));
   app.add_option("--shutdown-timeout-ms", c.shutdown_timeout_ms, "Graceful shutdown deadline")
       ->envname("QUORUMQ_SHUTDOWN_TIMEOUT_MS");
+  app.add_option("--backup-dir", c.backup_dir,
+                 "Directory hot backups (POST /v1/backup) are written below; unset: backups are off")
+      ->envname("QUORUMQ_BACKUP_DIR");
+  app.add_option("--backup-min-free-percent", c.backup_min_free_percent,
+                 "A backup onto the data directory's filesystem must leave this much of it free")
+      ->envname("QUORUMQ_BACKUP_MIN_FREE_PERCENT")->check(CLI::Range(0u, 90u));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -141,6 +153,7 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
   } catch (const CLI::ParseError& e) {
     return std::unexpected(std::string(e.what()) + " (see --help)");
   }
+  c.max_connections_explicit = app.count("--max-connections") > 0 || std::getenv("QUORUMQ_MAX_CONNECTIONS") != nullptr;
   auto l = parse_host_port(listen);
   if (!l) return std::unexpected("--listen: " + l.error());
   c.listen = *l;
@@ -202,6 +215,21 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
     c.cluster_secret = std::move(secret);
     struct stat st {};
     if (::stat(c.cluster_secret_file.c_str(), &st) == 0) c.cluster_secret_world_readable = (st.st_mode & S_IROTH) != 0;
+  }
+  if (!c.backup_dir.empty()) {
+    namespace fs = std::filesystem;
+    const fs::path b(c.backup_dir);
+    if (!b.is_absolute()) return std::unexpected("--backup-dir must be an absolute path (got " + c.backup_dir + ")");
+    std::error_code ec;
+    const auto bc = fs::weakly_canonical(b, ec);
+    const auto dc = fs::weakly_canonical(fs::absolute(c.data_dir, ec), ec);
+    auto inside = [](const fs::path& child, const fs::path& parent) {
+      const auto rel = child.lexically_relative(parent);
+      return !rel.empty() && *rel.begin() != "..";
+    };
+    if (inside(bc, dc) || inside(dc, bc))
+      return std::unexpected("--backup-dir " + c.backup_dir + " and --data-dir " + c.data_dir +
+                             " must not contain each other: keep backups apart from the live data");
   }
   if (c.heartbeat_interval_ms * 2 > c.election_timeout_ms)
     return std::unexpected("--heartbeat-interval-ms must be at most half of --election-timeout-ms");

@@ -60,6 +60,8 @@ struct BrokerConfig {
   // Consumer groups: offset-commit metadata, topics one member may subscribe to.
   std::uint32_t max_offset_metadata_bytes = 4096;
   std::uint32_t max_subscription_topics = 1000;
+  std::uint32_t max_groups = 10000;         // consumer groups with members, cluster-wide
+  std::uint32_t max_group_members = 1000;   // members of one group
   std::uint32_t idle_timeout_ms = 600000;       // a silent connection is closed after this
   std::uint32_t partial_frame_timeout_ms = 30000;  // a frame must complete within this (slow loris)
   std::uint32_t default_partitions = 1;
@@ -71,6 +73,13 @@ struct BrokerConfig {
   std::uint32_t election_timeout_ms = 300;       // used by replication
   std::uint32_t heartbeat_interval_ms = 50;
   std::uint32_t shutdown_timeout_ms = 10000;
+  // Hot backups (POST /v1/backup) are written only below this directory; empty: backups off.
+  std::string backup_dir;
+  // A backup onto the data directory's filesystem must leave this share of it free.
+  std::uint32_t backup_min_free_percent = 10;
+  // Set when --max-connections was given explicitly (flag or environment): then a file
+  // descriptor limit too small for it refuses the start instead of lowering it.
+  bool max_connections_explicit = false;
 };
 
 // Parses argv (and the environment). Returns the config, or the one-line reason it is bad.

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "quorumq/protocol/record_batch.h"
@@ -27,6 +29,84 @@ bool to_int(const std::string& s, std::int32_t& out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc{} && p == s.data() + s.size();
 }
+
+// The "create" command text (also how a checkpoint stores a topic).
+std::string create_command(const std::string& name, const TopicConfig& cfg,
+                           const std::vector<std::vector<node_id>>& a) {
+  std::string cmd = "create\n" + name + "\n" + std::to_string(cfg.partitions) + "\n" +
+                    std::to_string(cfg.replication_factor) + "\n";
+  for (std::size_t p = 0; p < a.size(); ++p) {
+    if (p) cmd += ';';
+    for (std::size_t r = 0; r < a[p].size(); ++r) cmd += (r ? "," : "") + std::to_string(a[p][r].value);
+  }
+  cmd += "\n";
+  bool first = true;
+  for (const auto& [k, v] : cfg.configs) cmd += (first ? "" : ";") + k + "=" + v, first = false;
+  return cmd;
+}
+
+struct ParsedCreate {
+  std::string name;
+  TopicConfig cfg;
+  std::vector<std::vector<node_id>> assignment;
+};
+std::optional<ParsedCreate> parse_create(const std::string& text) {
+  const auto f = split(text, '\n');
+  if (f.size() < 5 || f[0] != "create") return std::nullopt;
+  ParsedCreate c;
+  c.name = f[1];
+  std::int32_t rf = 0;
+  if (!to_int(f[2], c.cfg.partitions) || !to_int(f[3], rf)) return std::nullopt;
+  c.cfg.replication_factor = static_cast<std::int16_t>(rf);
+  for (const auto& part : split(f[4], ';')) {
+    std::vector<node_id> reps;
+    for (const auto& r : split(part, ',')) {
+      std::int32_t id;
+      if (to_int(r, id)) reps.push_back(node_id{id});
+    }
+    c.assignment.push_back(std::move(reps));
+  }
+  if (f.size() >= 6 && !f[5].empty())
+    for (const auto& kv : split(f[5], ';')) {
+      const auto eq = kv.find('=');
+      if (eq != std::string::npos) c.cfg.configs[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  if (static_cast<std::int32_t>(c.assignment.size()) != c.cfg.partitions) return std::nullopt;
+  return c;
+}
+
+// Little-endian length-prefixed fields of a checkpoint; reads never trust a length.
+void put_u32(std::vector<std::uint8_t>& b, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+void put_u64(std::vector<std::uint8_t>& b, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+void put_bytes(std::vector<std::uint8_t>& b, std::span<const std::uint8_t> v) {
+  put_u32(b, static_cast<std::uint32_t>(v.size()));
+  b.insert(b.end(), v.begin(), v.end());
+}
+struct Reader {
+  std::span<const std::uint8_t> b;
+  std::size_t at = 0;
+  bool ok = true;
+  std::uint64_t u(int n) {
+    if (!ok || b.size() - at < static_cast<std::size_t>(n)) return ok = false, 0;
+    std::uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(b[at + static_cast<std::size_t>(i)]) << (8 * i);
+    at += static_cast<std::size_t>(n);
+    return v;
+  }
+  std::span<const std::uint8_t> bytes() {
+    const auto n = u(4);
+    if (!ok || b.size() - at < n) return ok = false, std::span<const std::uint8_t>{};
+    auto out = b.subspan(at, n);
+    at += n;
+    return out;
+  }
+};
+constexpr std::string_view kCheckpointCmd = "checkpoint\n";
+constexpr std::uint32_t kCheckpointVersion = 1;
 }  // namespace
 
 Controller::Controller(storage::Storage& storage, TopicManager& topics, GroupRegistry& groups,
@@ -84,16 +164,7 @@ void Controller::propose(std::string command, Done done) {
 void Controller::create_topic(const std::string& name, const TopicConfig& cfg, Done done) {
   if (auto e = topics_.validate_create(name, cfg, static_cast<std::int32_t>(brokers_.size()))) return done(*e);
   const auto a = assign(name, cfg.partitions, cfg.replication_factor, brokers_);
-  std::string cmd = "create\n" + name + "\n" + std::to_string(cfg.partitions) + "\n" +
-                    std::to_string(cfg.replication_factor) + "\n";
-  for (std::size_t p = 0; p < a.size(); ++p) {
-    if (p) cmd += ';';
-    for (std::size_t r = 0; r < a[p].size(); ++r) cmd += (r ? "," : "") + std::to_string(a[p][r].value);
-  }
-  cmd += "\n";
-  bool first = true;
-  for (const auto& [k, v] : cfg.configs) cmd += (first ? "" : ";") + k + "=" + v, first = false;
-  propose(std::move(cmd), std::move(done));
+  propose(create_command(name, cfg, a), std::move(done));
 }
 
 void Controller::delete_topic(const std::string& name, Done done) {
@@ -107,6 +178,12 @@ void Controller::apply(const raft::Entry& e, std::span<const std::uint8_t> batch
   const BatchView v(batch);
   if (v.type() != BatchType::control) return;
   const auto p = batch_payload(v);
+  if (p.size() >= kCheckpointCmd.size() && std::equal(kCheckpointCmd.begin(), kCheckpointCmd.end(), p.begin())) {
+    apply_checkpoint(e, p.subspan(kCheckpointCmd.size()));
+    return;
+  }
+  ++entries_since_checkpoint_;
+  bytes_since_checkpoint_ += batch.size();
   static constexpr std::string_view kGroupCmd = "group\n";
   if (p.size() > kGroupCmd.size() && std::equal(kGroupCmd.begin(), kGroupCmd.end(), p.begin())) {
     const auto rest = p.subspan(kGroupCmd.size());
@@ -125,36 +202,126 @@ void Controller::apply(const raft::Entry& e, std::span<const std::uint8_t> batch
     topics_.apply_delete(f[1]);
     return;
   }
-  if (f.size() < 5 || f[0] != "create") {
-    spdlog::error("controller entry {}: unknown command, skipped", e.index.value);
+  apply_create(e, text);
+}
+
+void Controller::apply_create(const raft::Entry& e, const std::string& text) {
+  auto c = parse_create(text);
+  if (!c) {
+    spdlog::error("controller entry {}: unknown or unreadable command, skipped", e.index.value);
     return;
   }
-  TopicConfig cfg;
-  std::int32_t rf = 0;
-  if (!to_int(f[2], cfg.partitions) || !to_int(f[3], rf)) {
-    spdlog::error("controller entry {}: unreadable create command, skipped", e.index.value);
-    return;
+  topics_.apply_create(c->name, c->cfg, std::move(c->assignment), started_, e.index.value);
+}
+
+std::vector<std::uint8_t> Controller::encode_checkpoint(log_index covers) const {
+  std::vector<std::uint8_t> out(kCheckpointCmd.begin(), kCheckpointCmd.end());
+  put_u32(out, kCheckpointVersion);
+  put_u64(out, covers.value);
+  const auto topics = topics_.list();
+  put_u32(out, static_cast<std::uint32_t>(topics.size()));
+  for (const auto& t : topics) {
+    put_u64(out, t->id);
+    const auto cmd = create_command(t->name, t->config, t->assignment);
+    put_bytes(out, {reinterpret_cast<const std::uint8_t*>(cmd.data()), cmd.size()});
   }
-  cfg.replication_factor = static_cast<std::int16_t>(rf);
-  std::vector<std::vector<node_id>> assignment;
-  for (const auto& part : split(f[4], ';')) {
-    std::vector<node_id> reps;
-    for (const auto& r : split(part, ',')) {
-      std::int32_t id;
-      if (to_int(r, id)) reps.push_back(node_id{id});
+  const auto groups = groups_.all();
+  put_u32(out, static_cast<std::uint32_t>(groups.size()));
+  for (const auto& g : groups) put_bytes(out, encode_group_state(g));
+  return out;
+}
+
+// Replaces the applied state with the checkpoint's: the state of every replica that applied the
+// log up to `covers` already IS this state; a replica whose log was reset (it was far behind)
+// or that restarts from the checkpoint gets there by it. Then the log before it is trimmed.
+void Controller::apply_checkpoint(const raft::Entry& e, std::span<const std::uint8_t> body) {
+  Reader r{body};
+  const auto version = r.u(4);
+  const log_index covers{r.u(8)};
+  std::map<std::string, std::pair<std::uint64_t, ParsedCreate>> topics;
+  const auto ntopics = r.u(4);
+  for (std::uint64_t i = 0; r.ok && i < ntopics; ++i) {
+    const auto id = r.u(8);
+    const auto bytes = r.bytes();
+    auto c = parse_create(std::string(bytes.begin(), bytes.end()));
+    if (!c) {
+      r.ok = false;
+    } else {
+      std::string name = c->name;  // before *c is moved from
+      topics.emplace(std::move(name), std::pair{id, std::move(*c)});
     }
-    assignment.push_back(std::move(reps));
   }
-  if (f.size() >= 6 && !f[5].empty())
-    for (const auto& kv : split(f[5], ';')) {
-      const auto eq = kv.find('=');
-      if (eq != std::string::npos) cfg.configs[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-  if (static_cast<std::int32_t>(assignment.size()) != cfg.partitions) {
-    spdlog::error("controller entry {}: assignment does not match partitions, skipped", e.index.value);
+  std::vector<GroupState> groups;
+  const auto ngroups = r.u(4);
+  for (std::uint64_t i = 0; r.ok && i < ngroups; ++i) {
+    auto g = decode_group_state(r.bytes());
+    if (!g) r.ok = false;
+    else groups.push_back(std::move(*g));
+  }
+  if (!r.ok || version != kCheckpointVersion || covers.value + 1 != e.index.value) {
+    // Nothing is replaced and nothing trimmed: the log before it still holds the state.
+    spdlog::error("controller entry {}: unreadable checkpoint (version {}, covers {}), skipped", e.index.value, version,
+                  covers.value);
     return;
   }
-  topics_.apply_create(f[1], cfg, std::move(assignment), started_);
+  // Topics: gone, or created again since (another id), go; missing ones come.
+  for (const auto& t : topics_.list()) {
+    auto it = topics.find(t->name);
+    if (it == topics.end() || it->second.first != t->id) topics_.apply_delete(t->name);
+  }
+  for (auto& [name, entry] : topics) {
+    auto& [id, c] = entry;
+    if (auto cur = topics_.find(name); cur && cur->id == id) continue;
+    topics_.apply_create(name, c.cfg, std::move(c.assignment), started_, id);
+  }
+  // Groups: exactly the checkpoint's (an empty state removes a group).
+  std::set<std::string> keep;
+  for (const auto& g : groups) keep.insert(g.name);
+  for (const auto& g : groups_.all())
+    if (!keep.contains(g.name)) groups_.apply(GroupState{.name = g.name});
+  for (auto& g : groups) {
+    auto cur = groups_.get(g.name);
+    if (!cur || !(*cur == g)) groups_.apply(std::move(g));
+  }
+  entries_since_checkpoint_ = 0;
+  bytes_since_checkpoint_ = 0;
+  checkpoints_applied_.fetch_add(1, std::memory_order_relaxed);
+  // Everything before the checkpoint is summed up by it: trim it (it is committed and applied).
+  if (e.index.value > 1 && group_) {
+    std::vector<storage::WriteOp> ops;
+    ops.emplace_back(storage::TrimPrefixOp{group_->log(), e.index});
+    storage_.submit(std::move(ops), [index = e.index.value](const std::expected<storage::WriteResult, storage::Error>& res) {
+      if (!res.has_value())
+        spdlog::warn("controller: trimming the log before checkpoint {} failed: {}", index, res.error().message);
+    });
+  }
+  spdlog::info("controller: checkpoint at entry {} ({} topics, {} groups); the log before it is trimmed", e.index.value,
+               topics.size(), groups.size());
+}
+
+void Controller::maybe_checkpoint() {
+  if (!group_) return;
+  group_->locked([&] {
+    if (checkpoint_in_flight_ || group_->check_can_propose_locked()) return;
+    if (entries_since_checkpoint_ < kCheckpointEveryEntries && bytes_since_checkpoint_ < kCheckpointEveryBytes) return;
+    if (!group_->caught_up_locked()) return;  // try again at the next call
+    const log_index covers = group_->last_index_locked();
+    auto body = encode_checkpoint(covers);
+    if (body.size() > kCheckpointBytesMax) {
+      spdlog::error("controller: a checkpoint would take {} MiB, over {} MiB; the log is not compacted (fewer groups or "
+                    "topics would fit)",
+                    body.size() >> 20, kCheckpointBytesMax >> 20);
+      entries_since_checkpoint_ = 0;  // retried after as many entries again
+      return;
+    }
+    checkpoint_in_flight_ = true;
+    auto batch = make_payload_batch(BatchType::control, body);
+    // The callback runs under the group lock (ReplicatedLog answers proposals under it).
+    group_->propose_locked(std::move(batch), AckLevel::quorum, [this](ProposeResult r) {
+      if (r.error != ErrorCode::none) spdlog::info("controller: checkpoint not committed ({}); retried later", r.message);
+      checkpoint_in_flight_ = false;
+    });
+  });
 }
 
 }  // namespace quorumq::broker

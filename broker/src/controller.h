@@ -8,11 +8,20 @@
 //     configs:    "key=value;key=value"
 //   delete \n name
 //   group \n name \n <encode_group_state bytes>   (consumer groups, see groups.h)
+//   checkpoint \n <binary: the whole state — topics with ids, groups — as of the entry before>
 // Only the controller's leader accepts admin requests; others answer not_leader and clients
-// retry at Metadata.controller_id. The controller log is small and never trimmed: a restart
-// replays it from the start (persist_applied = false).
+// retry at Metadata.controller_id.
+//
+// Compaction: once 1,000 entries or 4 MiB have been applied since the last checkpoint, the
+// leader (when everything in its log is applied) proposes a checkpoint: the state as of the
+// entry before it. Applying one REPLACES the state (topics and groups not in it are removed),
+// and every replica then trims its log before it. So the log's size follows the cluster's
+// state, not its history; a restart replays from the last checkpoint (persist_applied =
+// false), and a replica too far behind gets a log reset (install_snapshot) and the checkpoint
+// as its first entry.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -52,8 +61,18 @@ class Controller : public Applier {
   void on_start(log_index, std::int64_t) override {}
   void apply(const raft::Entry& e, std::span<const std::uint8_t> batch) override;
 
+  // Leader: proposes a checkpoint if enough was applied since the last one (called every second).
+  void maybe_checkpoint();
+  static constexpr std::uint64_t kCheckpointEveryEntries = 1000;
+  static constexpr std::uint64_t kCheckpointEveryBytes = 4u << 20;
+  static constexpr std::size_t kCheckpointBytesMax = 32u << 20;
+  std::uint64_t checkpoints_applied() const { return checkpoints_applied_.load(std::memory_order_relaxed); }
+
  private:
   void propose(std::string command, Done done);
+  void apply_create(const raft::Entry& e, const std::string& text);
+  void apply_checkpoint(const raft::Entry& e, std::span<const std::uint8_t> body);
+  std::vector<std::uint8_t> encode_checkpoint(log_index covers) const;
 
   storage::Storage& storage_;
   TopicManager& topics_;
@@ -62,6 +81,11 @@ class Controller : public Applier {
   const node_id self_;
   std::shared_ptr<ReplicatedLog> group_;
   bool started_ = false;  // commands applied before start() completes are replays, not fresh
+  // Under the group lock: what was applied since the last checkpoint; a proposal in flight.
+  std::uint64_t entries_since_checkpoint_ = 0;
+  std::uint64_t bytes_since_checkpoint_ = 0;
+  bool checkpoint_in_flight_ = false;
+  std::atomic<std::uint64_t> checkpoints_applied_{0};
 };
 
 }  // namespace quorumq::broker

@@ -18,15 +18,19 @@ struct FetchItem {
   std::int32_t max_bytes;
 };
 
+// A long poll waits for data ARRIVING, never spins: each arm() records the high watermark of
+// every partition and registers one-shot waiters, which fire only when a high watermark moves
+// (or the partition closes). A wake with too little new data re-arms at the new watermarks, so
+// the cost is one check per commit, however long the poll.
 class FetchOp : public std::enable_shared_from_this<FetchOp> {
  public:
   FetchOp(BrokerContext& ctx, FrameHeader h, Respond r, std::vector<FetchItem> items, std::int32_t min_bytes,
           std::int32_t max_bytes, std::int32_t max_wait_ms)
       : ctx_(ctx), header_(h), respond_(std::move(r)), items_(std::move(items)), min_bytes_(min_bytes),
-        max_bytes_(max_bytes), max_wait_ms_(max_wait_ms) {}
+        max_bytes_(max_bytes), max_wait_ms_(max_wait_ms), seen_hw_(items_.size(), -1) {}
 
   void start() {
-    if (max_wait_ms_ <= 0 || available()) return finish();
+    if (max_wait_ms_ <= 0 || ready_to_answer()) return finish();
     auto self = shared_from_this();
     {
       std::lock_guard lk(mu_);
@@ -36,32 +40,43 @@ class FetchOp : public std::enable_shared_from_this<FetchOp> {
   }
 
  private:
-  // Cheap: is there anything past some fetch offset (or an error to report)?
-  bool available() const {
+  // Something to answer now rather than wait for: an error to report (unknown, moved or
+  // closed partition, offset out of range) ...
+  bool has_error() const {
     for (const auto& it : items_) {
       Partition* p = find_partition(it.topic, it.partition);
-      if (!p || p->closed() || !p->serving() || p->high_watermark() > it.offset || it.offset > p->log_end_offset() ||
-          it.offset < p->log_start_offset())
+      if (!p || p->closed() || !p->serving() || it.offset > p->log_end_offset() || it.offset < p->log_start_offset())
         return true;
     }
     return false;
   }
+  // ... or enough committed data (min_bytes <= 1: any).
+  bool ready_to_answer() const { return has_error() || pending_bytes() >= std::max(min_bytes_, 1); }
 
-  // Registers one-shot waiters, then re-checks so a wake between check and registration is
-  // not lost.
+  // Registers one-shot waiters after recording each high watermark, then checks whether one
+  // moved in between, so a commit between the check and the registration is not lost.
   void arm() {
     auto self = shared_from_this();
+    bool moved = false;
     {
       std::lock_guard lk(mu_);
       if (done_) return;
+      for (std::size_t i = 0; i < items_.size(); ++i) {
+        Partition* p = find_partition(items_[i].topic, items_[i].partition);
+        seen_hw_[i] = p ? p->high_watermark() : -1;
+      }
       for (const auto& it : items_) {
         Partition* p = find_partition(it.topic, it.partition);
         if (!p) continue;
         const auto id = p->add_waiter([self] { self->ctx_.exec.post([self] { self->on_wake(); }); });
         waiters_.emplace_back(p, id);
       }
+      for (std::size_t i = 0; i < items_.size() && !moved; ++i) {
+        Partition* p = find_partition(items_[i].topic, items_[i].partition);
+        moved = p && (p->closed() || p->high_watermark() != seen_hw_[i]);
+      }
     }
-    if (available()) ctx_.exec.post([self] { self->on_wake(); });
+    if (moved) ctx_.exec.post([self] { self->on_wake(); });
   }
 
   void on_wake() {
@@ -71,7 +86,8 @@ class FetchOp : public std::enable_shared_from_this<FetchOp> {
       for (auto& [p, id] : waiters_) p->remove_waiter(id);
       waiters_.clear();
     }
-    if (min_bytes_ <= 1 || pending_bytes() >= min_bytes_) return finish();
+    ctx_.metrics.fetch_wakeups.fetch_add(1, std::memory_order_relaxed);
+    if (ready_to_answer()) return finish();
     arm();
   }
 
@@ -158,12 +174,20 @@ class FetchOp : public std::enable_shared_from_this<FetchOp> {
   bool done_ = false;
   std::shared_ptr<TimerHandle> timer_;
   std::vector<std::pair<Partition*, std::uint64_t>> waiters_;
+  std::vector<std::int64_t> seen_hw_;  // per item: the high watermark when last armed (under mu_)
 };
 
 }  // namespace
 
 void handle_fetch(BrokerContext& ctx, const FrameHeader& h, const FetchRequest* req, Respond respond) {
   ctx.metrics.fetch_requests.fetch_add(1, std::memory_order_relaxed);
+  if (auto why = check_partitions(ctx, req->topics(), /*unique=*/true, [](const FetchTopic* t, auto&& f) {
+        if (t->partitions())
+          for (const auto* p : *t->partitions()) f(p->partition());
+      })) {
+    ctx.metrics.fetch_errors.fetch_add(1, std::memory_order_relaxed);
+    return respond(protocol::make_error_response(h, ErrorCode::invalid_request, *why));
+  }
   std::vector<FetchItem> items;
   if (req->topics())
     for (const auto* t : *req->topics()) {
@@ -171,13 +195,13 @@ void handle_fetch(BrokerContext& ctx, const FrameHeader& h, const FetchRequest* 
       auto topic = ctx.topics.find(name);
       if (t->partitions())
         for (const auto* p : *t->partitions())
-          items.push_back({name, topic, p->partition(), p->fetch_offset(), p->partition_max_bytes()});
+          items.push_back({name, topic, p->partition(), p->fetch_offset(), std::max(p->partition_max_bytes(), 1)});
     }
   const std::int32_t max_wait = std::clamp(req->max_wait_ms(), 0, 60000);
-  auto op = std::make_shared<FetchOp>(ctx, h, std::move(respond), std::move(items), req->min_bytes(),
-                                      std::max(req->max_bytes(), 1), max_wait);
+  const std::int32_t max_bytes = std::clamp(req->max_bytes(), 1, cfg(ctx).max_fetch_bytes);
+  auto op = std::make_shared<FetchOp>(ctx, h, std::move(respond), std::move(items), req->min_bytes(), max_bytes,
+                                      max_wait);
   op->start();
 }
-
 
 }  // namespace quorumq::broker::detail

@@ -29,8 +29,8 @@ std::string join(const std::vector<std::string>& v) {
 }  // namespace
 
 GroupCoordinator::GroupCoordinator(Controller& controller, GroupRegistry& registry, TopicManager& topics,
-                                   Executor& exec)
-    : controller_(controller), registry_(registry), topics_(topics), exec_(exec) {}
+                                   Executor& exec, Limits limits)
+    : controller_(controller), registry_(registry), topics_(topics), exec_(exec), limits_(limits) {}
 
 GroupCoordinator::~GroupCoordinator() { *alive_ = false; }
 
@@ -221,6 +221,7 @@ void GroupCoordinator::on_applied(const std::string& name) {
     if (it == groups_.end()) return;
     Group& g = it->second;
     if (auto s = registry_.get(name)) g.applied = std::move(*s);
+    else g.applied = GroupState{.name = name, .generation = g.applied.generation};  // emptied: forgotten by the registry
     wake_locked(g, out, false);
   }
   flush(out);
@@ -248,6 +249,10 @@ void GroupCoordinator::heartbeat(Heartbeat hb, Reply reply) {
     };
     if (!valid_group_id(hb.group))
       return fail(ErrorCode::invalid_request, "group id must be 1-255 printable characters without spaces");
+    if (!groups_.contains(hb.group) && !registry_.get(hb.group) &&
+        std::max(groups_.size(), registry_.size()) >= limits_.max_groups)
+      return fail(ErrorCode::invalid_request, "the cluster already has " + std::to_string(limits_.max_groups) +
+                                                  " consumer groups (--max-groups); reuse a group or raise the limit");
     Group& g = group_locked(hb.group);
     const auto now = Clock::now();
     bool changed = false;
@@ -255,6 +260,10 @@ void GroupCoordinator::heartbeat(Heartbeat hb, Reply reply) {
     if (id.empty()) {
       if (hb.leave) return fail(ErrorCode::none, {});
       if (hb.topics.empty()) return fail(ErrorCode::invalid_request, "a member must subscribe to at least one topic");
+      if (g.working.members.size() >= limits_.max_group_members)
+        return fail(ErrorCode::invalid_request, "group " + hb.group + " already has " +
+                                                    std::to_string(limits_.max_group_members) +
+                                                    " members (--max-group-members)");
       if (hb.assignor.empty()) hb.assignor = "sticky";
       if (!valid_assignor(hb.assignor))
         return fail(ErrorCode::invalid_config, "unknown assignor '" + hb.assignor + "'; use range, roundrobin or sticky");
@@ -396,6 +405,12 @@ void GroupCoordinator::tick() {
         }
         maybe_propose_locked(name, g, out);
       }
+      // Groups that emptied (their empty state applied, nothing pending) are forgotten here too.
+      std::erase_if(groups_, [](const auto& kv) {
+        const Group& g = kv.second;
+        return g.working.members.empty() && g.working.owners.empty() && g.applied.members.empty() &&
+               g.applied.owners.empty() && !g.in_flight && !g.changed && g.parked.empty();
+      });
     }
   }
   flush(out);

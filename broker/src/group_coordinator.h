@@ -65,7 +65,12 @@ class GroupCoordinator {
   };
   using Reply = std::function<void(Answer)>;
 
-  GroupCoordinator(Controller& controller, GroupRegistry& registry, TopicManager& topics, Executor& exec);
+  struct Limits {
+    std::size_t max_groups;         // groups with members, cluster-wide (--max-groups)
+    std::size_t max_group_members;  // members of one group (--max-group-members)
+  };
+  GroupCoordinator(Controller& controller, GroupRegistry& registry, TopicManager& topics, Executor& exec,
+                   Limits limits);
   ~GroupCoordinator();
 
   void start();  // starts the 100 ms housekeeping tick
@@ -124,6 +129,7 @@ class GroupCoordinator {
   GroupRegistry& registry_;
   TopicManager& topics_;
   Executor& exec_;
+  const Limits limits_;
 
   std::mutex mu_;
   bool stopped_ = false;

@@ -31,7 +31,34 @@ flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<GroupTopicPartitions
 
 }  // namespace
 
+// What one member may make the coordinator (and the replicated group state) hold.
+std::optional<std::string> heartbeat_over_limits(BrokerContext& ctx, const GroupHeartbeatRequest* req) {
+  const auto& c = cfg(ctx);
+  if (req->member_id() && req->member_id()->size() > 255) return "member id longer than 255 bytes";
+  if (req->client_id() && req->client_id()->size() > 255) return "client id longer than 255 bytes";
+  if (req->assignor() && req->assignor()->size() > 64) return "assignor name longer than 64 bytes";
+  if (req->topics()) {
+    if (req->topics()->size() > c.max_subscription_topics)
+      return "a member may subscribe to at most " + std::to_string(c.max_subscription_topics) +
+             " topics (--max-subscription-topics); this one named " + std::to_string(req->topics()->size());
+    for (const auto* t : *req->topics()) {
+      std::string why;
+      if (!TopicManager::valid_name(t->str(), &why)) return "subscribed topic '" + t->str().substr(0, 64) + "': " + why;
+    }
+  }
+  std::size_t owned = 0;
+  if (req->owned())
+    for (const auto* t : *req->owned())
+      if (t->partitions()) owned += t->partitions()->size();
+  if (owned > c.max_partitions_per_request)
+    return "the heartbeat reports " + std::to_string(owned) + " owned partitions, more than " +
+           std::to_string(c.max_partitions_per_request) + " (--max-partitions-per-request)";
+  return std::nullopt;
+}
+
 void handle_group_heartbeat(BrokerContext& ctx, const FrameHeader& h, const GroupHeartbeatRequest* req, Respond respond) {
+  if (auto why = heartbeat_over_limits(ctx, req))
+    return respond(protocol::make_error_response(h, ErrorCode::invalid_request, *why));
   GroupCoordinator::Heartbeat hb;
   hb.group = str(req->group_id());
   hb.member_id = str(req->member_id());
@@ -59,6 +86,11 @@ void handle_group_heartbeat(BrokerContext& ctx, const FrameHeader& h, const Grou
 void handle_describe_groups(BrokerContext& ctx, const FrameHeader& h, const DescribeGroupsRequest* req, Respond respond) {
   std::vector<GroupState> states;
   std::vector<std::string> missing;
+  if (req->group_ids() && req->group_ids()->size() > cfg(ctx).max_partitions_per_request)
+    return respond(protocol::make_error_response(h, ErrorCode::invalid_request,
+                                                 "the request names more than " +
+                                                     std::to_string(cfg(ctx).max_partitions_per_request) +
+                                                     " groups (--max-partitions-per-request)"));
   if (req->group_ids() && req->group_ids()->size() > 0) {
     for (const auto* g : *req->group_ids()) {
       if (auto s = ctx.groups.get(g->str())) states.push_back(std::move(*s));

@@ -315,10 +315,18 @@ void GroupRegistry::apply(GroupState s) {
   const std::string name = s.name;
   {
     std::lock_guard lk(mu_);
-    groups_[name] = std::move(s);
+    // A group with no members and no owners holds nothing (committed offsets live in the
+    // partition logs): forget it, so groups that come and go leave no state behind.
+    if (s.members.empty() && s.owners.empty()) groups_.erase(name);
+    else groups_[name] = std::move(s);
     l = listener_;
   }
   if (l) l(name);
+}
+
+std::size_t GroupRegistry::size() const {
+  std::lock_guard lk(mu_);
+  return groups_.size();
 }
 
 std::optional<GroupState> GroupRegistry::get(const std::string& name) const {

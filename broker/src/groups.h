@@ -98,6 +98,7 @@ class GroupRegistry {
  public:
   void apply(GroupState s);
   std::optional<GroupState> get(const std::string& name) const;
+  std::size_t size() const;  // groups with members or owners (empty ones are forgotten)
   std::vector<GroupState> all() const;
   // Called (under no lock of ours) after each apply, with the group's name.
   void set_listener(std::function<void(const std::string&)> fn);

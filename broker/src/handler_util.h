@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <optional>
+#include <set>
+#include <string_view>
 #include <string>
 
 #include "context.h"
@@ -62,6 +64,36 @@ inline std::optional<NotServed> not_served(BrokerContext& ctx, const std::shared
 }
 
 inline const BrokerConfig& cfg(BrokerContext& c) { return c.config; }
+
+// Bounds the work one request makes the broker do: at most --max-partitions-per-request
+// (topic, partition) pairs and, where `unique`, none twice. Returns why the request is refused.
+// The request is verified already; the walk stops at the limit.
+template <typename TopicVec, typename CountParts>
+std::optional<std::string> check_partitions(BrokerContext& ctx, const TopicVec* topics, bool unique, CountParts&& each) {
+  if (!topics) return std::nullopt;
+  const std::size_t limit = ctx.config.max_partitions_per_request;
+  std::size_t n = 0;
+  std::set<std::pair<std::string_view, std::int32_t>> seen;
+  std::optional<std::string> dup;
+  for (const auto* t : *topics) {
+    const std::string_view name = t->name() ? t->name()->string_view() : std::string_view();
+    bool over = false;
+    each(t, [&](std::int32_t p) {
+      if (over || dup) return;
+      if (++n > limit) {
+        over = true;
+        return;
+      }
+      if (unique && !seen.emplace(name, p).second)
+        dup = "partition " + std::string(name) + "/" + std::to_string(p) + " is listed twice in one request; name each partition once";
+    });
+    if (over)
+      return "the request names more than " + std::to_string(limit) +
+             " partitions (--max-partitions-per-request); split it";
+    if (dup) return dup;
+  }
+  return std::nullopt;
+}
 
 void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceRequest* req, Respond respond);
 void handle_fetch(BrokerContext& ctx, const FrameHeader& h, const FetchRequest* req, Respond respond);

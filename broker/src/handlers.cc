@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <limits>
 #include <mutex>
 
 #include "handler_util.h"
@@ -15,6 +16,11 @@ namespace {
 
 // ----------------------------------------------------------------------------- the others
 void handle_metadata(BrokerContext& ctx, const FrameHeader& h, const MetadataRequest* req, Respond respond) {
+  if (req->topics() && req->topics()->size() > cfg(ctx).max_partitions_per_request)
+    return respond(protocol::make_error_response(
+        h, ErrorCode::invalid_request,
+        "the request names more than " + std::to_string(cfg(ctx).max_partitions_per_request) +
+            " topics (--max-partitions-per-request); ask for all topics (none named) or split it"));
   flatbuffers::FlatBufferBuilder fbb(1024);
   std::vector<flatbuffers::Offset<BrokerMetadata>> brokers;
   for (const auto b : ctx.replication.brokers())
@@ -95,6 +101,11 @@ void handle_list_topics(BrokerContext& ctx, const FrameHeader& h, const ListTopi
 }
 
 void handle_list_offsets(BrokerContext& ctx, const FrameHeader& h, const ListOffsetsRequest* req, Respond respond) {
+  if (auto why = check_partitions(ctx, req->topics(), /*unique=*/false, [](const ListOffsetsTopic* t, auto&& f) {
+        if (t->partitions())
+          for (const auto* p : *t->partitions()) f(p->partition());
+      }))
+    return respond(protocol::make_error_response(h, ErrorCode::invalid_request, *why));
   flatbuffers::FlatBufferBuilder fbb(512);
   std::vector<flatbuffers::Offset<ListOffsetsTopicResponse>> tops;
   if (req->topics())
@@ -135,6 +146,11 @@ void handle_list_offsets(BrokerContext& ctx, const FrameHeader& h, const ListOff
 // member must own the partition), see GroupRegistry::check_commit.
 void handle_offset_commit(BrokerContext& ctx, const FrameHeader& h, const OffsetCommitRequest* req, Respond respond) {
   ctx.metrics.offset_commits.fetch_add(1, std::memory_order_relaxed);
+  if (auto why = check_partitions(ctx, req->topics(), /*unique=*/false, [](const OffsetCommitTopic* t, auto&& f) {
+        if (t->partitions())
+          for (const auto* p : *t->partitions()) f(p->partition());
+      }))
+    return respond(protocol::make_error_response(h, ErrorCode::invalid_request, *why));
   const std::string group = str(req->group_id());
   const std::string member = str(req->member_id());
   struct State {
@@ -189,7 +205,16 @@ void handle_offset_commit(BrokerContext& ctx, const FrameHeader& h, const Offset
         for (const auto* p : *t->partitions()) {
           ErrorCode e = ErrorCode::none;
           std::string why;
-          if (group.empty() || group.size() > 255) e = ErrorCode::invalid_request;
+          const auto* md = p->metadata();
+          // The same group-id rule as every other group api (GroupHeartbeat, DescribeGroups).
+          if (!valid_group_id(group))
+            e = ErrorCode::invalid_request, why = "group id must be 1-255 printable characters without spaces";
+          else if (member.size() > 255)
+            e = ErrorCode::invalid_request, why = "member id longer than 255 bytes";
+          else if (md && md->size() > cfg(ctx).max_offset_metadata_bytes)
+            e = ErrorCode::invalid_request,
+            why = "offset metadata of " + std::to_string(md->size()) + " bytes is over the limit of " +
+                  std::to_string(cfg(ctx).max_offset_metadata_bytes) + " (--max-offset-metadata-bytes)";
           else if (p->offset() < 0) e = ErrorCode::offset_out_of_range;
           else if (auto ns = not_served(ctx, topic, name, p->partition()))
             e = ns->code == ErrorCode::unknown_topic_or_partition ? ns->code : ErrorCode::not_coordinator;
@@ -220,6 +245,14 @@ void handle_offset_commit(BrokerContext& ctx, const FrameHeader& h, const Offset
 
 void handle_offset_fetch(BrokerContext& ctx, const FrameHeader& h, const OffsetFetchRequest* req, Respond respond) {
   const std::string group = str(req->group_id());
+  if (!valid_group_id(group))
+    return respond(protocol::make_error_response(h, ErrorCode::invalid_request,
+                                                 "group id must be 1-255 printable characters without spaces"));
+  if (auto why = check_partitions(ctx, req->topics(), /*unique=*/false, [](const OffsetFetchTopic* t, auto&& f) {
+        if (t->partitions())
+          for (const std::int32_t p : *t->partitions()) f(p);
+      }))
+    return respond(protocol::make_error_response(h, ErrorCode::invalid_request, *why));
   flatbuffers::FlatBufferBuilder fbb(512);
   std::vector<flatbuffers::Offset<OffsetFetchTopicResponse>> tops;
   if (req->topics() && req->topics()->size() > 0) {
@@ -263,11 +296,13 @@ void handle_init_producer_id(BrokerContext& ctx, const FrameHeader& h, const Ini
                              Respond respond) {
   flatbuffers::FlatBufferBuilder fbb(128);
   flatbuffers::Offset<InitProducerIdResponse> root;
-  if (req->producer_id() >= 0) {
+  if (req->producer_id() >= 0 && req->producer_epoch() < std::numeric_limits<std::int16_t>::max()) {
     // Bump the epoch of a known id: the previous instance is fenced.
     const std::int16_t epoch = static_cast<std::int16_t>(std::max<int>(req->producer_epoch(), -1) + 1);
     root = CreateInitProducerIdResponse(fbb, ErrorCode::none, req->producer_id(), epoch);
   } else if (auto id = ctx.producer_ids.next()) {
+    // A new id, or (as Kafka does) a new id once the epoch of the old one is used up: an epoch
+    // never wraps to a negative value, which would un-fence every older instance.
     root = CreateInitProducerIdResponse(fbb, ErrorCode::none, *id, 0);
   } else {
     spdlog::error("allocating a producer id: {}", id.error().message);

@@ -3,6 +3,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
 
 #include "config.h"
@@ -12,6 +16,11 @@
 
 int main(int argc, char** argv) {
   using namespace quorumq;
+  // Large buffers (request frames, record batches, fetch answers) are mmapped and go back to the
+  // OS when freed. glibc's default threshold rises to 32 MiB after the first large free, after
+  // which such buffers come from its heap and stay there: one burst of large requests (or a
+  // client that never read) pinned its size in the broker for good.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   std::string help;
   auto cfg = broker::parse_config(argc, argv, &help);
   if (!cfg) {
@@ -26,6 +35,39 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(cfg->log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ [node " + std::to_string(cfg->node_id) + "] %v");
+
+  // File descriptors: every client connection takes one, and the broker needs some of its own
+  // (LMDB, listeners, peer links, admin, logs). Raise the soft limit to what --max-connections
+  // needs; if even the hard limit is too low, an explicit --max-connections refuses to start (it
+  // could not be kept) and the default is lowered to fit, said once.
+  {
+    const rlim_t reserve = 64 + 4 * static_cast<rlim_t>(cfg->peers.size());
+    const rlim_t need = static_cast<rlim_t>(cfg->max_connections) + reserve;
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
+      rlimit raised = rl;
+      raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : std::min(need, rl.rlim_max);
+      if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    if (rl.rlim_cur < need) {
+      if (cfg->max_connections_explicit) {
+        std::fprintf(stderr,
+                     "quorumq-broker: bad configuration: --max-connections %u needs about %llu file descriptors, "
+                     "but this process may open at most %llu (ulimit -n; hard limit %llu): raise the limit "
+                     "(ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=) or lower --max-connections\n",
+                     cfg->max_connections, static_cast<unsigned long long>(need),
+                     static_cast<unsigned long long>(rl.rlim_cur), static_cast<unsigned long long>(rl.rlim_max));
+        return 2;
+      }
+      const auto fit = rl.rlim_cur > reserve + 16 ? rl.rlim_cur - reserve : 16;
+      std::fprintf(stderr,
+                   "quorumq-broker: only %llu file descriptors allowed (ulimit -n): serving at most %llu client "
+                   "connections instead of the default %u; raise the limit or set --max-connections\n",
+                   static_cast<unsigned long long>(rl.rlim_cur), static_cast<unsigned long long>(fit),
+                   cfg->max_connections);
+      cfg->max_connections = static_cast<unsigned>(fit);
+    }
+  }
 
   storage::StorageOptions so;
   so.dir = cfg->data_dir;

@@ -190,7 +190,7 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
     deadline_.cancel();
   }
 
-  awaitable<void> refuse(const std::string& key, const std::string& reason) {
+  awaitable<void> refuse(const std::string& key, const std::string& reason) {  // both outlive the await
     t_.handshakes_refused.fetch_add(1, std::memory_order_relaxed);
     t_.log.log(spdlog::level::warn, key, "peer listener: refused {}: {}", address_, reason);
     HandshakeMsg r;
@@ -198,7 +198,8 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
     r.cluster_id = t_.config.cluster_id;
     r.node_id = t_.config.node_id;
     r.reason = reason;
-    co_await write_frame(sock_, encode_handshake(r));
+    const auto frame = encode_handshake(r);  // named: no temporaries in a co_await (GCC 12)
+    co_await write_frame(sock_, frame);
     close();
   }
 
@@ -220,43 +221,60 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
     if (peer_) t_.session_closed(*peer_, this);
   }
 
+  // Why a hello is refused (and the key its log line is limited by), or nullopt to go on.
+  std::optional<std::string> check_hello(const std::optional<HandshakeMsg>& hello, const std::string& why,
+                                         std::string& key) const {
+    const auto& cfg = t_.config;
+    if (!hello || hello->step != HandshakeStep::hello) {
+      t_.frames_rejected.fetch_add(1, std::memory_order_relaxed);
+      key = "nohello:" + address_;
+      return "expected the peer handshake (is a client talking to the peer port? clients use --listen): " +
+             (why.empty() ? std::string("wrong first message") : why);
+    }
+    if (hello->version != kHandshakeVersion) {
+      key = "version:" + address_;
+      return "handshake version " + std::to_string(hello->version) + " is not " +
+             std::to_string(kHandshakeVersion) + ": run the same quorumq version on every broker";
+    }
+    if (hello->cluster_id != cfg.cluster_id) {
+      key = "cluster:" + hello->cluster_id;
+      return "broker " + std::to_string(hello->node_id) + " belongs to cluster '" + hello->cluster_id +
+             "', this is cluster '" + cfg.cluster_id + "' (check --cluster-id and --peers)";
+    }
+    if (hello->node_id == cfg.node_id) {
+      key = "self:" + address_;
+      return "it claims this broker's own node id " + std::to_string(cfg.node_id) +
+             ": two brokers run with the same --node-id; give each a unique one";
+    }
+    if (!t_.is_peer(hello->node_id)) {
+      key = "stranger:" + std::to_string(hello->node_id);
+      return "node id " + std::to_string(hello->node_id) + " is not in this broker's --peers";
+    }
+    if (hello->target_id != cfg.node_id) {
+      key = "target:" + std::to_string(hello->node_id);
+      return "broker " + std::to_string(hello->node_id) + " meant to reach node " + std::to_string(hello->target_id) +
+             " but this is node " + std::to_string(cfg.node_id) + " (its --peers lists the wrong address)";
+    }
+    if (hello->nonce.size() != kNonceBytes) {
+      t_.frames_rejected.fetch_add(1, std::memory_order_relaxed);
+      key = "nonce:" + address_;
+      return std::string("malformed hello (nonce)");
+    }
+    return std::nullopt;
+  }
+
+  // Every string and frame passed to a co_await is a named local: GCC 12 destroys temporaries
+  // in a co_await expression twice.
   awaitable<void> session() {
     const auto& cfg = t_.config;
-    std::string why;
+    std::string why, key;
     // 1. hello
     auto f = co_await next_frame(sock_, decoder_, why);
     if (!f) co_return;
-    auto hello = handshake_of(*f, why);
-    if (!hello || hello->step != HandshakeStep::hello) {
-      t_.frames_rejected.fetch_add(1, std::memory_order_relaxed);
-      co_return co_await refuse("nohello:" + address_,
-                                "expected the peer handshake (is a client talking to the peer port? clients use "
-                                "--listen): " + (why.empty() ? "wrong first message" : why));
-    }
-    if (hello->version != kHandshakeVersion)
-      co_return co_await refuse("version:" + address_, "handshake version " + std::to_string(hello->version) +
-                                                           " is not " + std::to_string(kHandshakeVersion) +
-                                                           ": run the same quorumq version on every broker");
-    if (hello->cluster_id != cfg.cluster_id)
-      co_return co_await refuse("cluster:" + hello->cluster_id,
-                                "broker " + std::to_string(hello->node_id) + " belongs to cluster '" +
-                                    hello->cluster_id + "', this is cluster '" + cfg.cluster_id +
-                                    "' (check --cluster-id and --peers)");
-    if (hello->node_id == cfg.node_id)
-      co_return co_await refuse("self:" + address_,
-                                "it claims this broker's own node id " + std::to_string(cfg.node_id) +
-                                    ": two brokers run with the same --node-id; give each a unique one");
-    if (!t_.is_peer(hello->node_id))
-      co_return co_await refuse("stranger:" + std::to_string(hello->node_id),
-                                "node id " + std::to_string(hello->node_id) + " is not in this broker's --peers");
-    if (hello->target_id != cfg.node_id)
-      co_return co_await refuse("target:" + std::to_string(hello->node_id),
-                                "broker " + std::to_string(hello->node_id) + " meant to reach node " +
-                                    std::to_string(hello->target_id) + " but this is node " +
-                                    std::to_string(cfg.node_id) + " (its --peers lists the wrong address)");
-    if (hello->nonce.size() != kNonceBytes) {
-      t_.frames_rejected.fetch_add(1, std::memory_order_relaxed);
-      co_return co_await refuse("nonce:" + address_, "malformed hello (nonce)");
+    const auto hello = handshake_of(*f, why);
+    if (const auto reason = check_hello(hello, why, key)) {
+      co_await refuse(key, *reason);
+      co_return;
     }
     // 2. challenge: prove we know the secret, ask the dialer to prove it.
     HandshakeMsg ch;
@@ -271,27 +289,35 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
     ch.nonce = make_nonce();
     ch.mac = handshake_mac(cfg.cluster_secret, MacRole::listener, cfg.cluster_id, hello->node_id, cfg.node_id,
                            hello->nonce, ch.nonce);
-    if (!co_await write_frame(sock_, encode_handshake(ch))) co_return;
+    const auto ch_frame = encode_handshake(ch);
+    if (!co_await write_frame(sock_, ch_frame)) co_return;
     // 3. proof
     f = co_await next_frame(sock_, decoder_, why);
     if (!f) co_return;
-    auto proof = handshake_of(*f, why);
+    const auto proof = handshake_of(*f, why);
     if (!proof || proof->step != HandshakeStep::proof) {
       t_.frames_rejected.fetch_add(1, std::memory_order_relaxed);
-      co_return co_await refuse("noproof:" + address_, "expected the handshake proof: " + why);
+      key = "noproof:" + address_;
+      const std::string reason = "expected the handshake proof: " + why;
+      co_await refuse(key, reason);
+      co_return;
     }
     const auto expected = handshake_mac(cfg.cluster_secret, MacRole::dialer, cfg.cluster_id, hello->node_id,
                                         cfg.node_id, hello->nonce, ch.nonce);
-    if (!mac_equal(proof->mac, expected))
-      co_return co_await refuse("secret:" + std::to_string(hello->node_id),
-                                "broker " + std::to_string(hello->node_id) +
-                                    " does not know the cluster secret (check --cluster-secret-file on both)");
+    if (!mac_equal(proof->mac, expected)) {
+      key = "secret:" + std::to_string(hello->node_id);
+      const std::string reason = "broker " + std::to_string(hello->node_id) +
+                                 " does not know the cluster secret (check --cluster-secret-file on both)";
+      co_await refuse(key, reason);
+      co_return;
+    }
     // 4. welcome
     HandshakeMsg w;
     w.step = HandshakeStep::welcome;
     w.cluster_id = cfg.cluster_id;
     w.node_id = cfg.node_id;
-    if (!co_await write_frame(sock_, encode_handshake(w))) co_return;
+    const auto w_frame = encode_handshake(w);
+    if (!co_await write_frame(sock_, w_frame)) co_return;
     authenticated_ = true;
     deadline_.cancel();
     peer_ = node_id{hello->node_id};
@@ -383,7 +409,8 @@ class Link : public std::enable_shared_from_this<Link> {
   // TCP connect, then the handshake; false (socket closed) on any failure.
   awaitable<bool> connect() {
     tcp::resolver resolver(strand_);
-    auto [rec, eps] = co_await resolver.async_resolve(addr_.host, std::to_string(addr_.port), kTuple);
+    const std::string port = std::to_string(addr_.port);
+    auto [rec, eps] = co_await resolver.async_resolve(addr_.host, port, kTuple);
     if (rec) {
       t_.log.log(spdlog::level::warn, "resolve:" + std::to_string(peer_.value),
                  "replication link to broker {}: cannot resolve {}: {} (check --peers)", peer_.value, addr_.str(),
@@ -444,7 +471,8 @@ class Link : public std::enable_shared_from_this<Link> {
     hello.client_host = own.host;
     hello.client_port = own.port;
     hello.nonce = make_nonce();
-    if (!co_await write_frame(sock_, encode_handshake(hello))) co_return false;
+    const auto hello_frame = encode_handshake(hello);  // named: see Inbound::session
+    if (!co_await write_frame(sock_, hello_frame)) co_return false;
     auto f = co_await next_frame(sock_, decoder, why);
     if (!f) co_return false;
     auto ch = handshake_of(*f, why);
@@ -477,7 +505,8 @@ class Link : public std::enable_shared_from_this<Link> {
     proof.node_id = cfg.node_id;
     proof.mac = handshake_mac(cfg.cluster_secret, MacRole::dialer, cfg.cluster_id, cfg.node_id, peer_.value,
                               hello.nonce, ch->nonce);
-    if (!co_await write_frame(sock_, encode_handshake(proof))) co_return false;
+    const auto proof_frame = encode_handshake(proof);
+    if (!co_await write_frame(sock_, proof_frame)) co_return false;
     f = co_await next_frame(sock_, decoder, why);
     if (!f) co_return false;
     auto w = handshake_of(*f, why);

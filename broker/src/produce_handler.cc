@@ -15,10 +15,12 @@ struct ProduceOp {
     std::string topic;
     std::int32_t partition = 0;
     ProduceResult result;
+    bool done = false;
   };
   std::mutex mu;
   std::vector<Slot> slots;
   std::size_t pending = 0;
+  bool answered = false;
   FrameHeader header;
   Respond respond;
   bool reply = true;
@@ -26,12 +28,22 @@ struct ProduceOp {
   Metrics* metrics = nullptr;
   BrokerContext* ctx = nullptr;
   wire::Acks acks = wire::Acks::quorum;
+  std::shared_ptr<TimerHandle> timer;
 
-  void finish() {
+  // Answers once: when every slot is done, or when the request's timeout_ms ran out (then the
+  // slots still waiting say why; their batches may still commit, and an idempotent retry of
+  // them is recognised as a duplicate).
+  void finish_locked(std::unique_lock<std::mutex>& lk) {
+    if (answered) return;
+    answered = true;
+    auto t = std::move(timer);
+    auto r = std::move(respond);
+    lk.unlock();
+    if (t) t->cancel();
     const auto us = since_us(start);
     metrics->produce_latency.record_us(us);
     if (!reply) {
-      respond(std::nullopt);
+      r(std::nullopt);
       return;
     }
     flatbuffers::FlatBufferBuilder fbb(256 + slots.size() * 64);
@@ -41,26 +53,43 @@ struct ProduceOp {
       const std::string& name = slots[i].topic;
       std::vector<flatbuffers::Offset<ProducePartitionResponse>> parts;
       for (; i < slots.size() && slots[i].topic == name; ++i) {
-        const auto& r = slots[i].result;
-        if (r.error != ErrorCode::none && r.error != ErrorCode::duplicate_sequence)
+        const auto& res = slots[i].result;
+        if (res.error != ErrorCode::none && res.error != ErrorCode::duplicate_sequence)
           metrics->produce_errors.fetch_add(1, std::memory_order_relaxed);
-        parts.push_back(CreateProducePartitionResponse(fbb, slots[i].partition, r.error, r.base_offset, -1,
-                                                       make_hint(fbb, *ctx, r.leader_hint),
-                                                       r.message.empty() ? 0 : fbb.CreateString(r.message)));
+        parts.push_back(CreateProducePartitionResponse(fbb, slots[i].partition, res.error, res.base_offset, -1,
+                                                       make_hint(fbb, *ctx, res.leader_hint),
+                                                       res.message.empty() ? 0 : fbb.CreateString(res.message)));
       }
       topics.push_back(CreateProduceTopicResponse(fbb, fbb.CreateString(name), fbb.CreateVector(parts)));
     }
     auto root = CreateProduceResponse(fbb, ErrorCode::none, 0, fbb.CreateVector(topics));
-    respond(finish_response(fbb, root, header));
+    r(finish_response(fbb, root, header));
   }
   void complete(std::size_t slot, ProduceResult r) {
-    bool last;
-    {
-      std::lock_guard lk(mu);
-      slots[slot].result = std::move(r);
-      last = --pending == 0;
+    std::unique_lock lk(mu);
+    if (answered) return;  // timed out already: the client was told
+    slots[slot].result = std::move(r);
+    slots[slot].done = true;
+    if (--pending == 0) finish_locked(lk);
+  }
+  void expire() {
+    std::unique_lock lk(mu);
+    if (answered) return;
+    const bool full = ctx->storage.disk_full();
+    for (auto& sl : slots) {
+      if (sl.done) continue;
+      metrics->produce_timeouts.fetch_add(1, std::memory_order_relaxed);
+      if (full)
+        sl.result = {ErrorCode::disk_full, -1,
+                     "broker " + std::to_string(ctx->config.node_id) +
+                         ": the disk holding the data directory is full, so the batch could not be made durable in "
+                         "time; free space (the broker resumes by itself) and retry"};
+      else
+        sl.result = {ErrorCode::request_timed_out, -1,
+                     "not acknowledged by a quorum within the request's timeout_ms (a replica may be down, slow or "
+                     "out of disk); the batch may still be written: retry (idempotent producers are deduplicated)"};
     }
-    if (last) finish();
+    finish_locked(lk);
   }
 };
 
@@ -75,6 +104,14 @@ void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceReque
   op->metrics = &ctx.metrics;
   op->ctx = &ctx;
   op->acks = req->acks();
+  if (auto why = check_partitions(ctx, req->topics(), /*unique=*/true, [](const ProduceTopicData* t, auto&& f) {
+        if (t->partitions())
+          for (const auto* p : *t->partitions()) f(p->partition());
+      })) {
+    if (!op->reply) return op->respond(std::nullopt);
+    return op->respond(protocol::make_error_response(h, ErrorCode::invalid_request, *why));
+  }
+  const bool disk_full = ctx.storage.disk_full();
   struct Work {
     std::size_t slot;
     Partition* partition;
@@ -100,6 +137,14 @@ void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceReque
           res = {ns->code, -1, ns->message, ns->leader};
           continue;
         }
+        if (disk_full) {
+          // Nothing can be made durable here; say so at once instead of waiting out the timeout.
+          res = {ErrorCode::disk_full, -1,
+                 "broker " + std::to_string(ctx.config.node_id) +
+                     ": the disk holding the data directory is full; nothing was written; free space (the broker "
+                     "resumes by itself) and retry"};
+          continue;
+        }
         Partition* p = find_partition(topic, pd->partition());
         const auto* rec = pd->records();
         if (!rec) {
@@ -123,15 +168,24 @@ void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceReque
       }
     }
   }
+  for (auto& sl : op->slots) sl.done = true;
+  for (auto& w : work) op->slots[w.slot].done = false;
   op->pending = work.size() + 1;  // +1: this function's own hold, released below
+  if (op->reply && !work.empty()) {
+    // timeout_ms bounds how long the producer waits for its answer (Kafka's request timeout).
+    const int timeout_ms = req->timeout_ms() > 0 ? std::min(req->timeout_ms(), 600000) : 30000;
+    auto timer = ctx.exec.run_after(std::chrono::milliseconds(timeout_ms), [op](bool cancelled) {
+      if (!cancelled) op->expire();
+    });
+    std::lock_guard lk(op->mu);
+    if (!op->answered) op->timer = std::move(timer);
+  }
   for (auto& w : work)
     w.partition->produce(std::move(w.batches), op->acks,
                          [op, slot = w.slot, keep](ProduceResult r) { op->complete(slot, std::move(r)); });
-  {
-    std::lock_guard lk(op->mu);
-    if (--op->pending != 0) return;
-  }
-  op->finish();
+  std::unique_lock lk(op->mu);
+  if (op->answered || --op->pending != 0) return;
+  op->finish_locked(lk);
 }
 
 

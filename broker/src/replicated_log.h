@@ -114,6 +114,12 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   // any thread. Returns the base offset given to the batch.
   std::int64_t propose_locked(std::vector<std::uint8_t> batch, AckLevel acks, ProposeCallback done);
   std::int64_t end_offset_locked() const { return end_offset_; }
+  // Under locked(): every entry of the log is applied and no Ready is being persisted (a state
+  // snapshot taken now reflects exactly the log up to last_index_locked()).
+  bool caught_up_locked() const {
+    return raft_ && !persisting_ && pending_.empty() && raft_->applied_index() == raft_->log().last_index();
+  }
+  log_index last_index_locked() const { return raft_->log().last_index(); }
 
   void step(const raft::Message& m);
   void tick();

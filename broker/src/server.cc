@@ -2,6 +2,9 @@
 // each, on a per-connection strand), the admin HTTP endpoint, timers and signals.
 #include "server.h"
 
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
 #include <spdlog/spdlog.h>
 
 #include <asio.hpp>
@@ -91,7 +94,8 @@ struct Server::Impl {
   TopicManager topics{storage, metrics, node_id{config.node_id}, config.max_partitions};
   GroupRegistry groups;
   Controller controller{storage, topics, groups, replication.brokers(), node_id{config.node_id}};
-  GroupCoordinator coordinator{controller, groups, topics, exec};
+  GroupCoordinator coordinator{controller, groups, topics, exec,
+                               GroupCoordinator::Limits{config.max_groups, config.max_group_members}};
   BrokerContext ctx;
   tcp::acceptor acceptor{io};
   tcp::acceptor admin_acceptor{io};
@@ -468,6 +472,22 @@ awaitable<void> Server::Impl::accept_loop() {
   }
 }
 
+namespace {
+// A Prometheus label value (text format 0.0.4): backslash, double quote and newline escaped, so
+// no name a client chose (a group id, say) can break the page.
+std::string label(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (const char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+}  // namespace
+
 std::string Server::Impl::render_metrics() const {
   std::string out;
   out.reserve(8192);
@@ -516,11 +536,11 @@ std::string Server::Impl::render_metrics() const {
     const auto groups_now = groups.all();
     out += "# HELP quorumq_group_members Members of each consumer group\n# TYPE quorumq_group_members gauge\n";
     for (const auto& g : groups_now)
-      out += "quorumq_group_members{group=\"" + g.name + "\"} " + std::to_string(g.members.size()) + "\n";
+      out += "quorumq_group_members{group=\"" + label(g.name) + "\"} " + std::to_string(g.members.size()) + "\n";
     out += "# HELP quorumq_group_generation Generation of each consumer group (+1 per replicated change)\n"
            "# TYPE quorumq_group_generation gauge\n";
     for (const auto& g : groups_now)
-      out += "quorumq_group_generation{group=\"" + g.name + "\"} " + std::to_string(g.generation) + "\n";
+      out += "quorumq_group_generation{group=\"" + label(g.name) + "\"} " + std::to_string(g.generation) + "\n";
   }
   counter("quorumq_other_requests_total", "Other requests (metadata, admin, offsets)", m.other_requests);
   m.produce_latency.render(out, "quorumq_produce_latency_seconds", "Produce request latency until the answer");
@@ -608,7 +628,7 @@ std::string Server::Impl::render_metrics() const {
   for (const auto& t : topics)
     for (const auto& p : t->partitions)
       if (p && p->group())
-        out += "quorumq_partition_leader{topic=\"" + t->name + "\",partition=\"" + std::to_string(p->id()) + "\"} " +
+        out += "quorumq_partition_leader{topic=\"" + label(t->name) + "\",partition=\"" + std::to_string(p->id()) + "\"} " +
                (p->group()->is_leader() ? "1\n" : "0\n");
   out += "# HELP quorumq_partition_follower_lag_entries Leader's view of how many entries each follower lacks\n"
          "# TYPE quorumq_partition_follower_lag_entries gauge\n";
@@ -622,7 +642,7 @@ std::string Server::Impl::render_metrics() const {
         if (n.value == config.node_id) continue;
         const auto lag = last > match ? last - match : 0;
         lagging |= lag > 1000;
-        out += "quorumq_partition_follower_lag_entries{topic=\"" + t->name + "\",partition=\"" + std::to_string(p->id()) +
+        out += "quorumq_partition_follower_lag_entries{topic=\"" + label(t->name) + "\",partition=\"" + std::to_string(p->id()) +
                "\",follower=\"" + std::to_string(n.value) + "\"} " + std::to_string(lag) + "\n";
       }
       under += lagging;
@@ -632,14 +652,23 @@ std::string Server::Impl::render_metrics() const {
          "# TYPE quorumq_partition_high_watermark gauge\n";
   for (const auto& t : topics)
     for (const auto& p : t->partitions)
-      if (p) out += "quorumq_partition_high_watermark{topic=\"" + t->name + "\",partition=\"" + std::to_string(p->id()) +
+      if (p) out += "quorumq_partition_high_watermark{topic=\"" + label(t->name) + "\",partition=\"" + std::to_string(p->id()) +
              "\"} " + std::to_string(p->high_watermark()) + "\n";
   out += "# HELP quorumq_partition_log_start_offset First offset still stored per partition\n"
          "# TYPE quorumq_partition_log_start_offset gauge\n";
   for (const auto& t : topics)
     for (const auto& p : t->partitions)
-      if (p) out += "quorumq_partition_log_start_offset{topic=\"" + t->name + "\",partition=\"" + std::to_string(p->id()) +
+      if (p) out += "quorumq_partition_log_start_offset{topic=\"" + label(t->name) + "\",partition=\"" + std::to_string(p->id()) +
              "\"} " + std::to_string(p->log_start_offset()) + "\n";
+  if (const auto* cg = controller.group()) {
+    const auto cs = cg->log()->state();
+    counter("quorumq_controller_log_entries",
+            "Entries in this broker's copy of the controller log (compacted by checkpoints: follows the "
+            "cluster's state, not its history)",
+            cs.empty() ? 0 : cs.last_index.value - cs.first_index.value + 1, "gauge");
+  }
+  counter("quorumq_controller_checkpoints_total", "Controller checkpoints applied (each lets the log before it go)",
+          controller.checkpoints_applied());
   counter("quorumq_ready", "1 when the broker serves requests", ctx.ready.load() ? 1 : 0, "gauge");
   return out;
 }
@@ -677,14 +706,15 @@ awaitable<void> Server::Impl::admin_session(Socket sock) {
     type = "text/plain; version=0.0.4; charset=utf-8";
   } else if (path == "/v1/backup") {
     type = "application/json";
-    if (method != "POST") status = 405, body = "{\"ok\":false,\"error\":\"use POST /v1/backup?to=/absolute/empty/dir\"}\n";
+    if (method != "POST") status = 405, body = "{\"ok\":false,\"error\":\"use POST /v1/backup?to=DIR (below --backup-dir)\"}\n";
     else std::tie(status, body) = co_await backup(query);
   } else {
     status = 404;
-    body = "not found: try /healthz, /readyz, /metrics or POST /v1/backup?to=DIR\n";
+    body = "not found: try /healthz, /readyz, /metrics or POST /v1/backup?to=DIR (below --backup-dir)\n";
   }
   const char* reason = status == 200 ? "OK" : status == 503 ? "Service Unavailable" : status == 400 ? "Bad Request"
                        : status == 405 ? "Method Not Allowed" : status == 409 ? "Conflict"
+                       : status == 403 ? "Forbidden" : status == 507 ? "Insufficient Storage"
                        : status == 500 ? "Internal Server Error" : "Not Found";
   std::string resp = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + type +
                      "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
@@ -730,26 +760,56 @@ std::optional<std::string> query_param(const std::string& query, const std::stri
 }
 }  // namespace
 
-// POST /v1/backup?to=DIR: LMDB's online compacting copy of this broker's environment into DIR
-// (absolute, empty or missing, outside the data directory). The broker keeps serving; the copy
-// is one consistent read snapshot. Answers JSON: 200 done, 400 bad path, 409 busy or not empty.
+// POST /v1/backup?to=DIR: LMDB's online compacting copy of this broker's environment into DIR,
+// which must lie below --backup-dir (a relative DIR is taken below it; off without it), be empty
+// or new, and leave the data directory's filesystem its free-space floor. The broker keeps
+// serving; the copy is one consistent read snapshot, written 0700/0600. Answers JSON: 200 done,
+// 400 bad path, 403 backups off or outside --backup-dir, 409 busy or not empty, 507 no room.
 awaitable<std::pair<int, std::string>> Server::Impl::backup(const std::string& query) {
+  namespace fs = std::filesystem;
   auto fail = [](int status, const std::string& msg) {
     return std::pair<int, std::string>{status, "{\"ok\":false,\"error\":\"" + json_escape(msg) + "\"}\n"};
   };
+  if (config.backup_dir.empty())
+    co_return fail(403, "backups are off on this broker: start it with --backup-dir DIR (where backups may be "
+                        "written, outside the data directory)");
   const auto to = query_param(query, "to");
-  if (!to || to->empty()) co_return fail(400, "missing ?to=DIR (an absolute path to an empty or new directory)");
-  const std::filesystem::path dir(*to);
-  if (!dir.is_absolute() || to->find('\0') != std::string::npos)
-    co_return fail(400, "backup directory must be an absolute path: " + *to);
-  for (const auto& part : dir)
+  if (!to || to->empty()) co_return fail(400, "missing ?to=DIR (a new or empty directory below --backup-dir)");
+  if (to->find('\0') != std::string::npos) co_return fail(400, "bad backup directory name");
+  const fs::path asked(*to);
+  for (const auto& part : asked)
     if (part == "..") co_return fail(400, "backup directory must not contain '..': " + *to);
+  const fs::path root(config.backup_dir);
+  const fs::path dir = asked.is_absolute() ? asked : root / asked;
   std::error_code ec;
-  const auto data = std::filesystem::weakly_canonical(storage.dir(), ec);
-  const auto target = std::filesystem::weakly_canonical(dir, ec);
-  const auto rel = target.lexically_relative(data);
-  if (!rel.empty() && *rel.begin() != "..")
-    co_return fail(400, "backup directory " + *to + " is inside the data directory; choose another place");
+  fs::create_directories(root, ec);
+  const auto root_c = fs::weakly_canonical(root, ec);
+  const auto target = fs::weakly_canonical(dir, ec);
+  const auto rel = target.lexically_relative(root_c);
+  if (rel.empty() || rel == "." || *rel.begin() == "..")
+    co_return fail(403, "backup directory " + *to + " is not below --backup-dir " + config.backup_dir +
+                            ": backups go only there");
+  // Room: a backup is about as large as the data in use. On the data directory's own
+  // filesystem it must leave --backup-min-free-percent free (a backup must never be what fills
+  // the disk the broker writes to); elsewhere it must simply fit.
+  const std::uint64_t need = storage.used_bytes();
+  struct stat data_st {}, root_st {};
+  struct statvfs vfs {};
+  if (::stat(storage.dir().c_str(), &data_st) == 0 && ::stat(root_c.c_str(), &root_st) == 0 &&
+      ::statvfs(root_c.c_str(), &vfs) == 0) {
+    const std::uint64_t free_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    const std::uint64_t total = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+    const bool same_fs = data_st.st_dev == root_st.st_dev;
+    const std::uint64_t floor = same_fs ? total / 100 * config.backup_min_free_percent : (16u << 20);
+    if (free_bytes < need + floor)
+      co_return fail(507, "not enough room for a backup of ~" + std::to_string(need >> 20) + " MiB below " +
+                              config.backup_dir + ": " + std::to_string(free_bytes >> 20) + " MiB free" +
+                              (same_fs ? " on the data directory's filesystem, which must keep " +
+                                             std::to_string(config.backup_min_free_percent) +
+                                             "% free (--backup-min-free-percent)"
+                                       : std::string()) +
+                              "; back up to another disk or free space");
+  }
   if (backup_running.exchange(true)) co_return fail(409, "another backup is running; try again when it is done");
   spdlog::info("hot backup to {} started", dir.string());
   const auto started = Clock::now();
@@ -848,6 +908,7 @@ awaitable<void> Server::Impl::raft_clock() {
     // Every 500 ms, and at once: the announcement also carries the incarnation header, which a
     // broker on a new data directory waits for before its groups vote (incarnation.h).
     if (n++ % 50 == 0) transport.announce(replication.led_groups());
+    if (n % 100 == 0) controller.maybe_checkpoint();  // once a second: compact the controller log
     if (const auto leader = controller.leader()) {
       leader_seen = Clock::now();
       if (!stopping && !ctx.ready) {

@@ -75,9 +75,10 @@ std::optional<AdminError> TopicManager::validate_create(const std::string& name,
 }
 
 void TopicManager::apply_create(const std::string& name, const TopicConfig& cfg,
-                                std::vector<std::vector<node_id>> assignment, bool fresh) {
+                                std::vector<std::vector<node_id>> assignment, bool fresh, std::uint64_t id) {
   auto t = std::make_shared<Topic>();
   t->name = name;
+  t->id = id;
   t->config = cfg;
   t->assignment = std::move(assignment);
   t->partitions.resize(t->assignment.size());

@@ -29,6 +29,9 @@ struct TopicConfig {
 
 struct Topic {
   std::string name;
+  // The controller log index of the command that created it: tells a topic from an earlier one
+  // of the same name (deleted and created again), also across controller checkpoints.
+  std::uint64_t id = 0;
   TopicConfig config;
   std::vector<std::vector<node_id>> assignment;          // per partition: its replicas, preferred leader first
   std::vector<std::shared_ptr<Partition>> partitions;    // per partition: hosted here, or nullptr
@@ -66,7 +69,7 @@ class TopicManager {
 
   // From the controller's committed log (under the controller group's lock).
   void apply_create(const std::string& name, const TopicConfig& cfg, std::vector<std::vector<node_id>> assignment,
-                    bool fresh);
+                    bool fresh, std::uint64_t id = 0);
   void apply_delete(const std::string& name);
 
   static bool valid_name(const std::string& name, std::string* why);

@@ -128,9 +128,8 @@ bool looks_like_lmdb(const fs::path& file) {
 }  // namespace
 
 int admin_backup(const std::string& broker_admin_addr, const std::string& to_dir, std::uint32_t timeout_ms) {
-  if (!fs::path(to_dir).is_absolute()) {
-    std::cerr << "quorumq admin backup: --to must be an absolute path on the broker's machine (got '" << to_dir
-              << "')\n";
+  if (to_dir.empty()) {
+    std::cerr << "quorumq admin backup: --to must name a directory below the broker's --backup-dir\n";
     return 2;
   }
   std::string error;
@@ -143,6 +142,7 @@ int admin_backup(const std::string& broker_admin_addr, const std::string& to_dir
   if (a->status != 200) {
     std::cerr << "quorumq admin backup: broker answered HTTP " << a->status << ": " << a->body;
     if (a->status == 404) std::cerr << "(is this broker older than the backup endpoint?)\n";
+    if (a->status == 403) std::cerr << "(start the broker with --backup-dir DIR and back up below DIR)\n";
     return 1;
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -207,7 +207,10 @@ void add_admin_commands(CLI::App& app, int& rc) {
   auto* backup = admin->add_subcommand(
       "backup", "Hot backup: the broker copies its data directory (consistent, compacted) into --to while serving");
   backup->add_option("--broker", b->broker, "The broker's admin address HOST:PORT (its --admin-listen)")->required();
-  backup->add_option("--to", b->to, "Absolute, empty or new directory on the broker's machine")->required();
+  backup->add_option("--to", b->to,
+                     "Empty or new directory on the broker's machine, below its --backup-dir (a relative name is "
+                     "taken below it)")
+      ->required();
   backup->add_option("--timeout-ms", b->timeout_ms, "Give up waiting for the copy after this long")->capture_default_str();
   backup->callback([b, &rc] { rc = admin_backup(b->broker, b->to, b->timeout_ms); });
 

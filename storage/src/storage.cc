@@ -406,13 +406,24 @@ std::uint64_t Storage::used_bytes() const {
 
 std::expected<void, Error> Storage::backup(const std::filesystem::path& to_dir) const {
   std::error_code ec;
-  std::filesystem::create_directories(to_dir, ec);
+  namespace fs = std::filesystem;
+  const bool created = fs::create_directories(to_dir, ec);
   if (ec) return std::unexpected(Error{errc::io_error, "cannot create backup directory " + to_dir.string() + ": " + ec.message()});
   if (!looks_empty(to_dir))
     return std::unexpected(Error{errc::invalid_argument, "backup directory " + to_dir.string() + " is not empty: choose an empty one"});
-  std::shared_lock lk(env_->resize_mu);
-  const int rc = mdb_env_copy2(env_->env, to_dir.c_str(), MDB_CP_COMPACT);
-  if (rc != 0) return std::unexpected(lmdb_error(rc, "copying the environment to " + to_dir.string()));
+  // The copy holds every message: nobody but the broker's user may read it while it is written
+  // (LMDB creates the file with the umask's mode), and afterwards it gets the live file's mode.
+  if (created) fs::permissions(to_dir, fs::perms::owner_all, ec);
+  {
+    std::shared_lock lk(env_->resize_mu);
+    const int rc = mdb_env_copy2(env_->env, to_dir.c_str(), MDB_CP_COMPACT);
+    if (rc != 0) return std::unexpected(lmdb_error(rc, "copying the environment to " + to_dir.string()));
+  }
+  const auto live = fs::status(options_.dir / "data.mdb", ec).permissions();
+  const auto mode = ec ? (fs::perms::owner_read | fs::perms::owner_write)
+                       : live & (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  fs::permissions(to_dir / "data.mdb", mode, ec);
+  if (ec) return std::unexpected(Error{errc::io_error, "cannot restrict the mode of " + (to_dir / "data.mdb").string() + ": " + ec.message()});
   return {};
 }
 

@@ -82,10 +82,10 @@ struct RestoredCluster {
 std::string admin_addr(const BrokerProcess& b) { return "127.0.0.1:" + std::to_string(b.admin_port()); }
 
 TEST(Backup, HotBackupOfEveryBrokerUnderLoadRestoresEveryAcknowledgedMessage) {
-  Cluster cluster(3);
+  TempDir work("quorumq-backup");
+  Cluster cluster(3, {"--backup-dir=" + work.path().string(), "--backup-min-free-percent=0"});
   cluster.start_all();
   create_topic(cluster.bootstrap(), "orders", 3, 3);
-  TempDir work("quorumq-backup");
   std::vector<std::filesystem::path> backups, restored;
 
   Acked before;
@@ -111,9 +111,17 @@ TEST(Backup, HotBackupOfEveryBrokerUnderLoadRestoresEveryAcknowledgedMessage) {
     std::printf("backed up 3 brokers in %lld ms under load; %zu acknowledged before, %zu more since\n",
                 static_cast<long long>(took.count()), before.size(), acked_during);
   }
-  // Backups are refused into a directory that is not empty, or given as a relative path.
+  // Backups are refused into a directory that is not empty, or outside --backup-dir (issue 13:
+  // `to=/etc/x` made the broker write a full copy of every message there).
   EXPECT_EQ(cli::admin_backup(admin_addr(cluster.broker(0)), backups[0].string(), 10000), 1);
-  EXPECT_EQ(cli::admin_backup(admin_addr(cluster.broker(0)), "relative/dir", 10000), 2);
+  EXPECT_EQ(cli::admin_backup(admin_addr(cluster.broker(0)), "/tmp/quorumq-not-the-backup-dir", 10000), 1);
+  EXPECT_FALSE(std::filesystem::exists("/tmp/quorumq-not-the-backup-dir"));
+  EXPECT_EQ(cli::admin_backup(admin_addr(cluster.broker(0)), "../escape", 10000), 1);
+  // Written like the data directory: only the broker's user reads the copy.
+  const auto mode = std::filesystem::status(backups[0] / "data.mdb").permissions();
+  EXPECT_EQ(mode & std::filesystem::perms::others_all, std::filesystem::perms::none);
+  EXPECT_EQ(std::filesystem::status(backups[0]).permissions() & std::filesystem::perms::others_all,
+            std::filesystem::perms::none);
   for (int i = 0; i < cluster.size(); ++i) cluster.broker(i).kill9();  // the whole cluster is lost
 
   for (std::size_t i = 0; i < backups.size(); ++i) {

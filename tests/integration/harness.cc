@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -35,6 +37,11 @@ TempDir::TempDir(const std::string& prefix) {
 }
 
 TempDir::~TempDir() {
+  // QUORUMQ_TEST_KEEP=1 keeps every test's directory (broker logs, data) for a post-mortem.
+  if (const char* keep = std::getenv("QUORUMQ_TEST_KEEP"); keep && *keep == '1') {
+    std::fprintf(stderr, "kept %s\n", path_.c_str());
+    return;
+  }
   std::error_code ec;
   fs::remove_all(path_, ec);
 }
@@ -207,6 +214,22 @@ std::uint64_t BrokerProcess::rss_bytes() const {
   while (std::getline(in, line))
     if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6)) * 1024;
   return 0;
+}
+
+double BrokerProcess::cpu_seconds() const {
+  if (pid_ <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto rp = all.rfind(')');  // the command name may hold spaces
+  if (rp == std::string::npos) return 0;
+  std::istringstream rest(all.substr(rp + 2));
+  std::string field;
+  std::uint64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 RunResult run_program(const std::vector<std::string>& argv_in, const std::string& stdin_data,

@@ -71,6 +71,8 @@ class BrokerProcess {
   std::string log_contains(const std::string& needle) const;
   // Resident memory of the process, from /proc.
   std::uint64_t rss_bytes() const;
+  // CPU time (user + system) the process has used so far, from /proc.
+  double cpu_seconds() const;
 
   void set_extra(std::vector<std::string> extra) { extra_ = std::move(extra); }
 

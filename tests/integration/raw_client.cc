@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "quorumq/protocol/quorumq_generated.h"
 
 namespace quorumq::test {
@@ -39,6 +41,21 @@ bool RawClient::send_bytes(std::span<const std::uint8_t> bytes) {
   }
   return true;
 }
+
+bool RawClient::try_send_bytes(std::span<const std::uint8_t> bytes, std::chrono::milliseconds timeout) {
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    pollfd p{fd_, POLLOUT, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+    const ssize_t n = ::send(fd_, bytes.data() + at, bytes.size() - at, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n <= 0) return false;
+    at += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+void RawClient::set_recv_buffer(int bytes) { ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes); }
 
 std::optional<ReceivedFrame> RawClient::read_frame(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -26,6 +26,11 @@ class RawClient {
   bool connected() const { return fd_ >= 0; }
   bool send_bytes(std::span<const std::uint8_t> bytes);
   bool send_frame(const protocol::OutgoingFrame& f) { return send_bytes(f.to_bytes()); }
+  // Like send_bytes, but gives up (false) if the peer stops taking bytes for `timeout`: for
+  // clients that never read, whose sends block once the broker applies backpressure.
+  bool try_send_bytes(std::span<const std::uint8_t> bytes, std::chrono::milliseconds timeout);
+  // A small kernel receive buffer, so a client that never reads stalls the broker's writes soon.
+  void set_recv_buffer(int bytes);
   // Next frame, or nullopt on timeout / close / framing error.
   std::optional<ReceivedFrame> read_frame(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // True once the peer closed the connection (reads return 0 or reset) within the timeout.
