@@ -20,12 +20,13 @@ case "${1:-}" in
   *[!0-9]*) echo "usage: $0 [seconds] | --seeds" >&2; exit 2 ;;
   *) SECONDS_PER_TARGET=$1 ;;
 esac
-TARGETS=(fuzz_frame_decoder fuzz_verify fuzz_record_batch)
+TARGETS=(fuzz_frame_decoder fuzz_verify fuzz_record_batch fuzz_peer)
 JOBS=$(( $(nproc) < 2 ? 1 : 2 ))
 
-mkdir -p "$OUT/gen/quorumq/protocol" "$OUT/obj"
-# The generated header lives only in build trees, as in the CMake build.
+mkdir -p "$OUT/gen/quorumq/protocol" "$OUT/gen/quorumq/broker" "$OUT/obj"
+# The generated headers live only in build trees, as in the CMake build.
 flatc --cpp --scoped-enums -o "$OUT/gen/quorumq/protocol" "$ROOT/protocol/schema/quorumq.fbs"
+flatc --cpp --scoped-enums -o "$OUT/gen/quorumq/broker" "$ROOT/broker/schema/raft.fbs"
 
 COMMON=(-std=c++20 -O1 -g -Wall -Wextra -Werror -Wno-missing-field-initializers
         -fno-omit-frame-pointer -I"$ROOT/protocol/include" -I"$OUT/gen")
@@ -39,18 +40,34 @@ printf '%s\n' "${LIB_SRCS[@]}" | xargs -P "$JOBS" -I{} sh -c \
   "$CXX" "${COMMON[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link
 LIB_OBJS=()
 for s in "${LIB_SRCS[@]}"; do LIB_OBJS+=("$OUT/obj/$(basename "$s" .cc).o"); done
+# fuzz_peer: the peer listener's decoders (envelope codec, handshake) from broker/.
+PEER_INC=(-I"$ROOT/broker/src" -I"$ROOT/broker/raft/include")
+PEER_SRCS=("$ROOT/broker/src/raft_codec.cc" "$ROOT/broker/src/peer_auth.cc")
+PEER_OBJS=()
+for s in "${PEER_SRCS[@]}"; do
+  o="$OUT/obj/peer_$(basename "$s" .cc).o"
+  "$CXX" "${COMMON[@]}" "${PEER_INC[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link -c "$s" -o "$o"
+  PEER_OBJS+=("$o")
+done
+extra_for() {  # extra compile/link arguments of one target
+  if [[ $1 == fuzz_peer ]]; then echo "${PEER_INC[*]} ${PEER_OBJS[*]} -lcrypto"; fi
+}
 
 if [[ $MODE == seeds ]]; then
   "$CXX" "${COMMON[@]}" "${SAN[@]}" "$ROOT/tests/fuzz/make_seeds.cc" "${LIB_OBJS[@]}" -o "$OUT/make_seeds"
   for t in "${TARGETS[@]}"; do mkdir -p "$ROOT/tests/fuzz/seeds/$t"; done
   (cd "$ROOT" && "$OUT/make_seeds" tests/fuzz/seeds)
+  "$CXX" "${COMMON[@]}" "${PEER_INC[@]}" "${SAN[@]}" "$ROOT/tests/fuzz/make_peer_seeds.cc" "${LIB_OBJS[@]}" \
+    "${PEER_OBJS[@]}" -lcrypto -o "$OUT/make_peer_seeds"
+  (cd "$ROOT" && "$OUT/make_peer_seeds" tests/fuzz/seeds/fuzz_peer)
   echo "fuzz: seeds written to tests/fuzz/seeds/"
   exit 0
 fi
 
 for t in "${TARGETS[@]}"; do
   echo "fuzz: building $t"
-  "$CXX" "${COMMON[@]}" "${SAN[@]}" -fsanitize=fuzzer "$ROOT/tests/fuzz/$t.cc" "${LIB_OBJS[@]}" -o "$OUT/$t"
+  # shellcheck disable=SC2046
+  "$CXX" "${COMMON[@]}" "${SAN[@]}" -fsanitize=fuzzer "$ROOT/tests/fuzz/$t.cc" "${LIB_OBJS[@]}" $(extra_for "$t") -o "$OUT/$t"
 done
 
 status=0
