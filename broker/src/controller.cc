@@ -167,6 +167,15 @@ void Controller::create_topic(const std::string& name, const TopicConfig& cfg, D
   propose(create_command(name, cfg, a), std::move(done));
 }
 
+void Controller::alter_topic(const std::string& name, const std::map<std::string, std::string>& configs, Done done) {
+  if (!topics_.find(name))
+    return done(AdminError{ErrorCode::unknown_topic_or_partition, "topic " + name + " does not exist"});
+  std::string cmd = "alter\n" + name + "\n";
+  bool first = true;
+  for (const auto& [k, v] : configs) cmd += (first ? "" : ";") + k + "=" + v, first = false;
+  propose(std::move(cmd), std::move(done));
+}
+
 void Controller::delete_topic(const std::string& name, Done done) {
   if (!topics_.find(name))
     return done(AdminError{ErrorCode::unknown_topic_or_partition, "topic " + name + " does not exist"});
@@ -200,6 +209,16 @@ void Controller::apply(const raft::Entry& e, std::span<const std::uint8_t> batch
   const auto f = split(text, '\n');
   if (f.size() >= 2 && f[0] == "delete") {
     topics_.apply_delete(f[1]);
+    return;
+  }
+  if (f.size() >= 2 && f[0] == "alter") {
+    std::map<std::string, std::string> configs;
+    if (f.size() >= 3 && !f[2].empty())
+      for (const auto& kv : split(f[2], ';')) {
+        const auto eq = kv.find('=');
+        if (eq != std::string::npos) configs[kv.substr(0, eq)] = kv.substr(eq + 1);
+      }
+    topics_.apply_alter(f[1], std::move(configs));
     return;
   }
   apply_create(e, text);

@@ -7,6 +7,7 @@
 //     assignment: "1,2,3;2,3,1;..." (per partition its replicas, preferred leader first)
 //     configs:    "key=value;key=value"
 //   delete \n name
+//   alter \n name \n configs               (the topic's whole config map, "key=value;...")
 //   group \n name \n <encode_group_state bytes>   (consumer groups, see groups.h)
 //   checkpoint \n <binary: the whole state — topics with ids, groups — as of the entry before>
 // Only the controller's leader accepts admin requests; others answer not_leader and clients
@@ -47,6 +48,8 @@ class Controller : public Applier {
   using Done = std::move_only_function<void(std::optional<AdminError>)>;
   void create_topic(const std::string& name, const TopicConfig& cfg, Done done);
   void delete_topic(const std::string& name, Done done);
+  // Replaces the topic's configs (validated by the caller) through the log.
+  void alter_topic(const std::string& name, const std::map<std::string, std::string>& configs, Done done);
   // A raw command (the group coordinator's "group" entries); done on quorum commit.
   void propose_raw(std::string command, Done done) { propose(std::move(command), std::move(done)); }
 

@@ -54,7 +54,10 @@ void handle_metadata(BrokerContext& ctx, const FrameHeader& h, const MetadataReq
                                             leader ? leader->value : -1, epoch, fbb.CreateVector(reps),
                                             fbb.CreateVector(reps), fbb.CreateVector(reps), hw, lso));
     }
-    tms.push_back(CreateTopicMetadata(fbb, fbb.CreateString(t->name), ErrorCode::none, false, fbb.CreateVector(pms)));
+    std::vector<flatbuffers::Offset<ConfigEntry>> cfgs;
+    for (const auto& [k, v] : t->config.configs) cfgs.push_back(CreateConfigEntry(fbb, fbb.CreateString(k), fbb.CreateString(v)));
+    tms.push_back(CreateTopicMetadata(fbb, fbb.CreateString(t->name), ErrorCode::none, false, fbb.CreateVector(pms),
+                                      fbb.CreateVector(cfgs), t->id));
   }
   for (const auto& m : missing)
     tms.push_back(CreateTopicMetadata(fbb, fbb.CreateString(m), ErrorCode::unknown_topic_or_partition));
@@ -79,6 +82,112 @@ void handle_create_topic(BrokerContext& ctx, const FrameHeader& h, const CreateT
   };
   if (req->validate_only()) return reply(ctx.topics.validate_create(name, tc, ctx.cluster_size()));
   ctx.controller.create_topic(name, tc, std::move(reply));
+}
+
+void handle_alter_topic_config(BrokerContext& ctx, const FrameHeader& h, const AlterTopicConfigRequest* req,
+                               Respond respond) {
+  const std::string name = str(req->name());
+  auto reply = [h, name, respond = std::move(respond)](std::optional<AdminError> err) {
+    flatbuffers::FlatBufferBuilder fbb(256);
+    auto root = !err ? CreateAlterTopicConfigResponse(fbb, ErrorCode::none, 0, fbb.CreateString(name))
+                     : CreateAlterTopicConfigResponse(fbb, err->code, fbb.CreateString(err->message),
+                                                      fbb.CreateString(name));
+    respond(finish_response(fbb, root, h));
+  };
+  auto topic = ctx.topics.find(name);
+  if (!topic) return reply(AdminError{ErrorCode::unknown_topic_or_partition, "topic " + name + " does not exist"});
+  auto configs = topic->config.configs;
+  if (req->set())
+    for (const auto* e : *req->set()) configs[str(e->key())] = str(e->value());
+  if (req->delete_())
+    for (const auto* k : *req->delete_()) configs.erase(k->str());
+  if (auto e = validate_topic_configs(configs)) return reply(*e);
+  if (req->validate_only()) return reply(std::nullopt);
+  ctx.controller.alter_topic(name, configs, std::move(reply));
+}
+
+// OffsetDelete: like an offset commit, through each partition's log (its leader coordinates its
+// offsets); refused while the group has members (their positions would be committed again).
+void handle_offset_delete(BrokerContext& ctx, const FrameHeader& h, const OffsetDeleteRequest* req, Respond respond) {
+  const std::string group = str(req->group_id());
+  if (!valid_group_id(group))
+    return respond(protocol::make_error_response(h, ErrorCode::invalid_request,
+                                                 "group id must be 1-255 printable characters without spaces"));
+  if (auto why = check_partitions(ctx, req->topics(), /*unique=*/false, [](const OffsetFetchTopic* t, auto&& f) {
+        if (t->partitions())
+          for (const std::int32_t p : *t->partitions()) f(p);
+      }))
+    return respond(protocol::make_error_response(h, ErrorCode::invalid_request, *why));
+  struct State {
+    struct Item {
+      std::string topic;
+      std::int32_t partition;
+      ErrorCode error;
+      std::string message;
+    };
+    std::mutex mu;
+    std::vector<Item> items;
+    std::size_t pending = 1;
+    Respond respond;
+    FrameHeader h;
+    void done() {
+      {
+        std::lock_guard lk(mu);
+        if (--pending != 0) return;
+      }
+      flatbuffers::FlatBufferBuilder fbb(256);
+      std::vector<flatbuffers::Offset<OffsetCommitTopicResponse>> tops;
+      std::size_t i = 0;
+      while (i < items.size()) {
+        const std::string& name = items[i].topic;
+        std::vector<flatbuffers::Offset<OffsetCommitPartitionResponse>> parts;
+        for (; i < items.size() && items[i].topic == name; ++i)
+          parts.push_back(CreateOffsetCommitPartitionResponse(
+              fbb, items[i].partition, items[i].error, items[i].message.empty() ? 0 : fbb.CreateString(items[i].message)));
+        tops.push_back(CreateOffsetCommitTopicResponse(fbb, fbb.CreateString(name), fbb.CreateVector(parts)));
+      }
+      auto root = CreateOffsetDeleteResponse(fbb, ErrorCode::none, fbb.CreateVector(tops));
+      respond(finish_response(fbb, root, h));
+    }
+  };
+  auto st = std::make_shared<State>();
+  st->respond = std::move(respond);
+  st->h = h;
+  const auto state = ctx.groups.get(group);
+  const bool has_members = state && !state->members.empty();
+  std::vector<std::pair<std::size_t, Partition*>> work;
+  std::vector<std::shared_ptr<const Topic>> keep;
+  if (req->topics())
+    for (const auto* t : *req->topics()) {
+      const std::string name = str(t->name());
+      auto topic = ctx.topics.find(name);
+      keep.push_back(topic);
+      if (t->partitions())
+        for (const std::int32_t p : *t->partitions()) {
+          ErrorCode e = ErrorCode::none;
+          std::string why;
+          if (has_members)
+            e = ErrorCode::group_not_empty,
+            why = "group " + group + " has " + std::to_string(state->members.size()) +
+                  " member(s): stop its consumers (or wait out their session timeout) first";
+          else if (auto ns = not_served(ctx, topic, name, p))
+            e = ns->code == ErrorCode::unknown_topic_or_partition ? ns->code : ErrorCode::not_coordinator;
+          st->items.push_back({name, p, e, std::move(why)});
+          if (e == ErrorCode::none) work.emplace_back(st->items.size() - 1, find_partition(topic, p));
+        }
+    }
+  st->pending += work.size();
+  for (auto& [slot, p] : work)
+    p->delete_offset(group, [st, slot = slot, keep](ProduceResult r) {
+      {
+        std::lock_guard lk(st->mu);
+        st->items[slot].error = r.error == ErrorCode::not_leader || r.error == ErrorCode::leader_not_available
+                                    ? ErrorCode::not_coordinator
+                                    : r.error;
+      }
+      st->done();
+    });
+  st->done();
 }
 
 void handle_delete_topic(BrokerContext& ctx, const FrameHeader& h, const DeleteTopicRequest* req, Respond respond) {
@@ -363,6 +472,10 @@ void handle_request(BrokerContext& ctx, const FrameHeader& h, std::span<const st
       return handle_group_heartbeat(ctx, h, payload_as<GroupHeartbeatRequest>(payload), std::move(respond));
     case ApiId::describe_groups:
       return handle_describe_groups(ctx, h, payload_as<DescribeGroupsRequest>(payload), std::move(respond));
+    case ApiId::alter_topic_config:
+      return handle_alter_topic_config(ctx, h, payload_as<AlterTopicConfigRequest>(payload), std::move(respond));
+    case ApiId::offset_delete:
+      return handle_offset_delete(ctx, h, payload_as<OffsetDeleteRequest>(payload), std::move(respond));
     default:
       return respond(protocol::make_error_response(h, ErrorCode::unknown_api, "this broker does not serve that api"));
   }

@@ -21,8 +21,9 @@ SplitResult split_and_validate(std::span<const std::uint8_t> records, std::uint3
     const std::uint32_t len = BatchView(rest).batch_length();
     if (len > max_batch_bytes) {
       r.error = ErrorCode::message_too_large;
-      r.message = "record batch of " + std::to_string(len) + " bytes exceeds the broker's limit of " +
-                  std::to_string(max_batch_bytes) + " (--max-message-bytes): send smaller batches";
+      r.message = "record batch of " + std::to_string(len) + " bytes exceeds the limit of " +
+                  std::to_string(max_batch_bytes) +
+                  " (the topic's max.message.bytes, or the broker's --max-message-bytes): send smaller batches";
       return r;
     }
     if (len < kBatchHeaderSize || len > rest.size()) {
@@ -52,12 +53,14 @@ SplitResult split_and_validate(std::span<const std::uint8_t> records, std::uint3
 }
 
 namespace {
-// Control batch payloads in a partition log. Kind 1: a consumer-group offset commit.
+// Control batch payloads in a partition log. Kind 1: a consumer-group offset commit; kind 2: the
+// group's offset on this partition is deleted (OffsetDelete), same layout, offset -1.
 constexpr std::uint8_t kOffsetCommit = 1;
+constexpr std::uint8_t kOffsetDelete = 2;
 
-std::vector<std::uint8_t> encode_offset_commit(const OffsetCommitItem& c) {
+std::vector<std::uint8_t> encode_offset_commit(const OffsetCommitItem& c, std::uint8_t kind = kOffsetCommit) {
   std::vector<std::uint8_t> p;
-  p.push_back(kOffsetCommit);
+  p.push_back(kind);
   const auto glen = static_cast<std::uint16_t>(c.group.size());
   p.insert(p.end(), reinterpret_cast<const std::uint8_t*>(&glen), reinterpret_cast<const std::uint8_t*>(&glen) + 2);
   p.insert(p.end(), c.group.begin(), c.group.end());
@@ -68,9 +71,9 @@ std::vector<std::uint8_t> encode_offset_commit(const OffsetCommitItem& c) {
   return p;
 }
 
-std::optional<OffsetCommitItem> decode_offset_commit(std::span<const std::uint8_t> p) {
+std::optional<OffsetCommitItem> decode_offset_commit(std::span<const std::uint8_t> p, std::uint8_t kind = kOffsetCommit) {
   OffsetCommitItem c;
-  if (p.size() < 3 || p[0] != kOffsetCommit) return std::nullopt;
+  if (p.size() < 3 || p[0] != kind) return std::nullopt;
   std::uint16_t glen;
   std::memcpy(&glen, p.data() + 1, 2);
   std::size_t at = 3;
@@ -144,6 +147,14 @@ void Partition::apply(const raft::Entry& e, std::span<const std::uint8_t> batch)
       // applied index, so "applied" never runs ahead of what these writes stored.
       std::vector<storage::WriteOp> ops;
       ops.emplace_back(storage::PutOffsetOp{c->group, topic_, id_, {c->offset, c->metadata}});
+      storage_.submit(std::move(ops), [](auto) {});
+    } else if (auto d = decode_offset_commit(batch_payload(v), kOffsetDelete)) {
+      {
+        std::lock_guard lk(offsets_mu_);
+        offsets_.erase(d->group);
+      }
+      std::vector<storage::WriteOp> ops;
+      ops.emplace_back(storage::DeleteOffsetOp{d->group, topic_, id_});
       storage_.submit(std::move(ops), [](auto) {});
     }
   }
@@ -290,6 +301,29 @@ void Partition::commit_offset(OffsetCommitItem item, ProduceCallback done) {
     group_->propose_locked(std::move(batch), AckLevel::quorum,
                            [done = std::move(done)](ProposeResult r) mutable { done(from_propose(std::move(r))); });
   });
+}
+
+void Partition::delete_offset(const std::string& group, ProduceCallback done) {
+  if (closed_.load() || !group_) {
+    done({wire::ErrorCode::not_coordinator, -1, "partition not served here", {}});
+    return;
+  }
+  group_->locked([&] {
+    if (auto err = group_->check_can_propose_locked()) {
+      auto r = from_propose(*err);
+      r.error = wire::ErrorCode::not_coordinator;
+      done(std::move(r));
+      return;
+    }
+    auto batch = make_payload_batch(BatchType::control, encode_offset_commit({group, -1, {}}, kOffsetDelete));
+    group_->propose_locked(std::move(batch), AckLevel::quorum,
+                           [done = std::move(done)](ProposeResult r) mutable { done(from_propose(std::move(r))); });
+  });
+}
+
+std::vector<std::pair<std::string, storage::CommittedOffset>> Partition::committed_offsets() const {
+  std::lock_guard lk(offsets_mu_);
+  return {offsets_.begin(), offsets_.end()};
 }
 
 std::optional<storage::CommittedOffset> Partition::committed_offset(const std::string& group) const {

@@ -76,6 +76,10 @@ class Partition : public Applier, public std::enable_shared_from_this<Partition>
   // Leader only: commits consumer-group offsets through the log (acknowledged on quorum).
   void commit_offset(OffsetCommitItem item, ProduceCallback done);
   std::optional<storage::CommittedOffset> committed_offset(const std::string& group) const;
+  // Every group's committed offset here (for lag metrics).
+  std::vector<std::pair<std::string, storage::CommittedOffset>> committed_offsets() const;
+  // Leader only: forgets `group`'s committed offset here, through the log (OffsetDelete).
+  void delete_offset(const std::string& group, ProduceCallback done);
 
   // Offsets below the high watermark are committed on a quorum.
   std::int64_t high_watermark() const { return hw_.load(std::memory_order_acquire); }

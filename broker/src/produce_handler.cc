@@ -151,7 +151,11 @@ void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceReque
           res = {ErrorCode::invalid_request, -1, "no records"};
           continue;
         }
-        auto split = split_and_validate({rec->data(), rec->size()}, cfg(ctx).max_message_bytes);
+        // The topic's max.message.bytes overrides the broker's (never past what a frame can carry).
+        std::uint32_t limit = cfg(ctx).max_message_bytes;
+        if (const auto s = topic_settings(topic->config); s.max_message_bytes)
+          limit = std::min(*s.max_message_bytes, cfg(ctx).max_frame_bytes - 1024);
+        auto split = split_and_validate({rec->data(), rec->size()}, limit);
         if (split.error != ErrorCode::none) {
           res = {split.error, -1, split.message};
           continue;

@@ -856,19 +856,24 @@ awaitable<void> Server::Impl::admin_loop() {
 // Retention (by bytes and by age, per partition): trims whole batches from the front of each
 // log, never past the high watermark, and never the last batch.
 awaitable<void> Server::Impl::retention_loop() {
-  if (!config.retention_bytes && !config.retention_ms) co_return;
   asio::steady_timer t(io);
   while (!stopping) {
     t.expires_after(std::chrono::milliseconds(config.retention_check_ms));
     co_await t.async_wait(kTuple);
     if (stopping) co_return;
-    std::optional<std::int64_t> min_ts;
-    if (config.retention_ms) {
-      const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count();
-      min_ts = now_ms - *config.retention_ms;
-    }
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
     for (const auto& topic : ctx.topics.list()) {
+      // The topic's retention.ms / retention.bytes override the broker's (-1: no limit).
+      const auto ts = topic_settings(topic->config);
+      std::optional<std::int64_t> retention_ms = config.retention_ms;
+      std::optional<std::uint64_t> retention_bytes = config.retention_bytes;
+      if (ts.retention_ms) retention_ms = *ts.retention_ms > 0 ? std::optional(*ts.retention_ms) : std::nullopt;
+      if (ts.retention_bytes)
+        retention_bytes = *ts.retention_bytes > 0 ? std::optional(static_cast<std::uint64_t>(*ts.retention_bytes)) : std::nullopt;
+      if (!retention_ms && !retention_bytes) continue;
+      std::optional<std::int64_t> min_ts;
+      if (retention_ms) min_ts = now_ms - *retention_ms;
       for (const auto& p : topic->partitions) {
         if (!p) continue;
         auto* log = p->log();
@@ -876,7 +881,7 @@ awaitable<void> Server::Impl::retention_loop() {
         if (st.empty()) continue;
         const auto hw_index = log->index_of_offset(p->high_watermark() - 1);
         const log_index limit = hw_index ? hw_index->next() : st.first_index;
-        const log_index point = log->retention_point(config.retention_bytes, min_ts, limit);
+        const log_index point = log->retention_point(retention_bytes, min_ts, limit);
         if (point <= st.first_index) continue;
         std::vector<storage::WriteOp> ops;
         ops.emplace_back(storage::TrimPrefixOp{log, point});

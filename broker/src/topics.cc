@@ -1,5 +1,8 @@
 #include "topics.h"
 
+#include <charconv>
+#include <limits>
+
 #include <spdlog/spdlog.h>
 
 #include <cctype>
@@ -27,6 +30,54 @@ bool TopicManager::valid_name(const std::string& name, std::string* why) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
       return fail("topic names may hold only letters, digits, '.', '_' and '-'");
   return true;
+}
+
+namespace {
+bool parse_i64(const std::string& s, std::int64_t& out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && p == s.data() + s.size();
+}
+}  // namespace
+
+std::optional<AdminError> validate_topic_configs(const std::map<std::string, std::string>& configs) {
+  for (const auto& [k, v] : configs) {
+    std::int64_t n = 0;
+    if (!parse_i64(v, n))
+      return AdminError{ErrorCode::invalid_config, "config " + k + "=" + v + ": the value must be an integer"};
+    if (k == "retention.ms" || k == "retention.bytes") {
+      if (n == 0 || n < -1)
+        return AdminError{ErrorCode::invalid_config, "config " + k + "=" + v + ": use a positive number, or -1 for no limit"};
+    } else if (k == "max.message.bytes") {
+      if (n < 128 || n > (1 << 30))
+        return AdminError{ErrorCode::invalid_config, "config " + k + "=" + v + ": use 128 .. 1073741824"};
+    } else {
+      return AdminError{ErrorCode::invalid_config,
+                        "unknown topic config '" + k + "': the topic configs are retention.ms, retention.bytes and "
+                        "max.message.bytes"};
+    }
+  }
+  return std::nullopt;
+}
+
+TopicSettings topic_settings(const TopicConfig& cfg) {
+  TopicSettings s;
+  std::int64_t n = 0;
+  if (auto it = cfg.configs.find("retention.ms"); it != cfg.configs.end() && parse_i64(it->second, n)) s.retention_ms = n;
+  if (auto it = cfg.configs.find("retention.bytes"); it != cfg.configs.end() && parse_i64(it->second, n))
+    s.retention_bytes = n;
+  if (auto it = cfg.configs.find("max.message.bytes"); it != cfg.configs.end() && parse_i64(it->second, n) && n > 0)
+    s.max_message_bytes = static_cast<std::uint32_t>(std::min<std::int64_t>(n, std::numeric_limits<std::uint32_t>::max()));
+  return s;
+}
+
+void TopicManager::apply_alter(const std::string& name, std::map<std::string, std::string> configs) {
+  std::unique_lock lk(mu_);
+  auto it = topics_.find(name);
+  if (it == topics_.end()) return;
+  auto t = std::make_shared<Topic>(*it->second);  // lookups hold snapshots: replace, never mutate
+  t->config.configs = std::move(configs);
+  it->second = std::move(t);
+  spdlog::info("topic {}: configs changed", name);
 }
 
 std::shared_ptr<const Topic> TopicManager::find(const std::string& name) const {
@@ -60,9 +111,7 @@ std::optional<AdminError> TopicManager::validate_create(const std::string& name,
     return AdminError{ErrorCode::invalid_replication_factor,
                       "replication factor " + std::to_string(cfg.replication_factor) + " needs that many brokers; the cluster has " +
                           std::to_string(cluster_size)};
-  for (const auto& [k, v] : cfg.configs)
-    if (k.empty() || k.find_first_of("\t\n=;") != std::string::npos || v.find_first_of("\t\n;") != std::string::npos)
-      return AdminError{ErrorCode::invalid_config, "config '" + k + "' has a tab, newline, ';' or '='"};
+  if (auto e = validate_topic_configs(cfg.configs)) return e;
   std::shared_lock lk(mu_);
   if (topics_.contains(name)) return AdminError{ErrorCode::topic_already_exists, "topic " + name + " already exists"};
   std::size_t hosted = 0;
@@ -123,7 +172,14 @@ void TopicManager::apply_delete(const std::string& name) {
     if (auto d = storage_.drop_log(log_name(name, p->id())); !d)
       spdlog::warn("topic {}: partition {} log not dropped: {}", name, p->id(), d.error().message);
   }
-  spdlog::info("topic {} deleted", name);
+  // Its consumer-group offsets go with it: a topic created again with this name starts with
+  // none (they would point into a log that no longer exists).
+  std::vector<storage::WriteOp> ops;
+  ops.emplace_back(storage::DeleteTopicOffsetsOp{name});
+  storage_.submit(std::move(ops), [name](const std::expected<storage::WriteResult, storage::Error>& r) {
+    if (!r.has_value()) spdlog::warn("topic {}: deleting its committed offsets failed: {}", name, r.error().message);
+  });
+  spdlog::info("topic {} deleted (with its committed offsets)", name);
 }
 
 }  // namespace quorumq::broker

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -47,6 +48,19 @@ struct AdminError {
   std::string message;
 };
 
+// A topic's own settings (Kafka's names), each overriding the broker's default:
+//   retention.ms       age of records kept (-1: forever)        broker: --retention-ms
+//   retention.bytes    bytes kept per partition (-1: unlimited)  broker: --retention-bytes
+//   max.message.bytes  largest record batch accepted             broker: --max-message-bytes
+struct TopicSettings {
+  std::optional<std::int64_t> retention_ms;       // -1: forever
+  std::optional<std::int64_t> retention_bytes;    // -1: unlimited
+  std::optional<std::uint32_t> max_message_bytes;
+};
+// Unknown keys and out-of-range values are invalid_config, naming the allowed keys.
+std::optional<AdminError> validate_topic_configs(const std::map<std::string, std::string>& configs);
+TopicSettings topic_settings(const TopicConfig& cfg);
+
 class TopicManager {
  public:
   // Starts a hosted partition's Raft group; `fresh`: created just now (not reloaded).
@@ -71,6 +85,8 @@ class TopicManager {
   void apply_create(const std::string& name, const TopicConfig& cfg, std::vector<std::vector<node_id>> assignment,
                     bool fresh, std::uint64_t id = 0);
   void apply_delete(const std::string& name);
+  // Replaces a topic's configs (AlterTopicConfig).
+  void apply_alter(const std::string& name, std::map<std::string, std::string> configs);
 
   static bool valid_name(const std::string& name, std::string* why);
   static std::string log_name(const std::string& topic, std::int32_t partition);

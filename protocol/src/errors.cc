@@ -96,6 +96,8 @@ Info info(ErrorCode e) noexcept {
       return {"a configuration key or value is invalid; fix the topic config", false};
     case ErrorCode::group_id_not_found:
       return {"no such consumer group; check the group id", false};
+    case ErrorCode::group_not_empty:
+      return {"the consumer group has members; stop them (or wait for their session timeout) first", false};
   }
   return {"unknown error code (the peer is newer than this build); upgrade", false};
 }

@@ -16,12 +16,13 @@ constexpr ApiVersionRange kApis[] = {
     {ApiId::delete_topic, 0, 0},  {ApiId::list_topics, 0, 0},   {ApiId::produce, 0, 0},
     {ApiId::fetch, 0, 0},         {ApiId::list_offsets, 0, 0},  {ApiId::offset_commit, 0, 0},
     {ApiId::offset_fetch, 0, 0},  {ApiId::init_producer_id, 0, 0},
-    {ApiId::group_heartbeat, 0, 0}, {ApiId::describe_groups, 0, 0},
+    {ApiId::group_heartbeat, 0, 0}, {ApiId::describe_groups, 0, 0}, {ApiId::alter_topic_config, 0, 0},
+    {ApiId::offset_delete, 0, 0},
 };
 constexpr const char* kApiNames[] = {
     "api_versions", "metadata",      "create_topic", "delete_topic",  "list_topics",      "produce",
     "fetch",        "list_offsets", "offset_commit", "offset_fetch", "init_producer_id",
-    "group_heartbeat", "describe_groups",
+    "group_heartbeat", "describe_groups", "alter_topic_config", "offset_delete",
 };
 static_assert(std::size(kApis) == std::size(kApiNames));
 

@@ -39,6 +39,8 @@ constexpr Pair kVerifiers[] = {
     {&verify_as<wire::InitProducerIdRequest>, &verify_as<wire::InitProducerIdResponse>},
     {&verify_as<wire::GroupHeartbeatRequest>, &verify_as<wire::GroupHeartbeatResponse>},
     {&verify_as<wire::DescribeGroupsRequest>, &verify_as<wire::DescribeGroupsResponse>},
+    {&verify_as<wire::AlterTopicConfigRequest>, &verify_as<wire::AlterTopicConfigResponse>},
+    {&verify_as<wire::OffsetDeleteRequest>, &verify_as<wire::OffsetDeleteResponse>},
 };
 
 ErrorCode verify(ApiId api, std::uint16_t version, std::span<const std::uint8_t> payload,

@@ -250,6 +250,31 @@ Error Writer::apply(MDB_txn* txn, Pending& p, Scratch& scratch, WriteResult& out
       val += o->value.metadata;
       MDB_val k = as_val(key), d = as_val(val);
       rc = mdb_put(txn, env_->offsets_dbi, &k, &d, 0);
+    } else if (auto* od = std::get_if<DeleteOffsetOp>(&op)) {
+      std::string key = od->group;
+      key.push_back('\0');
+      key += od->topic;
+      key.push_back('\0');
+      const BeKey pk(static_cast<std::uint32_t>(od->partition));
+      key.append(reinterpret_cast<const char*>(pk.b + 4), 4);
+      MDB_val k = as_val(key);
+      rc = mdb_del(txn, env_->offsets_dbi, &k, nullptr);
+      if (rc == MDB_NOTFOUND) rc = 0;
+    } else if (auto* ot = std::get_if<DeleteTopicOffsetsOp>(&op)) {
+      // Keys are group \0 topic \0 partition: the topic's keys are spread over every group.
+      MDB_cursor* cur = nullptr;
+      rc = mdb_cursor_open(txn, env_->offsets_dbi, &cur);
+      MDB_val k, d;
+      int crc = rc == 0 ? mdb_cursor_get(cur, &k, &d, MDB_FIRST) : rc;
+      while (rc == 0 && crc == 0) {
+        const std::string_view key(static_cast<const char*>(k.mv_data), k.mv_size);
+        const auto z = key.find('\0');
+        const auto rest = z == std::string_view::npos ? std::string_view() : key.substr(z + 1);
+        if (rest.size() == ot->topic.size() + 5 && rest.starts_with(ot->topic) && rest[ot->topic.size()] == '\0')
+          rc = mdb_cursor_del(cur, 0);
+        if (rc == 0) crc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+      }
+      if (cur) mdb_cursor_close(cur);
     } else if (auto* m = std::get_if<PutMetaOp>(&op)) {
       const std::string key = "m:" + m->key;
       MDB_val k = as_val(key), d = as_val(m->value.data(), m->value.size());

@@ -98,6 +98,18 @@ inline std::vector<std::uint8_t> sample_request(protocol::ApiId api) {
       fbb.Finish(CreateDescribeGroupsRequestDirect(fbb, &ids));
       break;
     }
+    case ApiId::alter_topic_config: {
+      std::vector<flatbuffers::Offset<ConfigEntry>> set = {CreateConfigEntryDirect(fbb, "retention.ms", "60000")};
+      std::vector<flatbuffers::Offset<flatbuffers::String>> del = {fbb.CreateString("max.message.bytes")};
+      fbb.Finish(CreateAlterTopicConfigRequestDirect(fbb, "orders", &set, &del, false));
+      break;
+    }
+    case ApiId::offset_delete: {
+      std::vector<std::int32_t> parts = {0, 1};
+      std::vector<flatbuffers::Offset<OffsetFetchTopic>> t = {CreateOffsetFetchTopicDirect(fbb, "orders", &parts)};
+      fbb.Finish(CreateOffsetDeleteRequestDirect(fbb, "group", &t));
+      break;
+    }
     default: return {};
   }
   return finished(fbb);
@@ -192,6 +204,16 @@ inline std::vector<std::uint8_t> sample_response(protocol::ApiId api) {
       std::vector<flatbuffers::Offset<GroupDescription>> g = {
           CreateGroupDescriptionDirect(fbb, "group", ErrorCode::none, "stable", 5, "sticky", 1, &m)};
       fbb.Finish(CreateDescribeGroupsResponseDirect(fbb, ErrorCode::none, &g));
+      break;
+    }
+    case ApiId::alter_topic_config:
+      fbb.Finish(CreateAlterTopicConfigResponseDirect(fbb, ErrorCode::none, nullptr, "orders"));
+      break;
+    case ApiId::offset_delete: {
+      std::vector<flatbuffers::Offset<OffsetCommitPartitionResponse>> p = {
+          CreateOffsetCommitPartitionResponseDirect(fbb, 0, ErrorCode::group_not_empty, "group has members")};
+      std::vector<flatbuffers::Offset<OffsetCommitTopicResponse>> t = {CreateOffsetCommitTopicResponseDirect(fbb, "orders", &p)};
+      fbb.Finish(CreateOffsetDeleteResponseDirect(fbb, ErrorCode::none, &t));
       break;
     }
     default: return {};

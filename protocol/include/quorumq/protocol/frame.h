@@ -44,6 +44,8 @@ enum class ApiId : std::uint16_t {
   init_producer_id = 10,
   group_heartbeat = 11,
   describe_groups = 12,
+  alter_topic_config = 13,
+  offset_delete = 14,
   // 100..149: reserved for broker-to-broker apis (raft_append, raft_vote, raft_install_snapshot,
   // ...) that the replication work adds. Clients never send them.
   internal_first = 100,

@@ -86,11 +86,14 @@ struct ResetLogOp {  // empties the log; it restarts at `start` (install from a 
 };
 struct PutHardStateOp { std::string group; HardState state; };
 struct PutOffsetOp { std::string group; std::string topic; std::int32_t partition; CommittedOffset value; };
+struct DeleteOffsetOp { std::string group; std::string topic; std::int32_t partition; };  // absent: no-op
+struct DeleteTopicOffsetsOp { std::string topic; };  // every group's offsets of every partition of it
 struct PutMetaOp { std::string key; std::vector<std::uint8_t> value; };  // small opaque records
 struct DeleteMetaOp { std::string key; };
 
 using WriteOp = std::variant<AppendOp, AppendAtOp, TruncateSuffixOp, TrimPrefixOp, ResetLogOp,
-                             PutHardStateOp, PutOffsetOp, PutMetaOp, DeleteMetaOp>;
+                             PutHardStateOp, PutOffsetOp, DeleteOffsetOp, DeleteTopicOffsetsOp, PutMetaOp,
+                             DeleteMetaOp>;
 
 struct AppendResult {
   log_index first_index;
