@@ -170,7 +170,7 @@ TEST(FrameError, toString_nonEmptyForEveryValue) {
 
 TEST(ApiTable, supportedApis_indexedByIdWithNames) {
   const auto apis = supported_apis();
-  ASSERT_EQ(apis.size(), 13u);
+  ASSERT_EQ(apis.size(), 15u);
   for (std::size_t i = 0; i < apis.size(); ++i) {
     EXPECT_EQ(static_cast<std::size_t>(apis[i].api), i);
     EXPECT_LE(apis[i].min_version, apis[i].max_version);
