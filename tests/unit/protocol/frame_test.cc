@@ -177,7 +177,7 @@ TEST(ApiTable, supportedApis_indexedByIdWithNames) {
     EXPECT_STRNE(api_name(apis[i].api), "unknown");
     EXPECT_EQ(find_api(apis[i].api), &apis[i]);
   }
-  EXPECT_EQ(find_api(static_cast<ApiId>(13)), nullptr);
+  EXPECT_EQ(find_api(static_cast<ApiId>(15)), nullptr);
   EXPECT_EQ(find_api(static_cast<ApiId>(100)), nullptr);
   EXPECT_STREQ(api_name(static_cast<ApiId>(999)), "unknown");
 }
