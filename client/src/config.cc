@@ -40,7 +40,6 @@ std::optional<Error> ProducerConfig::validate() const {
 
 std::optional<Error> ConsumerConfig::validate() const {
   if (auto e = ClientConfig::validate()) return e;
-  if (group_id.empty()) return invalid("group_id is required: committed offsets are stored per group");
   if (max_poll_records == 0) return invalid("max_poll_records must be >= 1");
   if (fetch_max_bytes == 0 || partition_fetch_max_bytes == 0)
     return invalid("fetch_max_bytes and partition_fetch_max_bytes must be > 0");

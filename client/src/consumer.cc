@@ -43,6 +43,11 @@ class Consumer::Impl : public std::enable_shared_from_this<Consumer::Impl> {
   }
 
   void subscribe(const std::vector<std::string>& topics, std::shared_ptr<RebalanceListener> listener) {
+    if (auto e = no_group_error("subscribe()")) {
+      std::lock_guard lk(mu_);
+      set_fatal_locked(std::move(*e));  // poll() reports it
+      return;
+    }
     {
       std::lock_guard lk(mu_);
       topics_ = topics;
@@ -89,6 +94,8 @@ class Consumer::Impl : public std::enable_shared_from_this<Consumer::Impl> {
   std::expected<std::vector<Message>, Error> poll(std::chrono::milliseconds timeout);
   std::optional<Error> commit(std::optional<std::vector<TopicPartitionOffset>> offsets);
   void commit_async(CommitCallback cb);
+  // enable_auto_commit: commits the positions that changed since the last commit.
+  void auto_commit_async();
   std::optional<Error> seek(const TopicPartition& tp, std::int64_t offset);
   std::optional<Error> seek_spec(const std::vector<TopicPartition>& tps, OffsetSpec spec);
   std::expected<std::int64_t, Error> position(const TopicPartition& tp);
@@ -114,11 +121,22 @@ class Consumer::Impl : public std::enable_shared_from_this<Consumer::Impl> {
     std::deque<Chunk> chunks;
     std::size_t buffered_bytes = 0;
     std::int64_t high_watermark = -1;
+    // The group's committed offset as far as this consumer knows (what it looked up or last
+    // committed itself); auto-commit skips partitions whose position equals it.
+    std::int64_t committed = -1;
     Clock::time_point retry_at{};
   };
 
   std::optional<Error> update_assignment();
   std::vector<TopicPartitionOffset> current_positions_locked() const;
+  // Positions that differ from what the group has committed (auto-commit).
+  std::vector<TopicPartitionOffset> changed_positions_locked() const;
+  // After a commit of ours succeeded: remember it, so auto-commit does not repeat it.
+  void note_committed(const std::vector<TopicPartitionOffset>& offs);
+  // Whether a position taken from auto_offset_reset is committed before it is used (see
+  // ensure_positions).
+  bool commits_resolved_positions_locked() const;
+  std::optional<Error> no_group_error(const char* what) const;
   void collect_locked(std::vector<Message>& out);
   void kick();
   // I/O thread.
@@ -216,7 +234,7 @@ std::optional<Error> Consumer::Impl::update_assignment() {
     for (auto& [tp, ps] : parts_)
       if (!want.contains(tp)) {
         revoked.push_back(tp);
-        if (ps.position >= 0) to_commit.push_back({tp.topic, tp.partition, ps.position});
+        if (ps.position >= 0 && ps.position != ps.committed) to_commit.push_back({tp.topic, tp.partition, ps.position});
       }
     for (auto& tp : want)
       if (!parts_.contains(tp)) added.push_back(tp);
@@ -241,6 +259,15 @@ std::optional<Error> Consumer::Impl::update_assignment() {
   return std::nullopt;
 }
 
+bool Consumer::Impl::commits_resolved_positions_locked() const {
+  return !cfg_.group_id.empty() && (!manual_ || cfg_.enable_auto_commit);
+}
+
+// Start positions: the group's committed offset, else auto_offset_reset. A position taken from
+// the reset policy is committed BEFORE it is used (group members always; assign() with
+// enable_auto_commit): from then on the group has a position on that partition, so a member
+// that dies before it consumed or committed anything leaves the others a place to resume
+// instead of their own "latest", which would skip what was produced in between.
 void Consumer::Impl::ensure_positions() {
   std::vector<TopicPartition> lookup, reset;
   std::map<TopicPartition, std::uint64_t> epochs;
@@ -251,14 +278,16 @@ void Consumer::Impl::ensure_positions() {
       if (ps.position >= 0 || ps.lookup_in_flight) continue;
       ps.lookup_in_flight = true;
       epochs[tp] = ps.epoch;
-      (ps.reset_to_policy ? reset : lookup).push_back(tp);
+      // Without a group there is no committed offset to look up.
+      (ps.reset_to_policy || cfg_.group_id.empty() ? reset : lookup).push_back(tp);
     }
   }
   if (lookup.empty() && reset.empty()) return;
   auto self = shared_from_this();
   const auto deadline = Clock::now() + std::chrono::milliseconds(cfg_.api_timeout_ms);
-  // Apply a found offset unless the partition was revoked or sought meanwhile.
-  auto apply = [self, epochs](const std::vector<TopicPartitionOffset>& offs) {
+  // Apply a found offset unless the partition was revoked or sought meanwhile. `committed`:
+  // the group has exactly this offset committed.
+  auto apply = [self, epochs](const std::vector<TopicPartitionOffset>& offs, bool committed) {
     for (auto& o : offs) {
       TopicPartition tp{o.topic, o.partition};
       auto it = self->parts_.find(tp);
@@ -269,13 +298,24 @@ void Consumer::Impl::ensure_positions() {
       it->second.fetch_offset = o.offset;
       it->second.reset_to_policy = false;
       it->second.lookup_in_flight = false;
+      if (committed) it->second.committed = o.offset;
     }
   };
   auto release = [self](const std::vector<TopicPartition>& tps) {
     for (auto& tp : tps)
       if (auto it = self->parts_.find(tp); it != self->parts_.end()) it->second.lookup_in_flight = false;
   };
-  auto by_policy = [self, deadline, apply, release](std::vector<TopicPartition> tps) {
+  auto still_ours = [self, epochs](const std::vector<TopicPartitionOffset>& offs) {
+    std::vector<TopicPartitionOffset> out;
+    for (auto& o : offs) {
+      auto it = self->parts_.find({o.topic, o.partition});
+      auto e = epochs.find({o.topic, o.partition});
+      if (o.offset >= 0 && it != self->parts_.end() && e != epochs.end() && it->second.epoch == e->second)
+        out.push_back(o);
+    }
+    return out;
+  };
+  auto by_policy = [self, deadline, apply, release, still_ours](std::vector<TopicPartition> tps) {
     if (tps.empty()) return;
     if (self->cfg_.auto_offset_reset == OffsetReset::none) {
       std::lock_guard lk(self->mu_);
@@ -289,18 +329,40 @@ void Consumer::Impl::ensure_positions() {
     }
     const OffsetSpec spec =
         self->cfg_.auto_offset_reset == OffsetReset::earliest ? OffsetSpec::earliest : OffsetSpec::latest;
-    client::list_offsets_async(*self->core_, tps, spec, -1, deadline,
-                               [self, tps, apply, release](std::optional<Error> err,
-                                                           std::vector<TopicPartitionOffset> offs) {
-                                 {
-                                   std::lock_guard lk(self->mu_);
-                                   if (err) self->set_fatal_locked(*err);
-                                   apply(offs);
-                                   release(tps);
-                                 }
-                                 self->cv_.notify_all();
-                                 self->maybe_fetch();
-                               });
+    client::list_offsets_async(
+        *self->core_, tps, spec, -1, deadline,
+        [self, tps, apply, release, still_ours, deadline](std::optional<Error> err,
+                                                          std::vector<TopicPartitionOffset> offs) {
+          std::vector<TopicPartitionOffset> to_commit;
+          {
+            std::lock_guard lk(self->mu_);
+            if (err) self->set_fatal_locked(*err);
+            if (!err && self->commits_resolved_positions_locked()) to_commit = still_ours(offs);
+            if (to_commit.empty()) {
+              apply(offs, false);
+              release(tps);
+            }
+          }
+          if (to_commit.empty()) {
+            self->cv_.notify_all();
+            self->maybe_fetch();
+            return;
+          }
+          // Committed first, used second (see above). A refused commit (the partition moved
+          // meanwhile) is harmless: the epoch check drops the position too.
+          client::offset_commit_async(
+              *self->core_, self->cfg_.group_id, to_commit, deadline,
+              [self, offs, tps, apply, release](std::optional<Error> e) {
+                {
+                  std::lock_guard lk(self->mu_);
+                  apply(offs, !e);
+                  release(tps);
+                }
+                self->cv_.notify_all();
+                self->maybe_fetch();
+              },
+              self->membership_->identity());
+        });
   };
   by_policy(reset);
   if (lookup.empty()) return;
@@ -323,7 +385,7 @@ void Consumer::Impl::ensure_positions() {
               offs.push_back({g.topic, g.partition, g.committed});
               found.insert({g.topic, g.partition});
             }
-          apply(offs);
+          apply(offs, true);
           for (auto& tp : lookup)
             if (!found.contains(tp)) missing.push_back(tp);
         }
@@ -533,7 +595,7 @@ std::expected<std::vector<Message>, Error> Consumer::Impl::poll(std::chrono::mil
   if (auto e = update_assignment()) return std::unexpected(*e);
   if (cfg_.enable_auto_commit && Clock::now() >= next_auto_commit_) {
     next_auto_commit_ = Clock::now() + std::chrono::milliseconds(cfg_.auto_commit_interval_ms);
-    commit_async(nullptr);
+    auto_commit_async();
   }
   std::vector<Message> out;
   std::unique_lock lk(mu_);
@@ -568,7 +630,28 @@ std::vector<TopicPartitionOffset> Consumer::Impl::current_positions_locked() con
   return out;
 }
 
+std::vector<TopicPartitionOffset> Consumer::Impl::changed_positions_locked() const {
+  std::vector<TopicPartitionOffset> out;
+  for (auto& [tp, ps] : parts_)
+    if (ps.position >= 0 && ps.position != ps.committed) out.push_back({tp.topic, tp.partition, ps.position});
+  return out;
+}
+
+void Consumer::Impl::note_committed(const std::vector<TopicPartitionOffset>& offs) {
+  std::lock_guard lk(mu_);
+  for (auto& o : offs)
+    if (auto it = parts_.find({o.topic, o.partition}); it != parts_.end()) it->second.committed = o.offset;
+}
+
+std::optional<Error> Consumer::Impl::no_group_error(const char* what) const {
+  if (!cfg_.group_id.empty()) return std::nullopt;
+  return Error{make_error_code(ClientError::invalid_argument),
+               std::string(what) + " needs a consumer group: set ConsumerConfig::group_id (committed offsets and "
+                                   "group membership are kept per group)"};
+}
+
 std::optional<Error> Consumer::Impl::commit(std::optional<std::vector<TopicPartitionOffset>> offsets) {
+  if (auto e = no_group_error("commit()")) return e;
   std::vector<TopicPartitionOffset> offs;
   {
     std::lock_guard lk(mu_);
@@ -581,14 +664,39 @@ std::optional<Error> Consumer::Impl::commit(std::optional<std::vector<TopicParti
                    "cannot commit a negative offset for " + o.topic + "/" + std::to_string(o.partition)};
   const auto deadline = Clock::now() + std::chrono::milliseconds(cfg_.api_timeout_ms);
   auto self = shared_from_this();
-  return client::run_sync<std::optional<Error>>(
+  auto e = client::run_sync<std::optional<Error>>(
       *core_, [self, offs, deadline](std::function<void(std::optional<Error>)> done) {
         client::offset_commit_async(*self->core_, self->cfg_.group_id, offs, deadline, done,
                                     self->membership_->identity());
       });
+  if (!e) note_committed(offs);
+  return e;
+}
+
+void Consumer::Impl::auto_commit_async() {
+  std::vector<TopicPartitionOffset> offs;
+  {
+    std::lock_guard lk(mu_);
+    if (closed_ || cfg_.group_id.empty()) return;
+    offs = changed_positions_locked();
+  }
+  if (offs.empty()) return;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(cfg_.api_timeout_ms);
+  core_->post([self = shared_from_this(), offs, deadline] {
+    client::offset_commit_async(
+        *self->core_, self->cfg_.group_id, offs, deadline,
+        [self, offs](std::optional<Error> e) {
+          if (!e) self->note_committed(offs);
+        },
+        self->membership_->identity());
+  });
 }
 
 void Consumer::Impl::commit_async(CommitCallback cb) {
+  if (auto e = no_group_error("commit_async()")) {
+    if (cb) cb(e);
+    return;
+  }
   std::vector<TopicPartitionOffset> offs;
   {
     std::lock_guard lk(mu_);
@@ -602,7 +710,8 @@ void Consumer::Impl::commit_async(CommitCallback cb) {
   core_->post([self = shared_from_this(), offs, deadline, cb] {
     client::offset_commit_async(
         *self->core_, self->cfg_.group_id, offs, deadline,
-        [cb](std::optional<Error> e) {
+        [self, offs, cb](std::optional<Error> e) {
+          if (!e) self->note_committed(offs);
           if (cb) cb(e);
         },
         self->membership_->identity());
@@ -670,6 +779,7 @@ std::expected<std::int64_t, Error> Consumer::Impl::position(const TopicPartition
 }
 
 std::expected<std::int64_t, Error> Consumer::Impl::committed(const TopicPartition& tp) {
+  if (auto e = no_group_error("committed()")) return std::unexpected(*e);
   {
     std::lock_guard lk(mu_);
     if (closed_) return std::unexpected(closed_error());
@@ -698,7 +808,14 @@ void Consumer::Impl::close() {
     listener = listener_;
     for (auto& [tp, ps] : parts_) owned.push_back(tp);
   }
-  if (cfg_.enable_auto_commit) commit(std::nullopt);
+  if (cfg_.enable_auto_commit && !cfg_.group_id.empty()) {
+    std::vector<TopicPartitionOffset> changed;
+    {
+      std::lock_guard lk(mu_);
+      changed = changed_positions_locked();
+    }
+    if (!changed.empty()) (void)commit(changed);
+  }
   if (listener && !owned.empty()) listener->on_revoked(owned);
   // Leave the group so the others take over at once (not after our session timeout).
   membership_->leave_sync(std::chrono::milliseconds(std::min<std::uint32_t>(cfg_.request_timeout_ms, 3000)));

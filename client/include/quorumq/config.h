@@ -59,8 +59,12 @@ struct QUORUMQ_API ProducerConfig : ClientConfig {
 enum class OffsetReset : std::uint8_t { earliest, latest, none };
 
 struct QUORUMQ_API ConsumerConfig : ClientConfig {
-  std::string group_id;  // required: committed offsets are stored per group
-  // Where to start a partition the group has no committed offset for (none: error).
+  // Committed offsets and membership are kept per group. Required for subscribe() and
+  // commits; empty: assign() only, starting at auto_offset_reset or seek() (like kcat without -G).
+  std::string group_id;
+  // Where to start a partition the group has no committed offset for (none: error). A group
+  // member commits the position it got from this policy before it consumes from it, so the
+  // group keeps its place on every partition it ever saw (see consumer.h).
   OffsetReset auto_offset_reset = OffsetReset::latest;
   bool enable_auto_commit = false;
   std::uint32_t auto_commit_interval_ms = 5000;

@@ -14,8 +14,13 @@
 // (illegal_generation / unknown_member_id). assign() is manual: no membership, no rebalancing.
 //
 // Offsets: a partition starts at the group's committed offset; without one, at
-// auto_offset_reset. poll() advances position() past what it returned; commit() stores
-// position() (the next offset to read) for each assigned partition.
+// auto_offset_reset, and a group member (subscribe(), or assign() with enable_auto_commit)
+// commits that start position before it consumes from it: once the group has seen a partition
+// it never skips what is produced there later, even if this member dies before its first
+// commit. poll() advances position() past what it returned; commit() stores position() (the
+// next offset to read) for each assigned partition; auto-commit stores every assigned
+// partition's position that changed since the last commit (periodically, before a partition
+// is revoked, and on close()).
 #pragma once
 
 #include "quorumq/export.h"
