@@ -13,6 +13,13 @@
 // one at a time, in order; once none is left it returns to pipelining. So a partition's
 // records are written in send() order even across retries and leader changes.
 //
+// Too large: a batch the broker refuses with message_too_large is split in two halves that take
+// its place (same order, same sequence numbers, so the broker's sequence check still holds) and
+// are resent in recovery; a single record that is too large fails alone: the partition's later
+// batches are renumbered down so its sequence keeps no gap (none of them can have been
+// written: the broker refuses a sequence after a gap). The topic's batches are capped from then
+// on, so the split is not repeated for every batch.
+//
 // Thread: not thread-safe; the Producer guards it with its mutex.
 #pragma once
 
@@ -47,15 +54,25 @@ struct ProducerBatch {
   AccClock::time_point created{};
   AccClock::time_point deadline{};
   AccClock::time_point retry_at{};
-  std::int64_t order = -1;          // position in the partition's sequence; -1: never drained
+  // Position in the partition's sequence; -1: never drained. (drain ordinal << 32) + index of
+  // the first record in the originally drained batch, so the halves of a split batch order
+  // between their neighbours.
+  std::int64_t order = -1;
   std::int32_t base_sequence = -1;  // wire sequence (idempotent only)
   std::int64_t producer_id = -1;
   std::int16_t producer_epoch = -1;
   int attempts = 0;
   bool sealed = false;  // no more appends
+  // base_sequence moved down after `bytes` were finished (an earlier record failed alone): the
+  // bytes are rebuilt before the next send, and out_of_order_sequence for it is retriable.
+  bool resequenced = false;
   std::uint32_t record_count() const { return static_cast<std::uint32_t>(callbacks.size()); }
 };
 using BatchPtr = std::shared_ptr<ProducerBatch>;
+
+// Records [first, first + count) of a finished batch, as a new batch finished with `info`.
+std::vector<std::uint8_t> rebuild_batch(const std::vector<std::uint8_t>& bytes, std::uint32_t first,
+                                        std::uint32_t count, const ProducerInfo& info);
 
 class Accumulator {
  public:
@@ -99,6 +116,13 @@ class Accumulator {
   // `b` failed with `ec`. Returns true if it was requeued for a retry; false when final (the
   // caller completes its records with the error).
   bool on_error(const BatchPtr& b, std::error_code ec, AccClock::time_point now);
+  // `b` was refused with message_too_large. Several records: split into two halves that are
+  // requeued in its place (true). One record, or past its delivery timeout: final (false; the
+  // caller fails it), and the partition's later sequence numbers close the gap it leaves.
+  bool on_too_large(const BatchPtr& b, AccClock::time_point now);
+  // Batches of `topic` opened from now on hold at most `bytes` (never more than batch_bytes).
+  void limit_batch_bytes(const std::string& topic, std::size_t bytes);
+  std::size_t batch_bytes_for(const std::string& topic) const;
   // A sent batch will get no answer (acks=none): complete.
   void on_sent_no_ack(const BatchPtr& b) { on_success(b); }
 
@@ -110,7 +134,10 @@ class Accumulator {
   // A new producer identity: every partition's next sequence number is 0 again. Batches
   // already numbered keep their old identity and numbers (their bytes are final).
   void reset_sequences() {
-    for (auto& [tp, ps] : parts_) ps.next_sequence = 0;
+    for (auto& [tp, ps] : parts_) {
+      ps.next_sequence = 0;
+      ps.sequence_pid = -1;
+    }
   }
 
   std::size_t queued_batches() const;
@@ -123,13 +150,19 @@ class Accumulator {
     std::vector<BatchPtr> in_flight;  // ascending order
     std::int64_t next_order = 0;
     std::int32_t next_sequence = 0;
+    std::int64_t sequence_pid = -1;  // the producer id next_sequence counts for
     bool recovering = false;
   };
   bool ready_to_send(const PartitionState& ps, const BatchPtr& b, AccClock::time_point now, bool flush) const;
   static void remove_in_flight(PartitionState& ps, const BatchPtr& b);
+  static void requeue(PartitionState& ps, const BatchPtr& b);
+  // `b` failed without being written: later batches of the same producer id take its sequence
+  // numbers over.
+  void close_sequence_gap(PartitionState& ps, const BatchPtr& b);
 
   Options opt_;
   std::map<TopicPartition, PartitionState> parts_;
+  std::map<std::string, std::size_t, std::less<>> topic_batch_bytes_;
   std::uint64_t next_id_ = 1;
 };
 

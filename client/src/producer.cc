@@ -21,6 +21,20 @@ std::int64_t now_ms() {
       .count();
 }
 Error closed_error() { return Error{make_error_code(ClientError::closed), "the producer is closed"}; }
+
+// The broker names its limit in a message_too_large answer ("... exceeds the broker's limit of
+// N ..."); nullopt if it does not.
+std::optional<std::size_t> limit_from_message(const std::string& m) {
+  static constexpr std::string_view kNeedle = "limit of ";
+  const auto at = m.find(kNeedle);
+  if (at == std::string::npos) return std::nullopt;
+  std::size_t v = 0, i = at + kNeedle.size();
+  const std::size_t start = i;
+  for (; i < m.size() && m[i] >= '0' && m[i] <= '9' && v < (std::size_t{1} << 40); ++i)
+    v = v * 10 + static_cast<std::size_t>(m[i] - '0');
+  if (i == start || v == 0) return std::nullopt;
+  return v;
+}
 }  // namespace
 
 // Threads: send()/flush()/close() run on application threads and touch only what `mu_` guards
@@ -421,6 +435,26 @@ void Producer::Impl::on_produce_response(std::int32_t node, const std::vector<cl
       if (!e) {
         acc_.on_success(b);
         done.push_back({b, std::nullopt, offsets[i]});
+      } else if (e->code == make_error_code(BrokerError::message_too_large)) {
+        // How it was batched is the producer's business: split until it fits; only a record
+        // too large on its own fails.
+        const std::size_t size = b->bytes.size();
+        const std::uint32_t records = b->record_count();
+        const auto limit = limit_from_message(e->message);
+        acc_.limit_batch_bytes(b->tp.topic, limit ? *limit : std::max<std::size_t>(size / 2, 1024));
+        if (acc_.on_too_large(b, now)) {
+          ++stats_.batches_retried;
+        } else {
+          std::string why = (records == 1 ? "a message of " : "a batch of ") + std::to_string(size) +
+                            " bytes (as sent) is larger than the limit" +
+                            (limit ? " of " + std::to_string(*limit) + " bytes" : std::string()) + " of topic '" +
+                            b->tp.topic + "' (its max.message.bytes, else the broker's --max-message-bytes)";
+          if (!limit) why += " [" + e->message + "]";
+          done.push_back({b,
+                          Error{e->code, why + "; send a smaller message, or raise the limit: quorumq topic "
+                                               "alter-config " + b->tp.topic + " --set max.message.bytes=BYTES"},
+                          -1});
+        }
       } else if (acc_.on_error(b, e->code, now)) {
         ++stats_.batches_retried;
         refresh_topics.push_back(b->tp.topic);

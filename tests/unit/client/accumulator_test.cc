@@ -158,7 +158,7 @@ TEST_F(Fixture, non_retriable_error_is_final_and_its_sequence_is_reused) {
   Accumulator a(opt);
   add(a, p0, 3, t0);
   auto b = drain_all(a, t0)[0];
-  EXPECT_FALSE(a.on_error(b, make_error_code(BrokerError::message_too_large), t0));
+  EXPECT_FALSE(a.on_error(b, make_error_code(BrokerError::invalid_request), t0));
   add(a, p0, 1, t0);
   EXPECT_EQ(drain_all(a, t0)[0]->base_sequence, 0);
 }
@@ -257,6 +257,107 @@ TEST_F(Fixture, new_identity_restarts_sequences_and_keeps_numbered_batches) {
   auto fresh = drain_all(a, t0 + 1s)[0];
   EXPECT_EQ(fresh->base_sequence, 0);
   EXPECT_EQ(BatchView(fresh->bytes).producer_id(), 8);
+}
+
+}  // namespace
+}  // namespace quorumq::client
+
+namespace quorumq::client {
+namespace {
+
+std::vector<std::string> values_of(const BatchPtr& b) {
+  std::vector<std::string> out;
+  BatchView(b->bytes).for_each_record([&](const RecordView& r) { out.emplace_back(r.value ? *r.value : ""); });
+  return out;
+}
+
+// Issue 14: a batch the broker finds too large is split (halves keep its order and sequence
+// numbers) until it fits; the records of the later batch follow after the halves.
+TEST_F(Fixture, too_large_batch_is_split_in_order_with_its_sequence_numbers) {
+  opt.linger_ms = 0;
+  Accumulator a(opt);
+  for (int i = 0; i < 5; ++i) a.append(p0, std::nullopt, "v" + std::to_string(i), {{"h", "x"}}, 100 + i, nullptr, t0);
+  auto big = drain_all(a, t0)[0];
+  add(a, p0, 2, t0);
+  auto later = drain_all(a, t0)[0];
+  ASSERT_EQ(big->record_count(), 5u);
+  EXPECT_EQ(later->base_sequence, 5);
+  const std::size_t buffered = big->size_bytes;
+  ASSERT_TRUE(a.on_too_large(big, t0));
+  EXPECT_TRUE(a.in_recovery(p0));
+  EXPECT_TRUE(drain_all(a, t0).empty()) << "the later batch is still in flight";
+  EXPECT_TRUE(a.on_error(later, make_error_code(BrokerError::out_of_order_sequence), t0));
+  auto h1 = drain_all(a, t0);
+  ASSERT_EQ(h1.size(), 1u);
+  EXPECT_EQ(h1[0]->record_count(), 2u);
+  EXPECT_EQ(h1[0]->base_sequence, 0);
+  EXPECT_EQ(BatchView(h1[0]->bytes).validate(), BatchError::ok);
+  EXPECT_EQ(BatchView(h1[0]->bytes).base_sequence(), 0);
+  EXPECT_EQ(values_of(h1[0]), (std::vector<std::string>{"v0", "v1"}));
+  // Still too large: split again.
+  ASSERT_TRUE(a.on_too_large(h1[0], t0));
+  std::vector<std::vector<std::string>> order;
+  std::size_t sizes = 0;
+  for (;;) {
+    auto d = drain_all(a, t0);
+    if (d.empty()) break;
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(BatchView(d[0]->bytes).validate(), BatchError::ok);
+    EXPECT_EQ(BatchView(d[0]->bytes).base_sequence(), d[0]->base_sequence);
+    order.push_back(values_of(d[0]));
+    if (d[0] != later) sizes += d[0]->size_bytes;
+    a.on_success(d[0]);
+  }
+  EXPECT_EQ(order, (std::vector<std::vector<std::string>>{{"v0"}, {"v1"}, {"v2", "v3", "v4"}, {std::string(10, 'x'), std::string(10, 'x')}}))
+      << "halves first, in order, then the later batch";
+  EXPECT_EQ(sizes, buffered) << "buffer accounting is kept across splits";
+  add(a, p0, 1, t0);
+  auto next = drain_all(a, t0);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0]->base_sequence, 7);
+  EXPECT_FALSE(a.in_recovery(p0));
+}
+
+TEST_F(Fixture, too_large_single_record_fails_alone_and_later_batches_close_the_gap) {
+  opt.linger_ms = 0;
+  Accumulator a(opt);
+  add(a, p0, 2, t0);
+  auto first = drain_all(a, t0)[0];
+  a.append(p0, std::nullopt, std::string(5000, 'L'), {}, 0, nullptr, t0);
+  auto huge = drain_all(a, t0)[0];
+  add(a, p0, 3, t0);
+  auto after = drain_all(a, t0)[0];
+  EXPECT_EQ(huge->base_sequence, 2);
+  EXPECT_EQ(after->base_sequence, 3);
+  a.on_success(first);
+  EXPECT_FALSE(a.on_too_large(huge, t0)) << "one record cannot be split: it fails";
+  // The batch after it was sent with sequence 3; the broker (expecting 2) refuses it as out of
+  // order, which is retriable now: it is resent renumbered to 2.
+  EXPECT_TRUE(a.on_error(after, make_error_code(BrokerError::out_of_order_sequence), t0));
+  add(a, p0, 1, t0);
+  auto d = drain_all(a, t0);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0], after);
+  EXPECT_EQ(d[0]->base_sequence, 2);
+  EXPECT_EQ(BatchView(d[0]->bytes).base_sequence(), 2);
+  EXPECT_EQ(BatchView(d[0]->bytes).validate(), BatchError::ok);
+  EXPECT_EQ(values_of(d[0]).size(), 3u);
+  a.on_success(d[0]);
+  auto next = drain_all(a, t0);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0]->base_sequence, 5);
+}
+
+TEST_F(Fixture, learned_topic_limit_caps_new_batches) {
+  opt.linger_ms = 1000;
+  Accumulator a(opt);
+  a.limit_batch_bytes("t", 600);
+  add(a, p0, 10, t0, 100);
+  auto d = drain_all(a, t0);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_TRUE(d[0]->sealed);
+  EXPECT_LE(d[0]->bytes.size(), 600u);
+  EXPECT_EQ(a.batch_bytes_for("other"), opt.batch_bytes);
 }
 
 }  // namespace
