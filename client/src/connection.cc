@@ -58,6 +58,7 @@ asio::awaitable<void> Connection::connect_and_run(std::uint64_t gen) {
   auto [rec, endpoints] = co_await resolver.async_resolve(host_, std::to_string(port_), kToken);
   if (gen != generation_) co_return;
   if (rec) {
+    refused_ = true;
     on_connect_failed(make_error(ClientError::broker_unreachable,
                                  "cannot resolve broker address " + address_ + ": " + rec.message() +
                                      "; check --bootstrap / QUORUMQ_BOOTSTRAP"));
@@ -80,6 +81,8 @@ asio::awaitable<void> Connection::connect_and_run(std::uint64_t gen) {
     const std::string why = timed_out ? "no answer within connect_timeout_ms=" +
                                             std::to_string(config_.connect_timeout_ms)
                                       : cec.message();
+    refused_ = !timed_out && (cec == asio::error::connection_refused || cec == asio::error::host_unreachable ||
+                              cec == asio::error::network_unreachable);
     on_connect_failed(make_error(ClientError::broker_unreachable,
                                  "cannot connect to broker " + address_ + ": " + why +
                                      "; is quorumq-broker running there? check --bootstrap / "
@@ -88,6 +91,8 @@ asio::awaitable<void> Connection::connect_and_run(std::uint64_t gen) {
   }
   std::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  refused_ = false;
+  first_bytes_.clear();
 
   // Handshake: ApiVersions first; nothing else is sent until it answered.
   {
@@ -136,17 +141,36 @@ asio::awaitable<void> Connection::connect_and_run(std::uint64_t gen) {
     if (ec) {
       const std::string why = ec == asio::error::eof ? "closed by the broker" : ec.message();
       Error e = make_error(ClientError::connection_lost, "connection to broker " + address_ + " lost: " + why);
-      if (state_ == State::connecting)
+      if (state_ == State::connecting) {
+        if (!first_bytes_.empty()) {
+          refused_ = true;
+          e = not_a_broker_error();
+        } else {
+          // Not connected yet: this counts as unreachable, not as a lost connection.
+          e = make_error(ClientError::broker_unreachable,
+                         address_ + " closed the connection before answering the quorumq handshake" +
+                             (ec == asio::error::eof ? std::string() : " (" + why + ")") + ": is it a quorumq broker's client address (its --listen), not its admin or peer "
+                             "port? check --bootstrap / QUORUMQ_BOOTSTRAP");
+        }
         on_connect_failed(e);
-      else
+      } else {
         fail_connection(e);
+      }
       co_return;
     }
+    if (first_bytes_.size() < 16)
+      first_bytes_.append(reinterpret_cast<const char*>(buf.data()), std::min<std::size_t>(n, 16 - first_bytes_.size()));
     decoder.commit(n);
     for (;;) {
       auto r = decoder.next();
       if (r.status == protocol::FrameError::need_more) break;
       if (r.status != protocol::FrameError::ok) {
+        if (state_ == State::connecting) {
+          // The first answer is not a quorumq frame: something else listens there.
+          refused_ = true;
+          on_connect_failed(not_a_broker_error());
+          co_return;
+        }
         fail_connection(make_error(ClientError::protocol_error,
                                    std::string("bad frame from broker ") + address_ + ": " +
                                        protocol::to_string(r.status)));
@@ -252,7 +276,17 @@ void Connection::do_write() {
   });
 }
 
+Error Connection::not_a_broker_error() const {
+  const bool http = first_bytes_.starts_with("HTTP/");
+  return make_error(ClientError::not_a_broker,
+                    address_ + " is not a quorumq broker's client address: it answered " +
+                        (http ? std::string("in HTTP (is it a broker's admin port, --admin-listen?)")
+                              : std::string("with bytes that are not the quorumq protocol")) +
+                        "; give the address of the broker's --listen in --bootstrap / QUORUMQ_BOOTSTRAP");
+}
+
 void Connection::on_connect_failed(const Error& e) {
+  last_error_ = e;
   ++failures_;
   std::uint64_t backoff = config_.reconnect_backoff_ms;
   for (std::uint32_t i = 1; i < failures_ && backoff < config_.reconnect_backoff_max_ms; ++i) backoff *= 2;
@@ -319,7 +353,11 @@ void Connection::expire(Clock::time_point now) {
   if (!expired) return;
   if (state_ == State::connecting) {
     on_connect_failed(make_error(ClientError::broker_unreachable,
-                                 "broker " + address_ + " accepted the connection but did not answer the handshake"));
+                                 address_ + " accepted the connection but did not answer the quorumq handshake within "
+                                 "connect_timeout_ms=" + std::to_string(config_.connect_timeout_ms) +
+                                 ": is it a quorumq broker's client address (its --listen), not its admin or peer "
+                                 "port? (or is that broker paused or overloaded?) check --bootstrap / "
+                                 "QUORUMQ_BOOTSTRAP"));
     return;
   }
   // Sent and unanswered: the connection is closed so a late answer cannot be mismatched.

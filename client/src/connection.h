@@ -50,6 +50,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return state_ == State::idle && now < next_attempt_;
   }
   bool closed() const noexcept { return state_ == State::closed; }
+  // The last connect attempt failed in a way waiting does not fix: refused (nothing listens
+  // there), the name does not resolve, or what answered is not a quorumq broker.
+  bool refused() const noexcept { return refused_; }
+  const Error& last_error() const noexcept { return last_error_; }
   std::int32_t node_id() const noexcept { return node_id_; }
   const std::string& address() const noexcept { return address_; }
 
@@ -83,6 +87,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void send_now(Queued q);
   void do_write();
   void fail_connection(const Error& e);
+  Error not_a_broker_error() const;
   std::uint16_t version_for(protocol::ApiId api) const;
 
   asio::io_context& io_;
@@ -103,6 +108,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<Outgoing> write_queue_;
   bool writing_ = false;
   std::unique_ptr<asio::steady_timer> backoff_timer_;
+  bool refused_ = false;
+  Error last_error_;
+  std::string first_bytes_;  // the first bytes the peer sent on this connection (diagnostics)
 };
 
 }  // namespace quorumq::client

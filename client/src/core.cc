@@ -126,6 +126,20 @@ struct Core::Impl {
     return cands[rotation % cands.size()];
   }
 
+  // Never connected, and every bootstrap address failed in a way waiting does not fix (refused,
+  // unresolvable, not a quorumq broker): the error to report now, naming each address.
+  std::optional<Error> hopeless_bootstrap() const {
+    if (ever_connected || !metadata.brokers.empty() || bootstrap.empty()) return std::nullopt;
+    std::string why;
+    for (const auto& a : bootstrap) {
+      auto it = connections.find(a);
+      if (it == connections.end() || !it->second->refused()) return std::nullopt;
+      why += (why.empty() ? "" : "; ") + it->second->last_error().message;
+    }
+    if (bootstrap.size() == 1) return connections.find(bootstrap.front())->second->last_error();
+    return make_error(ClientError::broker_unreachable, "no address of the bootstrap list is a reachable quorumq broker: " + why);
+  }
+
   // node id of the broker at `address`, from metadata (-1 unknown).
   std::int32_t node_at(const std::string& address) const {
     for (const auto& [id, b] : metadata.brokers)
@@ -331,11 +345,21 @@ void Core::call(std::int32_t target, protocol::ApiId api, BuildFn build, Clock::
                  auto* impl = self->impl_.get();
                  std::optional<Error> retry;
                  if (err) {
-                   if (!is_retriable(err->code) && err->code != make_error_code(ClientError::protocol_error)) {
+                   // An address of the bootstrap list that is not a quorumq broker is a
+                   // configuration mistake worth stopping for, unless the cluster is known.
+                   const bool wrong_address = err->code == make_error_code(ClientError::not_a_broker);
+                   if (wrong_address && !impl->ever_connected) {
+                     if (auto e = impl->hopeless_bootstrap()) {
+                       st->fn(&*e, {});
+                       return;
+                     }
+                   } else if (!wrong_address && !is_retriable(err->code) &&
+                              err->code != make_error_code(ClientError::protocol_error)) {
                      st->fn(err, {});
                      return;
                    }
                    retry = *err;
+                   if (wrong_address) retry->code = make_error_code(ClientError::broker_unreachable);
                  } else {
                    // Payload: the caller decides.
                    auto r = st->fn(nullptr, payload);
@@ -345,6 +369,11 @@ void Core::call(std::int32_t target, protocol::ApiId api, BuildFn build, Clock::
                  st->last = retry;
                  if (retry->code == make_error_code(ClientError::broker_unreachable)) {
                    ++impl->rotation;
+                   // Refused everywhere: nothing listens there; say so now, not after retries.
+                   if (auto e = impl->hopeless_bootstrap()) {
+                     st->fn(&*e, {});
+                     return;
+                   }
                    // Never reached any broker: a missing cluster is reported, not waited for.
                    if (!impl->ever_connected &&
                        Clock::now() - impl->started >= std::chrono::milliseconds(impl->config.connect_timeout_ms)) {

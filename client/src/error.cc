@@ -14,9 +14,27 @@ static_assert(static_cast<int>(BrokerError::group_id_not_found) ==
 static_assert(static_cast<int>(BrokerError::not_leader) == static_cast<int>(wire::ErrorCode::not_leader));
 static_assert(static_cast<int>(BrokerError::duplicate_sequence) ==
               static_cast<int>(wire::ErrorCode::duplicate_sequence));
-static_assert(static_cast<int>(wire::ErrorCode::MAX) == static_cast<int>(BrokerError::group_id_not_found));
+static_assert(static_cast<int>(BrokerError::group_not_empty) == static_cast<int>(wire::ErrorCode::group_not_empty));
+static_assert(static_cast<int>(wire::ErrorCode::MAX) == static_cast<int>(BrokerError::group_not_empty));
 
 namespace {
+const char* client_error_name(ClientError e) {
+  switch (e) {
+    case ClientError::ok: return "ok";
+    case ClientError::broker_unreachable: return "broker_unreachable";
+    case ClientError::connection_lost: return "connection_lost";
+    case ClientError::timed_out: return "timed_out";
+    case ClientError::closed: return "closed";
+    case ClientError::invalid_config: return "invalid_config";
+    case ClientError::buffer_exhausted: return "buffer_exhausted";
+    case ClientError::protocol_error: return "protocol_error";
+    case ClientError::invalid_argument: return "invalid_argument";
+    case ClientError::record_too_large: return "record_too_large";
+    case ClientError::not_a_broker: return "not_a_broker";
+  }
+  return nullptr;
+}
+
 class ClientCategory final : public std::error_category {
  public:
   const char* name() const noexcept override { return "quorumq.client"; }
@@ -32,6 +50,7 @@ class ClientCategory final : public std::error_category {
       case ClientError::protocol_error: return "protocol error";
       case ClientError::invalid_argument: return "invalid argument";
       case ClientError::record_too_large: return "record too large";
+      case ClientError::not_a_broker: return "the address is not a quorumq broker";
     }
     return "unknown client error " + std::to_string(v);
   }
@@ -60,15 +79,18 @@ std::string Error::to_string() const {
   s += " (";
   s += code.category().name();
   s += ":";
-  if (code.category() == broker_category())
+  if (code.category() == broker_category()) {
     s += wire::error_name(static_cast<wire::ErrorCode>(code.value()));
-  else
-    s += std::to_string(code.value());
+  } else if (code.category() == client_category() && client_error_name(static_cast<ClientError>(code.value()))) {
+    s += client_error_name(static_cast<ClientError>(code.value()));
+  } else {
+    s += code.message();  // another category: its words, not its number
+  }
   s += ")";
   return s;
 }
 
-const char* client_version() noexcept { return "0.1.0"; }
+const char* client_version() noexcept { return QUORUMQ_VERSION; }  // the project version (CMake)
 
 namespace client {
 Error make_error(std::error_code ec, std::string message) { return Error{ec, std::move(message)}; }

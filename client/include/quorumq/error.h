@@ -50,6 +50,7 @@ enum class BrokerError : std::int16_t {
   throttled = 29,
   invalid_config = 30,
   group_id_not_found = 31,
+  group_not_empty = 32,
 };
 
 enum class ClientError : int {
@@ -63,6 +64,7 @@ enum class ClientError : int {
   protocol_error = 7,       // the broker sent something we could not decode
   invalid_argument = 8,
   record_too_large = 9,     // a record larger than batch_bytes / max_request_bytes
+  not_a_broker = 10,        // the address answers, but not as a quorumq broker (e.g. an HTTP port)
 };
 
 QUORUMQ_API const std::error_category& broker_category() noexcept;
@@ -81,7 +83,8 @@ struct QUORUMQ_API Error {
   std::error_code code;
   std::string message;  // says what happened and, where we know, what to do
 
-  // "message (category:value)"
+  // "message (category:name)", e.g. "... (quorumq.client:timed_out)"; the name is the enum
+  // value's name, never a bare number.
   std::string to_string() const;
 };
 
