@@ -27,6 +27,10 @@ class Admin::Impl : public std::enable_shared_from_this<Admin::Impl> {
   std::optional<Error> create_topic(const std::string& name, std::int32_t partitions, std::int16_t rf,
                                     const std::map<std::string, std::string>& configs);
   std::optional<Error> delete_topic(const std::string& name);
+  std::optional<Error> alter_topic_config(const std::string& name, const std::map<std::string, std::string>& set,
+                                          const std::vector<std::string>& remove);
+  std::optional<Error> alter_group_offsets(const std::string& group, const std::vector<TopicPartitionOffset>& offs);
+  std::optional<Error> delete_group_offsets(const std::string& group, const std::vector<TopicPartition>& tps);
   std::expected<std::vector<TopicListing>, Error> list_topics(bool internal);
   std::expected<TopicDescription, Error> describe_topic(const std::string& name);
   std::expected<ClusterInfo, Error> cluster();
@@ -131,6 +135,100 @@ std::optional<Error> Admin::Impl::delete_topic(const std::string& name) {
   return std::nullopt;
 }
 
+std::optional<Error> Admin::Impl::alter_topic_config(const std::string& name,
+                                                     const std::map<std::string, std::string>& set,
+                                                     const std::vector<std::string>& remove) {
+  auto self = shared_from_this();
+  const auto dl = deadline();
+  auto r = sync<Unit>([self, name, set, remove, dl](std::function<void(std::expected<Unit, Error>)> done) {
+    self->core_->call(
+        client::kController, protocol::ApiId::alter_topic_config,
+        [name, set, remove] {
+          flatbuffers::FlatBufferBuilder fbb(256);
+          std::vector<flatbuffers::Offset<wire::ConfigEntry>> ce;
+          for (auto& [k, v] : set) {
+            const auto ko = fbb.CreateString(k);
+            const auto vo = fbb.CreateString(v);
+            ce.push_back(wire::CreateConfigEntry(fbb, ko, vo));
+          }
+          const auto sv = fbb.CreateVector(ce);
+          const auto dv = fbb.CreateVectorOfStrings(remove);
+          const auto n = fbb.CreateString(name);
+          fbb.Finish(wire::CreateAlterTopicConfigRequest(fbb, n, sv, dv, false));
+          return fbb.Release();
+        },
+        dl,
+        [done, name](const Error* err, std::span<const std::uint8_t> payload) -> std::optional<Error> {
+          if (err) {
+            Error e{err->code, "change the configs of topic '" + name + "': " + err->message};
+            if (err->code == make_error_code(BrokerError::unknown_api))
+              e.message += " (the broker is older than this client: upgrade it to change topic configs)";
+            done(std::unexpected(e));
+            return std::nullopt;
+          }
+          const auto* r = protocol::payload_as<wire::AlterTopicConfigResponse>(payload);
+          auto e = topic_op_result(r, "change the configs of topic '" + name + "'");
+          if (e && is_retriable(e->code)) return e;
+          if (e && e->code == make_error_code(BrokerError::unknown_topic_or_partition))
+            e->message = client::topic_missing_message(name);
+          if (e) done(std::unexpected(*e));
+          else done(Unit{});
+          return std::nullopt;
+        });
+  });
+  if (!r) return r.error();
+  return std::nullopt;
+}
+
+std::optional<Error> Admin::Impl::alter_group_offsets(const std::string& group,
+                                                      const std::vector<TopicPartitionOffset>& offs) {
+  for (const auto& o : offs)
+    if (o.offset < 0)
+      return Error{make_error_code(ClientError::invalid_argument),
+                   "offset " + std::to_string(o.offset) + " for " + o.topic + "/" + std::to_string(o.partition) +
+                       " is negative; give the next offset to read (>= 0)"};
+  auto self = shared_from_this();
+  const auto dl = deadline();
+  auto r = sync<Unit>([self, group, offs, dl](std::function<void(std::expected<Unit, Error>)> done) {
+    // generation -1: a commit from outside the group; the broker refuses it while the group has
+    // members (their own commits would race it).
+    client::offset_commit_async(*self->core_, group, offs, dl, [done, group](std::optional<Error> e) {
+      if (!e) return done(Unit{});
+      if (e->code == make_error_code(BrokerError::unknown_member_id))
+        e = Error{make_error_code(BrokerError::group_not_empty),
+                  "group '" + group + "' has members: stop the group's consumers first (or wait for their session "
+                  "timeout), then reset its offsets (" + e->message + ")"};
+      done(std::unexpected(*e));
+    });
+  });
+  if (!r) return r.error();
+  return std::nullopt;
+}
+
+std::optional<Error> Admin::Impl::delete_group_offsets(const std::string& group, const std::vector<TopicPartition>& tps) {
+  std::vector<TopicPartition> parts = tps;
+  if (parts.empty()) {
+    auto offs = group_offsets(group);
+    if (!offs) return offs.error();
+    for (const auto& o : *offs)
+      if (o.committed >= 0) parts.push_back({o.topic, o.partition});
+    if (parts.empty()) return std::nullopt;
+  }
+  auto self = shared_from_this();
+  const auto dl = deadline();
+  auto r = sync<Unit>([self, group, parts, dl](std::function<void(std::expected<Unit, Error>)> done) {
+    client::offset_delete_async(*self->core_, group, parts, dl, [done, group](std::optional<Error> e) {
+      if (!e) return done(Unit{});
+      if (e->code == make_error_code(BrokerError::group_not_empty))
+        e->message = "group '" + group + "' has members: stop the group's consumers first (or wait for their "
+                     "session timeout), then delete it (" + e->message + ")";
+      done(std::unexpected(*e));
+    });
+  });
+  if (!r) return r.error();
+  return std::nullopt;
+}
+
 std::expected<std::vector<TopicListing>, Error> Admin::Impl::list_topics(bool internal) {
   using T = std::vector<TopicListing>;
   auto self = shared_from_this();
@@ -178,7 +276,7 @@ std::expected<TopicDescription, Error> Admin::Impl::describe_topic(const std::st
       if (!tm || tm->error == BrokerError::unknown_topic_or_partition)
         return done(std::unexpected(
             Error{make_error_code(BrokerError::unknown_topic_or_partition), client::topic_missing_message(name)}));
-      TopicDescription d{name, tm->internal, tm->partitions};
+      TopicDescription d{name, tm->internal, tm->partitions, tm->configs, tm->topic_id};
       done(std::move(d));
     });
   });
@@ -308,6 +406,18 @@ std::optional<Error> Admin::create_topic(const std::string& name, std::int32_t p
   return impl_->create_topic(name, partitions, rf, configs);
 }
 std::optional<Error> Admin::delete_topic(const std::string& name) { return impl_->delete_topic(name); }
+std::optional<Error> Admin::alter_topic_config(const std::string& name, const std::map<std::string, std::string>& set,
+                                               const std::vector<std::string>& remove) {
+  return impl_->alter_topic_config(name, set, remove);
+}
+std::optional<Error> Admin::alter_group_offsets(const std::string& group_id,
+                                                const std::vector<TopicPartitionOffset>& offsets) {
+  return impl_->alter_group_offsets(group_id, offsets);
+}
+std::optional<Error> Admin::delete_group_offsets(const std::string& group_id,
+                                                 const std::vector<TopicPartition>& partitions) {
+  return impl_->delete_group_offsets(group_id, partitions);
+}
 std::expected<std::vector<TopicListing>, Error> Admin::list_topics(bool include_internal) {
   return impl_->list_topics(include_internal);
 }

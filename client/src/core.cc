@@ -469,6 +469,10 @@ void Core::refresh_metadata(const std::vector<std::string>& topics, Clock::time_
                TopicMeta tm;
                tm.error = static_cast<BrokerError>(t->error());
                tm.internal = t->internal();
+               tm.topic_id = t->topic_id();
+               if (t->configs())
+                 for (const auto* c : *t->configs())
+                   if (c->key()) tm.configs[c->key()->str()] = c->value() ? c->value()->str() : std::string();
                if (t->partitions()) {
                  std::int32_t max_id = -1;
                  for (const auto* p : *t->partitions()) max_id = std::max(max_id, p->partition());

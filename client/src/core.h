@@ -45,6 +45,8 @@ struct TopicMeta {
   std::string error_message;
   bool internal = false;
   std::vector<PartitionInfo> partitions;
+  std::map<std::string, std::string> configs;
+  std::uint64_t topic_id = 0;
 };
 
 struct MetadataCache {

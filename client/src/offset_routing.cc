@@ -152,4 +152,15 @@ void offset_commit_async(Core& core, const std::string& group, const std::vector
   op->step();
 }
 
+void offset_delete_async(Core& core, const std::string& group, const std::vector<TopicPartition>& partitions,
+                         Clock::time_point deadline, std::function<void(std::optional<Error>)> done) {
+  if (partitions.empty()) return done(std::nullopt);
+  auto op = std::make_shared<Routed<TopicPartition>>(
+      core, partitions, deadline,
+      [&core, group](std::int32_t node, std::vector<TopicPartition> tps, Clock::time_point dl,
+                     std::function<void(std::optional<Error>)> cb) { offset_delete_on(core, node, group, tps, dl, cb); },
+      std::move(done));
+  op->step();
+}
+
 }  // namespace quorumq::client

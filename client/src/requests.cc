@@ -270,4 +270,62 @@ void offset_commit_on(Core& core, std::int32_t node, const std::string& group,
             });
 }
 
+void offset_delete_on(Core& core, std::int32_t node, const std::string& group,
+                      const std::vector<TopicPartition>& partitions, Clock::time_point deadline,
+                      std::function<void(std::optional<Error>)> done) {
+  if (partitions.empty()) return done(std::nullopt);
+  core.call(node, protocol::ApiId::offset_delete,
+            [group, partitions] {
+              flatbuffers::FlatBufferBuilder fbb(256);
+              std::map<std::string, std::vector<std::int32_t>> m;
+              for (auto& tp : partitions) m[tp.topic].push_back(tp.partition);
+              std::vector<flatbuffers::Offset<wire::OffsetFetchTopic>> topics;
+              for (auto& [name, parts] : m) {
+                const auto n = fbb.CreateString(name);
+                topics.push_back(wire::CreateOffsetFetchTopic(fbb, n, fbb.CreateVector(parts)));
+              }
+              const auto tv = fbb.CreateVector(topics);
+              const auto g = fbb.CreateString(group);
+              fbb.Finish(wire::CreateOffsetDeleteRequest(fbb, g, tv));
+              return fbb.Release();
+            },
+            deadline,
+            [done](const Error* err, std::span<const std::uint8_t> payload) -> std::optional<Error> {
+              if (err) {
+                Error e{err->code, "deleting committed offsets failed: " + err->message};
+                if (err->code == make_error_code(BrokerError::unknown_api))
+                  e.message = "the broker does not know OffsetDelete (it is older than this client); upgrade the "
+                              "brokers first";
+                done(e);
+                return std::nullopt;
+              }
+              const auto* r = protocol::payload_as<wire::OffsetDeleteResponse>(payload);
+              if (r->error() != wire::ErrorCode::none) {
+                Error e = broker_error(static_cast<std::int16_t>(r->error()), "OffsetDelete failed");
+                if (is_retriable(e.code)) return e;
+                done(e);
+                return std::nullopt;
+              }
+              std::optional<Error> first;
+              if (r->topics())
+                for (const auto* t : *r->topics()) {
+                  if (!t->partitions()) continue;
+                  for (const auto* p : *t->partitions())
+                    if (p->error() != wire::ErrorCode::none) {
+                      Error e = broker_error(static_cast<std::int16_t>(p->error()),
+                                             p->message() ? p->message()->string_view() : std::string_view{});
+                      if (is_retriable(e.code)) {  // leadership moved: the router asks the new leader
+                        done(e);
+                        return std::nullopt;
+                      }
+                      if (!first)
+                        first = Error{e.code, "deleting the offset of " + (t->name() ? t->name()->str() : std::string()) +
+                                                  "/" + std::to_string(p->partition()) + " failed: " + e.message};
+                    }
+                }
+              done(first);
+              return std::nullopt;
+            });
+}
+
 }  // namespace quorumq::client

@@ -48,6 +48,14 @@ void offset_commit_on(Core& core, std::int32_t node, const std::string& group,
                       const std::vector<TopicPartitionOffset>& offsets, Clock::time_point deadline,
                       std::function<void(std::optional<Error>)> done, CommitIdentity who = {});
 
+// OffsetDelete (api 14): forgets the group's committed offsets of `partitions`, at each
+// partition's leader like a commit. Refused with group_not_empty while the group has members.
+void offset_delete_async(Core& core, const std::string& group, const std::vector<TopicPartition>& partitions,
+                         Clock::time_point deadline, std::function<void(std::optional<Error>)> done);
+void offset_delete_on(Core& core, std::int32_t node, const std::string& group,
+                      const std::vector<TopicPartition>& partitions, Clock::time_point deadline,
+                      std::function<void(std::optional<Error>)> done);
+
 std::string topic_missing_message(const std::string& topic);
 
 }  // namespace quorumq::client

@@ -57,6 +57,11 @@ class QUORUMQ_API Admin {
                                     std::int16_t replication_factor,
                                     const std::map<std::string, std::string>& configs = {});
   std::optional<Error> delete_topic(const std::string& name);
+  // Changes a topic's own settings: `set` adds or replaces keys, `remove` returns keys to the
+  // broker default. Keys: retention.ms, retention.bytes (>= 1, or -1: no limit),
+  // max.message.bytes (128 .. 1073741824); the broker refuses anything else (invalid_config).
+  std::optional<Error> alter_topic_config(const std::string& name, const std::map<std::string, std::string>& set,
+                                          const std::vector<std::string>& remove = {});
   std::expected<std::vector<TopicListing>, Error> list_topics(bool include_internal = false);
   std::expected<TopicDescription, Error> describe_topic(const std::string& name);
   std::expected<ClusterInfo, Error> cluster();
@@ -66,8 +71,18 @@ class QUORUMQ_API Admin {
       const std::vector<TopicPartition>& partitions, OffsetSpec spec, std::int64_t timestamp_ms = -1);
   // Every partition the group has a committed offset for.
   std::expected<std::vector<GroupPartitionOffset>, Error> group_offsets(const std::string& group_id);
-  // Members, generation and assignment of a consumer group (group_id_not_found if it never had
-  // members); list_groups: every group the cluster knows.
+  // Commits these offsets (each the next offset to read) for the group from outside it, like
+  // `kafka-consumer-groups --reset-offsets`. Refused (group_not_empty) while the group has
+  // members: stop its consumers first.
+  std::optional<Error> alter_group_offsets(const std::string& group_id,
+                                           const std::vector<TopicPartitionOffset>& offsets);
+  // Forgets the group's committed offsets of these partitions (empty: every partition it has
+  // committed). Refused (group_not_empty) while the group has members.
+  std::optional<Error> delete_group_offsets(const std::string& group_id,
+                                            const std::vector<TopicPartition>& partitions = {});
+  // Members, generation and assignment of a consumer group. group_id_not_found: the group has
+  // no members (the cluster forgets a group when its last member leaves; its committed offsets
+  // stay: group_offsets). list_groups: every group with members.
   std::expected<GroupInfo, Error> describe_group(const std::string& group_id);
   std::expected<std::vector<GroupInfo>, Error> list_groups();
 

@@ -4,6 +4,7 @@
 #include <compare>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -67,6 +68,11 @@ struct TopicDescription {
   std::string name;
   bool internal = false;
   std::vector<PartitionInfo> partitions;
+  // The topic's own settings (retention.ms, retention.bytes, max.message.bytes); a key not
+  // here follows the broker's default.
+  std::map<std::string, std::string> configs;
+  // Tells this topic from an earlier one of the same name (0: the broker does not say).
+  std::uint64_t topic_id = 0;
 };
 
 struct TopicListing {
