@@ -59,6 +59,7 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
   BrokerConfig c;
   CLI::App app{"quorumq-broker: a replicated, durable message-queue broker"};
   app.set_help_flag("-h,--help", "Print this help and exit");
+  app.set_version_flag("--version", std::string("quorumq-broker ") + QUORUMQ_VERSION);
   app.option_defaults()->always_capture_default();
   std::string listen = c.listen.str(), admin = c.admin_listen.str(), advertised, peers, peer_listen;
   std::uint64_t retention_bytes = 0;
@@ -137,6 +138,9 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
       ->envname("QUORUMQ_ELECTION_TIMEOUT_MS")->check(CLI::Range(20u, 600000u));
   app.add_option("--heartbeat-interval-ms", c.heartbeat_interval_ms, "Raft heartbeat interval")
       ->envname("QUORUMQ_HEARTBEAT_INTERVAL_MS")->check(CLI::Range(5u, 60000u));
+  app.add_option("--replica-lag-max-ms", c.replica_lag_max_ms,
+                 "A follower not caught up with its leader for this long leaves the in-sync replicas")
+      ->envname("QUORUMQ_REPLICA_LAG_MAX_MS")->check(CLI::Range(100u, 3600000u));
   app.add_option("--shutdown-timeout-ms", c.shutdown_timeout_ms, "Graceful shutdown deadline")
       ->envname("QUORUMQ_SHUTDOWN_TIMEOUT_MS");
   app.add_option("--backup-dir", c.backup_dir,
@@ -149,6 +153,9 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
     if (help_text) *help_text = app.help();
+    return std::unexpected(std::string());
+  } catch (const CLI::CallForVersion&) {
+    if (help_text) *help_text = std::string("quorumq-broker ") + QUORUMQ_VERSION + "\n";
     return std::unexpected(std::string());
   } catch (const CLI::ParseError& e) {
     return std::unexpected(std::string(e.what()) + " (see --help)");

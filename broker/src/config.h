@@ -72,6 +72,9 @@ struct BrokerConfig {
   unsigned max_partitions = 4096;
   std::uint32_t election_timeout_ms = 300;       // used by replication
   std::uint32_t heartbeat_interval_ms = 50;
+  // A follower that has not caught up with its leader for this long leaves the partition's
+  // in-sync replicas (Kafka's replica.lag.time.max.ms): under-replicated, and not ready.
+  std::uint32_t replica_lag_max_ms = 10000;
   std::uint32_t shutdown_timeout_ms = 10000;
   // Hot backups (POST /v1/backup) are written only below this directory; empty: backups off.
   std::string backup_dir;

@@ -26,7 +26,7 @@ namespace quorumq::broker {
 // ids are reserved durably so a restart never hands out an id twice.
 class ProducerIdAllocator {
  public:
-  // Ids are counter * 1024 + node id, so brokers never hand out the same id.
+  // Ids are counter << 32 | node id, so brokers never hand out the same id.
   ProducerIdAllocator(storage::Storage& s, std::int32_t node) : storage_(s), node_(node) {}
   std::expected<std::int64_t, storage::Error> next();
 

@@ -8,6 +8,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "config.h"
 #include "metrics.h"
@@ -80,6 +83,56 @@ int main(int argc, char** argv) {
     return config_error ? 2 : 1;
   }
   spdlog::info("data directory {} (id {}) opened", cfg->data_dir, (*st)->dir_id());
+  // A data directory belongs to one broker of one cluster (like Kafka's meta.properties): a
+  // broker started on another node's directory, or on a backup restored under another id,
+  // would serve nothing of what it holds while its peers count it as a replica.
+  {
+    auto owner = [&](const char* key) -> std::optional<std::string> {
+      auto v = (*st)->meta(key);
+      if (!v) return std::nullopt;
+      return std::string(v->begin(), v->end());
+    };
+    const std::string node = std::to_string(cfg->node_id);
+    const auto stored_cluster = owner("owner_cluster_id");
+    const auto stored_node = owner("owner_node_id");
+    if ((stored_cluster && *stored_cluster != cfg->cluster_id) || (stored_node && *stored_node != node)) {
+      std::fprintf(stderr,
+                   "quorumq-broker: bad configuration: data directory %s belongs to node %s of cluster '%s', but this "
+                   "broker is node %s of cluster '%s': start it with --node-id %s --cluster-id %s, or give this broker "
+                   "its own (empty) data directory\n",
+                   cfg->data_dir.c_str(), stored_node.value_or("?").c_str(), stored_cluster.value_or("?").c_str(),
+                   node.c_str(), cfg->cluster_id.c_str(), stored_node.value_or(node).c_str(),
+                   stored_cluster.value_or(cfg->cluster_id).c_str());
+      return 2;
+    }
+    if (!stored_cluster || !stored_node) {
+      std::vector<storage::WriteOp> ops;
+      ops.emplace_back(storage::PutMetaOp{"owner_cluster_id", {cfg->cluster_id.begin(), cfg->cluster_id.end()}});
+      ops.emplace_back(storage::PutMetaOp{"owner_node_id", {node.begin(), node.end()}});
+      if (auto w = (*st)->write_sync(std::move(ops)); !w) {
+        std::fprintf(stderr, "quorumq-broker: cannot record the owner of %s: %s\n", cfg->data_dir.c_str(),
+                     w.error().message.c_str());
+        return 1;
+      }
+    }
+  }
+  {
+    std::string peers;
+    for (const auto& p : cfg->peers) peers += (peers.empty() ? "" : ",") + std::to_string(p.id) + "@" + p.addr.str();
+    spdlog::info("quorumq-broker {} starting: node {} of cluster '{}'; clients {} (advertised {}); peers {} on {} ({}); "
+                 "admin {}; data {}",
+                 QUORUMQ_VERSION, cfg->node_id, cfg->cluster_id, cfg->listen.str(),
+                 cfg->advertised.value_or(cfg->listen).str(), peers.empty() ? "none (single broker)" : peers,
+                 cfg->peer_listen ? cfg->peer_listen->str() : std::string("-"),
+                 cfg->cluster_secret.empty() ? "no cluster secret" : "cluster secret set", cfg->admin_listen.str(),
+                 cfg->data_dir);
+    spdlog::info("limits: {} connections, {} B per connection, {} B buffered, frame {} B, batch {} B, fetch {} B, {} "
+                 "partitions per request, {} partitions, write timeout {} ms, replica lag {} ms, backups {}",
+                 cfg->max_connections, cfg->max_inflight_bytes_per_connection, cfg->max_buffered_bytes,
+                 cfg->max_frame_bytes, cfg->max_message_bytes, cfg->max_fetch_bytes, cfg->max_partitions_per_request,
+                 cfg->max_partitions, cfg->write_timeout_ms, cfg->replica_lag_max_ms,
+                 cfg->backup_dir.empty() ? std::string("off") : cfg->backup_dir);
+  }
 
   broker::Metrics metrics;
   {

@@ -323,6 +323,7 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
     peer_ = node_id{hello->node_id};
     t_.handshakes_accepted.fetch_add(1, std::memory_order_relaxed);
     t_.session_authenticated(*peer_, shared_from_this(), hello->dir_id, address_);
+    if (t_.hooks.peer_connected) t_.hooks.peer_connected(*peer_);
     if (t_.hooks.client_address && !hello->client_host.empty())
       t_.hooks.client_address(*peer_, HostPort{hello->client_host, hello->client_port});
     spdlog::debug("peer link from broker {} ({}) authenticated", peer_->value, address_);

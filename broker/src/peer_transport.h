@@ -39,6 +39,8 @@ class PeerTransport final : public Transport {
     std::function<void(const DecodedEnvelope&)> deliver;
     // A peer told us its advertised client address (in its handshake).
     std::function<void(node_id, HostPort)> client_address;
+    // A peer's link to this broker (its authenticated inbound session) came up.
+    std::function<void(node_id)> peer_connected;
   };
   struct Stats {
     std::uint64_t dropped_messages = 0;     // queue full or link broken

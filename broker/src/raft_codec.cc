@@ -42,7 +42,8 @@ protocol::OutgoingFrame encode_envelope(std::int32_t from, const std::string& cl
   }
   std::vector<flatbuffers::Offset<raftwire::LeaderInfo>> ls;
   for (const auto& l : leaders)
-    ls.push_back(raftwire::CreateLeaderInfo(fbb, fbb.CreateString(l.group), l.leader, l.term));
+    ls.push_back(raftwire::CreateLeaderInfo(fbb, fbb.CreateString(l.group), l.leader, l.term, l.high_watermark,
+                                            l.log_start_offset, l.isr.empty() ? 0 : fbb.CreateVector(l.isr)));
   const auto sender_dir = fbb.CreateString(dirs.sender_dir);
   const auto receiver_dir = fbb.CreateString(dirs.receiver_dir);
   auto root = raftwire::CreateEnvelope(fbb, from, fbb.CreateString(cluster_id), fbb.CreateVector(ms),
@@ -96,7 +97,11 @@ std::optional<DecodedEnvelope> decode_envelope(std::span<const std::uint8_t> pay
   }
   if (env->leaders())
     for (const auto* l : *env->leaders())
-      if (l->group()) out.leaders.push_back({l->group()->str(), l->leader(), l->term()});
+      if (l->group()) {
+        LeaderAnnouncement a{l->group()->str(), l->leader(), l->term(), l->high_watermark(), l->log_start_offset(), {}};
+        if (l->isr() && l->isr()->size() <= 64) a.isr.assign(l->isr()->begin(), l->isr()->end());
+        out.leaders.push_back(std::move(a));
+      }
   return out;
 }
 

@@ -23,6 +23,9 @@ struct LeaderAnnouncement {
   std::string group;
   std::int32_t leader = -1;
   std::uint64_t term = 0;
+  std::int64_t high_watermark = -1;    // partitions: the leader's committed end offset
+  std::int64_t log_start_offset = -1;  // partitions: the first offset still stored
+  std::vector<std::int32_t> isr;       // in-sync replicas as the leader sees them
 };
 
 // Registers api 100 with the protocol's version table and verifier. Call once at start-up.

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -153,6 +154,17 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   std::uint64_t commit_index() const { return commit_.load(); }
   // Leader only: the highest index each follower is known to have (for lag metrics).
   std::vector<std::pair<node_id, std::uint64_t>> follower_match() const;
+
+  // In-sync replicas (Kafka's ISR, replica.lag.time.max.ms): the leader, and each follower that
+  // reached, within the last `lag_max`, the end the leader's log had at some moment since the
+  // follower last (re)connected, and was heard from within `lag_max`. Followers that reconnect
+  // (a restart) are out until they catch up again. Called every ~100 ms by the
+  // ReplicaManager; `connected_since(n)` is when peer n's current link came up.
+  using SteadyClock = std::chrono::steady_clock;
+  void update_isr(SteadyClock::time_point now, std::chrono::milliseconds lag_max,
+                  const std::function<SteadyClock::time_point(node_id)>& connected_since);
+  // The ISR as last computed (leader), or empty (not leading).
+  std::vector<node_id> isr() const;
   // Elections this replica ran (turned candidate) and won (turned leader), for /metrics.
   std::uint64_t elections_started() const { return elections_started_.load(std::memory_order_relaxed); }
   std::uint64_t elections_won() const { return elections_won_.load(std::memory_order_relaxed); }
@@ -227,6 +239,14 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   std::atomic<std::uint64_t> votes_withheld_{0};
   std::atomic<std::uint64_t> messages_rejected_{0};
   std::chrono::steady_clock::time_point last_reject_log_{};  // under mu_
+  // ISR bookkeeping (leader, under mu_): the leader's last index sampled over time, when each
+  // follower was last caught up to a sample, when it was last heard from.
+  std::deque<std::pair<SteadyClock::time_point, log_index>> isr_samples_;
+  std::map<node_id, SteadyClock::time_point> caught_up_at_;
+  std::map<node_id, SteadyClock::time_point> heard_at_;
+  std::uint64_t isr_term_ = 0;  // the term the bookkeeping belongs to
+  mutable std::mutex isr_mu_;
+  std::vector<node_id> isr_;    // under isr_mu_
 };
 
 }  // namespace quorumq::broker

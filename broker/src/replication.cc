@@ -62,8 +62,27 @@ std::vector<std::shared_ptr<ReplicatedLog>> ReplicaManager::snapshot() const {
   return out;
 }
 
+void ReplicaManager::peer_connected(node_id n) {
+  std::lock_guard lk(mu_);
+  connected_since_[n] = std::chrono::steady_clock::now();
+}
+
 void ReplicaManager::tick_all() {
-  for (auto& g : snapshot()) g->tick();
+  const auto groups = snapshot();
+  for (auto& g : groups) g->tick();
+  if (++ticks_ % 10 == 0) {  // every 100 ms: in-sync replicas
+    std::map<node_id, std::chrono::steady_clock::time_point> since;
+    {
+      std::lock_guard lk(mu_);
+      since = connected_since_;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const auto lookup = [&since](node_id n) {
+      auto it = since.find(n);
+      return it == since.end() ? std::chrono::steady_clock::time_point{} : it->second;
+    };
+    for (auto& g : groups) g->update_isr(now, replica_lag_max_, lookup);
+  }
   // After the ticks: a controller tick may have created partition groups (applying a topic).
   bool settled = true;
   for (auto& g : snapshot()) settled &= g->settled();
@@ -100,11 +119,22 @@ void ReplicaManager::deliver(const DecodedEnvelope& env) {
   for (auto& [g, m] : work) g->step(*m);
 }
 
-std::vector<LeaderAnnouncement> ReplicaManager::led_groups() const {
+std::vector<LeaderAnnouncement> ReplicaManager::led_groups(const std::function<void(LeaderAnnouncement&)>& fill) const {
   std::vector<LeaderAnnouncement> out;
   for (const auto& g : snapshot())
-    if (g->is_leader()) out.push_back({g->name(), self_.value, g->term()});
+    if (g->is_leader()) {
+      LeaderAnnouncement a{g->name(), self_.value, g->term(), -1, -1, {}};
+      for (const auto n : g->isr()) a.isr.push_back(n.value);
+      if (fill) fill(a);
+      out.push_back(std::move(a));
+    }
   return out;
+}
+
+std::optional<LeaderAnnouncement> ReplicaManager::announced(const std::string& group) const {
+  std::lock_guard lk(mu_);
+  if (auto it = announced_.find(group); it != announced_.end()) return it->second;
+  return std::nullopt;
 }
 
 std::optional<node_id> ReplicaManager::leader_of(const std::string& group) const {

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,9 +46,18 @@ class ReplicaManager {
   // addressed to this broker are dropped and counted, as are leader announcements for others.
   void deliver(const DecodedEnvelope& env);
   std::uint64_t rejected_messages() const { return rejected_.load(std::memory_order_relaxed); }
-  // Groups this broker leads right now, for the periodic announcement.
-  std::vector<LeaderAnnouncement> led_groups() const;
+  // Groups this broker leads right now, for the periodic announcement; `fill` adds what the
+  // group's state machine knows (a partition's high watermark and log start).
+  std::vector<LeaderAnnouncement> led_groups(const std::function<void(LeaderAnnouncement&)>& fill = {}) const;
   std::optional<node_id> leader_of(const std::string& group) const;
+  // What the leader of `group` last announced (another broker's partition), if anything.
+  std::optional<LeaderAnnouncement> announced(const std::string& group) const;
+  // A peer's link to this broker came up (its authenticated inbound session): its replicas
+  // must catch up again before they count as in sync.
+  void peer_connected(node_id n);
+  // Every group's ISR is recomputed from here (with --replica-lag-max-ms).
+  void set_replica_lag_max(std::chrono::milliseconds lag) { replica_lag_max_ = lag; }
+  std::chrono::milliseconds replica_lag_max() const { return replica_lag_max_; }
 
   // Graceful shutdown: hand every led group to a follower. Returns how many are still led.
   std::size_t transfer_all();
@@ -64,6 +75,9 @@ class ReplicaManager {
   std::map<std::string, std::weak_ptr<ReplicatedLog>> groups_;
   std::map<std::string, LeaderAnnouncement> announced_;  // from other brokers
   std::map<node_id, HostPort> client_addresses_;         // learned in peer handshakes
+  std::map<node_id, std::chrono::steady_clock::time_point> connected_since_;
+  std::chrono::milliseconds replica_lag_max_{10000};
+  std::uint64_t ticks_ = 0;
   std::atomic<std::uint64_t> rejected_{0};
 };
 

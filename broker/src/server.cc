@@ -2,17 +2,22 @@
 // each, on a per-connection strand), the admin HTTP endpoint, timers and signals.
 #include "server.h"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <charconv>
 #include <chrono>
 #include <cctype>
 #include <deque>
 #include <filesystem>
+#include <sstream>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -130,6 +135,21 @@ struct Server::Impl {
   awaitable<void> shutdown();
   awaitable<void> retention_loop();
   awaitable<void> raft_clock();
+  void update_in_sync();
+  mutable std::mutex sync_mu;
+  std::vector<std::string> out_of_sync;  // under sync_mu
+  bool sync_checked = false;             // under sync_mu: update_in_sync() ran at least once
+  // A led partition's high watermark and log start, for the leader announcement.
+  void fill_announcement(LeaderAnnouncement& a) const {
+    const auto slash = a.group.rfind('/');
+    if (slash == std::string::npos) return;
+    std::int32_t pid = -1;
+    const auto num = a.group.substr(slash + 1);
+    if (std::from_chars(num.data(), num.data() + num.size(), pid).ec != std::errc{}) return;
+    if (auto t = topics.find(a.group.substr(0, slash)))
+      if (const Partition* p = t->local(pid); p && p->serving())
+        a.high_watermark = p->high_watermark(), a.log_start_offset = p->log_start_offset();
+  }
   void begin_shutdown();
   // A warning at most once a minute per key (hostile clients must not flood the log).
   template <typename... Args>
@@ -488,6 +508,50 @@ std::string label(std::string_view v) {
 }
 }  // namespace
 
+// The standard process metrics (Prometheus client conventions), from /proc/self.
+static void render_process_metrics(std::string& out) {
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  std::ifstream stat("/proc/self/stat");
+  std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto rp = all.rfind(')');
+  std::vector<std::string> f;
+  if (rp != std::string::npos) {
+    std::istringstream rest(all.substr(rp + 2));
+    for (std::string x; rest >> x;) f.push_back(x);
+  }
+  // Fields after the command name, numbered from 3 (state) as in proc(5).
+  auto field = [&](std::size_t n) { return n - 3 < f.size() ? std::stod(f[n - 3]) : 0.0; };
+  std::size_t fds = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec))
+    ++fds;
+  rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  const double boot = [] {
+    std::ifstream s("/proc/stat");
+    for (std::string line; std::getline(s, line);)
+      if (line.starts_with("btime ")) return std::stod(line.substr(6));
+    return 0.0;
+  }();
+  char buf[1024];
+  std::snprintf(buf, sizeof buf,
+                "# HELP process_cpu_seconds_total User and system CPU time\n# TYPE process_cpu_seconds_total counter\n"
+                "process_cpu_seconds_total %.2f\n"
+                "# HELP process_resident_memory_bytes Resident memory\n# TYPE process_resident_memory_bytes gauge\n"
+                "process_resident_memory_bytes %.0f\n"
+                "# HELP process_virtual_memory_bytes Virtual memory (the LMDB map counts in full)\n"
+                "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %.0f\n"
+                "# HELP process_open_fds Open file descriptors\n# TYPE process_open_fds gauge\nprocess_open_fds %zu\n"
+                "# HELP process_max_fds File descriptor limit\n# TYPE process_max_fds gauge\nprocess_max_fds %llu\n"
+                "# HELP process_start_time_seconds Start time since the epoch\n# TYPE process_start_time_seconds gauge\n"
+                "process_start_time_seconds %.2f\n",
+                (field(14) + field(15)) / tick, field(24) * page, field(23), fds,
+                static_cast<unsigned long long>(rl.rlim_cur), boot + field(22) / tick);
+  out += buf;
+}
+
 std::string Server::Impl::render_metrics() const {
   std::string out;
   out.reserve(8192);
@@ -633,21 +697,27 @@ std::string Server::Impl::render_metrics() const {
   out += "# HELP quorumq_partition_follower_lag_entries Leader's view of how many entries each follower lacks\n"
          "# TYPE quorumq_partition_follower_lag_entries gauge\n";
   std::size_t under = 0;
+  std::string isr_lines;
   for (const auto& t : topics)
     for (const auto& p : t->partitions) {
       if (!p || !p->group() || !p->group()->is_leader()) continue;
       const auto last = p->log()->state().last_index.value;
-      bool lagging = false;
       for (const auto& [n, match] : p->group()->follower_match()) {
         if (n.value == config.node_id) continue;
         const auto lag = last > match ? last - match : 0;
-        lagging |= lag > 1000;
         out += "quorumq_partition_follower_lag_entries{topic=\"" + label(t->name) + "\",partition=\"" + std::to_string(p->id()) +
                "\",follower=\"" + std::to_string(n.value) + "\"} " + std::to_string(lag) + "\n";
       }
-      under += lagging;
+      const auto isr = p->group()->isr().size();
+      under += isr < p->replicas().size();
+      isr_lines += "quorumq_partition_isr_size{topic=\"" + label(t->name) + "\",partition=\"" + std::to_string(p->id()) +
+                   "\"} " + std::to_string(isr) + "\n";
     }
-  counter("quorumq_under_replicated_partitions", "Led partitions with a follower more than 1000 entries behind", under, "gauge");
+  out += "# HELP quorumq_partition_isr_size In-sync replicas of each led partition (leader included)\n"
+         "# TYPE quorumq_partition_isr_size gauge\n" + isr_lines;
+  counter("quorumq_under_replicated_partitions",
+          "Led partitions with a replica out of the in-sync replicas (not caught up within --replica-lag-max-ms)",
+          under, "gauge");
   out += "# HELP quorumq_partition_high_watermark Committed end offset per partition\n"
          "# TYPE quorumq_partition_high_watermark gauge\n";
   for (const auto& t : topics)
@@ -669,7 +739,29 @@ std::string Server::Impl::render_metrics() const {
   }
   counter("quorumq_controller_checkpoints_total", "Controller checkpoints applied (each lets the log before it go)",
           controller.checkpoints_applied());
-  counter("quorumq_ready", "1 when the broker serves requests", ctx.ready.load() ? 1 : 0, "gauge");
+  std::size_t behind = 0;
+  {
+    std::lock_guard lk(sync_mu);
+    behind = sync_checked ? out_of_sync.size() : 1;
+  }
+  // Consumer lag per group on the partitions this broker leads (their offsets' coordinator).
+  out += "# HELP quorumq_group_lag Messages a consumer group has not committed yet (high watermark - committed offset)\n"
+         "# TYPE quorumq_group_lag gauge\n";
+  for (const auto& t : topics)
+    for (const auto& p : t->partitions) {
+      if (!p || !p->serving()) continue;
+      const auto hw = p->high_watermark();
+      for (const auto& [g, c] : p->committed_offsets())
+        out += "quorumq_group_lag{group=\"" + label(g) + "\",topic=\"" + label(t->name) + "\",partition=\"" +
+               std::to_string(p->id()) + "\"} " + std::to_string(std::max<std::int64_t>(0, hw - c.offset)) + "\n";
+    }
+  out += "# HELP quorumq_build_info The running build (always 1)\n# TYPE quorumq_build_info gauge\n"
+         "quorumq_build_info{version=\"" QUORUMQ_VERSION "\"} 1\n";
+  render_process_metrics(out);
+  counter("quorumq_replicas_out_of_sync",
+          "Hosted replicas their leader does not count as in sync (catching up, or cut off)", behind, "gauge");
+  counter("quorumq_ready", "1 when the broker is ready (/readyz 200): controller known, every hosted replica in sync",
+          ctx.ready.load() && behind == 0 ? 1 : 0, "gauge");
   return out;
 }
 
@@ -699,8 +791,18 @@ awaitable<void> Server::Impl::admin_session(Socket sock) {
   if (path == "/healthz") {
     body = "ok\n";
   } else if (path == "/readyz") {
-    if (ctx.ready.load()) body = "ready\n";
-    else status = 503, body = stopping ? "shutting down\n" : "starting\n";
+    // Ready: the controller is known (topics applied) and every hosted replica is in its
+    // leader's in-sync replicas.
+    std::string behind;
+    {
+      std::lock_guard lk(sync_mu);
+      for (std::size_t i = 0; i < out_of_sync.size() && i < 10; ++i) behind += " " + out_of_sync[i];
+      if (out_of_sync.size() > 10) behind += " ... (" + std::to_string(out_of_sync.size()) + " in all)";
+      if (!sync_checked) behind = " (not checked yet)";
+    }
+    if (ctx.ready.load() && behind.empty()) body = "ready\n";
+    else if (ctx.ready.load()) status = 503, body = "catching up: not yet in the in-sync replicas of" + behind + "\n";
+    else status = 503, body = stopping ? "shutting down\n" : "starting (no controller leader known yet)\n";
   } else if (path == "/metrics") {
     body = render_metrics();
     type = "text/plain; version=0.0.4; charset=utf-8";
@@ -912,7 +1014,7 @@ awaitable<void> Server::Impl::raft_clock() {
     replication.tick_all();
     // Every 500 ms, and at once: the announcement also carries the incarnation header, which a
     // broker on a new data directory waits for before its groups vote (incarnation.h).
-    if (n++ % 50 == 0) transport.announce(replication.led_groups());
+    if (n++ % 50 == 0) transport.announce(replication.led_groups([this](LeaderAnnouncement& a) { fill_announcement(a); }));
     if (n % 100 == 0) controller.maybe_checkpoint();  // once a second: compact the controller log
     if (const auto leader = controller.leader()) {
       leader_seen = Clock::now();
@@ -925,8 +1027,38 @@ awaitable<void> Server::Impl::raft_clock() {
       spdlog::warn("not ready: no controller leader known for {} s (quorum lost or partitioned away)",
                    std::chrono::duration_cast<std::chrono::seconds>(kNotReadyAfter).count());
     }
+    if (n % 50 == 25) update_in_sync();
     if (Clock::now() - next > std::chrono::seconds(1)) next = Clock::now();  // do not burst after a stall
   }
+}
+
+// Replicas of hosted partitions that their leader does not count as in sync (from the leaders'
+// announcements): /readyz stays 503 until there are none, so a rolling restart moves on to the
+// next broker only once this one's replicas are back in the ISR.
+void Server::Impl::update_in_sync() {
+  std::vector<std::string> behind;
+  for (const auto& t : topics.list())
+    for (const auto& p : t->partitions) {
+      if (!p || !p->group()) continue;
+      const std::string g = TopicManager::log_name(t->name, p->id());
+      const auto leader = replication.leader_of(g);
+      if (leader && *leader == replication.self()) continue;  // we lead it
+      // No leader known (yet): after a restart that means we have not heard from it; during an
+      // election the partition serves nothing either. Not in sync either way.
+      const auto a = replication.announced(g);
+      const bool in =
+          leader && a && a->leader == leader->value &&
+          std::find(a->isr.begin(), a->isr.end(), replication.self().value) != a->isr.end();
+      if (!in) behind.push_back(g);
+    }
+  std::lock_guard lk(sync_mu);
+  if (behind.empty() && !out_of_sync.empty())
+    spdlog::info("every hosted replica is in its leader's in-sync replicas");
+  else if (!behind.empty() && out_of_sync.empty())
+    spdlog::info("{} hosted replica(s) not in their leader's in-sync replicas (e.g. {}): not ready until they are",
+                 behind.size(), behind.front());
+  out_of_sync = std::move(behind);
+  sync_checked = true;
 }
 
 void Server::Impl::begin_shutdown() {
@@ -1055,7 +1187,9 @@ std::expected<void, std::string> Server::start() {
       [&d](Partition& p) { d.replication.remove(TopicManager::log_name(p.topic(), p.id())); });
   d.transport.start(PeerTransport::Hooks{
       [&d](const DecodedEnvelope& env) { d.replication.deliver(env); },
-      [&d](node_id n, HostPort hp) { d.replication.learn_client_address(n, std::move(hp)); }});
+      [&d](node_id n, HostPort hp) { d.replication.learn_client_address(n, std::move(hp)); },
+      [&d](node_id n) { d.replication.peer_connected(n); }});
+  d.replication.set_replica_lag_max(std::chrono::milliseconds(d.config.replica_lag_max_ms));
   if (auto c = d.controller.start(d.replication.base_options(), d.transport, d.exec); !c) return std::unexpected(c.error());
   d.replication.add(d.controller.group_ptr());
   d.coordinator.start();

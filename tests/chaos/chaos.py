@@ -548,10 +548,15 @@ def inner(a):
         tail_s = 20
         producers = ["1", "2"]
         stopfile = os.path.join(base, "drain")
+        # Producers run until told to stop: the fault phase may outlast fault_s (a forced minimum
+        # of faults in a short run), and the clients must still be working after the last heal,
+        # or a short run would be judged on producers that had already exited.
+        producers_stop = os.path.join(base, "producers-stop")
+        min_faults = int(10 * a.minutes)  # the 3-minute CI run: >= 30 faults
         for pid in producers:
             procs.append(subprocess.Popen([CLIENT, "produce", bootstrap, TOPIC, pid,
                                            os.path.join(base, f"producer-{pid}.hist"),
-                                           str(int(fault_s + tail_s + 5)), "150"],
+                                           str(int(fault_s + tail_s + 5 + 8 * min_faults)), "150", producers_stop],
                                           stderr=open(os.path.join(base, f"producer-{pid}.err"), "w")))
         def start_consumer():
             return subprocess.Popen([CLIENT, "consume", bootstrap, TOPIC, "chaos-group",
@@ -576,7 +581,6 @@ def inner(a):
                 raise RuntimeError(f"--only {a.only}: no such fault available here")
         t_end = time.time() + fault_s
         faults = 0
-        min_faults = int(10 * a.minutes)  # the 3-minute CI run: >= 30 faults
         while time.time() < t_end or faults < min_faults:
             faults += nem.one(hold=rng.uniform(1.0, 3.0)) is not False
             time.sleep(rng.uniform(0.3, 1.0))
@@ -584,8 +588,10 @@ def inner(a):
         nem.restart_down()
         last_heal = nem.last_heal
         log(f"faults done ({faults}); tail {tail_s}s with no faults")
+        time.sleep(tail_s)  # the workload's fault-free phase (not a wait for a condition)
+        open(producers_stop, "w").close()
         for p in procs:
-            p.wait(timeout=fault_s + tail_s + 120)
+            p.wait(timeout=180)
         end_time = time.time()
         t0 = time.time()
         while True:  # replicas agree on the high watermark of every partition

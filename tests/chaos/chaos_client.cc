@@ -1,5 +1,7 @@
 // The chaos suite's client program (driven by tests/chaos/chaos.py). Three modes:
-//   produce BOOTSTRAP TOPIC ID HISTORY SECONDS RATE   idempotent acks=quorum producer
+//   produce BOOTSTRAP TOPIC ID HISTORY SECONDS RATE [STOPFILE]
+//                                                      idempotent acks=quorum producer, until
+//                                                      SECONDS pass or STOPFILE appears
 //   consume BOOTSTRAP TOPIC GROUP HISTORY STOPFILE     group consumer committing offsets; after
 //                                                      STOPFILE appears it drains until idle
 //   dump TOPIC PARTITIONS DIR...                       opens stopped brokers' data dirs with
@@ -52,7 +54,7 @@ class History {
 };
 
 int produce(const std::string& bootstrap, const std::string& topic, const std::string& id, const std::string& path,
-            int seconds, int rate) {
+            int seconds, int rate, const std::string& stopfile) {
   History h(path);
   ProducerConfig pc;
   pc.bootstrap = bootstrap;
@@ -72,6 +74,8 @@ int produce(const std::string& bootstrap, const std::string& topic, const std::s
   const auto gap = std::chrono::microseconds(1'000'000 / std::max(rate, 1));
   auto next = std::chrono::steady_clock::now();
   for (std::int64_t seq = 0; std::chrono::steady_clock::now() < end; ++seq) {
+    // The driver says when the run is over (its fault phase may outlast any fixed duration).
+    if (!stopfile.empty() && seq % 64 == 0 && std::filesystem::exists(stopfile)) break;
     const std::string value = "chaos-" + id + "-" + std::to_string(seq);
     h.line("I " + std::to_string(now_ms()) + " " + id + " " + std::to_string(seq));
     (*p)->send(topic, std::nullopt, value, {}, [&h, id, seq](const SendResult& r) {
@@ -219,7 +223,8 @@ int dump(const std::string& topic, int partitions, const std::vector<std::string
 int main(int argc, char** argv) {
   std::vector<std::string> a(argv + 1, argv + argc);
   try {
-    if (a.size() == 7 && a[0] == "produce") return produce(a[1], a[2], a[3], a[4], std::stoi(a[5]), std::stoi(a[6]));
+    if ((a.size() == 7 || a.size() == 8) && a[0] == "produce")
+      return produce(a[1], a[2], a[3], a[4], std::stoi(a[5]), std::stoi(a[6]), a.size() == 8 ? a[7] : std::string());
     if (a.size() == 6 && a[0] == "consume") return consume(a[1], a[2], a[3], a[4], a[5]);
     if (a.size() >= 4 && a[0] == "dump") return dump(a[1], std::stoi(a[2]), {a.begin() + 3, a.end()});
   } catch (const std::exception& e) {
