@@ -41,8 +41,8 @@ printf '%s\n' "${LIB_SRCS[@]}" | xargs -P "$JOBS" -I{} sh -c \
 LIB_OBJS=()
 for s in "${LIB_SRCS[@]}"; do LIB_OBJS+=("$OUT/obj/$(basename "$s" .cc).o"); done
 # fuzz_peer: the peer listener's decoders (envelope codec, handshake) from broker/.
-PEER_INC=(-I"$ROOT/broker/src" -I"$ROOT/broker/raft/include")
-PEER_SRCS=("$ROOT/broker/src/raft_codec.cc" "$ROOT/broker/src/peer_auth.cc")
+PEER_INC=(-I"$ROOT/broker/src/replication" -I"$ROOT/broker/src/common" -I"$ROOT/broker/raft/include")
+PEER_SRCS=("$ROOT/broker/src/replication/raft_codec.cc" "$ROOT/broker/src/replication/peer_auth.cc")
 PEER_OBJS=()
 for s in "${PEER_SRCS[@]}"; do
   o="$OUT/obj/peer_$(basename "$s" .cc).o"

@@ -16,7 +16,7 @@
 #include "topics.h"
 #include "controller.h"
 #include "group_coordinator.h"
-#include "groups.h"
+#include "group_state.h"
 #include "replication.h"
 #include "quorumq/storage/storage.h"
 

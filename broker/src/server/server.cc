@@ -98,7 +98,7 @@ struct Server::Impl {
   ReplicaManager replication{config, transport, incarnation};
   TopicManager topics{storage, metrics, node_id{config.node_id}, config.max_partitions};
   GroupRegistry groups;
-  Controller controller{storage, topics, groups, replication.brokers(), node_id{config.node_id}};
+  Controller controller{storage, topics, replication.brokers(), node_id{config.node_id}};
   GroupCoordinator coordinator{controller, groups, topics, exec,
                                GroupCoordinator::Limits{config.max_groups, config.max_group_members}};
   BrokerContext ctx;
@@ -1190,6 +1190,7 @@ std::expected<void, std::string> Server::start() {
       [&d](node_id n, HostPort hp) { d.replication.learn_client_address(n, std::move(hp)); },
       [&d](node_id n) { d.replication.peer_connected(n); }});
   d.replication.set_replica_lag_max(std::chrono::milliseconds(d.config.replica_lag_max_ms));
+  d.controller.set_extension(&d.groups);  // consumer groups live in the controller log
   if (auto c = d.controller.start(d.replication.base_options(), d.transport, d.exec); !c) return std::unexpected(c.error());
   d.replication.add(d.controller.group_ptr());
   d.coordinator.start();

@@ -1,4 +1,6 @@
-#include "groups.h"
+#include "group_state.h"
+
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstring>
@@ -322,6 +324,43 @@ void GroupRegistry::apply(GroupState s) {
     l = listener_;
   }
   if (l) l(name);
+}
+
+void GroupRegistry::apply_command(std::span<const std::uint8_t> body, log_index index) {
+  // "name \n state": the whole state of one group.
+  const auto nl = std::find(body.begin(), body.end(), std::uint8_t{'\n'});
+  auto st = nl == body.end() ? std::nullopt : decode_group_state(body.subspan(static_cast<std::size_t>(nl - body.begin()) + 1));
+  if (!st || st->name != std::string(body.begin(), nl)) {
+    spdlog::error("controller entry {}: unreadable group state, skipped", index.value);
+    return;
+  }
+  apply(std::move(*st));
+}
+
+std::vector<std::vector<std::uint8_t>> GroupRegistry::checkpoint_items() const {
+  std::vector<std::vector<std::uint8_t>> out;
+  for (const auto& g : all()) out.push_back(encode_group_state(g));
+  return out;
+}
+
+bool GroupRegistry::restore_checkpoint(const std::vector<std::span<const std::uint8_t>>& items) {
+  bool ok = true;
+  std::vector<GroupState> groups;
+  for (const auto& item : items) {
+    auto g = decode_group_state(item);
+    if (g) groups.push_back(std::move(*g));
+    else ok = false;
+  }
+  // Exactly the checkpoint's groups (an empty state removes a group).
+  std::set<std::string> keep;
+  for (const auto& g : groups) keep.insert(g.name);
+  for (const auto& g : all())
+    if (!keep.contains(g.name)) apply(GroupState{.name = g.name});
+  for (auto& g : groups) {
+    auto cur = get(g.name);
+    if (!cur || !(*cur == g)) apply(std::move(g));
+  }
+  return ok;
 }
 
 std::size_t GroupRegistry::size() const {

@@ -32,7 +32,7 @@
 
 #include "controller.h"
 #include "executor.h"
-#include "groups.h"
+#include "group_state.h"
 #include "topics.h"
 
 namespace quorumq::broker {

@@ -8,8 +8,9 @@
 //     configs:    "key=value;key=value"
 //   delete \n name
 //   alter \n name \n configs               (the topic's whole config map, "key=value;...")
-//   group \n name \n <encode_group_state bytes>   (consumer groups, see groups.h)
-//   checkpoint \n <binary: the whole state — topics with ids, groups — as of the entry before>
+//   <extension command> \n body   (consumer groups: "group \n name \n state", see groups.h)
+//   checkpoint \n <binary: the whole state — topics with ids, the extension's items — as of
+//                  the entry before>
 // Only the controller's leader accepts admin requests; others answer not_leader and clients
 // retry at Metadata.controller_id.
 //
@@ -30,18 +31,33 @@
 #include <vector>
 
 #include "executor.h"
-#include "groups.h"
 #include "replicated_log.h"
 #include "topics.h"
 
 namespace quorumq::broker {
 
+// State that a layer above the controller keeps in the controller log (the consumer groups):
+// its commands ("<command>\n<body>") are applied in log order, and it is part of every
+// checkpoint. The controller knows nothing else about it: dependencies point down.
+class ControllerExtension {
+ public:
+  virtual ~ControllerExtension() = default;
+  virtual std::string_view command() const = 0;
+  // A committed command's body (under the controller group's lock, on every broker).
+  virtual void apply_command(std::span<const std::uint8_t> body, log_index index) = 0;
+  // The whole state, as items for a checkpoint ...
+  virtual std::vector<std::vector<std::uint8_t>> checkpoint_items() const = 0;
+  // ... and the state replaced by a checkpoint's items (false: an item was unreadable).
+  virtual bool restore_checkpoint(const std::vector<std::span<const std::uint8_t>>& items) = 0;
+};
+
 class Controller : public Applier {
  public:
   static constexpr const char* kGroup = "__controller";
 
-  Controller(storage::Storage& storage, TopicManager& topics, GroupRegistry& groups, std::vector<node_id> brokers,
-             node_id self);
+  Controller(storage::Storage& storage, TopicManager& topics, std::vector<node_id> brokers, node_id self);
+  // Before start(): the state kept by a layer above (consumer groups).
+  void set_extension(ControllerExtension* ext) { extension_ = ext; }
   std::expected<void, std::string> start(GroupOptions base, Transport& transport, Executor& exec);
   void stop();
 
@@ -50,7 +66,7 @@ class Controller : public Applier {
   void delete_topic(const std::string& name, Done done);
   // Replaces the topic's configs (validated by the caller) through the log.
   void alter_topic(const std::string& name, const std::map<std::string, std::string>& configs, Done done);
-  // A raw command (the group coordinator's "group" entries); done on quorum commit.
+  // A raw command (an extension's entries, e.g. the group coordinator's); done on quorum commit.
   void propose_raw(std::string command, Done done) { propose(std::move(command), std::move(done)); }
 
   ReplicatedLog* group() const { return group_.get(); }
@@ -79,7 +95,7 @@ class Controller : public Applier {
 
   storage::Storage& storage_;
   TopicManager& topics_;
-  GroupRegistry& groups_;
+  ControllerExtension* extension_ = nullptr;
   const std::vector<node_id> brokers_;
   const node_id self_;
   std::shared_ptr<ReplicatedLog> group_;

@@ -109,9 +109,8 @@ constexpr std::string_view kCheckpointCmd = "checkpoint\n";
 constexpr std::uint32_t kCheckpointVersion = 1;
 }  // namespace
 
-Controller::Controller(storage::Storage& storage, TopicManager& topics, GroupRegistry& groups,
-                       std::vector<node_id> brokers, node_id self)
-    : storage_(storage), topics_(topics), groups_(groups), brokers_(std::move(brokers)), self_(self) {}
+Controller::Controller(storage::Storage& storage, TopicManager& topics, std::vector<node_id> brokers, node_id self)
+    : storage_(storage), topics_(topics), brokers_(std::move(brokers)), self_(self) {}
 
 std::expected<void, std::string> Controller::start(GroupOptions opts, Transport& transport, Executor& exec) {
   auto log = storage_.open_log(kGroup);
@@ -193,17 +192,12 @@ void Controller::apply(const raft::Entry& e, std::span<const std::uint8_t> batch
   }
   ++entries_since_checkpoint_;
   bytes_since_checkpoint_ += batch.size();
-  static constexpr std::string_view kGroupCmd = "group\n";
-  if (p.size() > kGroupCmd.size() && std::equal(kGroupCmd.begin(), kGroupCmd.end(), p.begin())) {
-    const auto rest = p.subspan(kGroupCmd.size());
-    const auto nl = std::find(rest.begin(), rest.end(), std::uint8_t{'\n'});
-    auto st = nl == rest.end() ? std::nullopt : decode_group_state(rest.subspan(static_cast<std::size_t>(nl - rest.begin()) + 1));
-    if (!st || st->name != std::string(rest.begin(), nl)) {
-      spdlog::error("controller entry {}: unreadable group state, skipped", e.index.value);
+  if (extension_) {
+    const auto cmd = extension_->command();
+    if (p.size() > cmd.size() && std::equal(cmd.begin(), cmd.end(), p.begin()) && p[cmd.size()] == '\n') {
+      extension_->apply_command(p.subspan(cmd.size() + 1), e.index);
       return;
     }
-    groups_.apply(std::move(*st));
-    return;
   }
   const std::string text(p.begin(), p.end());
   const auto f = split(text, '\n');
@@ -244,9 +238,9 @@ std::vector<std::uint8_t> Controller::encode_checkpoint(log_index covers) const 
     const auto cmd = create_command(t->name, t->config, t->assignment);
     put_bytes(out, {reinterpret_cast<const std::uint8_t*>(cmd.data()), cmd.size()});
   }
-  const auto groups = groups_.all();
-  put_u32(out, static_cast<std::uint32_t>(groups.size()));
-  for (const auto& g : groups) put_bytes(out, encode_group_state(g));
+  const auto items = extension_ ? extension_->checkpoint_items() : std::vector<std::vector<std::uint8_t>>{};
+  put_u32(out, static_cast<std::uint32_t>(items.size()));
+  for (const auto& item : items) put_bytes(out, item);
   return out;
 }
 
@@ -270,13 +264,9 @@ void Controller::apply_checkpoint(const raft::Entry& e, std::span<const std::uin
       topics.emplace(std::move(name), std::pair{id, std::move(*c)});
     }
   }
-  std::vector<GroupState> groups;
-  const auto ngroups = r.u(4);
-  for (std::uint64_t i = 0; r.ok && i < ngroups; ++i) {
-    auto g = decode_group_state(r.bytes());
-    if (!g) r.ok = false;
-    else groups.push_back(std::move(*g));
-  }
+  std::vector<std::span<const std::uint8_t>> items;
+  const auto nitems = r.u(4);
+  for (std::uint64_t i = 0; r.ok && i < nitems; ++i) items.push_back(r.bytes());
   if (!r.ok || version != kCheckpointVersion || covers.value + 1 != e.index.value) {
     // Nothing is replaced and nothing trimmed: the log before it still holds the state.
     spdlog::error("controller entry {}: unreadable checkpoint (version {}, covers {}), skipped", e.index.value, version,
@@ -293,15 +283,10 @@ void Controller::apply_checkpoint(const raft::Entry& e, std::span<const std::uin
     if (auto cur = topics_.find(name); cur && cur->id == id) continue;
     topics_.apply_create(name, c.cfg, std::move(c.assignment), started_, id);
   }
-  // Groups: exactly the checkpoint's (an empty state removes a group).
-  std::set<std::string> keep;
-  for (const auto& g : groups) keep.insert(g.name);
-  for (const auto& g : groups_.all())
-    if (!keep.contains(g.name)) groups_.apply(GroupState{.name = g.name});
-  for (auto& g : groups) {
-    auto cur = groups_.get(g.name);
-    if (!cur || !(*cur == g)) groups_.apply(std::move(g));
-  }
+  // The extension's state (consumer groups): exactly the checkpoint's.
+  if (extension_ && !extension_->restore_checkpoint(items))
+    spdlog::error("controller entry {}: a checkpoint item of '{}' was unreadable and skipped", e.index.value,
+                  extension_->command());
   entries_since_checkpoint_ = 0;
   bytes_since_checkpoint_ = 0;
   checkpoints_applied_.fetch_add(1, std::memory_order_relaxed);
@@ -314,8 +299,8 @@ void Controller::apply_checkpoint(const raft::Entry& e, std::span<const std::uin
         spdlog::warn("controller: trimming the log before checkpoint {} failed: {}", index, res.error().message);
     });
   }
-  spdlog::info("controller: checkpoint at entry {} ({} topics, {} groups); the log before it is trimmed", e.index.value,
-               topics.size(), groups.size());
+  spdlog::info("controller: checkpoint at entry {} ({} topics, {} {} items); the log before it is trimmed",
+               e.index.value, topics.size(), items.size(), extension_ ? extension_->command() : "extension");
 }
 
 void Controller::maybe_checkpoint() {

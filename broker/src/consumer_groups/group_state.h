@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "controller.h"
 #include "quorumq/protocol/errors.h"
 
 namespace quorumq::broker {
@@ -93,10 +94,16 @@ std::set<TopicPartitionKey> member_view(const GroupState& applied, const GroupSt
 // Partitions `id` owns (in `s`) that `target` gives to someone else.
 std::set<TopicPartitionKey> revoking(const GroupState& s, const Assignment& target, const std::string& id);
 
-// The applied group states of this broker (from the controller log).
-class GroupRegistry {
+// The applied group states of this broker (from the controller log, where it is the
+// controller's extension: "group" commands and its part of each checkpoint).
+class GroupRegistry final : public ControllerExtension {
  public:
   void apply(GroupState s);
+  // ControllerExtension
+  std::string_view command() const override { return "group"; }
+  void apply_command(std::span<const std::uint8_t> body, log_index index) override;
+  std::vector<std::vector<std::uint8_t>> checkpoint_items() const override;
+  bool restore_checkpoint(const std::vector<std::span<const std::uint8_t>>& items) override;
   std::optional<GroupState> get(const std::string& name) const;
   std::size_t size() const;  // groups with members or owners (empty ones are forgotten)
   std::vector<GroupState> all() const;

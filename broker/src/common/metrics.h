@@ -30,9 +30,9 @@ struct Metrics {
   std::atomic<std::uint64_t> bad_frames{0};
   std::atomic<std::uint64_t> connections_backpressured{0};  // times a connection stopped reading (budget)
   std::atomic<std::uint64_t> connections_write_timeouts{0};  // closed: answers not read for --write-timeout-ms
-  std::atomic<std::uint64_t> accept_errors{0};
-  std::atomic<std::uint64_t> fetch_wakeups{0};
-  std::atomic<std::uint64_t> produce_timeouts{0};  // partitions answered at timeout_ms (timed out / disk full)  // long polls woken by a high-watermark move               // accept() failed (e.g. out of descriptors)
+  std::atomic<std::uint64_t> accept_errors{0};     // accept() failed (e.g. out of descriptors)
+  std::atomic<std::uint64_t> fetch_wakeups{0};     // long polls woken by a high-watermark move
+  std::atomic<std::uint64_t> produce_timeouts{0};  // partitions answered at timeout_ms (timed out / disk full)
   std::atomic<std::uint64_t> produce_requests{0};
   std::atomic<std::uint64_t> produce_records{0};
   std::atomic<std::uint64_t> produce_bytes{0};
