@@ -28,6 +28,17 @@ if grep -rlE '#include [<"](asio|flatbuffers)|quorumq_generated|quorumq/protocol
   exit 1
 fi
 
+# Every installed program runs from this prefix (RUNPATH $ORIGIN/../lib: libquorumq.so is found
+# without LD_LIBRARY_PATH), as a packager installing into any --prefix would run it.
+echo "== every installed program starts from $prefix"
+for bin in "$prefix"/bin/*; do
+  case "$(basename "$bin")" in quorumq-entrypoint|quorumq-healthcheck) continue ;; esac
+  if ! env -u LD_LIBRARY_PATH "$bin" --help >/dev/null 2>"$work/run.err"; then
+    echo "error: installed $bin does not run: $(head -3 "$work/run.err")" >&2
+    exit 1
+  fi
+done
+
 echo "== configuring examples against the installed package only"
 cmake -S "$here" -B "$work/examples" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON
