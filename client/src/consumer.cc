@@ -118,6 +118,9 @@ class Consumer::Impl : public std::enable_shared_from_this<Consumer::Impl> {
     bool reset_to_policy = false;    // skip the committed offset (it was out of range)
     bool lookup_in_flight = false;
     bool fetch_in_flight = false;
+    // The epoch the fetch in flight was sent at: its answer ends it even after a seek or reset
+    // changed `epoch` (else the partition would never be fetched again).
+    std::uint64_t fetch_epoch = 0;
     std::deque<Chunk> chunks;
     std::size_t buffered_bytes = 0;
     std::int64_t high_watermark = -1;
@@ -425,7 +428,11 @@ void Consumer::Impl::maybe_fetch() {
     }
     for (auto& [node, list] : by_node) {
       fetching_nodes_.insert(node);
-      for (auto& [tp, off] : list) parts_[tp].fetch_in_flight = true;
+      for (auto& [tp, off] : list) {
+        auto& ps = parts_[tp];
+        ps.fetch_in_flight = true;
+        ps.fetch_epoch = ps.epoch;
+      }
     }
   }
   for (auto& [node, list] : by_node) {
@@ -477,7 +484,8 @@ void Consumer::Impl::on_fetch(std::int32_t node, const std::map<TopicPartition, 
   {
     std::lock_guard lk(mu_);
     for (auto& [tp, e] : epochs)
-      if (auto it = parts_.find(tp); it != parts_.end() && it->second.epoch == e) it->second.fetch_in_flight = false;
+      if (auto it = parts_.find(tp); it != parts_.end() && it->second.fetch_in_flight && it->second.fetch_epoch == e)
+        it->second.fetch_in_flight = false;
     if (err) {
       if (!is_retriable(err->code)) set_fatal_locked(*err);
       refresh = true;
