@@ -1,5 +1,7 @@
 #include "quorumq/admin.h"
 
+#include <thread>
+
 #include "core.h"
 #include "membership.h"
 #include "quorumq/protocol/messages.h"
@@ -31,6 +33,19 @@ class Admin::Impl : public std::enable_shared_from_this<Admin::Impl> {
                                           const std::vector<std::string>& remove);
   std::optional<Error> alter_group_offsets(const std::string& group, const std::vector<TopicPartitionOffset>& offs);
   std::optional<Error> delete_group_offsets(const std::string& group, const std::vector<TopicPartition>& tps);
+  // A member that just left (close()) may still count for a moment where the offsets are kept
+  // (the leave reaches each partition leader through the controller's log): a refusal because
+  // of members is retried for up to kMembersGone before it is reported.
+  static constexpr auto kMembersGone = std::chrono::milliseconds(3000);
+  template <typename F>
+  std::optional<Error> retry_while_members(F&& attempt) {
+    const auto until = Clock::now() + kMembersGone;
+    for (;;) {
+      auto e = attempt();
+      if (!e || e->code != make_error_code(BrokerError::group_not_empty) || Clock::now() >= until) return e;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
   std::expected<std::vector<TopicListing>, Error> list_topics(bool internal);
   std::expected<TopicDescription, Error> describe_topic(const std::string& name);
   std::expected<ClusterInfo, Error> cluster();
@@ -189,20 +204,21 @@ std::optional<Error> Admin::Impl::alter_group_offsets(const std::string& group,
                        " is negative; give the next offset to read (>= 0)"};
   auto self = shared_from_this();
   const auto dl = deadline();
-  auto r = sync<Unit>([self, group, offs, dl](std::function<void(std::expected<Unit, Error>)> done) {
-    // generation -1: a commit from outside the group; the broker refuses it while the group has
-    // members (their own commits would race it).
-    client::offset_commit_async(*self->core_, group, offs, dl, [done, group](std::optional<Error> e) {
-      if (!e) return done(Unit{});
-      if (e->code == make_error_code(BrokerError::unknown_member_id))
-        e = Error{make_error_code(BrokerError::group_not_empty),
-                  "group '" + group + "' has members: stop the group's consumers first (or wait for their session "
-                  "timeout), then reset its offsets (" + e->message + ")"};
-      done(std::unexpected(*e));
+  return retry_while_members([&] {
+    auto r = sync<Unit>([self, group, offs, dl](std::function<void(std::expected<Unit, Error>)> done) {
+      // generation -1: a commit from outside the group; the broker refuses it while the group
+      // has members (their own commits would race it).
+      client::offset_commit_async(*self->core_, group, offs, dl, [done, group](std::optional<Error> e) {
+        if (!e) return done(Unit{});
+        if (e->code == make_error_code(BrokerError::unknown_member_id))
+          e = Error{make_error_code(BrokerError::group_not_empty),
+                    "group '" + group + "' has members: stop the group's consumers first (or wait for their "
+                    "session timeout), then reset its offsets (" + e->message + ")"};
+        done(std::unexpected(*e));
+      });
     });
+    return r ? std::nullopt : std::optional<Error>(r.error());
   });
-  if (!r) return r.error();
-  return std::nullopt;
 }
 
 std::optional<Error> Admin::Impl::delete_group_offsets(const std::string& group, const std::vector<TopicPartition>& tps) {
@@ -216,17 +232,18 @@ std::optional<Error> Admin::Impl::delete_group_offsets(const std::string& group,
   }
   auto self = shared_from_this();
   const auto dl = deadline();
-  auto r = sync<Unit>([self, group, parts, dl](std::function<void(std::expected<Unit, Error>)> done) {
-    client::offset_delete_async(*self->core_, group, parts, dl, [done, group](std::optional<Error> e) {
-      if (!e) return done(Unit{});
-      if (e->code == make_error_code(BrokerError::group_not_empty))
-        e->message = "group '" + group + "' has members: stop the group's consumers first (or wait for their "
-                     "session timeout), then delete it (" + e->message + ")";
-      done(std::unexpected(*e));
+  return retry_while_members([&] {
+    auto r = sync<Unit>([self, group, parts, dl](std::function<void(std::expected<Unit, Error>)> done) {
+      client::offset_delete_async(*self->core_, group, parts, dl, [done, group](std::optional<Error> e) {
+        if (!e) return done(Unit{});
+        if (e->code == make_error_code(BrokerError::group_not_empty))
+          e->message = "group '" + group + "' has members: stop the group's consumers first (or wait for their "
+                       "session timeout), then delete it (" + e->message + ")";
+        done(std::unexpected(*e));
+      });
     });
+    return r ? std::nullopt : std::optional<Error>(r.error());
   });
-  if (!r) return r.error();
-  return std::nullopt;
 }
 
 std::expected<std::vector<TopicListing>, Error> Admin::Impl::list_topics(bool internal) {
