@@ -235,6 +235,7 @@ Ceiling raw_lmdb(const fs::path& dir, int per_txn, double seconds) {
 
 int main(int argc, char** argv) {
   CLI::App app{"quorumq-storage-bench: durable appends through storage's group-commit writer"};
+  app.set_version_flag("--version", "quorumq-storage-bench " QUORUMQ_VERSION);
   std::string dir = "qq-storage-bench";
   double seconds = 3;
   bool quick = false;

@@ -117,6 +117,7 @@ struct Stats {
 
 int main(int argc, char** argv) {
   CLI::App app{"quorumq-group-bench: consumer-group rebalance time (join and leave), measured from the members"};
+  app.set_version_flag("--version", "quorumq-group-bench " QUORUMQ_VERSION);
   int spawn = 0, members_n = 10, partitions = 100, rounds = 5, replicas = 0;
   std::string bootstrap, assignor = "sticky", json, broker_bin;
   std::uint32_t session_ms = 10000;

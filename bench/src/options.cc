@@ -10,6 +10,7 @@ std::expected<BenchConfig, int> parse_options(int argc, char** argv) {
   BenchConfig c;
   CLI::App app{"quorumq-bench: load generator for quorumq, with fault injection and measured availability"};
   app.option_defaults()->always_capture_default();
+  app.set_version_flag("--version", "quorumq-bench " QUORUMQ_VERSION);
   std::string keys = "none";
 
   app.add_option("--spawn", c.spawn, "Start N local brokers in temp dirs (and remove them at the end)")->check(CLI::Range(1, 9));
