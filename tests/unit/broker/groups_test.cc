@@ -1,6 +1,6 @@
-// Consumer-group state (broker/src/groups.h): assignors, cooperative hand-over, the state
+// Consumer-group state (broker/src/consumer_groups/group_state.h): assignors, cooperative hand-over, the state
 // codec and the commit fence partition leaders apply.
-#include "groups.h"
+#include "group_state.h"
 
 #include <gtest/gtest.h>
 
