@@ -406,7 +406,7 @@ TEST_F(Cli, version_and_wrong_addresses_are_reported_at_once) {
   auto v = run_program({QUORUMQ_CLI_BIN, "--version"});
   EXPECT_EQ(v.status, 0);
   EXPECT_TRUE(v.out.starts_with("quorumq ")) << v.out;
-  for (const std::string bin : {std::string(QUORUMQ_BENCH_BIN), std::string(QUORUMQ_GROUP_BENCH_BIN)}) {
+  for (const std::string& bin : {std::string(QUORUMQ_BENCH_BIN), std::string(QUORUMQ_GROUP_BENCH_BIN)}) {
     if (bin.empty()) continue;
     auto b = run_program({bin, "--version"});
     EXPECT_EQ(b.status, 0) << bin;

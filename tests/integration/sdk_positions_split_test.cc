@@ -75,7 +75,9 @@ TEST_F(SdkIssue14, member_commits_its_start_positions_before_consuming) {
         [&] {
           auto m = c->poll(50ms);
           EXPECT_TRUE(m.has_value());
-          if (m) EXPECT_TRUE(m->empty()) << "nothing new was produced";
+          if (m) {
+            EXPECT_TRUE(m->empty()) << "nothing new was produced";
+          }
           return c->assignment().size() == 3;
         },
         30s));
