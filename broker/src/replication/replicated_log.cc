@@ -206,6 +206,8 @@ void ReplicatedLog::start() {
   end_offset_ = st.next_offset;
   persisted_term_ = hs.term;
   persisted_vote_ = hs.vote;
+  persisted_commit_ = hs.commit;
+  persisted_applied_ = applied.value;
   raft_ = make_raft(hs, applied, lost);
   if (opts_.campaign_at_start && !recovering_until_) raft_->campaign_now();
   pump();
@@ -275,6 +277,8 @@ void ReplicatedLog::step(const raft::Message& m) {
   if ((m.type == raft::MessageType::append_resp || m.type == raft::MessageType::heartbeat_resp) &&
       raft_->role() == raft::Role::leader && m.term == raft_->term())
     heard_at_[m.from] = SteadyClock::now();
+  if ((m.type == raft::MessageType::append || m.type == raft::MessageType::heartbeat) && m.commit.value > 0)
+    leader_commit_seen_.store(std::max(leader_commit_seen_.load(), m.commit.value));
   const auto rejected_before = raft_->messages_rejected();
   raft_->step(m);
   if (raft_->messages_rejected() != rejected_before) {
@@ -504,12 +508,19 @@ void ReplicatedLog::pump() {
   persist(rd);
 }
 
+// What must be durable before a Ready's messages leave and its entries count: a new term or
+// vote (a crash could otherwise let this node vote twice in one term), and log changes
+// (entries, truncation, reset: an ack promises them). A commit index that moved is recorded
+// too (so a restart applies everything it knew committed — the controller's topics before the
+// broker answers anyone), but nothing waits for that write. Heartbeats, their answers and the
+// applied index alone are never written: the applied index rides along with the next write
+// (re-applying committed entries after a restart is what a restart does anyway). So an idle
+// group costs the disk nothing.
 void ReplicatedLog::persist(std::shared_ptr<raft::Ready> rd) {
   std::vector<storage::WriteOp> ops;
-  if (rd->hard_state) {
-    const auto& h = *rd->hard_state;
-    ops.emplace_back(storage::PutHardStateOp{opts_.name, {h.term, h.vote.value_or(node_id{-1}), h.commit}});
-  }
+  const bool term_or_vote = rd->hard_state && (rd->hard_state->term != persisted_term_ ||
+                                               rd->hard_state->vote != persisted_vote_);
+  const bool commit_moved = rd->hard_state && rd->hard_state->commit != persisted_commit_;
   if (rd->reset_log) {
     // The leader removed what we lack; our log restarts at its first index. Its offsets start
     // where the first entry appended after the reset says (storage takes it from that batch).
@@ -522,12 +533,6 @@ void ReplicatedLog::persist(std::shared_ptr<raft::Ready> rd) {
     for (const auto& e : rd->entries) op.batches.push_back(*stamped(e));  // copy: storage owns its bytes
     ops.emplace_back(std::move(op));
   }
-  if (opts_.persist_applied && raft_->applied_index().value > 0) {
-    std::vector<std::uint8_t> v(8);
-    const std::uint64_t applied = raft_->applied_index().value;
-    std::memcpy(v.data(), &applied, 8);
-    ops.emplace_back(storage::PutMetaOp{"applied:" + opts_.name, std::move(v)});
-  }
   // Not while recovering: that Raft object may be a learner (never lost_state) and is rebuilt
   // with the rule when recovery ends.
   if (lost_state_.load() && !raft_->lost_state() && !recovering_until_) {
@@ -539,22 +544,27 @@ void ReplicatedLog::persist(std::shared_ptr<raft::Ready> rd) {
     lost_state_.store(false);
     spdlog::info("group {}: caught up with the leader (or won an election); votes as usual again", opts_.name);
   }
-  if (ops.empty()) {
+  if (!term_or_vote && !commit_moved && ops.empty()) {
+    // Heartbeats and their answers: nothing to make durable.
     after_persist(rd);
     return;
   }
-  // A Ready that only moves the commit index (no entries, no term or vote change) promises
-  // nothing new: entries it commits are already durable here and a commit index can always be
-  // learned again from the leader. Applying it need not wait for a second sync on the
-  // acknowledgement path; the write still goes out, in order, behind the earlier ones.
-  const bool only_commit = !rd->reset_log && !rd->truncate_from && rd->entries.empty() &&
-                           (!rd->hard_state || (rd->hard_state->term == persisted_term_ &&
-                                                rd->hard_state->vote == persisted_vote_));
-  if (rd->hard_state) {
-    persisted_term_ = rd->hard_state->term;
-    persisted_vote_ = rd->hard_state->vote;
+  // The hard state (with the current commit index) and the applied index ride along.
+  const auto hs = raft_->hard_state();
+  ops.emplace_back(storage::PutHardStateOp{opts_.name, {hs.term, hs.vote.value_or(node_id{-1}), hs.commit}});
+  persisted_term_ = hs.term;
+  persisted_vote_ = hs.vote;
+  persisted_commit_ = hs.commit;
+  if (opts_.persist_applied && raft_->applied_index().value > persisted_applied_) {
+    persisted_applied_ = raft_->applied_index().value;
+    std::vector<std::uint8_t> v(8);
+    std::memcpy(v.data(), &persisted_applied_, 8);
+    ops.emplace_back(storage::PutMetaOp{"applied:" + opts_.name, std::move(v)});
   }
-  if (only_commit) {
+  if (!term_or_vote && ops.size() <= 2 && !rd->reset_log && !rd->truncate_from && rd->entries.empty()) {
+    // Only the commit index moved: it promises nothing new (the entries it commits are durable
+    // here already, and it can be learned again), so applying does not wait for this sync; the
+    // write goes out in order behind the earlier ones.
     storage_.submit(std::move(ops), [name = opts_.name](std::expected<storage::WriteResult, storage::Error> r) {
       if (!r) spdlog::warn("group {}: recording the commit index failed: {} (it is re-learned)", name, r.error().message);
     });

@@ -152,6 +152,10 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   const GroupOptions& options() const { return opts_; }
   storage::PartitionLog* log() const { return log_; }
   std::uint64_t commit_index() const { return commit_.load(); }
+  std::uint64_t applied_index() const { return applied_.load(); }
+  // The highest commit index a leader told this replica since it started (0: none yet). A
+  // replica has caught up with what was committed while it was away once it applied that far.
+  std::uint64_t leader_commit_seen() const { return leader_commit_seen_.load(); }
   // Leader only: the highest index each follower is known to have (for lag metrics).
   std::vector<std::pair<node_id, std::uint64_t>> follower_match() const;
 
@@ -214,6 +218,8 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   std::uint64_t persist_failures_ = 0;
   term_t persisted_term_{0};               // term and vote last handed to storage
   std::optional<node_id> persisted_vote_;
+  std::uint64_t persisted_applied_ = 0;    // applied index last handed to storage
+  log_index persisted_commit_{0};          // commit index last handed to storage
   // Set while this replica rebuilds a log it had to cut because of corruption: until its log
   // reaches what it held before it never stands, and it votes as if it still held that log
   // (raft::Config::held_before), so it can never decide an election with a damaged log, yet two
@@ -238,6 +244,7 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   std::atomic<std::uint64_t> lost_end_index_{0};
   std::atomic<std::uint64_t> votes_withheld_{0};
   std::atomic<std::uint64_t> messages_rejected_{0};
+  std::atomic<std::uint64_t> leader_commit_seen_{0};
   std::chrono::steady_clock::time_point last_reject_log_{};  // under mu_
   // ISR bookkeeping (leader, under mu_): the leader's last index sampled over time, when each
   // follower was last caught up to a sample, when it was last heard from.

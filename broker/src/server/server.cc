@@ -139,6 +139,7 @@ struct Server::Impl {
   mutable std::mutex sync_mu;
   std::vector<std::string> out_of_sync;  // under sync_mu
   bool sync_checked = false;             // under sync_mu: update_in_sync() ran at least once
+  bool controller_caught_up = false;     // raft_clock only
   // A led partition's high watermark and log start, for the leader announcement.
   void fill_announcement(LeaderAnnouncement& a) const {
     const auto slash = a.group.rfind('/');
@@ -1016,7 +1017,14 @@ awaitable<void> Server::Impl::raft_clock() {
     // broker on a new data directory waits for before its groups vote (incarnation.h).
     if (n++ % 50 == 0) transport.announce(replication.led_groups([this](LeaderAnnouncement& a) { fill_announcement(a); }));
     if (n % 100 == 0) controller.maybe_checkpoint();  // once a second: compact the controller log
-    if (const auto leader = controller.leader()) {
+    // After a restart the controller must first apply what was committed while this broker
+    // was away (topics created meanwhile), or it would answer "no such topic" (sticky once met).
+    if (!controller_caught_up) {
+      const auto* cg = controller.group();
+      controller_caught_up = cg && (cg->is_leader() || (cg->leader_commit_seen() > 0 &&
+                                                        cg->applied_index() >= cg->leader_commit_seen()));
+    }
+    if (const auto leader = controller.leader(); leader && controller_caught_up) {
       leader_seen = Clock::now();
       if (!stopping && !ctx.ready) {
         ctx.ready = true;
