@@ -144,7 +144,10 @@ std::expected<std::unique_ptr<Storage>, Error> Storage::open(const StorageOption
   int rc = mdb_env_create(&h.env);
   if (rc == 0) rc = mdb_env_set_maxdbs(h.env, options.max_logs + 2);
   if (rc == 0) rc = mdb_env_set_mapsize(h.env, options.map_size_bytes);
-  if (rc == 0) rc = mdb_env_open(h.env, dir.c_str(), MDB_NOTLS | MDB_NORDAHEAD, 0640);
+  // Never MDB_NOSYNC in a broker: only the deterministic simulation turns syncs off (a simulated
+  // crash cannot lose the page cache, so it loses exactly what was not committed).
+  const unsigned sync_flags = options.simulation_no_sync ? MDB_NOSYNC : 0u;
+  if (rc == 0) rc = mdb_env_open(h.env, dir.c_str(), MDB_NOTLS | MDB_NORDAHEAD | sync_flags, 0640);
   if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
     return std::unexpected(Error{errc::not_a_data_dir, where + ": data.mdb is not an LMDB file quorumq can read"});
   if (rc != 0) return std::unexpected(lmdb_error(rc, "opening " + where));
@@ -235,7 +238,7 @@ std::expected<std::unique_ptr<Storage>, Error> Storage::open(const StorageOption
   rc = mdb_txn_commit(txn);
   if (rc != 0) return std::unexpected(lmdb_error(rc, "initialising " + where));
   s->logs_ = std::move(logs);
-  s->writer_ = std::make_unique<Writer>(s.get(), &h);
+  s->writer_ = std::make_unique<Writer>(s.get(), &h, s->options_.manual_writer);
   return s;
 }
 
@@ -301,8 +304,13 @@ std::expected<WriteResult, Error> Storage::write_sync(std::vector<WriteOp> ops) 
   std::promise<std::expected<WriteResult, Error>> p;
   auto f = p.get_future();
   submit(std::move(ops), [&p](std::expected<WriteResult, Error> r) { p.set_value(std::move(r)); });
+  if (writer_->manual()) writer_->run_pending(true);  // nobody else will
   return f.get();
 }
+
+std::size_t Storage::run_pending(bool all) { return writer_->run_pending(all); }
+void Storage::discard_pending() { writer_->discard_pending(); }
+std::size_t Storage::pending_writes() const { return writer_->pending(); }
 
 std::optional<HardState> Storage::hard_state(const std::string& group) const {
   ReadTxn txn(*env_);

@@ -32,8 +32,9 @@ bool plausible_batch(const std::vector<std::uint8_t>& b) {
 
 }  // namespace
 
-Writer::Writer(Storage* storage, EnvHandle* env)
-    : storage_(storage), env_(env), thread_([this] { run(); }) {}
+Writer::Writer(Storage* storage, EnvHandle* env, bool manual) : storage_(storage), env_(env), manual_(manual) {
+  if (!manual_) thread_ = std::thread([this] { run(); });
+}
 
 Writer::~Writer() {
   {
@@ -41,7 +42,63 @@ Writer::~Writer() {
     stopping_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  if (manual_) run_pending(true);  // as the thread would: complete what is queued
+  else thread_.join();
+}
+
+std::size_t Writer::run_pending(bool all) {
+  QQ_ASSERT(manual_);
+  std::size_t done = 0;
+  for (;;) {
+    std::vector<Pending> group;
+    std::deque<Control> controls;
+    {
+      std::lock_guard lk(mu_);
+      controls.swap(controls_);
+      take_group_locked(group);
+    }
+    run_controls(controls);
+    if (group.empty()) return done;
+    done += group.size();
+    commit_group(group);
+    if (!all) return done;
+  }
+}
+
+void Writer::discard_pending() {
+  QQ_ASSERT(manual_);
+  std::deque<Pending> dropped;
+  {
+    std::lock_guard lk(mu_);
+    dropped.swap(queue_);
+  }
+}
+
+std::size_t Writer::pending() const {
+  std::lock_guard lk(mu_);
+  return queue_.size();
+}
+
+void Writer::take_group_locked(std::vector<Pending>& group) {
+  std::size_t bytes = 0;
+  while (!queue_.empty() && (group.empty() || bytes + queue_.front().bytes <= storage_->options_.group_bytes_max)) {
+    bytes += queue_.front().bytes;
+    group.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+}
+
+void Writer::run_controls(std::deque<Control>& controls) {
+  for (auto& c : controls) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
+    if (rc == 0) {
+      rc = c.fn(txn);
+      if (rc == 0) rc = mdb_txn_commit(txn);
+      else mdb_txn_abort(txn);
+    }
+    c.result->set_value(rc);
+  }
 }
 
 void Writer::submit(std::vector<WriteOp> ops, WriteCallback done) {
@@ -66,6 +123,17 @@ int Writer::run_control(std::function<int(MDB_txn*)> fn) {
     std::lock_guard lk(mu_);
     controls_.push_back(Control{std::move(fn), &result});
   }
+  if (manual_) {
+    // Queued writes go first, as on the thread (a control never overtakes earlier submits'
+    // commit in the log's published state); then the control itself.
+    std::deque<Control> controls;
+    {
+      std::lock_guard lk(mu_);
+      controls.swap(controls_);
+    }
+    run_controls(controls);
+    return fut.get();
+  }
   cv_.notify_one();
   return fut.get();
 }
@@ -83,24 +151,10 @@ void Writer::run() {
       std::unique_lock lk(mu_);
       cv_.wait(lk, [&] { return stopping_ || !queue_.empty() || !controls_.empty(); });
       controls.swap(controls_);
-      std::size_t bytes = 0;
-      while (!queue_.empty() && (group.empty() || bytes + queue_.front().bytes <= storage_->options_.group_bytes_max)) {
-        bytes += queue_.front().bytes;
-        group.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
+      take_group_locked(group);
       if (group.empty() && controls.empty() && stopping_) return;
     }
-    for (auto& c : controls) {
-      MDB_txn* txn = nullptr;
-      int rc = mdb_txn_begin(env_->env, nullptr, 0, &txn);
-      if (rc == 0) {
-        rc = c.fn(txn);
-        if (rc == 0) rc = mdb_txn_commit(txn);
-        else mdb_txn_abort(txn);
-      }
-      c.result->set_value(rc);
-    }
+    run_controls(controls);
     if (!group.empty()) commit_group(group);
     group.clear();
   }

@@ -26,7 +26,8 @@ namespace quorumq::storage {
 
 class Writer {
  public:
-  Writer(Storage* storage, EnvHandle* env);
+  // `manual`: no thread; run_pending() commits on the caller's thread (simulation).
+  Writer(Storage* storage, EnvHandle* env, bool manual = false);
   ~Writer();  // completes what is queued, then joins
 
   void submit(std::vector<WriteOp> ops, WriteCallback done);
@@ -36,7 +37,11 @@ class Writer {
   WriterStats stats() const;
   // The last group commit failed for lack of space (cleared by the next one that succeeds).
   bool disk_full() const { return disk_full_.load(std::memory_order_relaxed); }
-  bool on_writer_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  bool on_writer_thread() const { return !manual_ && std::this_thread::get_id() == thread_.get_id(); }
+  bool manual() const { return manual_; }
+  std::size_t run_pending(bool all);
+  void discard_pending();
+  std::size_t pending() const;
 
  private:
   std::atomic<bool> disk_full_{false};
@@ -53,6 +58,9 @@ class Writer {
   using Scratch = std::map<PartitionLog*, LogState>;
 
   void run();
+  // Takes the next group (up to group_bytes_max) off the queue; with mu_ held.
+  void take_group_locked(std::vector<Pending>& group);
+  void run_controls(std::deque<Control>& controls);
   void commit_group(std::vector<Pending>& group);
   // Applies one write; returns an Error with code ok on success. Sets lmdb_rc on an LMDB failure
   // that must abort the whole group (map full, I/O).
@@ -74,6 +82,7 @@ class Writer {
   std::deque<Control> controls_;
   bool stopping_ = false;
   WriterStats stats_;
+  const bool manual_;
   std::thread thread_;
 };
 

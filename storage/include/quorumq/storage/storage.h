@@ -44,6 +44,13 @@ struct StorageOptions {
   unsigned max_logs = 4096;                       // LMDB named databases for partition logs
   std::size_t group_bytes_max = 32u << 20;        // bytes one commit may carry
   bool create_if_missing = true;
+  // Deterministic simulation only (tests/sim): no writer thread — queued writes are committed
+  // when the caller says so (Storage::run_pending), on the caller's thread, and a simulated
+  // crash drops what is still queued (Storage::discard_pending). With `simulation_no_sync`
+  // LMDB does not fsync (the process never loses its page cache; a simulated crash loses
+  // exactly the writes that were not committed). Never in a broker.
+  bool manual_writer = false;
+  bool simulation_no_sync = false;
 };
 
 // Raft's durable vote state for one consensus group (Raft paper figure 2, "persistent state").
@@ -139,6 +146,13 @@ class Storage {
   void submit(std::vector<WriteOp> ops, WriteCallback done);
   // submit() and wait: for tests, tools and rare control-path writes, never on a hot path.
   std::expected<WriteResult, Error> write_sync(std::vector<WriteOp> ops);
+  // StorageOptions::manual_writer only: commit what is queued (one group commit per call, or
+  // all of it), running completions on this thread; how many writes completed.
+  std::size_t run_pending(bool all = true);
+  // StorageOptions::manual_writer only: a simulated crash — what is queued is dropped, its
+  // completions never run (they are destroyed).
+  void discard_pending();
+  std::size_t pending_writes() const;
 
   std::optional<HardState> hard_state(const std::string& group) const;
   std::optional<CommittedOffset> committed_offset(const std::string& group, const std::string& topic,
