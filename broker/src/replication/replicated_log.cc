@@ -98,7 +98,8 @@ std::unique_ptr<raft::Raft> ReplicatedLog::make_raft(const raft::HardState& hs, 
   cfg.election_timeout_ticks = opts_.election_timeout_ticks;
   cfg.heartbeat_interval_ticks = opts_.heartbeat_interval_ticks;
   cfg.rng_seed = std::hash<std::string>{}(opts_.name) ^ static_cast<std::uint64_t>(opts_.self.value) * 0x9E3779B97F4A7C15ull ^
-                 static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+                 (opts_.rng_seed ? *opts_.rng_seed
+                                 : static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()));
   cfg.applied = applied;
   cfg.lost_state = lost_state;
   return std::make_unique<raft::Raft>(cfg, *reader_, hs);
@@ -549,45 +550,62 @@ void ReplicatedLog::persist(std::shared_ptr<raft::Ready> rd) {
     after_persist(rd);
     return;
   }
-  // The hard state (with the current commit index) and the applied index ride along.
-  const auto hs = raft_->hard_state();
-  ops.emplace_back(storage::PutHardStateOp{opts_.name, {hs.term, hs.vote.value_or(node_id{-1}), hs.commit}});
-  persisted_term_ = hs.term;
-  persisted_vote_ = hs.vote;
-  persisted_commit_ = hs.commit;
+  // The hard state (with the current commit index) and the applied index ride along. They are
+  // captured NOW, with the Ready: a retry after a failed write writes exactly these (not what
+  // the core has moved on to meanwhile), and they count as persisted only once a write of them
+  // succeeded — a vote must be on disk before the vote_resp leaves, also after a retry.
+  auto plan = std::make_shared<PersistPlan>();
+  plan->hs = raft_->hard_state();
+  ops.emplace_back(storage::PutHardStateOp{opts_.name, {plan->hs.term, plan->hs.vote.value_or(node_id{-1}), plan->hs.commit}});
   if (opts_.persist_applied && raft_->applied_index().value > persisted_applied_) {
-    persisted_applied_ = raft_->applied_index().value;
+    plan->applied = raft_->applied_index().value;
     std::vector<std::uint8_t> v(8);
-    std::memcpy(v.data(), &persisted_applied_, 8);
+    std::memcpy(v.data(), &plan->applied, 8);
     ops.emplace_back(storage::PutMetaOp{"applied:" + opts_.name, std::move(v)});
   }
-  if (!term_or_vote && ops.size() <= 2 && !rd->reset_log && !rd->truncate_from && rd->entries.empty()) {
-    // Only the commit index moved: it promises nothing new (the entries it commits are durable
-    // here already, and it can be learned again), so applying does not wait for this sync; the
-    // write goes out in order behind the earlier ones.
-    storage_.submit(std::move(ops), [name = opts_.name](std::expected<storage::WriteResult, storage::Error> r) {
+  // Only the commit index moved: it promises nothing new (the entries it commits are durable
+  // here already, and it can be learned again), so applying does not wait for this sync; the
+  // write goes out in order behind the earlier ones.
+  plan->wait = term_or_vote || rd->reset_log || rd->truncate_from || !rd->entries.empty();
+  plan->ops = std::move(ops);
+  if (!plan->wait) {
+    mark_persisted(*plan);  // if this write fails, the next one carries a newer commit anyway
+    storage_.submit(std::move(plan->ops), [name = opts_.name](std::expected<storage::WriteResult, storage::Error> r) {
       if (!r) spdlog::warn("group {}: recording the commit index failed: {} (it is re-learned)", name, r.error().message);
     });
     after_persist(rd);
     return;
   }
+  submit_plan(std::move(rd), std::move(plan));
+}
+
+void ReplicatedLog::mark_persisted(const PersistPlan& plan) {
+  persisted_term_ = plan.hs.term;
+  persisted_vote_ = plan.hs.vote;
+  persisted_commit_ = std::max(persisted_commit_, plan.hs.commit);
+  persisted_applied_ = std::max(persisted_applied_, plan.applied);
+}
+
+void ReplicatedLog::submit_plan(std::shared_ptr<raft::Ready> rd, std::shared_ptr<PersistPlan> plan) {
   auto self = shared_from_this();
-  storage_.submit(std::move(ops), [self, rd](std::expected<storage::WriteResult, storage::Error> r) {
+  auto ops = plan->ops;  // a copy: a failed write is retried with the very same ops
+  storage_.submit(std::move(ops), [self, rd, plan](std::expected<storage::WriteResult, storage::Error> r) {
     if (r) {
-      self->exec_.post([self, rd] {
+      self->exec_.post([self, rd, plan] {
         std::lock_guard lk(self->mu_);
         self->persist_failures_ = 0;
+        self->mark_persisted(*plan);
         self->after_persist(rd);
       });
       return;
     }
-    // Nothing of this Ready is durable: acknowledge nothing, try again shortly.
+    // Nothing of this Ready is durable: acknowledge nothing, send nothing, try again shortly.
     spdlog::error("group {}: persisting Raft state failed: {}; retrying", self->opts_.name, r.error().message);
     const auto backoff = std::chrono::milliseconds(std::min<std::uint64_t>(1000, 20u << std::min<std::uint64_t>(self->persist_failures_++, 6)));
-    self->exec_.run_after(backoff, [self, rd](bool) {
+    self->exec_.run_after(backoff, [self, rd, plan](bool) {
       std::lock_guard lk(self->mu_);
       if (self->stopped_) return;
-      self->persist(rd);
+      self->submit_plan(rd, plan);
     });
   });
 }

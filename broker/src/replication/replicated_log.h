@@ -72,6 +72,9 @@ struct GroupOptions {
   // raft::Config::lost_state. lost_state_known: the loss is known (stored per group).
   bool lost_state = false;
   bool lost_state_known = false;
+  // The Raft core's randomness (election timeouts): set by the deterministic simulation, which
+  // must replay a seed exactly; unset, it is mixed from the clock.
+  std::optional<std::uint64_t> rng_seed;
 };
 
 struct ProposeResult {
@@ -190,7 +193,16 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   std::unique_ptr<raft::Raft> make_raft(const raft::HardState& hs, log_index applied, bool lost_state) const;
   void maybe_finish_recovery();
   bool can_lose_state() const;  // a voter of a group with other voters
+  // One Ready's storage write, captured when the Ready is taken (retried as is on failure).
+  struct PersistPlan {
+    std::vector<storage::WriteOp> ops;
+    raft::HardState hs;
+    std::uint64_t applied = 0;  // 0: the applied index is not in this write
+    bool wait = true;           // false: only a moved commit index; nothing waits for it
+  };
   void persist(std::shared_ptr<raft::Ready> rd);
+  void submit_plan(std::shared_ptr<raft::Ready> rd, std::shared_ptr<PersistPlan> plan);
+  void mark_persisted(const PersistPlan& plan);
   void after_persist(std::shared_ptr<raft::Ready> rd);
   raft::Payload stamped(const raft::Entry& e) const;
   raft::Payload stamped_or_empty(const raft::Entry& e) const { return stamped(e); }
