@@ -687,8 +687,10 @@ TEST(HostileChurn, groupChurn_controllerLogCompacted_restartAndLaggardRecoverEve
   cluster.start_all();
   auto admin = admin_for(cluster.bootstrap());
   for (int i = 0; i < 5; ++i) ASSERT_FALSE(admin->create_topic("keep" + std::to_string(i), 2, 3).has_value());
-  // Broker 3 misses the churn, then has to catch up from a compacted log.
+  // Broker 3 misses the churn (and a config change), then has to catch up from a compacted log.
   cluster.broker(2).kill9();
+  ASSERT_TRUE(wait_until([&] { return !admin->alter_topic_config("keep1", {{"retention.ms", "7200000"}}, {}).has_value(); },
+                         20s));
   // Join and leave 700 groups through whichever broker coordinates (1,400+ controller entries);
   // the first joins may wait for a new controller leader (broker 3 may have been it).
   int done = 0;
@@ -733,8 +735,87 @@ TEST(HostileChurn, groupChurn_controllerLogCompacted_restartAndLaggardRecoverEve
     EXPECT_EQ(metric(cluster.broker(i).admin_port(), "quorumq_group_members"), -1)
         << "broker " << i + 1 << " still lists groups that emptied";
   }
+  // The laggard learned the config change from the checkpoint.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto a3 = admin_for(cluster.broker(2).address());
+        auto d = a3->describe_topic("keep1");
+        return d && d->configs.contains("retention.ms") && d->configs.at("retention.ms") == "7200000";
+      },
+      20s));
   // Every topic still works end to end.
   for (int t = 0; t < 5; ++t) EXPECT_EQ(produce_n(cluster.bootstrap(), "keep" + std::to_string(t), 20), 20u);
+}
+
+// Silent connections on the peer port used to share a fixed budget with real peers: 20 of them,
+// renewed every 5 s, kept a restarted broker from rejoining. Unfinished handshakes are now capped
+// and the oldest is evicted, so a real peer's (quick) handshake always gets through.
+TEST(HostilePeers, silentConnectionsOnThePeerPort_doNotLockOutARestartedBroker) {
+  Cluster cluster(3, {"--replica-lag-max-ms=2000"});
+  cluster.start_all();
+  auto admin = admin_for(cluster.bootstrap());
+  ASSERT_FALSE(admin->create_topic("p", 1, 3).has_value());
+  ASSERT_TRUE(wait_until([&] { return cluster.leader_of("p", 0) >= 0; }, 20s));
+  std::vector<std::unique_ptr<RawClient>> silent;
+  for (int i = 0; i < 40; ++i) silent.push_back(std::make_unique<RawClient>(cluster.peer_port(0)));
+  cluster.broker(1).kill9();
+  cluster.broker(1).spawn();
+  for (int i = 0; i < 40; ++i) silent.push_back(std::make_unique<RawClient>(cluster.peer_port(0)));  // keep it up
+  cluster.broker(1).wait_ready(30s);  // ready = its replica is back in its leader's ISR
+  EXPECT_EQ(produce_n(cluster.bootstrap(), "p", 50), 50u);
+  EXPECT_TRUE(wait_until([&] { return cluster.replicas_agree("p", 1); }, 20s));
+}
+
+// A multi-broker cluster without a secret would let anyone who reaches the peer port pose as a
+// broker: it refuses to start unless told to accept that.
+TEST(HostilePeers, noClusterSecret_refusedUnlessExplicitlyAllowed) {
+  TempDir dir;
+  const std::string peers = "1@127.0.0.1:" + std::to_string(free_port()) + ",2@127.0.0.1:" + std::to_string(free_port()) +
+                            ",3@127.0.0.1:" + std::to_string(free_port());
+  auto r = run_program({broker_binary(), "--node-id=1", "--listen=127.0.0.1:" + std::to_string(free_port()),
+                        "--admin-listen=127.0.0.1:" + std::to_string(free_port()), "--data-dir=" + (dir.path() / "d").string(),
+                        "--peers=" + peers},
+                       {}, 30s);
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("needs --cluster-secret-file"), std::string::npos) << r.err;
+}
+
+// Twenty-odd consumers long-polling with the default 50 MiB max_bytes reserved the broker-wide
+// budget and stopped the broker reading anyone (producers included). Reservations now count
+// only per connection.
+TEST_F(HostileClient, manyIdleLongPolls_doNotStopProducers) {
+  start();
+  std::vector<std::unique_ptr<RawClient>> polls;
+  for (int i = 0; i < 40; ++i) {
+    polls.push_back(std::make_unique<RawClient>(broker_->port()));
+    ASSERT_TRUE(polls.back()->send_frame(fetch_request({{"t", 0, 0}}, 1 << 30, 20000, 50 << 20)));
+  }
+  const auto t0 = Clock::now();
+  EXPECT_EQ(produce_n(broker_->address(), "t", 200, 100, 10000), 200u);
+  EXPECT_LT(Clock::now() - t0, 8s) << "producing stalled while 40 long polls waited";
+  EXPECT_TRUE(answers_api_versions(broker_->port(), 1s));
+}
+
+// One group's replicated state has a byte budget (each change is one controller entry, and
+// every checkpoint holds every group): members with huge subscriptions are refused once it
+// would be exceeded, instead of growing an entry past what replication carries.
+TEST_F(HostileClient, groupStateOverItsByteBudget_refused) {
+  start();
+  std::vector<std::string> topics;
+  for (int i = 0; i < 1000; ++i) topics.push_back(std::string(180, 'x') + "-" + std::to_string(i));
+  wire::ErrorCode last = wire::ErrorCode::none;
+  int joined = 0;
+  for (int m = 0; m < 12 && last == wire::ErrorCode::none; ++m) {
+    RawClient c(broker_->port());
+    ASSERT_TRUE(c.send_frame(heartbeat_request("big", "", topics)));
+    auto f = c.read_frame(10s);
+    ASSERT_TRUE(f.has_value());
+    last = heartbeat_result(*f).first;
+    joined += last == wire::ErrorCode::none;
+  }
+  EXPECT_EQ(last, wire::ErrorCode::invalid_request) << "12 members x 190 KB of subscriptions were all accepted";
+  EXPECT_GE(joined, 3);
+  EXPECT_TRUE(answers_api_versions(broker_->port(), 1s));
 }
 
 }  // namespace

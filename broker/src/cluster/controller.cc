@@ -280,7 +280,11 @@ void Controller::apply_checkpoint(const raft::Entry& e, std::span<const std::uin
   }
   for (auto& [name, entry] : topics) {
     auto& [id, c] = entry;
-    if (auto cur = topics_.find(name); cur && cur->id == id) continue;
+    if (auto cur = topics_.find(name); cur && cur->id == id) {
+      // The same topic: its configs may have changed while this replica was behind.
+      if (cur->config.configs != c.cfg.configs) topics_.apply_alter(name, c.cfg.configs);
+      continue;
+    }
     topics_.apply_create(name, c.cfg, std::move(c.assignment), started_, id);
   }
   // The extension's state (consumer groups): exactly the checkpoint's.
@@ -316,6 +320,7 @@ void Controller::maybe_checkpoint() {
                     "topics would fit)",
                     body.size() >> 20, kCheckpointBytesMax >> 20);
       entries_since_checkpoint_ = 0;  // retried after as many entries again
+      bytes_since_checkpoint_ = 0;
       return;
     }
     checkpoint_in_flight_ = true;

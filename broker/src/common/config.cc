@@ -77,6 +77,10 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
   app.add_option("--peer-listen", peer_listen,
                  "Address other brokers connect to (replication); default: this broker's entry in --peers")
       ->envname("QUORUMQ_PEER_LISTEN");
+  app.add_flag("--allow-unauthenticated-peers", c.allow_unauthenticated_peers,
+               "Start a multi-broker cluster without --cluster-secret-file (anyone who reaches --peer-listen "
+               "can then pose as a broker: local experiments only)")
+      ->envname("QUORUMQ_ALLOW_UNAUTHENTICATED_PEERS");
   app.add_option("--cluster-secret-file", c.cluster_secret_file,
                  "File holding the secret every broker of the cluster shares; peers prove they know it "
                  "(HMAC challenge) before their replication traffic is accepted")
@@ -238,6 +242,11 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
       return std::unexpected("--backup-dir " + c.backup_dir + " and --data-dir " + c.data_dir +
                              " must not contain each other: keep backups apart from the live data");
   }
+  if (c.peers.size() > 1 && c.cluster_secret.empty() && !c.allow_unauthenticated_peers)
+    return std::unexpected("a cluster of " + std::to_string(c.peers.size()) +
+                           " brokers needs --cluster-secret-file (the same secret on every broker, e.g. `head -c 32 "
+                           "/dev/urandom | base64 > FILE; chmod 600 FILE`): without it anyone who reaches "
+                           "--peer-listen can pose as a broker (--allow-unauthenticated-peers to accept that)");
   if (c.heartbeat_interval_ms * 2 > c.election_timeout_ms)
     return std::unexpected("--heartbeat-interval-ms must be at most half of --election-timeout-ms");
   if (c.max_message_bytes + 1024 > c.max_frame_bytes)

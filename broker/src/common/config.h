@@ -38,6 +38,9 @@ struct BrokerConfig {
   std::string cluster_secret;
   std::string cluster_secret_file;
   bool cluster_secret_world_readable = false;
+  // Without a secret a multi-broker cluster refuses to start unless this is set: anyone who
+  // reaches --peer-listen could then pose as a broker (local experiments only).
+  bool allow_unauthenticated_peers = false;
   std::string log_level = "info";
   std::string cluster_id = "quorumq";
 

@@ -52,12 +52,14 @@ void GroupCoordinator::stop() {
     std::lock_guard lk(mu_);
     stopped_ = true;
     if (tick_timer_) tick_timer_->cancel();
-    for (auto& [name, g] : groups_)
+    for (auto& [name, g] : groups_) {
       for (auto& [id, p] : g.parked) {
         if (p.timer) p.timer->cancel();
         out.replies.emplace_back(std::move(p.reply),
                                  Answer{ErrorCode::not_coordinator, "the coordinator is shutting down; retry", {}, -1, {}, {}, 0});
       }
+      answer_leaves_locked(g, out, true);
+    }
     groups_.clear();
   }
   flush(out);
@@ -182,6 +184,33 @@ void GroupCoordinator::wake_locked(Group& g, Out& out, bool all) {
   }
 }
 
+std::optional<std::string> GroupCoordinator::state_over_limits_locked(const std::string& name, Group& g) {
+  const std::size_t bytes = encode_group_state(g.working).size();
+  if (bytes > limits_.max_group_state_bytes)
+    return "group " + name + " would take " + std::to_string(bytes) + " bytes of replicated state, over the limit of " +
+           std::to_string(limits_.max_group_state_bytes) +
+           " (fewer members or shorter subscriptions; --max-group-state-bytes)";
+  std::size_t total = bytes;
+  for (const auto& [other, og] : groups_)
+    if (other != name) total += og.state_bytes;
+  if (total > limits_.max_groups_state_bytes)
+    return "consumer groups would take " + std::to_string(total) + " bytes of replicated state in all, over the "
+           "limit of " + std::to_string(limits_.max_groups_state_bytes) + "; remove unused groups' members";
+  g.state_bytes = bytes;
+  return std::nullopt;
+}
+
+void GroupCoordinator::answer_leaves_locked(Group& g, Out& out, bool all, Clock::time_point before) {
+  for (auto it = g.leaving.begin(); it != g.leaving.end();) {
+    if (all || !g.applied.members.contains(it->member) || it->since < before) {
+      out.replies.emplace_back(std::move(it->reply), Answer{});
+      it = g.leaving.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void GroupCoordinator::flush(Out& out) {
   for (auto& pr : out.proposals) {
     std::string cmd = "group\n" + pr.group + "\n";
@@ -223,6 +252,7 @@ void GroupCoordinator::on_applied(const std::string& name) {
     if (auto s = registry_.get(name)) g.applied = std::move(*s);
     else g.applied = GroupState{.name = name, .generation = g.applied.generation};  // emptied: forgotten by the registry
     wake_locked(g, out, false);
+    answer_leaves_locked(g, out, false);
   }
   flush(out);
 }
@@ -300,7 +330,21 @@ void GroupCoordinator::heartbeat(Heartbeat hb, Reply reply) {
     } else {
       std::sort(hb.topics.begin(), hb.topics.end());
       hb.topics.erase(std::unique(hb.topics.begin(), hb.topics.end()), hb.topics.end());
-      if (!hb.topics.empty() && m.topics != hb.topics) m.topics = hb.topics, changed = true;
+      if (!hb.topics.empty() && m.topics != hb.topics) {
+        // A new subscription grows the replicated group state: it must stay within the limits
+        // (one controller entry per change, every group in each checkpoint).
+        auto old_topics = std::move(m.topics);
+        m.topics = hb.topics;
+        if (auto why = state_over_limits_locked(hb.group, g)) {
+          m.topics = std::move(old_topics);
+          if (hb.member_id.empty()) {  // it joined with this request: undo the join
+            g.working.members.erase(id);
+            g.last_seen.erase(id);
+          }
+          return fail(ErrorCode::invalid_request, *why);
+        }
+        changed = true;
+      }
       // Released: owned since a generation this member has acted on, and not reported any more.
       for (auto it = g.working.owners.begin(); it != g.working.owners.end();) {
         const PartitionOwner& o = it->second;
@@ -319,7 +363,8 @@ void GroupCoordinator::heartbeat(Heartbeat hb, Reply reply) {
       wake_locked(g, out, false);
     }
     if (hb.leave) {
-      out.replies.emplace_back(std::move(reply), Answer{});
+      g.leaving.push_back({id, std::move(reply), now});
+      answer_leaves_locked(g, out, false);  // at once if it was never in the applied state
     } else {
       Answer a = answer_locked(g, id);
       const std::int32_t wait = std::min(hb.max_wait_ms, m.session_timeout_ms / 3);
@@ -364,12 +409,14 @@ void GroupCoordinator::tick() {
     if (!active_locked()) {
       // Not coordinating (any more): send parked members to the new coordinator.
       const auto leader = controller_.leader();
-      for (auto& [name, g] : groups_)
+      for (auto& [name, g] : groups_) {
         for (auto& [pid, p] : g.parked) {
           if (p.timer) p.timer->cancel();
           out.replies.emplace_back(std::move(p.reply),
                                    Answer{ErrorCode::not_coordinator, "the group coordinator moved; retry", {}, -1, {}, leader, 0});
         }
+        answer_leaves_locked(g, out, true);
+      }
       groups_.clear();
     } else {
       const auto now = Clock::now();
@@ -404,12 +451,13 @@ void GroupCoordinator::tick() {
           wake_locked(g, out, false);
         }
         maybe_propose_locked(name, g, out);
+        answer_leaves_locked(g, out, false, now - std::chrono::seconds(5));  // never wait longer
       }
       // Groups that emptied (their empty state applied, nothing pending) are forgotten here too.
       std::erase_if(groups_, [](const auto& kv) {
         const Group& g = kv.second;
         return g.working.members.empty() && g.working.owners.empty() && g.applied.members.empty() &&
-               g.applied.owners.empty() && !g.in_flight && !g.changed && g.parked.empty();
+               g.applied.owners.empty() && !g.in_flight && !g.changed && g.parked.empty() && g.leaving.empty();
       });
     }
   }

@@ -68,6 +68,10 @@ class GroupCoordinator {
   struct Limits {
     std::size_t max_groups;         // groups with members, cluster-wide (--max-groups)
     std::size_t max_group_members;  // members of one group (--max-group-members)
+    // Replicated state: one group's (each change is one controller entry) and all groups'
+    // together (every checkpoint holds them all, within Controller::kCheckpointBytesMax).
+    std::size_t max_group_state_bytes = 1u << 20;
+    std::size_t max_groups_state_bytes = 16u << 20;
   };
   GroupCoordinator(Controller& controller, GroupRegistry& registry, TopicManager& topics, Executor& exec,
                    Limits limits);
@@ -101,6 +105,15 @@ class GroupCoordinator {
     std::map<std::string, Clock::time_point> last_seen;
     std::map<std::string, Clock::time_point> revoking_since;
     std::map<std::uint64_t, Parked> parked;
+    // Members that left: answered once the state without them is applied (then a reset or
+    // delete of the group's offsets right after the last member left is not refused).
+    struct Leaving {
+      std::string member;
+      Reply reply;
+      Clock::time_point since;
+    };
+    std::vector<Leaving> leaving;
+    std::size_t state_bytes = 0;  // encoded size of `working` when last checked
   };
   struct Proposal {
     std::string group;
@@ -119,6 +132,10 @@ class GroupCoordinator {
   // The answer for a parked heartbeat of `member`: its view, or unknown_member_id if it was removed.
   Answer parked_answer_locked(const Group& g, const std::string& member) const;
   void wake_locked(Group& g, Out& out, bool all);
+  // Why the working state of `g` may not grow this way (nullopt: within the limits).
+  std::optional<std::string> state_over_limits_locked(const std::string& name, Group& g);
+  // Answers the leaves the applied state reflects (or all, or those waiting since `before`).
+  void answer_leaves_locked(Group& g, Out& out, bool all, Clock::time_point before = {});
   void flush(Out& out);
   void on_applied(const std::string& name);
   void on_proposed(const std::string& name, bool ok);

@@ -5,6 +5,7 @@
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <atomic>
+#include <deque>
 #include <map>
 
 #include "peer_auth.h"
@@ -140,6 +141,9 @@ struct PeerTransport::Impl {
   std::atomic<std::uint64_t> dropped{0}, handshakes_accepted{0}, handshakes_refused{0}, connections_refused{0},
       frames_rejected{0};
   std::atomic<std::int64_t> inbound_total{0};  // connections on the peer listener (any state)
+  // Connections that have not finished the handshake, oldest first: at most pending_cap(); a
+  // new one evicts the oldest, so silent connections cannot lock real peers out.
+  std::deque<std::weak_ptr<Inbound>> pending;  // under sessions_mu
 
   std::mutex sessions_mu;
   struct Session {
@@ -159,7 +163,9 @@ struct PeerTransport::Impl {
     return false;
   }
   HostPort own_client_address() const { return config.advertised.value_or(config.listen); }
-  std::size_t inbound_budget() const { return 4 * config.peers.size() + 8; }
+  std::size_t pending_cap() const { return 2 * config.peers.size() + 4; }
+  void add_pending(const std::shared_ptr<Inbound>& c);
+  void remove_pending(const Inbound* c);
 
   awaitable<void> accept_loop();
   void session_authenticated(node_id peer, const std::shared_ptr<Inbound>& s, const std::string& dir,
@@ -173,8 +179,11 @@ namespace {
 // envelopes from that (authenticated) peer until it closes or misbehaves.
 class Inbound : public std::enable_shared_from_this<Inbound> {
  public:
+  // Handshake frames are small: until the peer is authenticated the decoder takes at most
+  // kHandshakeFrameMax bytes, so unauthenticated connections cannot make the broker buffer much.
+  static constexpr std::uint32_t kHandshakeFrameMax = 8 * 1024;
   Inbound(PeerTransport::Impl& t, Socket sock)
-      : t_(t), sock_(std::move(sock)), decoder_(t.config.max_frame_bytes), deadline_(sock_.get_executor()) {}
+      : t_(t), sock_(std::move(sock)), decoder_(kHandshakeFrameMax), deadline_(sock_.get_executor()) {}
 
   void start() {
     asio::co_spawn(sock_.get_executor(), [self = shared_from_this()] { return self->run(); }, asio::detached);
@@ -217,6 +226,7 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
     });
     co_await session();
     close();
+    t_.remove_pending(this);
     t_.inbound_total.fetch_sub(1);
     if (peer_) t_.session_closed(*peer_, this);
   }
@@ -320,6 +330,8 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
     if (!co_await write_frame(sock_, w_frame)) co_return;
     authenticated_ = true;
     deadline_.cancel();
+    t_.remove_pending(this);
+    decoder_.set_max_frame_bytes(cfg.max_frame_bytes);  // envelopes from here on
     peer_ = node_id{hello->node_id};
     t_.handshakes_accepted.fetch_add(1, std::memory_order_relaxed);
     t_.session_authenticated(*peer_, shared_from_this(), hello->dir_id, address_);
@@ -383,7 +395,9 @@ class Link : public std::enable_shared_from_this<Link> {
     const std::size_t b = approx_bytes(m);
     {
       std::lock_guard lk(mu_);
-      if (queued_bytes_ + b > kQueueBytesMax) {
+      // A link holds at most a few frames' worth (and always room for one largest batch).
+      const std::size_t limit = std::max<std::size_t>(kQueueBytesMax, 2 * std::size_t{t_.config.max_frame_bytes});
+      if (queued_bytes_ + b > limit) {
         t_.dropped.fetch_add(1, std::memory_order_relaxed);
         return;
       }
@@ -574,15 +588,18 @@ class Link : public std::enable_shared_from_this<Link> {
       std::size_t bytes = 0;
       const auto self_id = t_.config.node_id;
       for (auto& m : batch) {
-        bytes += approx_bytes(m);
-        chunk.push_back(std::move(m));
-        if (bytes >= kEnvelopeBytesMax) {
+        // Flush before a message would take the envelope past its size (one large batch then
+        // travels alone, within the receiver's --max-frame-bytes, which exceeds any batch).
+        const std::size_t mb = approx_bytes(m);
+        if (!chunk.empty() && bytes + mb > kEnvelopeBytesMax) {
           frames.push_back(encode_envelope(self_id, t_.config.cluster_id, chunk,
                                            have_ann ? ann : std::vector<LeaderAnnouncement>{}, dirs));
           have_ann = false;
           chunk.clear();
           bytes = 0;
         }
+        bytes += mb;
+        chunk.push_back(std::move(m));
       }
       if (!chunk.empty() || have_ann)
         frames.push_back(encode_envelope(self_id, t_.config.cluster_id, chunk, ann, dirs));
@@ -643,6 +660,33 @@ void PeerTransport::Impl::session_authenticated(node_id peer, const std::shared_
   if (old) old->close_from_any_thread();  // one session per peer: the newer one wins
 }
 
+void PeerTransport::Impl::add_pending(const std::shared_ptr<Inbound>& c) {
+  std::shared_ptr<Inbound> evict;
+  {
+    std::lock_guard lk(sessions_mu);
+    std::erase_if(pending, [](const auto& w) { return w.expired(); });
+    if (pending.size() >= pending_cap()) {
+      evict = pending.front().lock();
+      pending.pop_front();
+    }
+    pending.push_back(c);
+  }
+  if (evict) {
+    connections_refused.fetch_add(1, std::memory_order_relaxed);
+    log.log(spdlog::level::warn, "evict", "peer listener: {} handshakes unfinished (the limit for {} peers); closing "
+            "the oldest to make room", pending_cap(), config.peers.size() - 1);
+    evict->close_from_any_thread();
+  }
+}
+
+void PeerTransport::Impl::remove_pending(const Inbound* c) {
+  std::lock_guard lk(sessions_mu);
+  std::erase_if(pending, [c](const auto& w) {
+    auto p = w.lock();
+    return !p || p.get() == c;
+  });
+}
+
 void PeerTransport::Impl::session_closed(node_id peer, const Inbound* s) {
   std::lock_guard lk(sessions_mu);
   auto it = sessions.find(peer);
@@ -667,18 +711,12 @@ awaitable<void> PeerTransport::Impl::accept_loop() {
     }
     backoff_ms = 10;
     Socket s(std::move(sock));
-    if (inbound_total.load() >= static_cast<std::int64_t>(inbound_budget())) {
-      connections_refused.fetch_add(1, std::memory_order_relaxed);
-      log.log(spdlog::level::warn, "budget", "peer listener: {} connections open (the budget for {} peers); "
-              "refusing {}", inbound_total.load(), config.peers.size() - 1, endpoint_of(s));
-      std::error_code ig;
-      s.close(ig);
-      continue;
-    }
     std::error_code ig;
     s.set_option(tcp::no_delay(true), ig);
     inbound_total.fetch_add(1);
-    std::make_shared<Inbound>(*this, std::move(s))->start();
+    auto c = std::make_shared<Inbound>(*this, std::move(s));
+    add_pending(c);
+    c->start();
   }
 }
 

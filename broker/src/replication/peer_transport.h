@@ -47,7 +47,7 @@ class PeerTransport final : public Transport {
     std::uint64_t inbound_open = 0;         // authenticated inbound sessions
     std::uint64_t handshakes_accepted = 0;  // inbound and outbound
     std::uint64_t handshakes_refused = 0;   // either side refused (wrong cluster, secret, node id...)
-    std::uint64_t connections_refused = 0;  // over the peer listener's budget
+    std::uint64_t connections_refused = 0;  // unfinished handshakes evicted to make room
     std::uint64_t frames_rejected = 0;      // malformed or unexpected frames on a peer session
   };
 

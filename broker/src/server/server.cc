@@ -200,11 +200,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::co_spawn(sock_.get_executor(), [self] { return self->watch(); }, asio::detached);
   }
 
-  // Any thread. Releases what the request held (`charged`) and queues `f` (if any) for sending.
-  void send(std::optional<protocol::OutgoingFrame> f, std::size_t charged) {
+  // Any thread. Releases what the request held (`charged` bytes, plus `reserved` for its answer
+  // on this connection only) and queues `f` (if any) for sending.
+  void send(std::optional<protocol::OutgoingFrame> f, std::size_t charged, std::size_t reserved) {
     srv_.outstanding.fetch_sub(1);
-    asio::dispatch(sock_.get_executor(), [self = shared_from_this(), f = std::move(f), charged]() mutable {
+    asio::dispatch(sock_.get_executor(), [self = shared_from_this(), f = std::move(f), charged, reserved]() mutable {
       self->release(charged);
+      self->held_ -= reserved;
       --self->outstanding_;
       if (f && !self->closed_) {
         self->charge(f->size_bytes());
@@ -254,6 +256,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       in_wake_.expires_after(std::chrono::milliseconds(50));
       co_await in_wake_.async_wait(kTuple);
     }
+    // The broker held the reader back, not the client: a frame it was sending may finish now.
+    if (counted && partial_since_) partial_since_ = Clock::now();
   }
 
   awaitable<void> reader() {
@@ -325,17 +329,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
       fail(protocol::make_error_response(h, code));
       return;
     }
-    std::size_t charged = frame.payload.size() + protocol::kFrameHeaderSize + kAnswerReserve;
+    // The request's bytes count everywhere; the reservation for its answer (a fetch's clamped
+    // max_bytes) only against this connection's budget: a long poll that waits holds no memory
+    // yet, and twenty idle consumers must not stop the broker reading everyone else.
+    const std::size_t charged = frame.payload.size() + protocol::kFrameHeaderSize;
+    std::size_t reserved = kAnswerReserve;
     if (h.api_id == protocol::ApiId::fetch) {
       const auto* req = protocol::payload_as<wire::FetchRequest>(frame.payload);
-      charged += static_cast<std::size_t>(std::clamp<std::int64_t>(req->max_bytes(), 1, srv_.config.max_fetch_bytes));
+      reserved += static_cast<std::size_t>(std::clamp<std::int64_t>(req->max_bytes(), 1, srv_.config.max_fetch_bytes));
     }
     charge(charged);
+    held_ += reserved;
     ++outstanding_;
     srv_.outstanding.fetch_add(1);
     auto self = shared_from_this();
-    handle_request(srv_.ctx, h, frame.payload,
-                   [self, charged](std::optional<protocol::OutgoingFrame> f) { self->send(std::move(f), charged); });
+    handle_request(srv_.ctx, h, frame.payload, [self, charged, reserved](std::optional<protocol::OutgoingFrame> f) {
+      self->send(std::move(f), charged, reserved);
+    });
   }
 
   // Answer with an error, flush, close: the stream can no longer be trusted.
@@ -374,8 +384,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
         bufs.emplace_back(f.header.data(), f.header.size());
         bufs.emplace_back(f.body.data(), f.body.size());
       }
+      // --write-timeout-ms measures progress, not the whole write: every chunk the socket takes
+      // restarts the clock (a slow but reading client is never cut off; one that reads nothing is).
       write_since_ = Clock::now();
-      auto [ec, n] = co_await asio::async_write(sock_, bufs, kTuple);
+      auto progress = [this](const std::error_code& wec, std::size_t) -> std::size_t {
+        write_since_ = Clock::now();
+        return wec ? 0 : 256 * 1024;
+      };
+      auto [ec, n] = co_await asio::async_write(sock_, bufs, progress, kTuple);
       write_since_.reset();
       batch.clear();  // the answers are on the wire (or lost with the connection): free them now
       release(bytes);
@@ -397,8 +413,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (write_since_ && now - *write_since_ > std::chrono::milliseconds(cfg.write_timeout_ms)) {
         srv_.metrics.connections_write_timeouts.fetch_add(1, std::memory_order_relaxed);
         srv_.log_limited(spdlog::level::warn, "write-timeout",
-                         "connection {}: the client read none of its answers for {} ms ({} bytes waiting); "
-                         "closing it (--write-timeout-ms)",
+                         "connection {}: the client took none of its answers' bytes for {} ms ({} bytes "
+                         "waiting); closing it (--write-timeout-ms)",
                          peer(), cfg.write_timeout_ms, held_);
         close();
       } else if (partial_since_ && now - *partial_since_ > std::chrono::milliseconds(cfg.partial_frame_timeout_ms)) {
@@ -776,9 +792,41 @@ awaitable<void> Server::Impl::admin_session(Socket sock) {
       sock.close(ignored);
     }
   });
-  auto [ec, n] = co_await asio::async_read_until(sock, asio::dynamic_buffer(req, 16 * 1024), "\r\n\r\n", kTuple);
+  // Bytes that cannot start an HTTP request (a quorumq or Kafka client dialed the admin port by
+  // mistake) are answered at once, so that client can say where it went instead of waiting.
+  auto http_so_far = [](const std::string& r) {
+    for (std::size_t i = 0; i < r.size() && i < 8; ++i) {
+      if (r[i] == ' ') return i > 0;
+      if (r[i] < 'A' || r[i] > 'Z') return false;
+    }
+    return r.size() < 8;
+  };
+  char chunk[4096];
+  bool bad = false;
+  for (;;) {
+    auto [ec, n] = co_await sock.async_read_some(asio::buffer(chunk), kTuple);
+    if (ec) {
+      deadline.cancel();
+      co_return;
+    }
+    req.append(chunk, n);
+    if (!http_so_far(req) || req.size() > 16 * 1024) {
+      bad = true;
+      break;
+    }
+    if (req.find("\r\n\r\n") != std::string::npos) break;
+  }
   deadline.cancel();
-  if (ec) co_return;
+  if (bad) {
+    const std::string body = "this is the quorumq admin HTTP port (/healthz, /readyz, /metrics); quorumq and Kafka "
+                             "clients connect to the broker's client listener\n";
+    std::string resp = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+                       std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    co_await asio::async_write(sock, asio::buffer(resp), kTuple);
+    std::error_code ignored;
+    sock.shutdown(tcp::socket::shutdown_both, ignored);
+    co_return;
+  }
   std::string path, method, query;
   {
     const auto sp1 = req.find(' ');
@@ -1174,8 +1222,8 @@ std::expected<void, std::string> Server::start() {
     spdlog::info("node {}: peers connect to {}; peer links {}", d.config.node_id, d.config.peer_listen->str(),
                  d.config.cluster_secret.empty() ? "NOT authenticated" : "authenticated with the cluster secret");
     if (d.config.cluster_secret.empty())
-      spdlog::warn("no --cluster-secret-file: anyone who can reach {} can pose as a broker of this cluster; give "
-                   "every broker the same secret file (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
+      spdlog::warn("--allow-unauthenticated-peers: anyone who can reach {} can pose as a broker of this cluster; "
+                   "give every broker the same --cluster-secret-file (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
                    d.config.peer_listen->str());
     if (d.config.cluster_secret_world_readable)
       spdlog::warn("--cluster-secret-file {} is readable by every user of this machine: chmod 600 it",

@@ -152,6 +152,9 @@ class FrameDecoder {
   // the payload of the last frame returned by next().
   void release_if_idle(std::size_t keep_bytes);
   std::uint32_t max_frame_bytes() const noexcept { return max_frame_bytes_; }
+  // Changes the maximum for frames not yet decoded (a peer link allows large frames only once
+  // its handshake is done).
+  void set_max_frame_bytes(std::uint32_t n) noexcept { max_frame_bytes_ = n; }
 
  private:
   // Frames are placed so that their payload lands on an 8-byte boundary.
