@@ -14,6 +14,12 @@ using wire::ErrorCode;
 TopicManager::TopicManager(storage::Storage& storage, Metrics& metrics, node_id self, std::uint32_t max_partitions)
     : storage_(storage), metrics_(metrics), self_(self), max_partitions_(max_partitions) {}
 
+TopicManager::~TopicManager() {
+  for (const auto& t : list())
+    for (const auto& p : t->partitions)
+      if (p) p->stop();
+}
+
 std::string TopicManager::log_name(const std::string& topic, std::int32_t partition) {
   return topic + "/" + std::to_string(partition);
 }

@@ -68,6 +68,11 @@ class TopicManager {
   using PartitionStopper = std::function<void(Partition&)>;
 
   TopicManager(storage::Storage& storage, Metrics& metrics, node_id self, std::uint32_t max_partitions);
+  // Stops every local partition: their pending proposals are answered (not_leader), which also
+  // releases the callbacks that keep a partition alive.
+  ~TopicManager();
+  TopicManager(const TopicManager&) = delete;
+  TopicManager& operator=(const TopicManager&) = delete;
   void set_hooks(PartitionStarter start, PartitionStopper stop) {
     start_ = std::move(start);
     stop_ = std::move(stop);

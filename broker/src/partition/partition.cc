@@ -121,6 +121,10 @@ void Partition::stop() {
 void Partition::on_start(log_index applied, std::int64_t applied_end_offset) {
   hw_.store(applied_end_offset);
   applied_ = applied;
+  if (sim_regression::producer_state_from_uncommitted_tail) {
+    rebuild_producer_state(log_->state().last_index);  // the old rule (simulation only)
+    return;
+  }
   rebuild_producer_state(applied);  // entries after `applied` are replayed as they are applied
 }
 
@@ -178,7 +182,7 @@ void Partition::on_role(raft::Role role) {
   const bool leading = role == raft::Role::leader;
   // No longer leading: drop what only a leader knew (its uncommitted tail, reservations,
   // acks=leader batches): the next leader may truncate them. Back to the committed state.
-  if (leading_ && !leading) rebuild_producer_state(applied_);
+  if (leading_ && !leading && !sim_regression::producer_state_from_uncommitted_tail) rebuild_producer_state(applied_);
   leading_ = leading;
 }
 

@@ -31,6 +31,14 @@
 
 namespace quorumq::broker {
 
+namespace sim_regression {
+// The driver-level simulation (tests/sim/driver) forces bugs that were fixed back on, to show its
+// regression seeds still find them. Never set outside that test.
+// 27d463b: a replica rebuilt its idempotent-producer table from its whole log (uncommitted
+// tail included) and kept it when it stopped leading.
+inline bool producer_state_from_uncommitted_tail = false;
+}  // namespace sim_regression
+
 struct ProduceResult {
   wire::ErrorCode error = wire::ErrorCode::none;
   std::int64_t base_offset = -1;

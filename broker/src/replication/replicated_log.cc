@@ -88,7 +88,7 @@ std::unique_ptr<raft::Raft> ReplicatedLog::make_raft(const raft::HardState& hs, 
   cfg.voters = opts_.voters;
   cfg.learners = opts_.learners;
   if (recovering_until_) {
-    if (recovering_term_) {
+    if (recovering_term_ && !sim_regression::damaged_replica_is_learner) {
       cfg.held_before = std::pair{*recovering_until_, *recovering_term_};
     } else {  // recorded by a broker that did not store the term: the older, stricter rule
       std::erase(cfg.voters, opts_.self);
@@ -463,8 +463,9 @@ void ReplicatedLog::publish_soft() {
   commit_.store(raft_->commit_index().value);
   votes_withheld_.store(votes_withheld_base_ + raft_->votes_withheld(), std::memory_order_relaxed);
   applied_.store(raft_->applied_index().value);
-  leader_ready_.store(role == raft::Role::leader && raft_->commit_index() >= term_start_index_ &&
-                      !raft_->transfer_target());
+  if (sim_regression::serve_before_applied)  // the old rule (simulation only)
+    leader_ready_.store(role == raft::Role::leader && raft_->commit_index() >= term_start_index_ &&
+                        !raft_->transfer_target());
   if (prev != role) {
     if (role == raft::Role::candidate) elections_started_.fetch_add(1, std::memory_order_relaxed);
     if (role == raft::Role::leader) elections_won_.fetch_add(1, std::memory_order_relaxed);
@@ -483,6 +484,14 @@ void ReplicatedLog::publish_soft() {
     }
     applier_->on_role(role);
   }
+  // Ready to serve once this term's first entry is committed *and applied*: every entry of
+  // earlier terms is then in the state machine (offsets, producer table, high watermark). Set
+  // after the transition above, which moves term_start_index_ to this term (found by the
+  // driver-level simulation: a new leader briefly served a high watermark below its
+  // predecessor's).
+  if (!sim_regression::serve_before_applied)
+    leader_ready_.store(role == raft::Role::leader && raft_->commit_index() >= term_start_index_ &&
+                        raft_->applied_index() >= term_start_index_ && !raft_->transfer_target());
 }
 
 void ReplicatedLog::fail_pending(ErrorCode code, const std::string& why) {

@@ -37,6 +37,17 @@
 
 namespace quorumq::broker {
 
+namespace sim_regression {
+// Forced on only by the driver-level simulation (tests/sim/driver) to show its regression seeds
+// still find a fixed bug. 96dd009: a replica recovering a damaged log was a non-voting learner
+// (two damaged replicas of three then never elected the whole one).
+inline bool damaged_replica_is_learner = false;
+// Found by the driver-level simulation: a new leader was ready to serve before this term's first
+// entry was applied (and, on the step that made it leader, judged against the previous term's
+// start), so it briefly served a high watermark below its predecessor's.
+inline bool serve_before_applied = false;
+}  // namespace sim_regression
+
 class Transport {
  public:
   virtual ~Transport() = default;
