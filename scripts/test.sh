@@ -47,10 +47,11 @@ if [ -x examples/build-against-install.sh ]; then
 fi
 
 # Sanitizer builds cover the code with the most pointer work and concurrency below the
-# network layer (protocol, storage, Raft core + simulation, client internals); the
-# process-level integration tests run in the release build above.
+# network layer (protocol, storage, Raft core + simulation, the brokers' replication layers in
+# the driver-level simulation, client internals); the process-level integration tests run in
+# the release build above.
 SANITIZED_TARGETS=(protocol_unit_tests storage_unit_tests storage_crash_tests raft_unit_tests raft_sim_tests
-                   client_unit_tests)
+                   driver_sim_tests client_unit_tests)
 run_sanitized() {
   local preset=$1
   step "$preset build + unit tests (${SANITIZED_TARGETS[*]})"
@@ -59,6 +60,7 @@ run_sanitized() {
   # The release run above covers the simulation's 2,000 seeds; under a sanitizer each seed is
   # ~25x slower, so it runs a sample that still crosses every fault kind.
   QUORUMQ_SIM_SEEDS=${QUORUMQ_SIM_SEEDS_SANITIZED:-200} \
+  QUORUMQ_SIM_DRIVER_SEEDS=${QUORUMQ_SIM_DRIVER_SEEDS_SANITIZED:-60} \
     ctest --preset "$preset" -j "$JOBS" --timeout 900 -LE integration -E NOT_BUILT
 }
 if [ "$ASAN" = 1 ]; then run_sanitized asan; fi
