@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "quorumq/protocol/record_batch.h"
+#include "state_record.h"
 
 namespace quorumq::broker {
 
@@ -30,26 +31,8 @@ bool to_int(const std::string& s, std::int32_t& out) {
   return ec == std::errc{} && p == s.data() + s.size();
 }
 
-// The "create" command text (also how a checkpoint stores a topic).
-std::string create_command(const std::string& name, const TopicConfig& cfg,
-                           const std::vector<std::vector<node_id>>& a) {
-  std::string cmd = "create\n" + name + "\n" + std::to_string(cfg.partitions) + "\n" +
-                    std::to_string(cfg.replication_factor) + "\n";
-  for (std::size_t p = 0; p < a.size(); ++p) {
-    if (p) cmd += ';';
-    for (std::size_t r = 0; r < a[p].size(); ++r) cmd += (r ? "," : "") + std::to_string(a[p][r].value);
-  }
-  cmd += "\n";
-  bool first = true;
-  for (const auto& [k, v] : cfg.configs) cmd += (first ? "" : ";") + k + "=" + v, first = false;
-  return cmd;
-}
-
-struct ParsedCreate {
-  std::string name;
-  TopicConfig cfg;
-  std::vector<std::vector<node_id>> assignment;
-};
+// The text commands of earlier builds (read when their logs replay).
+using ParsedCreate = ParsedTopic;
 std::optional<ParsedCreate> parse_create(const std::string& text) {
   const auto f = split(text, '\n');
   if (f.size() < 5 || f[0] != "create") return std::nullopt;
@@ -75,17 +58,50 @@ std::optional<ParsedCreate> parse_create(const std::string& text) {
   return c;
 }
 
-// Little-endian length-prefixed fields of a checkpoint; reads never trust a length.
-void put_u32(std::vector<std::uint8_t>& b, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+// State records (broker/schema/state.fbs): what this build writes.
+flatbuffers::Offset<state::CreateTopic> build_create(flatbuffers::FlatBufferBuilder& fbb, const std::string& name,
+                                                      const TopicConfig& cfg, const std::vector<std::vector<node_id>>& a) {
+  std::vector<flatbuffers::Offset<state::ReplicaSet>> sets;
+  for (const auto& reps : a) {
+    std::vector<std::int32_t> ids;
+    for (const auto& r : reps) ids.push_back(r.value);
+    sets.push_back(state::CreateReplicaSetDirect(fbb, &ids));
+  }
+  std::vector<flatbuffers::Offset<state::KeyValue>> kvs;
+  for (const auto& [k, v] : cfg.configs) kvs.push_back(state::CreateKeyValue(fbb, fbb.CreateString(k), fbb.CreateString(v)));
+  return state::CreateCreateTopicDirect(fbb, name.c_str(), cfg.partitions, cfg.replication_factor, &sets, &kvs);
 }
-void put_u64(std::vector<std::uint8_t>& b, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+std::vector<std::uint8_t> create_record(const std::string& name, const TopicConfig& cfg,
+                                        const std::vector<std::vector<node_id>>& a) {
+  flatbuffers::FlatBufferBuilder fbb(256);
+  const auto b = build_create(fbb, name, cfg, a);
+  return finish_state_record(fbb, state::Body::CreateTopic, b.Union());
 }
-void put_bytes(std::vector<std::uint8_t>& b, std::span<const std::uint8_t> v) {
-  put_u32(b, static_cast<std::uint32_t>(v.size()));
-  b.insert(b.end(), v.begin(), v.end());
+std::map<std::string, std::string> configs_of(const flatbuffers::Vector<flatbuffers::Offset<state::KeyValue>>* kvs) {
+  std::map<std::string, std::string> out;
+  if (kvs)
+    for (const auto* kv : *kvs) out[state_str(kv->key())] = state_str(kv->value());
+  return out;
 }
+std::optional<ParsedCreate> read_create(const state::CreateTopic* c) {
+  if (!c || !c->name()) return std::nullopt;
+  ParsedCreate out;
+  out.name = c->name()->str();
+  out.cfg.partitions = c->partitions();
+  out.cfg.replication_factor = c->replication_factor();
+  out.cfg.configs = configs_of(c->configs());
+  if (c->assignment())
+    for (const auto* set : *c->assignment()) {
+      std::vector<node_id> reps;
+      if (set->nodes())
+        for (const auto id : *set->nodes()) reps.push_back(node_id{id});
+      out.assignment.push_back(std::move(reps));
+    }
+  if (static_cast<std::int32_t>(out.assignment.size()) != out.cfg.partitions) return std::nullopt;
+  return out;
+}
+
+// Earlier builds' checkpoints: little-endian length-prefixed fields; reads never trust a length.
 struct Reader {
   std::span<const std::uint8_t> b;
   std::size_t at = 0;
@@ -144,18 +160,22 @@ std::vector<std::vector<node_id>> Controller::assign(const std::string& name, st
   return out;
 }
 
-void Controller::propose(std::string command, Done done) {
+void Controller::propose(std::vector<std::uint8_t> command, Done done) {
   group_->locked([&] {
     if (auto err = group_->check_can_propose_locked()) {
       std::string where = err->leader_hint ? "; the controller is broker " + std::to_string(err->leader_hint->value) : "";
-      done(AdminError{err->error, "this broker is not the cluster controller" + where + ": send admin requests there (retry)"});
+      done(Status{err->code, "this broker is not the cluster controller" + where + ": send admin requests there (retry)",
+                  err->leader_hint});
       return;
     }
-    auto batch = make_payload_batch(BatchType::control,
-                                    {reinterpret_cast<const std::uint8_t*>(command.data()), command.size()});
+    auto batch = make_payload_batch(BatchType::control, command);
     group_->propose_locked(std::move(batch), AckLevel::quorum, [done = std::move(done)](ProposeResult r) mutable {
-      if (r.error != ErrorCode::none) done(AdminError{r.error, r.message.empty() ? "controller proposal failed; retry" : r.message});
-      else done(std::nullopt);
+      if (!r.status.ok()) {
+        if (r.status.message.empty()) r.status.message = "controller proposal failed; retry";
+        done(std::move(r.status));
+      } else {
+        done(std::nullopt);
+      }
     });
   });
 }
@@ -163,22 +183,25 @@ void Controller::propose(std::string command, Done done) {
 void Controller::create_topic(const std::string& name, const TopicConfig& cfg, Done done) {
   if (auto e = topics_.validate_create(name, cfg, static_cast<std::int32_t>(brokers_.size()))) return done(*e);
   const auto a = assign(name, cfg.partitions, cfg.replication_factor, brokers_);
-  propose(create_command(name, cfg, a), std::move(done));
+  propose(create_record(name, cfg, a), std::move(done));
 }
 
 void Controller::alter_topic(const std::string& name, const std::map<std::string, std::string>& configs, Done done) {
   if (!topics_.find(name))
-    return done(AdminError{ErrorCode::unknown_topic_or_partition, "topic " + name + " does not exist"});
-  std::string cmd = "alter\n" + name + "\n";
-  bool first = true;
-  for (const auto& [k, v] : configs) cmd += (first ? "" : ";") + k + "=" + v, first = false;
-  propose(std::move(cmd), std::move(done));
+    return done(Status{ErrorCode::unknown_topic_or_partition, "topic " + name + " does not exist"});
+  flatbuffers::FlatBufferBuilder fbb(256);
+  std::vector<flatbuffers::Offset<state::KeyValue>> kvs;
+  for (const auto& [k, v] : configs) kvs.push_back(state::CreateKeyValue(fbb, fbb.CreateString(k), fbb.CreateString(v)));
+  const auto b = state::CreateAlterTopicDirect(fbb, name.c_str(), &kvs);
+  propose(finish_state_record(fbb, state::Body::AlterTopic, b.Union()), std::move(done));
 }
 
 void Controller::delete_topic(const std::string& name, Done done) {
   if (!topics_.find(name))
-    return done(AdminError{ErrorCode::unknown_topic_or_partition, "topic " + name + " does not exist"});
-  propose("delete\n" + name, std::move(done));
+    return done(Status{ErrorCode::unknown_topic_or_partition, "topic " + name + " does not exist"});
+  flatbuffers::FlatBufferBuilder fbb(64);
+  const auto b = state::CreateDeleteTopicDirect(fbb, name.c_str());
+  propose(finish_state_record(fbb, state::Body::DeleteTopic, b.Union()), std::move(done));
 }
 
 void Controller::apply(const raft::Entry& e, std::span<const std::uint8_t> batch) {
@@ -186,8 +209,13 @@ void Controller::apply(const raft::Entry& e, std::span<const std::uint8_t> batch
   const BatchView v(batch);
   if (v.type() != BatchType::control) return;
   const auto p = batch_payload(v);
+  if (is_state_record(p)) {
+    apply_record(e, p);
+    return;
+  }
+  // Below: the text commands of earlier builds (their logs still replay).
   if (p.size() >= kCheckpointCmd.size() && std::equal(kCheckpointCmd.begin(), kCheckpointCmd.end(), p.begin())) {
-    apply_checkpoint(e, p.subspan(kCheckpointCmd.size()));
+    apply_legacy_checkpoint(e, p.subspan(kCheckpointCmd.size()));
     return;
   }
   ++entries_since_checkpoint_;
@@ -228,30 +256,85 @@ void Controller::apply_create(const raft::Entry& e, const std::string& text) {
 }
 
 std::vector<std::uint8_t> Controller::encode_checkpoint(log_index covers) const {
-  std::vector<std::uint8_t> out(kCheckpointCmd.begin(), kCheckpointCmd.end());
-  put_u32(out, kCheckpointVersion);
-  put_u64(out, covers.value);
-  const auto topics = topics_.list();
-  put_u32(out, static_cast<std::uint32_t>(topics.size()));
-  for (const auto& t : topics) {
-    put_u64(out, t->id);
-    const auto cmd = create_command(t->name, t->config, t->assignment);
-    put_bytes(out, {reinterpret_cast<const std::uint8_t*>(cmd.data()), cmd.size()});
+  flatbuffers::FlatBufferBuilder fbb(4096);
+  std::vector<flatbuffers::Offset<state::CheckpointTopic>> topics;
+  for (const auto& t : topics_.list()) {
+    const auto c = build_create(fbb, t->name, t->config, t->assignment);
+    topics.push_back(state::CreateCheckpointTopic(fbb, t->id, c));
   }
-  const auto items = extension_ ? extension_->checkpoint_items() : std::vector<std::vector<std::uint8_t>>{};
-  put_u32(out, static_cast<std::uint32_t>(items.size()));
-  for (const auto& item : items) put_bytes(out, item);
-  return out;
+  std::vector<flatbuffers::Offset<state::Blob>> blobs;
+  if (extension_)
+    for (const auto& item : extension_->checkpoint_items()) blobs.push_back(state::CreateBlobDirect(fbb, &item));
+  const auto b = state::CreateControllerCheckpointDirect(fbb, covers.value, &topics, &blobs);
+  return finish_state_record(fbb, state::Body::ControllerCheckpoint, b.Union());
+}
+
+// A state record: this build's commands.
+void Controller::apply_record(const raft::Entry& e, std::span<const std::uint8_t> p) {
+  const auto rec = read_state_record(p);
+  if (!rec) {
+    spdlog::error("controller entry {}: a damaged or newer-version record, skipped (upgrade this broker if the cluster "
+                  "runs a newer quorumq)",
+                  e.index.value);
+    return;
+  }
+  if (rec->type() == state::Body::ControllerCheckpoint) {
+    const auto* c = rec->as<state::ControllerCheckpoint>();
+    CheckpointContents cp;
+    cp.covers = log_index{c->covers()};
+    if (c->topics())
+      for (const auto* t : *c->topics()) {
+        auto pc = read_create(t->topic());
+        if (!pc) {
+          cp.ok = false;
+          break;
+        }
+        std::string name = pc->name;
+        cp.topics.emplace(std::move(name), std::pair{t->id(), std::move(*pc)});
+      }
+    if (c->extension_items())
+      for (const auto* item : *c->extension_items())
+        cp.items.push_back(item->bytes() ? std::span<const std::uint8_t>(item->bytes()->data(), item->bytes()->size())
+                                         : std::span<const std::uint8_t>());
+    install_checkpoint(e, std::move(cp));
+    return;
+  }
+  ++entries_since_checkpoint_;
+  bytes_since_checkpoint_ += p.size();
+  switch (rec->type()) {
+    case state::Body::CreateTopic: {
+      auto c = read_create(rec->as<state::CreateTopic>());
+      if (!c) {
+        spdlog::error("controller entry {}: unreadable create command, skipped", e.index.value);
+        return;
+      }
+      topics_.apply_create(c->name, c->cfg, std::move(c->assignment), started_, e.index.value);
+      return;
+    }
+    case state::Body::DeleteTopic:
+      topics_.apply_delete(state_str(rec->as<state::DeleteTopic>()->name()));
+      return;
+    case state::Body::AlterTopic: {
+      const auto* a = rec->as<state::AlterTopic>();
+      topics_.apply_alter(state_str(a->name()), configs_of(a->configs()));
+      return;
+    }
+    default:  // the extension's records (consumer-group state)
+      if (extension_) extension_->apply_command(p, e.index);
+      else spdlog::error("controller entry {}: a record nobody here applies, skipped", e.index.value);
+      return;
+  }
 }
 
 // Replaces the applied state with the checkpoint's: the state of every replica that applied the
 // log up to `covers` already IS this state; a replica whose log was reset (it was far behind)
 // or that restarts from the checkpoint gets there by it. Then the log before it is trimmed.
-void Controller::apply_checkpoint(const raft::Entry& e, std::span<const std::uint8_t> body) {
+void Controller::apply_legacy_checkpoint(const raft::Entry& e, std::span<const std::uint8_t> body) {
   Reader r{body};
   const auto version = r.u(4);
-  const log_index covers{r.u(8)};
-  std::map<std::string, std::pair<std::uint64_t, ParsedCreate>> topics;
+  CheckpointContents cp;
+  cp.covers = log_index{r.u(8)};
+  auto& topics = cp.topics;
   const auto ntopics = r.u(4);
   for (std::uint64_t i = 0; r.ok && i < ntopics; ++i) {
     const auto id = r.u(8);
@@ -264,13 +347,18 @@ void Controller::apply_checkpoint(const raft::Entry& e, std::span<const std::uin
       topics.emplace(std::move(name), std::pair{id, std::move(*c)});
     }
   }
-  std::vector<std::span<const std::uint8_t>> items;
   const auto nitems = r.u(4);
-  for (std::uint64_t i = 0; r.ok && i < nitems; ++i) items.push_back(r.bytes());
-  if (!r.ok || version != kCheckpointVersion || covers.value + 1 != e.index.value) {
+  for (std::uint64_t i = 0; r.ok && i < nitems; ++i) cp.items.push_back(r.bytes());
+  cp.ok = r.ok && version == kCheckpointVersion;
+  install_checkpoint(e, std::move(cp));
+}
+
+void Controller::install_checkpoint(const raft::Entry& e, CheckpointContents cp) {
+  auto& topics = cp.topics;
+  const auto& items = cp.items;
+  if (!cp.ok || cp.covers.value + 1 != e.index.value) {
     // Nothing is replaced and nothing trimmed: the log before it still holds the state.
-    spdlog::error("controller entry {}: unreadable checkpoint (version {}, covers {}), skipped", e.index.value, version,
-                  covers.value);
+    spdlog::error("controller entry {}: unreadable checkpoint (covers {}), skipped", e.index.value, cp.covers.value);
     return;
   }
   // Topics: gone, or created again since (another id), go; missing ones come.
@@ -327,7 +415,7 @@ void Controller::maybe_checkpoint() {
     auto batch = make_payload_batch(BatchType::control, body);
     // The callback runs under the group lock (ReplicatedLog answers proposals under it).
     group_->propose_locked(std::move(batch), AckLevel::quorum, [this](ProposeResult r) {
-      if (r.error != ErrorCode::none) spdlog::info("controller: checkpoint not committed ({}); retried later", r.message);
+      if (!r.status.ok()) spdlog::info("controller: checkpoint not committed ({}); retried later", r.status.message);
       checkpoint_in_flight_ = false;
     });
   });

@@ -2,15 +2,13 @@
 // every broker. It holds the topics and their partition → replicas assignment; every broker
 // applies its committed commands to its TopicManager in the same order.
 //
-// Commands are control batches; payload (text, one field per line):
-//   create \n name \n partitions \n replication_factor \n assignment \n configs
-//     assignment: "1,2,3;2,3,1;..." (per partition its replicas, preferred leader first)
-//     configs:    "key=value;key=value"
-//   delete \n name
-//   alter \n name \n configs               (the topic's whole config map, "key=value;...")
-//   <extension command> \n body   (consumer groups: "group \n name \n state", see groups.h)
-//   checkpoint \n <binary: the whole state — topics with ids, the extension's items — as of
-//                  the entry before>
+// Commands are control batches whose payload is a state record (broker/schema/state.fbs):
+// CreateTopic (name, partitions, replication factor, per partition its replicas with the
+// preferred leader first, configs), DeleteTopic, AlterTopic (the whole config map),
+// ControllerCheckpoint (the whole state — topics with ids, the extension's items — as of the
+// entry before), and the extension's own records (consumer groups: GroupState). Logs written by
+// earlier builds (text commands "create\n...", "group\n...", binary "checkpoint\n...") still
+// replay; a checkpoint then rewrites the state in the new shape.
 // Only the controller's leader accepts admin requests; others answer not_leader and clients
 // retry at Metadata.controller_id.
 //
@@ -26,7 +24,9 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,6 +51,13 @@ class ControllerExtension {
   virtual bool restore_checkpoint(const std::vector<std::span<const std::uint8_t>>& items) = 0;
 };
 
+// A topic as a create command or a checkpoint states it.
+struct ParsedTopic {
+  std::string name;
+  TopicConfig cfg;
+  std::vector<std::vector<node_id>> assignment;
+};
+
 class Controller : public Applier {
  public:
   static constexpr const char* kGroup = "__controller";
@@ -61,13 +68,14 @@ class Controller : public Applier {
   std::expected<void, std::string> start(GroupOptions base, Transport& transport, Executor& exec);
   void stop();
 
-  using Done = std::move_only_function<void(std::optional<AdminError>)>;
+  using Done = std::move_only_function<void(std::optional<Status>)>;
   void create_topic(const std::string& name, const TopicConfig& cfg, Done done);
   void delete_topic(const std::string& name, Done done);
   // Replaces the topic's configs (validated by the caller) through the log.
   void alter_topic(const std::string& name, const std::map<std::string, std::string>& configs, Done done);
   // A raw command (an extension's entries, e.g. the group coordinator's); done on quorum commit.
-  void propose_raw(std::string command, Done done) { propose(std::move(command), std::move(done)); }
+  // `record` is a state record (broker/schema/state.fbs) of the extension's.
+  void propose_raw(std::vector<std::uint8_t> record, Done done) { propose(std::move(record), std::move(done)); }
 
   ReplicatedLog* group() const { return group_.get(); }
   const std::shared_ptr<ReplicatedLog>& group_ptr() const { return group_; }
@@ -88,9 +96,18 @@ class Controller : public Applier {
   std::uint64_t checkpoints_applied() const { return checkpoints_applied_.load(std::memory_order_relaxed); }
 
  private:
-  void propose(std::string command, Done done);
+  // A checkpoint as read (either encoding), before it replaces the applied state.
+  struct CheckpointContents {
+    log_index covers{0};
+    std::map<std::string, std::pair<std::uint64_t, ParsedTopic>> topics;
+    std::vector<std::span<const std::uint8_t>> items;  // point into the entry's bytes
+    bool ok = true;
+  };
+  void propose(std::vector<std::uint8_t> command, Done done);
+  void apply_record(const raft::Entry& e, std::span<const std::uint8_t> record);
   void apply_create(const raft::Entry& e, const std::string& text);
-  void apply_checkpoint(const raft::Entry& e, std::span<const std::uint8_t> body);
+  void apply_legacy_checkpoint(const raft::Entry& e, std::span<const std::uint8_t> body);
+  void install_checkpoint(const raft::Entry& e, CheckpointContents cp);
   std::vector<std::uint8_t> encode_checkpoint(log_index covers) const;
 
   storage::Storage& storage_;

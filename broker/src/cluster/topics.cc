@@ -45,19 +45,19 @@ bool parse_i64(const std::string& s, std::int64_t& out) {
 }
 }  // namespace
 
-std::optional<AdminError> validate_topic_configs(const std::map<std::string, std::string>& configs) {
+std::optional<Status> validate_topic_configs(const std::map<std::string, std::string>& configs) {
   for (const auto& [k, v] : configs) {
     std::int64_t n = 0;
     if (!parse_i64(v, n))
-      return AdminError{ErrorCode::invalid_config, "config " + k + "=" + v + ": the value must be an integer"};
+      return Status{ErrorCode::invalid_config, "config " + k + "=" + v + ": the value must be an integer"};
     if (k == "retention.ms" || k == "retention.bytes") {
       if (n == 0 || n < -1)
-        return AdminError{ErrorCode::invalid_config, "config " + k + "=" + v + ": use a positive number, or -1 for no limit"};
+        return Status{ErrorCode::invalid_config, "config " + k + "=" + v + ": use a positive number, or -1 for no limit"};
     } else if (k == "max.message.bytes") {
       if (n < 128 || n > (1 << 30))
-        return AdminError{ErrorCode::invalid_config, "config " + k + "=" + v + ": use 128 .. 1073741824"};
+        return Status{ErrorCode::invalid_config, "config " + k + "=" + v + ": use 128 .. 1073741824"};
     } else {
-      return AdminError{ErrorCode::invalid_config,
+      return Status{ErrorCode::invalid_config,
                         "unknown topic config '" + k + "': the topic configs are retention.ms, retention.bytes and "
                         "max.message.bytes"};
     }
@@ -107,24 +107,24 @@ std::size_t TopicManager::hosted_partitions() const {
   return n;
 }
 
-std::optional<AdminError> TopicManager::validate_create(const std::string& name, const TopicConfig& cfg,
+std::optional<Status> TopicManager::validate_create(const std::string& name, const TopicConfig& cfg,
                                                         std::int32_t cluster_size) const {
   std::string why;
-  if (!valid_name(name, &why)) return AdminError{ErrorCode::invalid_request, why};
+  if (!valid_name(name, &why)) return Status{ErrorCode::invalid_request, why};
   if (cfg.partitions < 1 || cfg.partitions > 10000)
-    return AdminError{ErrorCode::invalid_partitions, "partitions must be between 1 and 10000"};
+    return Status{ErrorCode::invalid_partitions, "partitions must be between 1 and 10000"};
   if (cfg.replication_factor < 1 || cfg.replication_factor > cluster_size)
-    return AdminError{ErrorCode::invalid_replication_factor,
+    return Status{ErrorCode::invalid_replication_factor,
                       "replication factor " + std::to_string(cfg.replication_factor) + " needs that many brokers; the cluster has " +
                           std::to_string(cluster_size)};
   if (auto e = validate_topic_configs(cfg.configs)) return e;
   std::shared_lock lk(mu_);
-  if (topics_.contains(name)) return AdminError{ErrorCode::topic_already_exists, "topic " + name + " already exists"};
+  if (topics_.contains(name)) return Status{ErrorCode::topic_already_exists, "topic " + name + " already exists"};
   std::size_t hosted = 0;
   for (const auto& [_, t] : topics_)
     for (const auto& p : t->partitions) hosted += p != nullptr;
   if (hosted + static_cast<std::size_t>(cfg.partitions) > max_partitions_)
-    return AdminError{ErrorCode::invalid_partitions,
+    return Status{ErrorCode::invalid_partitions,
                       "the cluster would exceed a broker's partition limit (--max-partitions " + std::to_string(max_partitions_) + ")"};
   return std::nullopt;
 }

@@ -43,10 +43,6 @@ struct Topic {
   bool has_partition(std::int32_t p) const { return p >= 0 && p < config.partitions; }
 };
 
-struct AdminError {
-  wire::ErrorCode code = wire::ErrorCode::none;
-  std::string message;
-};
 
 // A topic's own settings (Kafka's names), each overriding the broker's default:
 //   retention.ms       age of records kept (-1: forever)        broker: --retention-ms
@@ -58,7 +54,7 @@ struct TopicSettings {
   std::optional<std::uint32_t> max_message_bytes;
 };
 // Unknown keys and out-of-range values are invalid_config, naming the allowed keys.
-std::optional<AdminError> validate_topic_configs(const std::map<std::string, std::string>& configs);
+std::optional<Status> validate_topic_configs(const std::map<std::string, std::string>& configs);
 TopicSettings topic_settings(const TopicConfig& cfg);
 
 class TopicManager {
@@ -84,7 +80,7 @@ class TopicManager {
 
   // Checks a create request against the current view (the controller leader calls it before
   // proposing; apply_create checks again, since the view may have changed meanwhile).
-  std::optional<AdminError> validate_create(const std::string& name, const TopicConfig& cfg, std::int32_t cluster_size) const;
+  std::optional<Status> validate_create(const std::string& name, const TopicConfig& cfg, std::int32_t cluster_size) const;
 
   // From the controller's committed log (under the controller group's lock).
   void apply_create(const std::string& name, const TopicConfig& cfg, std::vector<std::vector<node_id>> assignment,

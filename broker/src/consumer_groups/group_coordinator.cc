@@ -213,10 +213,8 @@ void GroupCoordinator::answer_leaves_locked(Group& g, Out& out, bool all, Clock:
 
 void GroupCoordinator::flush(Out& out) {
   for (auto& pr : out.proposals) {
-    std::string cmd = "group\n" + pr.group + "\n";
-    cmd.append(reinterpret_cast<const char*>(pr.bytes.data()), pr.bytes.size());
     std::weak_ptr<bool> alive = alive_;
-    controller_.propose_raw(std::move(cmd), [this, alive, name = pr.group](std::optional<AdminError> err) {
+    controller_.propose_raw(std::move(pr.bytes), [this, alive, name = pr.group](std::optional<Status> err) {
       if (err) spdlog::debug("group {}: proposal failed: {}", name, err->message);
       exec_.post([this, alive, name, ok = !err] {
         if (alive.lock()) on_proposed(name, ok);

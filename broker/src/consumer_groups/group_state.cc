@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "state_record.h"
+
 namespace quorumq::broker {
 
 namespace {
@@ -189,31 +191,66 @@ Assignment assign_sticky(const GroupState& s, const PartitionCounts& counts) {
 }  // namespace
 
 std::vector<std::uint8_t> encode_group_state(const GroupState& s) {
-  Writer w;
-  w.u8(kVersion);
-  w.str(s.name);
-  w.i32(s.generation);
-  w.str(s.assignor);
-  w.u32(static_cast<std::uint32_t>(s.members.size()));
+  flatbuffers::FlatBufferBuilder fbb(512);
+  std::vector<flatbuffers::Offset<state::GroupMember>> members;
   for (const auto& [id, m] : s.members) {
-    w.str(m.id);
-    w.str(m.client_id);
-    w.i32(m.session_timeout_ms);
-    w.i32(m.rebalance_timeout_ms);
-    w.u32(static_cast<std::uint32_t>(m.topics.size()));
-    for (const auto& t : m.topics) w.str(t);
+    std::vector<flatbuffers::Offset<flatbuffers::String>> topics;
+    for (const auto& t : m.topics) topics.push_back(fbb.CreateString(t));
+    const auto member_id = fbb.CreateString(m.id);
+    const auto client_id = fbb.CreateString(m.client_id);  // by length: whatever a client sent
+    members.push_back(state::CreateGroupMember(fbb, member_id, client_id, fbb.CreateVector(topics), m.session_timeout_ms,
+                                               m.rebalance_timeout_ms));
   }
-  w.u32(static_cast<std::uint32_t>(s.owners.size()));
-  for (const auto& [tp, o] : s.owners) {
-    w.str(tp.first);
-    w.i32(tp.second);
-    w.str(o.member);
-    w.i32(o.since);
-  }
-  return w.take();
+  std::vector<flatbuffers::Offset<state::PartitionOwner>> owners;
+  for (const auto& [tp, o] : s.owners)
+    owners.push_back(state::CreatePartitionOwnerDirect(fbb, tp.first.c_str(), tp.second, o.member.c_str(), o.since));
+  const auto b = state::CreateGroupStateDirect(fbb, s.name.c_str(), s.generation, s.assignor.c_str(), &members, &owners);
+  return finish_state_record(fbb, state::Body::GroupState, b.Union());
 }
 
+namespace {
+// The same checks the old decoder made: sorted topics, unique members, owners that are members.
+std::optional<GroupState> read_group_state(const state::GroupState* g) {
+  if (!g) return std::nullopt;
+  GroupState s;
+  s.name = state_str(g->name());
+  s.generation = g->generation();
+  s.assignor = state_str(g->assignor());
+  if (g->members())
+    for (const auto* fm : *g->members()) {
+      GroupMember m;
+      m.id = state_str(fm->id());
+      m.client_id = state_str(fm->client_id());
+      m.session_timeout_ms = fm->session_timeout_ms();
+      m.rebalance_timeout_ms = fm->rebalance_timeout_ms();
+      if (fm->topics())
+        for (const auto* t : *fm->topics()) m.topics.push_back(state_str(t));
+      if (!std::is_sorted(m.topics.begin(), m.topics.end())) return std::nullopt;
+      const std::string id = m.id;
+      if (!s.members.emplace(id, std::move(m)).second) return std::nullopt;
+    }
+  if (g->owners())
+    for (const auto* fo : *g->owners()) {
+      PartitionOwner o{state_str(fo->member()), fo->since()};
+      if (!s.members.contains(o.member)) return std::nullopt;
+      s.owners[{state_str(fo->topic()), fo->partition()}] = std::move(o);
+    }
+  return s;
+}
+
+// Earlier builds' encoding (version byte 1, little-endian length-prefixed fields).
+std::optional<GroupState> decode_legacy_group_state(std::span<const std::uint8_t> bytes);
+}  // namespace
+
 std::optional<GroupState> decode_group_state(std::span<const std::uint8_t> bytes) {
+  if (!is_state_record(bytes)) return decode_legacy_group_state(bytes);
+  const auto rec = read_state_record(bytes);
+  if (!rec) return std::nullopt;
+  return read_group_state(rec->as<state::GroupState>());
+}
+
+namespace {
+std::optional<GroupState> decode_legacy_group_state(std::span<const std::uint8_t> bytes) {
   Reader r(bytes);
   GroupState s;
   std::uint8_t v;
@@ -246,6 +283,7 @@ std::optional<GroupState> decode_group_state(std::span<const std::uint8_t> bytes
   if (!r.done()) return std::nullopt;
   return s;
 }
+}  // namespace
 
 bool valid_assignor(std::string_view name) {
   return std::find(std::begin(kAssignors), std::end(kAssignors), name) != std::end(kAssignors);
@@ -327,7 +365,16 @@ void GroupRegistry::apply(GroupState s) {
 }
 
 void GroupRegistry::apply_command(std::span<const std::uint8_t> body, log_index index) {
-  // "name \n state": the whole state of one group.
+  if (is_state_record(body)) {  // a GroupState record: the whole state of one group
+    auto st = decode_group_state(body);
+    if (!st) {
+      spdlog::error("controller entry {}: unreadable or unknown group record, skipped", index.value);
+      return;
+    }
+    apply(std::move(*st));
+    return;
+  }
+  // Earlier builds: "name \n state" after the controller's "group \n".
   const auto nl = std::find(body.begin(), body.end(), std::uint8_t{'\n'});
   auto st = nl == body.end() ? std::nullopt : decode_group_state(body.subspan(static_cast<std::size_t>(nl - body.begin()) + 1));
   if (!st || st->name != std::string(body.begin(), nl)) {
@@ -387,7 +434,7 @@ void GroupRegistry::set_listener(std::function<void(const std::string&)> fn) {
   listener_ = std::move(fn);
 }
 
-std::optional<GroupRegistry::Refusal> GroupRegistry::check_commit(const std::string& group, const std::string& member,
+std::optional<Status> GroupRegistry::check_commit(const std::string& group, const std::string& member,
                                                                   std::int32_t generation, const std::string& topic,
                                                                   std::int32_t partition) const {
   std::lock_guard lk(mu_);
@@ -396,20 +443,20 @@ std::optional<GroupRegistry::Refusal> GroupRegistry::check_commit(const std::str
   const std::string tp = topic + "/" + std::to_string(partition);
   if (generation < 0) {
     if (s && !s->members.empty())
-      return Refusal{wire::ErrorCode::unknown_member_id,
+      return Status{wire::ErrorCode::unknown_member_id,
                      "group " + group + " has " + std::to_string(s->members.size()) +
                          " active member(s) (consumers that subscribe()): a commit without a member id would race "
                          "them; commit from a member, or stop the members first"};
     return std::nullopt;
   }
   if (!s || generation > s->generation)
-    return Refusal{wire::ErrorCode::coordinator_not_available,
+    return Status{wire::ErrorCode::coordinator_not_available,
                    "this broker has not yet applied generation " + std::to_string(generation) + " of group " + group +
                        "; retry"};
   auto o = s->owners.find({topic, partition});
   if (o == s->owners.end() || o->second.member != member) {
     const bool known = s->members.contains(member);
-    return Refusal{known ? wire::ErrorCode::illegal_generation : wire::ErrorCode::unknown_member_id,
+    return Status{known ? wire::ErrorCode::illegal_generation : wire::ErrorCode::unknown_member_id,
                    known ? "member " + member + " no longer owns " + tp + " in generation " +
                                std::to_string(s->generation) + " of group " + group +
                                " (it was moved to another member); do not commit it"

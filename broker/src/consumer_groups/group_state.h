@@ -110,13 +110,9 @@ class GroupRegistry final : public ControllerExtension {
   // Called (under no lock of ours) after each apply, with the group's name.
   void set_listener(std::function<void(const std::string&)> fn);
 
-  struct Refusal {
-    wire::ErrorCode code;
-    std::string message;
-  };
   // Whether an offset commit may proceed. generation < 0: a simple commit (assign()), refused
   // while the group has members. Otherwise `member` must own topic/partition in the applied state.
-  std::optional<Refusal> check_commit(const std::string& group, const std::string& member, std::int32_t generation,
+  std::optional<Status> check_commit(const std::string& group, const std::string& member, std::int32_t generation,
                                       const std::string& topic, std::int32_t partition) const;
 
  private:

@@ -127,7 +127,7 @@ class FetchOp : public std::enable_shared_from_this<FetchOp> {
         if (auto ns = not_served(ctx_, it.topic, name, it.partition)) {
           ctx_.metrics.fetch_errors.fetch_add(1, std::memory_order_relaxed);
           parts.push_back(CreateFetchPartitionResponse(fbb, it.partition, ns->code, -1, -1, 0,
-                                                       make_hint(fbb, ctx_, ns->leader)));
+                                                       make_hint(fbb, ctx_, ns->leader_hint)));
           continue;
         }
         Partition* p = find_partition(it.topic, it.partition);

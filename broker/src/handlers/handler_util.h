@@ -39,28 +39,25 @@ inline flatbuffers::Offset<LeaderHint> make_hint(flatbuffers::FlatBufferBuilder&
 
 inline std::string group_name(const std::string& topic, std::int32_t p) { return TopicManager::log_name(topic, p); }
 
-// Error for a partition this broker cannot serve: unknown, led elsewhere, or no leader yet.
-struct NotServed {
-  ErrorCode code;
-  std::optional<node_id> leader;
-  std::string message;
-};
-inline std::optional<NotServed> not_served(BrokerContext& ctx, const std::shared_ptr<const Topic>& t, const std::string& name,
-                                    std::int32_t p) {
+// Why this broker cannot serve a partition: unknown, led elsewhere (leader_hint), or no leader yet.
+inline std::optional<Status> not_served(BrokerContext& ctx, const std::shared_ptr<const Topic>& t, const std::string& name,
+                                        std::int32_t p) {
   if (!t || !t->has_partition(p))
-    return NotServed{ErrorCode::unknown_topic_or_partition, std::nullopt,
-                     "topic " + name + " partition " + std::to_string(p) +
-                         " does not exist: create it (quorumq topic create) or check the name"};
+    return Status{ErrorCode::unknown_topic_or_partition,
+                  "topic " + name + " partition " + std::to_string(p) +
+                      " does not exist: create it (quorumq topic create) or check the name",
+                  std::nullopt};
   Partition* part = t->local(p);
   if (part && part->serving()) return std::nullopt;
   auto leader = ctx.replication.leader_of(group_name(name, p));
   if (leader && *leader == ctx.replication.self()) leader.reset();  // leading but not ready yet
   if (leader)
-    return NotServed{ErrorCode::not_leader, leader,
-                     "broker " + std::to_string(ctx.config.node_id) + " does not lead " + group_name(name, p) +
-                         "; its leader is broker " + std::to_string(leader->value)};
-  return NotServed{ErrorCode::leader_not_available, std::nullopt,
-                   "no leader for " + group_name(name, p) + " right now (election in progress); retry"};
+    return Status{ErrorCode::not_leader,
+                  "broker " + std::to_string(ctx.config.node_id) + " does not lead " + group_name(name, p) +
+                      "; its leader is broker " + std::to_string(leader->value),
+                  leader};
+  return Status{ErrorCode::leader_not_available,
+                "no leader for " + group_name(name, p) + " right now (election in progress); retry", std::nullopt};
 }
 
 inline const BrokerConfig& cfg(BrokerContext& c) { return c.config; }

@@ -7,6 +7,7 @@
 
 #include "handler_util.h"
 #include "quorumq/protocol/record_batch.h"
+#include "state_record.h"
 
 namespace quorumq::broker {
 
@@ -85,7 +86,7 @@ void handle_create_topic(BrokerContext& ctx, const FrameHeader& h, const CreateT
   if (req->configs())
     for (const auto* e : *req->configs()) tc.configs[str(e->key())] = str(e->value());
   const std::string name = str(req->name());
-  auto reply = [h, name, respond = std::move(respond)](std::optional<AdminError> err) {
+  auto reply = [h, name, respond = std::move(respond)](std::optional<Status> err) {
     flatbuffers::FlatBufferBuilder fbb(256);
     auto root = !err ? CreateCreateTopicResponse(fbb, ErrorCode::none, 0, fbb.CreateString(name))
                      : CreateCreateTopicResponse(fbb, err->code, fbb.CreateString(err->message), fbb.CreateString(name));
@@ -98,7 +99,7 @@ void handle_create_topic(BrokerContext& ctx, const FrameHeader& h, const CreateT
 void handle_alter_topic_config(BrokerContext& ctx, const FrameHeader& h, const AlterTopicConfigRequest* req,
                                Respond respond) {
   const std::string name = str(req->name());
-  auto reply = [h, name, respond = std::move(respond)](std::optional<AdminError> err) {
+  auto reply = [h, name, respond = std::move(respond)](std::optional<Status> err) {
     flatbuffers::FlatBufferBuilder fbb(256);
     auto root = !err ? CreateAlterTopicConfigResponse(fbb, ErrorCode::none, 0, fbb.CreateString(name))
                      : CreateAlterTopicConfigResponse(fbb, err->code, fbb.CreateString(err->message),
@@ -106,7 +107,7 @@ void handle_alter_topic_config(BrokerContext& ctx, const FrameHeader& h, const A
     respond(finish_response(fbb, root, h));
   };
   auto topic = ctx.topics.find(name);
-  if (!topic) return reply(AdminError{ErrorCode::unknown_topic_or_partition, "topic " + name + " does not exist"});
+  if (!topic) return reply(Status{ErrorCode::unknown_topic_or_partition, "topic " + name + " does not exist"});
   auto configs = topic->config.configs;
   if (req->set())
     for (const auto* e : *req->set()) configs[str(e->key())] = str(e->value());
@@ -192,9 +193,9 @@ void handle_offset_delete(BrokerContext& ctx, const FrameHeader& h, const Offset
     p->delete_offset(group, [st, slot = slot, keep](ProduceResult r) {
       {
         std::lock_guard lk(st->mu);
-        st->items[slot].error = r.error == ErrorCode::not_leader || r.error == ErrorCode::leader_not_available
-                                    ? ErrorCode::not_coordinator
-                                    : r.error;
+        const auto code = r.status.code;
+        st->items[slot].error =
+            code == ErrorCode::not_leader || code == ErrorCode::leader_not_available ? ErrorCode::not_coordinator : code;
       }
       st->done();
     });
@@ -203,7 +204,7 @@ void handle_offset_delete(BrokerContext& ctx, const FrameHeader& h, const Offset
 
 void handle_delete_topic(BrokerContext& ctx, const FrameHeader& h, const DeleteTopicRequest* req, Respond respond) {
   const std::string name = str(req->name());
-  ctx.controller.delete_topic(name, [h, name, respond = std::move(respond)](std::optional<AdminError> err) {
+  ctx.controller.delete_topic(name, [h, name, respond = std::move(respond)](std::optional<Status> err) {
     flatbuffers::FlatBufferBuilder fbb(256);
     auto root = !err ? CreateDeleteTopicResponse(fbb, ErrorCode::none, 0, fbb.CreateString(name))
                      : CreateDeleteTopicResponse(fbb, err->code, fbb.CreateString(err->message), fbb.CreateString(name));
@@ -237,7 +238,7 @@ void handle_list_offsets(BrokerContext& ctx, const FrameHeader& h, const ListOff
         for (const auto* lp : *t->partitions()) {
           if (auto ns = not_served(ctx, topic, name, lp->partition())) {
             parts.push_back(CreateListOffsetsPartitionResponse(fbb, lp->partition(), ns->code, -1, -1,
-                                                               make_hint(fbb, ctx, ns->leader)));
+                                                               make_hint(fbb, ctx, ns->leader_hint)));
             continue;
           }
           Partition* p = find_partition(topic, lp->partition());
@@ -354,9 +355,9 @@ void handle_offset_commit(BrokerContext& ctx, const FrameHeader& h, const Offset
     w.p->commit_offset(std::move(w.item), [st, slot = w.slot, keep](ProduceResult r) {
       {
         std::lock_guard lk(st->mu);
-        st->items[slot].error = r.error == ErrorCode::not_leader || r.error == ErrorCode::leader_not_available
-                                    ? ErrorCode::not_coordinator
-                                    : r.error;
+        const auto code = r.status.code;
+        st->items[slot].error =
+            code == ErrorCode::not_leader || code == ErrorCode::leader_not_available ? ErrorCode::not_coordinator : code;
       }
       st->done();
     });
@@ -438,15 +439,23 @@ std::expected<std::int64_t, storage::Error> ProducerIdAllocator::next() {
   if (next_ < 0) {
     const auto raw = storage_.meta("next_producer_id");
     next_ = limit_ = 0;
-    if (raw && raw->size() == 8) std::memcpy(&next_, raw->data(), 8), limit_ = next_;
+    if (raw && is_state_record(*raw)) {
+      const auto rec = read_state_record(*raw);
+      const auto* c = rec ? rec->as<state::ProducerIdCounter>() : nullptr;
+      // Unreadable: handing out ids again from 0 could reuse a live producer's id.
+      if (!c) return std::unexpected(storage::Error{storage::errc::corrupt, "the stored producer-id counter (meta record next_producer_id) is unreadable; restore the data directory from a backup"});
+      next_ = limit_ = c->next();
+    } else if (raw && raw->size() == 8) {
+      std::memcpy(&next_, raw->data(), 8), limit_ = next_;  // earlier builds: a raw little-endian integer
+    }
   }
   if (next_ >= limit_) {
     // Reserve a block durably before handing out any id of it.
     const std::int64_t new_limit = next_ + kBlock;
-    std::vector<std::uint8_t> v(8);
-    std::memcpy(v.data(), &new_limit, 8);
+    flatbuffers::FlatBufferBuilder fbb(48);
+    const auto b = state::CreateProducerIdCounter(fbb, new_limit);
     std::vector<storage::WriteOp> ops;
-    ops.emplace_back(storage::PutMetaOp{"next_producer_id", std::move(v)});
+    ops.emplace_back(storage::PutMetaOp{"next_producer_id", finish_state_record(fbb, state::Body::ProducerIdCounter, b.Union())});
     if (auto w = storage_.write_sync(std::move(ops)); !w) return std::unexpected(w.error());
     limit_ = new_limit;
   }

@@ -54,11 +54,11 @@ struct ProduceOp {
       std::vector<flatbuffers::Offset<ProducePartitionResponse>> parts;
       for (; i < slots.size() && slots[i].topic == name; ++i) {
         const auto& res = slots[i].result;
-        if (res.error != ErrorCode::none && res.error != ErrorCode::duplicate_sequence)
+        if (!res.status.ok() && res.status.code != ErrorCode::duplicate_sequence)
           metrics->produce_errors.fetch_add(1, std::memory_order_relaxed);
-        parts.push_back(CreateProducePartitionResponse(fbb, slots[i].partition, res.error, res.base_offset, -1,
-                                                       make_hint(fbb, *ctx, res.leader_hint),
-                                                       res.message.empty() ? 0 : fbb.CreateString(res.message)));
+        parts.push_back(CreateProducePartitionResponse(fbb, slots[i].partition, res.status.code, res.base_offset, -1,
+                                                       make_hint(fbb, *ctx, res.status.leader_hint),
+                                                       res.status.message.empty() ? 0 : fbb.CreateString(res.status.message)));
       }
       topics.push_back(CreateProduceTopicResponse(fbb, fbb.CreateString(name), fbb.CreateVector(parts)));
     }
@@ -80,14 +80,14 @@ struct ProduceOp {
       if (sl.done) continue;
       metrics->produce_timeouts.fetch_add(1, std::memory_order_relaxed);
       if (full)
-        sl.result = {ErrorCode::disk_full, -1,
+        sl.result = {{ErrorCode::disk_full,
                      "broker " + std::to_string(ctx->config.node_id) +
                          ": the disk holding the data directory is full, so the batch could not be made durable in "
-                         "time; free space (the broker resumes by itself) and retry"};
+                         "time; free space (the broker resumes by itself) and retry"}, -1};
       else
-        sl.result = {ErrorCode::request_timed_out, -1,
+        sl.result = {{ErrorCode::request_timed_out,
                      "not acknowledged by a quorum within the request's timeout_ms (a replica may be down, slow or "
-                     "out of disk); the batch may still be written: retry (idempotent producers are deduplicated)"};
+                     "out of disk); the batch may still be written: retry (idempotent producers are deduplicated)"}, -1};
     }
     finish_locked(lk);
   }
@@ -130,25 +130,25 @@ void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceReque
         op->slots.push_back({name, pd->partition(), {}});
         ProduceResult& res = op->slots.back().result;
         if (ctx.shutting_down.load()) {
-          res = {ErrorCode::broker_shutting_down, -1, "broker is shutting down; retry on the new leader"};
+          res = {{ErrorCode::broker_shutting_down, "broker is shutting down; retry on the new leader"}, -1};
           continue;
         }
         if (auto ns = not_served(ctx, topic, name, pd->partition())) {
-          res = {ns->code, -1, ns->message, ns->leader};
+          res = {*ns, -1};
           continue;
         }
         if (disk_full) {
           // Nothing can be made durable here; say so at once instead of waiting out the timeout.
-          res = {ErrorCode::disk_full, -1,
+          res = {{ErrorCode::disk_full,
                  "broker " + std::to_string(ctx.config.node_id) +
                      ": the disk holding the data directory is full; nothing was written; free space (the broker "
-                     "resumes by itself) and retry"};
+                     "resumes by itself) and retry"}, -1};
           continue;
         }
         Partition* p = find_partition(topic, pd->partition());
         const auto* rec = pd->records();
         if (!rec) {
-          res = {ErrorCode::invalid_request, -1, "no records"};
+          res = {{ErrorCode::invalid_request, "no records"}, -1};
           continue;
         }
         // The topic's max.message.bytes overrides the broker's (never past what a frame can carry).
@@ -156,8 +156,8 @@ void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceReque
         if (const auto s = topic_settings(topic->config); s.max_message_bytes)
           limit = std::min(*s.max_message_bytes, cfg(ctx).max_frame_bytes - 1024);
         auto split = split_and_validate({rec->data(), rec->size()}, limit);
-        if (split.error != ErrorCode::none) {
-          res = {split.error, -1, split.message};
+        if (!split.status.ok()) {
+          res = {std::move(split.status), -1};
           continue;
         }
         Work w{slot, p, {}};

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "quorumq/protocol/record_batch.h"
+#include "state_record.h"
 
 namespace quorumq::broker {
 
@@ -14,64 +15,67 @@ SplitResult split_and_validate(std::span<const std::uint8_t> records, std::uint3
   while (at < records.size()) {
     const auto rest = records.subspan(at);
     if (rest.size() < kBatchHeaderSize) {
-      r.error = ErrorCode::corrupt_message;
-      r.message = "truncated record batch header at byte " + std::to_string(at);
+      r.status.code = ErrorCode::corrupt_message;
+      r.status.message = "truncated record batch header at byte " + std::to_string(at);
       return r;
     }
     const std::uint32_t len = BatchView(rest).batch_length();
     if (len > max_batch_bytes) {
-      r.error = ErrorCode::message_too_large;
-      r.message = "record batch of " + std::to_string(len) + " bytes exceeds the limit of " +
+      r.status.code = ErrorCode::message_too_large;
+      r.status.message = "record batch of " + std::to_string(len) + " bytes exceeds the limit of " +
                   std::to_string(max_batch_bytes) +
                   " (the topic's max.message.bytes, or the broker's --max-message-bytes): send smaller batches";
       return r;
     }
     if (len < kBatchHeaderSize || len > rest.size()) {
-      r.error = ErrorCode::corrupt_message;
-      r.message = "record batch length " + std::to_string(len) + " does not fit the request";
+      r.status.code = ErrorCode::corrupt_message;
+      r.status.message = "record batch length " + std::to_string(len) + " does not fit the request";
       return r;
     }
     const BatchView v(rest.first(len));
     if (const BatchError e = v.validate(); e != BatchError::ok) {
-      r.error = ErrorCode::corrupt_message;
-      r.message = std::string("record batch ") + std::to_string(r.batches.size()) + ": " + to_string(e);
+      r.status.code = ErrorCode::corrupt_message;
+      r.status.message = std::string("record batch ") + std::to_string(r.batches.size()) + ": " + to_string(e);
       return r;
     }
     if (v.type() != BatchType::data || v.record_count() == 0) {
-      r.error = ErrorCode::invalid_request;
-      r.message = "producers may only send data batches with at least one record";
+      r.status.code = ErrorCode::invalid_request;
+      r.status.message = "producers may only send data batches with at least one record";
       return r;
     }
     r.batches.push_back(rest.first(len));
     at += len;
   }
   if (r.batches.empty()) {
-    r.error = ErrorCode::invalid_request;
-    r.message = "produce request for a partition carries no record batch";
+    r.status.code = ErrorCode::invalid_request;
+    r.status.message = "produce request for a partition carries no record batch";
   }
   return r;
 }
 
 namespace {
-// Control batch payloads in a partition log. Kind 1: a consumer-group offset commit; kind 2: the
-// group's offset on this partition is deleted (OffsetDelete), same layout, offset -1.
-constexpr std::uint8_t kOffsetCommit = 1;
-constexpr std::uint8_t kOffsetDelete = 2;
+// Control batch payloads in a partition log: an OffsetCommit or OffsetDelete state record
+// (broker/schema/state.fbs). Earlier builds wrote kind 1 (commit) / kind 2 (delete), a u16 group
+// length, the group, the offset, a u32 metadata length, the metadata (host order, little-endian).
+constexpr std::uint8_t kLegacyOffsetCommit = 1;
+constexpr std::uint8_t kLegacyOffsetDelete = 2;
 
-std::vector<std::uint8_t> encode_offset_commit(const OffsetCommitItem& c, std::uint8_t kind = kOffsetCommit) {
-  std::vector<std::uint8_t> p;
-  p.push_back(kind);
-  const auto glen = static_cast<std::uint16_t>(c.group.size());
-  p.insert(p.end(), reinterpret_cast<const std::uint8_t*>(&glen), reinterpret_cast<const std::uint8_t*>(&glen) + 2);
-  p.insert(p.end(), c.group.begin(), c.group.end());
-  p.insert(p.end(), reinterpret_cast<const std::uint8_t*>(&c.offset), reinterpret_cast<const std::uint8_t*>(&c.offset) + 8);
-  const auto mlen = static_cast<std::uint32_t>(c.metadata.size());
-  p.insert(p.end(), reinterpret_cast<const std::uint8_t*>(&mlen), reinterpret_cast<const std::uint8_t*>(&mlen) + 4);
-  p.insert(p.end(), c.metadata.begin(), c.metadata.end());
-  return p;
+std::vector<std::uint8_t> encode_offset_commit(const OffsetCommitItem& c) {
+  flatbuffers::FlatBufferBuilder fbb(128 + c.group.size() + c.metadata.size());
+  // Strings by length: metadata is the client's opaque bytes (a NUL inside must survive).
+  const auto group = fbb.CreateString(c.group);
+  const auto metadata = fbb.CreateString(c.metadata);
+  const auto b = state::CreateOffsetCommit(fbb, group, c.offset, metadata);
+  return finish_state_record(fbb, state::Body::OffsetCommit, b.Union());
 }
 
-std::optional<OffsetCommitItem> decode_offset_commit(std::span<const std::uint8_t> p, std::uint8_t kind = kOffsetCommit) {
+std::vector<std::uint8_t> encode_offset_delete(const std::string& group) {
+  flatbuffers::FlatBufferBuilder fbb(64 + group.size());
+  const auto b = state::CreateOffsetDelete(fbb, fbb.CreateString(group));
+  return finish_state_record(fbb, state::Body::OffsetDelete, b.Union());
+}
+
+std::optional<OffsetCommitItem> decode_legacy(std::span<const std::uint8_t> p, std::uint8_t kind) {
   OffsetCommitItem c;
   if (p.size() < 3 || p[0] != kind) return std::nullopt;
   std::uint16_t glen;
@@ -90,9 +94,26 @@ std::optional<OffsetCommitItem> decode_offset_commit(std::span<const std::uint8_
   return c;
 }
 
-ProduceResult from_propose(ProposeResult r) {
-  return {r.error, r.base_offset, std::move(r.message), r.leader_hint};
+// A commit or a delete (offset -1, `deleted` set); nullopt: neither, or unreadable.
+struct OffsetRecord {
+  OffsetCommitItem item;
+  bool deleted = false;
+};
+std::optional<OffsetRecord> decode_offset_record(std::span<const std::uint8_t> p) {
+  if (is_state_record(p)) {
+    const auto rec = read_state_record(p);
+    if (!rec) return std::nullopt;
+    if (const auto* c = rec->as<state::OffsetCommit>())
+      return OffsetRecord{{state_str(c->group()), c->offset(), state_str(c->metadata())}, false};
+    if (const auto* d = rec->as<state::OffsetDelete>()) return OffsetRecord{{state_str(d->group()), -1, {}}, true};
+    return std::nullopt;
+  }
+  if (auto c = decode_legacy(p, kLegacyOffsetCommit)) return OffsetRecord{std::move(*c), false};
+  if (auto d = decode_legacy(p, kLegacyOffsetDelete)) return OffsetRecord{std::move(*d), true};
+  return std::nullopt;
 }
+
+ProduceResult from_propose(ProposeResult r) { return {std::move(r.status), r.base_offset}; }
 }  // namespace
 
 Partition::Partition(std::string topic, std::int32_t id, std::vector<node_id> replicas, storage::Storage& storage,
@@ -142,7 +163,9 @@ void Partition::apply(const raft::Entry& e, std::span<const std::uint8_t> batch)
   if (v.type() == BatchType::data) {
     replay_producer(batch);
   } else if (v.type() == BatchType::control) {
-    if (auto c = decode_offset_commit(batch_payload(v))) {
+    const auto rec = decode_offset_record(batch_payload(v));
+    if (rec && !rec->deleted) {
+      const auto* c = &rec->item;
       {
         std::lock_guard lk(offsets_mu_);
         offsets_[c->group] = {c->offset, c->metadata};
@@ -152,7 +175,8 @@ void Partition::apply(const raft::Entry& e, std::span<const std::uint8_t> batch)
       std::vector<storage::WriteOp> ops;
       ops.emplace_back(storage::PutOffsetOp{c->group, topic_, id_, {c->offset, c->metadata}});
       storage_.submit(std::move(ops), [](auto) {});
-    } else if (auto d = decode_offset_commit(batch_payload(v), kOffsetDelete)) {
+    } else if (rec) {
+      const auto* d = &rec->item;
       {
         std::lock_guard lk(offsets_mu_);
         offsets_.erase(d->group);
@@ -210,7 +234,7 @@ void Partition::rebuild_producer_state(log_index upto) {
 
 void Partition::produce(std::vector<std::vector<std::uint8_t>> batches, wire::Acks acks, ProduceCallback done) {
   if (closed_.load() || !group_) {
-    done({wire::ErrorCode::not_leader, -1, "partition " + topic_ + "/" + std::to_string(id_) + " is not served here", {}});
+    done({{wire::ErrorCode::not_leader, "partition " + topic_ + "/" + std::to_string(id_) + " is not served here", {}}, -1});
     return;
   }
   // One callback for the whole set: answered with the first batch's offset once all are in.
@@ -227,7 +251,7 @@ void Partition::produce(std::vector<std::vector<std::uint8_t>> batches, wire::Ac
   auto finish_one = [join](std::size_t i, ProduceResult r) {
     std::unique_lock lk(join->mu);
     if (i == 0 && !join->have_error) join->first.base_offset = r.base_offset;
-    if (r.error != wire::ErrorCode::none && !join->have_error) {
+    if (!r.status.ok() && !join->have_error) {
       join->have_error = true;
       join->first = std::move(r);
     }
@@ -241,7 +265,7 @@ void Partition::produce(std::vector<std::vector<std::uint8_t>> batches, wire::Ac
   const AckLevel level = acks == wire::Acks::quorum ? AckLevel::quorum : AckLevel::leader;
   group_->locked([&] {
     if (auto err = group_->check_can_propose_locked()) {
-      for (std::size_t i = 0; i < batches.size(); ++i) finish_one(i, from_propose(*err));
+      for (std::size_t i = 0; i < batches.size(); ++i) finish_one(i, ProduceResult{*err, -1});
       return;
     }
     for (std::size_t i = 0; i < batches.size(); ++i) {
@@ -254,21 +278,22 @@ void Partition::produce(std::vector<std::vector<std::uint8_t>> batches, wire::Ac
           case SeqCheck::accept: break;
           case SeqCheck::duplicate:
             metrics_.produce_duplicates.fetch_add(1, std::memory_order_relaxed);
-            finish_one(i, {wire::ErrorCode::duplicate_sequence, r.duplicate_offset, "batch already written", {}});
+            finish_one(i, {{wire::ErrorCode::duplicate_sequence, "batch already written", {}}, r.duplicate_offset});
             continue;
           case SeqCheck::in_flight:
-            finish_one(i, {wire::ErrorCode::request_timed_out, -1,
-                           "an earlier copy of this batch is still being replicated; retry", {}});
+            finish_one(i, {{wire::ErrorCode::request_timed_out,
+                            "an earlier copy of this batch is still being replicated; retry", {}}, -1});
             continue;
           case SeqCheck::out_of_order:
-            finish_one(i, {wire::ErrorCode::out_of_order_sequence, -1,
-                           "producer " + std::to_string(pid) + " sent sequence " + std::to_string(v.base_sequence()) +
-                               " out of order; the producer must reset (new producer id)",
-                           {}});
+            finish_one(i, {{wire::ErrorCode::out_of_order_sequence,
+                            "producer " + std::to_string(pid) + " sent sequence " + std::to_string(v.base_sequence()) +
+                                " out of order; the producer must reset (new producer id)",
+                            {}},
+                           -1});
             continue;
           case SeqCheck::fenced:
-            finish_one(i, {wire::ErrorCode::invalid_producer_epoch, -1,
-                           "a newer instance of this producer exists (epoch fenced)", {}});
+            finish_one(i, {{wire::ErrorCode::invalid_producer_epoch,
+                            "a newer instance of this producer exists (epoch fenced)", {}}, -1});
             continue;
         }
       }
@@ -278,7 +303,7 @@ void Partition::produce(std::vector<std::vector<std::uint8_t>> batches, wire::Ac
       group_->propose_locked(std::move(batches[i]), level,
                              [this, self = shared_from_this(), finish_one, i, pid, epoch, seq, count](ProposeResult r) {
                                if (pid >= 0) {
-                                 if (r.error == wire::ErrorCode::none)
+                                 if (r.status.ok())
                                    producers_.on_durable(pid, epoch, seq, count, r.base_offset);
                                  else
                                    producers_.on_failed(pid);
@@ -291,13 +316,13 @@ void Partition::produce(std::vector<std::vector<std::uint8_t>> batches, wire::Ac
 
 void Partition::commit_offset(OffsetCommitItem item, ProduceCallback done) {
   if (closed_.load() || !group_) {
-    done({wire::ErrorCode::not_coordinator, -1, "partition not served here", {}});
+    done({{wire::ErrorCode::not_coordinator, "partition not served here", {}}, -1});
     return;
   }
   group_->locked([&] {
     if (auto err = group_->check_can_propose_locked()) {
-      auto r = from_propose(*err);
-      r.error = wire::ErrorCode::not_coordinator;
+      ProduceResult r{*err, -1};
+      r.status.code = wire::ErrorCode::not_coordinator;
       done(std::move(r));
       return;
     }
@@ -309,17 +334,17 @@ void Partition::commit_offset(OffsetCommitItem item, ProduceCallback done) {
 
 void Partition::delete_offset(const std::string& group, ProduceCallback done) {
   if (closed_.load() || !group_) {
-    done({wire::ErrorCode::not_coordinator, -1, "partition not served here", {}});
+    done({{wire::ErrorCode::not_coordinator, "partition not served here", {}}, -1});
     return;
   }
   group_->locked([&] {
     if (auto err = group_->check_can_propose_locked()) {
-      auto r = from_propose(*err);
-      r.error = wire::ErrorCode::not_coordinator;
+      ProduceResult r{*err, -1};
+      r.status.code = wire::ErrorCode::not_coordinator;
       done(std::move(r));
       return;
     }
-    auto batch = make_payload_batch(BatchType::control, encode_offset_commit({group, -1, {}}, kOffsetDelete));
+    auto batch = make_payload_batch(BatchType::control, encode_offset_delete(group));
     group_->propose_locked(std::move(batch), AckLevel::quorum,
                            [done = std::move(done)](ProposeResult r) mutable { done(from_propose(std::move(r))); });
   });

@@ -39,19 +39,17 @@ namespace sim_regression {
 inline bool producer_state_from_uncommitted_tail = false;
 }  // namespace sim_regression
 
+// A produce's (or an offset commit's) outcome: written from `base_offset` on, or why not.
 struct ProduceResult {
-  wire::ErrorCode error = wire::ErrorCode::none;
+  Status status;
   std::int64_t base_offset = -1;
-  std::string message;
-  std::optional<node_id> leader_hint;
 };
 using ProduceCallback = std::move_only_function<void(ProduceResult)>;
 
 // Splits a produce request's records blob into batches and validates each (structure, CRC,
 // size). On failure returns the error and a message naming the batch.
 struct SplitResult {
-  wire::ErrorCode error = wire::ErrorCode::none;
-  std::string message;
+  Status status;
   std::vector<std::span<const std::uint8_t>> batches;
 };
 SplitResult split_and_validate(std::span<const std::uint8_t> records, std::uint32_t max_batch_bytes);

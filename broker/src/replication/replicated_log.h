@@ -33,6 +33,8 @@
 #include "quorumq/raft/raft.h"
 #include "quorumq/storage/partition_log.h"
 #include "quorumq/storage/storage.h"
+#include "replica_meta.h"
+#include "status.h"
 #include "raft_codec.h"
 
 namespace quorumq::broker {
@@ -88,12 +90,11 @@ struct GroupOptions {
   std::optional<std::uint64_t> rng_seed;
 };
 
+// A proposal's outcome: committed at `index` (data batches: from `base_offset` on), or why not.
 struct ProposeResult {
-  wire::ErrorCode error = wire::ErrorCode::none;
+  Status status;
   std::int64_t base_offset = -1;
   log_index index{0};
-  std::string message;
-  std::optional<node_id> leader_hint;
 };
 using ProposeCallback = std::move_only_function<void(ProposeResult)>;
 
@@ -124,9 +125,11 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
 
   // Under locked(): leader check for proposals. Not-ready leaders (no entry of their term
   // committed yet) refuse, so no client sees a high watermark going backwards.
-  std::optional<ProposeResult> check_can_propose_locked() const;
-  // Under locked(): stamps `batch` (term, base offset) and proposes it. `done` runs once from
-  // any thread. Returns the base offset given to the batch.
+  std::optional<Status> check_can_propose_locked() const;
+  // Under locked(): stamps `batch` (term, base offset) and proposes it. `done` runs exactly once,
+  // WITH THE GROUP LOCK HELD (from an io thread, or inline when the proposal is refused): it may
+  // call *_locked functions of this group and post work elsewhere, never locked() or any other
+  // input of this group (that would deadlock), and never block. Returns the batch's base offset.
   std::int64_t propose_locked(std::vector<std::uint8_t> batch, AckLevel acks, ProposeCallback done);
   std::int64_t end_offset_locked() const { return end_offset_; }
   // Under locked(): every entry of the log is applied and no Ready is being persisted (a state
@@ -198,9 +201,16 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
     std::int64_t base_offset;
   };
 
-  void pump();  // with mu_ held
+  // Everything below runs with mu_ held (the driver's invariant: one Ready in flight, taken by
+  // pump(), handed back by after_persist()).
+  void pump();
+  // Damage recovery (replicated_log_recovery.cc).
   // Start-up check of every stored batch's CRC; the first damaged index, if any.
   std::optional<log_index> find_corruption() const;
+  // At start: reads the recovering mark, cuts a damaged log at the damage and records the mark.
+  void load_recovery_state();
+  // At start: whether this replica may have lost acknowledged data (and records a known loss).
+  bool load_lost_state();
   std::unique_ptr<raft::Raft> make_raft(const raft::HardState& hs, log_index applied, bool lost_state) const;
   void maybe_finish_recovery();
   bool can_lose_state() const;  // a voter of a group with other voters
@@ -224,15 +234,17 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
 
   GroupOptions opts_;
   storage::Storage& storage_;
+  ReplicaMeta meta_;
   storage::PartitionLog* const log_;
   Transport& transport_;
   Executor& exec_;
   Applier* const applier_;
-  std::unique_ptr<Reader> reader_;
+  std::unique_ptr<raft::LogReader> reader_;  // a Reader (replicated_log.cc)
 
   mutable std::mutex mu_;
   std::unique_ptr<raft::Raft> raft_;
-  bool persisting_ = false;
+  bool persisting_ = false;             // a Ready is taken and not yet advanced (at most one)
+  log_index last_applied_{0};           // index of the last entry handed to the Applier
   bool stopped_ = false;
   std::int64_t end_offset_ = 0;         // leader: offset after the last entry in the Raft log
   std::int64_t noop_base_offset_ = 0;   // leader: base offset of its own no-op of this term

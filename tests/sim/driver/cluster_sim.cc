@@ -570,7 +570,7 @@ class ClusterSim {
     if (!topic_created_) {
       if (now_ % 50 == 0)
         if (auto* c = controller_leader())
-          c->create_topic("t", TopicConfig{kPartitions, static_cast<std::int16_t>(n_), {}}, [this](std::optional<AdminError> e) {
+          c->create_topic("t", TopicConfig{kPartitions, static_cast<std::int16_t>(n_), {}}, [this](std::optional<Status> e) {
             if (!e || e->code == wire::ErrorCode::topic_already_exists) topic_created_ = true;
           });
       return;
@@ -619,7 +619,7 @@ class ClusterSim {
     answers_.clear();
     for (auto& a : answers) {
       if (a.commit) {
-        if (a.result.error == wire::ErrorCode::none) {
+        if (a.result.status.ok()) {
           commits_max_[a.partition] = std::max(commits_max_[a.partition], a.commit_offset);
           ++commits_acked_;
         }
@@ -629,7 +629,7 @@ class ClusterSim {
       if (a.attempt != pr.attempt || !pr.current) continue;  // an answer to an earlier attempt
       pr.waiting = false;
       const auto& r = a.result;
-      if (r.error == wire::ErrorCode::none || r.error == wire::ErrorCode::duplicate_sequence) {
+      if (r.status.ok() || r.status.code == wire::ErrorCode::duplicate_sequence) {
         const Batch& b = *pr.current;
         for (std::size_t k = 0; k < b.values.size(); ++k) {
           const std::int64_t off = r.base_offset + static_cast<std::int64_t>(k);
@@ -642,7 +642,7 @@ class ClusterSim {
         ++acked_batches_;
         acked_records_ += b.values.size();
         trace("ack p" + std::to_string(a.partition) + " seq " + std::to_string(b.seq) + " @" + std::to_string(r.base_offset) +
-              (r.error == wire::ErrorCode::duplicate_sequence ? " (dup)" : ""));
+              (r.status.code == wire::ErrorCode::duplicate_sequence ? " (dup)" : ""));
         pr.next_seq = b.seq + static_cast<std::int32_t>(b.values.size());
         pr.current.reset();
       } else {

@@ -1,6 +1,7 @@
 // Runs the driver-level simulation (cluster_sim.h) over many seeds. Environment:
 //   QUORUMQ_SIM_DRIVER_SEED=N    replay only seed N (prints its trace tail)
-//   QUORUMQ_SIM_DRIVER_SEEDS=N   seeds over the shards (default 1000)
+//   QUORUMQ_SIM_DRIVER_SEEDS=N   seeds over the shards (default 1000); when unset,
+//   QUORUMQ_SIM_SEEDS=N          (the Raft-core simulation's knob) sets both simulations' seeds
 // A failure prints "DRIVER SIM FAILED seed=N" with what failed and the last events.
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
@@ -75,7 +76,8 @@ void run_shard(std::uint64_t shard) {
     EXPECT_TRUE(r.ok) << r.failure;
     return;
   }
-  const std::uint64_t total = env_u64("QUORUMQ_SIM_DRIVER_SEEDS").value_or(1000);
+  const std::uint64_t total =
+      env_u64("QUORUMQ_SIM_DRIVER_SEEDS").or_else([] { return env_u64("QUORUMQ_SIM_SEEDS"); }).value_or(1000);
   const auto t0 = std::chrono::steady_clock::now();
   std::uint64_t acked = 0, crashes = 0, damaged = 0, wiped = 0, failures = 0;
   for (std::uint64_t seed = 1 + shard; seed <= total; seed += kShards) {
@@ -108,8 +110,8 @@ TEST_F(DriverSim, RegressionSeedsStillFindFixedBugs) {
   if (std::getenv("QUORUMQ_SIM_DRIVER_REGRESSION") != nullptr) GTEST_SKIP() << "a regression is forced for the whole run";
   const RegressionCase cases[] = {
       {"27d463b producer table from the uncommitted tail", &broker::sim_regression::producer_state_from_uncommitted_tail,
-       {184, 307, 1520}},
-      {"96dd009 damaged replica demoted to learner", &broker::sim_regression::damaged_replica_is_learner, {184, 591, 1184}},
+       {307, 1520, 1665}},
+      {"96dd009 damaged replica demoted to learner", &broker::sim_regression::damaged_replica_is_learner, {332, 1070, 1420}},
       {"a new leader serving before its term's first entry is applied", &broker::sim_regression::serve_before_applied,
        {3674, 4460, 4598}},
   };
