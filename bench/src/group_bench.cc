@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "json_number.h"
 #include "local_cluster.h"
 #include "quorumq/quorumq.h"
 #include "topic_setup.h"
@@ -221,12 +222,21 @@ int main(int argc, char** argv) {
               members_n, partitions, assignor.c_str(), joins.median(), joins.min(), joins.max(), leaves.median(),
               leaves.min(), leaves.max(), errors);
   if (!json.empty()) {
+    using quorumq::bench::json_number;
+    auto stats = [](const Stats& s) {
+      return nlohmann::ordered_json{
+          {"median", json_number(s.median())}, {"min", json_number(s.min())}, {"max", json_number(s.max())}};
+    };
+    const nlohmann::ordered_json doc = {{"members", members_n},
+                                        {"partitions", partitions},
+                                        {"assignor", assignor},
+                                        {"brokers", spawn ? spawn : 0},
+                                        {"form_ms", json_number(form_ms)},
+                                        {"join_ms", stats(joins)},
+                                        {"leave_ms", stats(leaves)},
+                                        {"poll_errors", errors}};
     std::ofstream f(json);
-    f << "{\"members\":" << members_n << ",\"partitions\":" << partitions << ",\"assignor\":\"" << assignor
-      << "\",\"brokers\":" << (spawn ? spawn : 0) << ",\"form_ms\":" << form_ms << ",\"join_ms\":{\"median\":"
-      << joins.median() << ",\"min\":" << joins.min() << ",\"max\":" << joins.max() << "},\"leave_ms\":{\"median\":"
-      << leaves.median() << ",\"min\":" << leaves.min() << ",\"max\":" << leaves.max() << "},\"poll_errors\":" << errors
-      << "}\n";
+    f << doc.dump() << "\n";
   }
   for (auto& m : members) m->close();
   return 0;

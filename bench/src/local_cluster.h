@@ -1,27 +1,17 @@
-// LocalCluster: the --spawn N brokers. Each runs quorumq-broker in its own subdirectory of one
-// temporary directory, on free loopback ports, with --peers naming all of them. Starts them
-// together (a broker is ready only once the controller group has a leader, which needs a
-// majority), waits for /readyz, and at the end SIGKILLs whatever still runs and removes the
-// directory. Children get PR_SET_PDEATHSIG so a crashed or killed bench leaves no brokers behind;
-// since that signal fires when the forking *thread* ends (not the process), every fork happens
-// on one spawner thread that lives as long as the LocalCluster (a restart from the chaos thread
-// would otherwise die with it).
+// LocalCluster: the --spawn N brokers — testsupport::LocalCluster (free loopback ports, --peers,
+// a cluster secret file, one temporary directory removed at the end) with what the bench adds:
+// brokers die with the bench whatever kills it and ignore a terminal's Ctrl-C (the bench
+// decides when they stop), brokers are named by node id (1..N), and the chaos thread and the
+// main thread may both call in.
 //
 // Chaos hooks: kill (SIGKILL + reap), start again on the same ports and data, pause (SIGSTOP),
 // resume (SIGCONT), and which broker leads which partition according to its own /metrics.
 //
-// Thread-safety: the chaos thread and the main thread both call in; one mutex guards the
-// process table. /metrics polling happens outside the lock.
+// Thread-safety: one mutex guards the process table. /metrics polling happens outside the lock.
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <functional>
-#include <thread>
 #include <expected>
 #include <filesystem>
 #include <map>
@@ -29,6 +19,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "quorumq/testsupport/local_cluster.h"
 
 namespace quorumq::bench {
 
@@ -52,17 +44,17 @@ class LocalCluster {
   std::expected<void, std::string> start(std::chrono::milliseconds timeout);
   void stop_all();
 
-  std::string bootstrap() const;
-  const std::filesystem::path& dir() const { return dir_; }
+  std::string bootstrap() const { return cluster_.bootstrap(); }
+  const std::filesystem::path& dir() const { return cluster_.dir(); }
   const std::string& broker_bin() const { return bin_; }
-  int size() const { return static_cast<int>(nodes_.size()); }
+  int size() const { return cluster_.size(); }
 
   // By node id (1..N).
   void kill(int node);
   std::expected<void, std::string> restart(int node, std::chrono::milliseconds ready_timeout);
   void pause(int node);
   void resume(int node);
-  bool running(int node) const;
+  bool running(int node) const;  // spawned and not paused
 
   // node id -> partitions it leads (by its /metrics), over running, unpaused brokers.
   std::map<int, std::set<std::int32_t>> leaders(const std::string& topic) const;
@@ -72,31 +64,13 @@ class LocalCluster {
   static std::expected<std::string, std::string> find_broker_bin(const std::string& flag);
 
  private:
-  struct Node {
-    int id = 0;
-    std::uint16_t port = 0, admin_port = 0, peer_port = 0;
-    std::filesystem::path data_dir, log_file;
-    pid_t pid = -1;
-    bool paused = false;
-  };
-  void spawn_locked(Node& n);
-  pid_t fork_broker(const std::vector<std::string>& args, const std::filesystem::path& log);  // spawner thread only
-  void spawner_loop();
-  bool ready(const Node& n) const;
+  static std::string resolve_broker_bin(const std::string& flag);  // throws if there is none
+  static testsupport::ClusterOptions cluster_options(const ClusterOptions& o, const std::string& bin);
+  testsupport::BrokerProcess& node_locked(int node) { return cluster_.broker(node - 1); }
 
-  ClusterOptions options_;
   std::string bin_;
-  std::filesystem::path dir_;
   mutable std::mutex mu_;
-  std::vector<Node> nodes_;
-  std::string peers_;               // the brokers' peer-listener addresses (--peers)
-  std::filesystem::path secret_file_;  // the cluster secret every broker proves it knows
-
-  std::mutex spawn_mu_;
-  std::condition_variable spawn_cv_;
-  std::deque<std::function<void()>> spawn_jobs_;
-  bool spawn_stop_ = false;
-  std::thread spawner_;  // last member: started after everything it uses exists
+  testsupport::LocalCluster cluster_;  // guarded by mu_ (its brokers' processes)
 };
 
 }  // namespace quorumq::bench

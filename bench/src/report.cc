@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "json_number.h"
+
 namespace quorumq::bench {
 
 namespace {
@@ -31,33 +33,14 @@ void latency_row(std::ostream& out, const char* name, const Histogram& h) {
       << "  p99.9 " << us(h.percentile(99.9)) << "  max " << us(h.max()) << "  (n=" << h.count() << ")\n";
 }
 
-// Minimal JSON writing: keys are ours (no escaping needed), strings from errors are escaped.
-std::string esc(const std::string& s) {
-  std::string o = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += c;
-    else if (static_cast<unsigned char>(c) < 0x20) {
-      char u[8];
-      std::snprintf(u, sizeof u, "\\u%04x", static_cast<unsigned>(c));
-      o += u;
-    }
-    else o += c;
-  }
-  return o + "\"";
-}
+using json = nlohmann::ordered_json;  // keys in the order written: settings first, timeline last
 
-std::string num(double v) {
-  if (!std::isfinite(v)) return "null";
-  return fmt("%.6g", v);
-}
-
-std::string hist_json(const Histogram& h) {
-  std::ostringstream o;
-  auto u = [](std::uint64_t ns) { return num(static_cast<double>(ns) / 1000.0); };
-  o << "{\"count\":" << h.count() << ",\"mean_us\":" << num(h.mean() / 1000.0) << ",\"p50_us\":" << u(h.percentile(50))
-    << ",\"p90_us\":" << u(h.percentile(90)) << ",\"p99_us\":" << u(h.percentile(99))
-    << ",\"p99_9_us\":" << u(h.percentile(99.9)) << ",\"max_us\":" << u(h.max()) << "}";
-  return o.str();
+json hist_json(const Histogram& h) {
+  auto u = [](std::uint64_t ns) { return json_number(static_cast<double>(ns) / 1000.0); };
+  return {{"count", h.count()},           {"mean_us", json_number(h.mean() / 1000.0)},
+          {"p50_us", u(h.percentile(50))}, {"p90_us", u(h.percentile(90))},
+          {"p99_us", u(h.percentile(99))}, {"p99_9_us", u(h.percentile(99.9))},
+          {"max_us", u(h.max())}};
 }
 
 }  // namespace
@@ -132,80 +115,101 @@ void print_summary(std::ostream& out, const Report& r) {
 
 std::string to_json(const Report& r) {
   const BenchConfig& c = r.cfg;
-  std::ostringstream o;
-  o << "{\n\"settings\":{\"spawn\":" << c.spawn << ",\"bootstrap\":" << esc(r.bootstrap) << ",\"duration_s\":" << num(c.duration_s)
-    << ",\"messages\":" << c.messages << ",\"producers\":" << c.producers << ",\"consumers\":" << c.consumers
-    << ",\"size_bytes\":" << c.size_bytes << ",\"partitions\":" << c.partitions << ",\"replicas\":" << r.replicas
-    << ",\"acks\":" << esc(c.acks) << ",\"rate\":" << num(c.rate) << ",\"mode\":" << esc(c.open_loop() ? "open" : "closed")
-    << ",\"window\":" << c.window << ",\"keys\":" << c.keys << ",\"linger_ms\":" << c.linger_ms
-    << ",\"batch_bytes\":" << c.batch_bytes << ",\"max_in_flight\":" << c.max_in_flight << ",\"chaos\":" << esc(c.chaos_text)
-    << ",\"topic\":" << esc(r.topic) << "},\n";
-  o << "\"machine\":{\"cores\":" << r.cores << ",\"brokers\":" << r.brokers << ",\"loadavg_before\":" << esc(r.loadavg_before)
-    << ",\"loadavg_after\":" << esc(r.loadavg_after) << ",\"fsync_per_s\":" << (r.fsync ? num(r.fsync->fsyncs_per_s) : "null")
-    << ",\"fsync_mean_us\":" << (r.fsync ? num(r.fsync->mean_us) : "null") << "},\n";
-  o << "\"produce\":{\"sent\":" << r.sent << ",\"acked\":" << r.acked << ",\"failed\":" << r.failed
-    << ",\"seconds\":" << num(r.produce_s) << ",\"msgs_per_s\":" << num(r.msgs_per_s()) << ",\"mb_per_s\":" << num(r.mb_per_s())
-    << ",\"ack_latency\":" << hist_json(r.ack_latency) << "},\n";
-  o << "\"consume\":{\"consumed\":" << r.consumed << ",\"e2e_latency\":" << hist_json(r.e2e_latency) << "},\n";
-  o << "\"verify\":{\"ran\":" << (r.verified ? "true" : "false") << ",\"drain_complete\":" << (r.drain_complete ? "true" : "false")
-    << ",\"acked\":" << r.verify.acked << ",\"consumed\":" << r.verify.consumed << ",\"lost\":" << r.verify.lost
-    << ",\"duplicated\":" << r.verify.duplicated << ",\"reordered\":" << r.verify.reordered
-    << ",\"unacked_consumed\":" << r.verify.unacked_consumed << ",\"partitions\":[";
-  {
-    bool first = true;
-    for (const auto& [p, ac] : r.verify.per_partition) {
-      o << (first ? "" : ",") << "{\"partition\":" << p << ",\"acked\":" << ac.first << ",\"consumed\":" << ac.second << "}";
-      first = false;
-    }
-  }
-  o << "]},\n";
-  o << "\"chaos\":";
+  json doc;
+  doc["settings"] = {{"spawn", c.spawn},
+                     {"bootstrap", r.bootstrap},
+                     {"duration_s", json_number(c.duration_s)},
+                     {"messages", c.messages},
+                     {"producers", c.producers},
+                     {"consumers", c.consumers},
+                     {"size_bytes", c.size_bytes},
+                     {"partitions", c.partitions},
+                     {"replicas", r.replicas},
+                     {"acks", c.acks},
+                     {"rate", json_number(c.rate)},
+                     {"mode", c.open_loop() ? "open" : "closed"},
+                     {"window", c.window},
+                     {"keys", c.keys},
+                     {"linger_ms", c.linger_ms},
+                     {"batch_bytes", c.batch_bytes},
+                     {"max_in_flight", c.max_in_flight},
+                     {"chaos", c.chaos_text},
+                     {"topic", r.topic}};
+  doc["machine"] = {{"cores", r.cores},
+                    {"brokers", r.brokers},
+                    {"loadavg_before", r.loadavg_before},
+                    {"loadavg_after", r.loadavg_after},
+                    {"fsync_per_s", r.fsync ? json_number(r.fsync->fsyncs_per_s) : json(nullptr)},
+                    {"fsync_mean_us", r.fsync ? json_number(r.fsync->mean_us) : json(nullptr)}};
+  doc["produce"] = {{"sent", r.sent},
+                    {"acked", r.acked},
+                    {"failed", r.failed},
+                    {"seconds", json_number(r.produce_s)},
+                    {"msgs_per_s", json_number(r.msgs_per_s())},
+                    {"mb_per_s", json_number(r.mb_per_s())},
+                    {"ack_latency", hist_json(r.ack_latency)}};
+  doc["consume"] = {{"consumed", r.consumed}, {"e2e_latency", hist_json(r.e2e_latency)}};
+  json verify_parts = json::array();
+  for (const auto& [p, ac] : r.verify.per_partition)
+    verify_parts.push_back({{"partition", p}, {"acked", ac.first}, {"consumed", ac.second}});
+  doc["verify"] = {{"ran", r.verified},
+                   {"drain_complete", r.drain_complete},
+                   {"acked", r.verify.acked},
+                   {"consumed", r.verify.consumed},
+                   {"lost", r.verify.lost},
+                   {"duplicated", r.verify.duplicated},
+                   {"reordered", r.verify.reordered},
+                   {"unacked_consumed", r.verify.unacked_consumed},
+                   {"partitions", std::move(verify_parts)}};
   if (r.availability) {
     const auto& a = *r.availability;
-    o << "{\"spec\":" << esc(c.chaos_text) << ",\"mtbf_s\":" << num(a.mtbf_s) << ",\"faults\":" << a.faults
-      << ",\"windows\":" << a.windows << ",\"unrecovered\":" << a.unrecovered << ",\"mttr_mean_s\":" << num(a.mttr_mean_s)
-      << ",\"mttr_p99_s\":" << num(a.mttr_p99_s) << ",\"mttr_max_s\":" << num(a.mttr_max_s)
-      << ",\"availability\":" << num(a.availability) << ",\"partitions\":[";
-    bool first = true;
-    for (const auto& [p, pp] : a.partitions) {
-      o << (first ? "" : ",") << "{\"partition\":" << p << ",\"faults\":" << pp.faults << ",\"mttr_mean_s\":" << num(pp.mttr_mean_s)
-        << ",\"mttr_max_s\":" << num(pp.mttr_max_s) << ",\"availability\":" << num(pp.availability) << "}";
-      first = false;
-    }
-    o << "],\"events\":[";
-    first = true;
+    json parts = json::array();
+    for (const auto& [p, pp] : a.partitions)
+      parts.push_back({{"partition", p},
+                       {"faults", pp.faults},
+                       {"mttr_mean_s", json_number(pp.mttr_mean_s)},
+                       {"mttr_max_s", json_number(pp.mttr_max_s)},
+                       {"availability", json_number(pp.availability)}});
+    json events = json::array();
     for (const auto& f : r.faults) {
-      o << (first ? "" : ",") << "{\"kind\":" << esc(f.kind) << ",\"broker\":" << f.victim
-        << ",\"at_s\":" << num(static_cast<double>(f.at_ns) / 1e9) << ",\"windows_s\":{";
-      bool f2 = true;
-      for (const auto& [p, w] : f.window_ns) {
-        o << (f2 ? "" : ",") << "\"" << p << "\":" << num(static_cast<double>(w) / 1e9);
-        f2 = false;
-      }
-      o << "}}";
-      first = false;
+      json windows = json::object();  // partition (as a string key) -> seconds
+      for (const auto& [p, w] : f.window_ns) windows[std::to_string(p)] = json_number(static_cast<double>(w) / 1e9);
+      events.push_back({{"kind", f.kind},
+                        {"broker", f.victim},
+                        {"at_s", json_number(static_cast<double>(f.at_ns) / 1e9)},
+                        {"windows_s", std::move(windows)}});
     }
-    o << "],\"notes\":[";
-    first = true;
-    for (const auto& n : r.chaos_notes) o << (first ? "" : ",") << esc(n), first = false;
-    o << "]}";
+    doc["chaos"] = {{"spec", c.chaos_text},
+                    {"mtbf_s", json_number(a.mtbf_s)},
+                    {"faults", a.faults},
+                    {"windows", a.windows},
+                    {"unrecovered", a.unrecovered},
+                    {"mttr_mean_s", json_number(a.mttr_mean_s)},
+                    {"mttr_p99_s", json_number(a.mttr_p99_s)},
+                    {"mttr_max_s", json_number(a.mttr_max_s)},
+                    {"availability", json_number(a.availability)},
+                    {"partitions", std::move(parts)},
+                    {"events", std::move(events)},
+                    {"notes", r.chaos_notes}};
   } else {
-    o << "null";
+    doc["chaos"] = nullptr;
   }
-  o << ",\n\"errors\":{";
-  bool first = true;
-  for (const auto& [what, n] : r.errors) o << (first ? "" : ",") << esc(what) << ":" << n, first = false;
-  o << "},\n\"timeline\":[";
-  first = true;
-  for (const auto& s : r.timeline) {
-    o << (first ? "\n" : ",\n") << "{\"t\":" << num(s.elapsed_s) << ",\"msgs_per_s\":" << num(s.msgs_per_s)
-      << ",\"mb_per_s\":" << num(s.mb_per_s) << ",\"consumed_per_s\":" << num(s.consumed_per_s)
-      << ",\"ack_p50_us\":" << num(s.ack_p50_us) << ",\"ack_p99_us\":" << num(s.ack_p99_us) << ",\"errors\":" << s.errors
-      << ",\"in_flight\":" << s.in_flight << "}";
-    first = false;
-  }
-  o << "]\n}\n";
-  return o.str();
+  json errors = json::object();
+  for (const auto& [what, n] : r.errors) errors[what] = n;
+  doc["errors"] = std::move(errors);
+  json timeline = json::array();
+  for (const auto& s : r.timeline)
+    timeline.push_back({{"t", json_number(s.elapsed_s)},
+                        {"msgs_per_s", json_number(s.msgs_per_s)},
+                        {"mb_per_s", json_number(s.mb_per_s)},
+                        {"consumed_per_s", json_number(s.consumed_per_s)},
+                        {"ack_p50_us", json_number(s.ack_p50_us)},
+                        {"ack_p99_us", json_number(s.ack_p99_us)},
+                        {"errors", s.errors},
+                        {"in_flight", s.in_flight}});
+  doc["timeline"] = std::move(timeline);
+  // Error texts come from the network: bytes that are not UTF-8 become U+FFFD, not an exception.
+  return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace quorumq::bench

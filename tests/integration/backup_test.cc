@@ -103,7 +103,7 @@ struct RestoredCluster {
   }
 };
 
-std::string admin_addr(const BrokerProcess& b) { return "127.0.0.1:" + std::to_string(b.admin_port()); }
+std::string admin_addr(const testsupport::BrokerProcess& b) { return "127.0.0.1:" + std::to_string(b.admin_port()); }
 
 TEST(Backup, HotBackupOfEveryBrokerUnderLoadRestoresEveryAcknowledgedMessage) {
   TempDir work("quorumq-backup");

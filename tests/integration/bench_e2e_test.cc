@@ -4,24 +4,22 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <regex>
-#include <sstream>
+#include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "harness.h"
 
 namespace quorumq::test {
 namespace {
 
-// The number after "key": in the JSON's object named `section` (the bench writes flat sections).
-std::optional<double> json_number(const std::string& json, const std::string& section, const std::string& key) {
-  const auto s = json.find("\"" + section + "\":{");
-  if (s == std::string::npos) return std::nullopt;
-  const std::regex re("\"" + key + "\":(-?[0-9.eE+-]+)");
-  std::smatch m;
-  const std::string rest = json.substr(s);
-  if (!std::regex_search(rest, m, re)) return std::nullopt;
-  return std::stod(m[1].str());
+// The number at json[section][key], if there is one.
+std::optional<double> json_number(const nlohmann::json& json, const std::string& section, const std::string& key) {
+  if (!json.contains(section) || !json[section].is_object()) return std::nullopt;
+  const auto& s = json[section];
+  if (!s.contains(key) || !s[key].is_number()) return std::nullopt;
+  return s[key].get<double>();
 }
 
 TEST(BenchE2E, spawn3_killLeader_nothingLostOrDuplicated) {
@@ -34,9 +32,8 @@ TEST(BenchE2E, spawn3_killLeader_nothingLostOrDuplicated) {
   SCOPED_TRACE("stdout:\n" + r.out + "\nstderr:\n" + r.err);
   std::ifstream f(json);
   ASSERT_TRUE(f) << "no JSON written";
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string j = ss.str();
+  const nlohmann::json j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded()) << "the JSON does not parse";
 
   EXPECT_EQ(json_number(j, "verify", "lost"), 0.0);
   EXPECT_EQ(json_number(j, "verify", "duplicated"), 0.0);

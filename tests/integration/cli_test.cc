@@ -17,7 +17,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -58,38 +57,19 @@ bool has_bare_code(const std::string& s) { return std::regex_search(s, std::rege
 // A long-running CLI process: stdin kept open, stdout/stderr collected by reader threads.
 class Proc {
  public:
-  explicit Proc(const std::vector<std::string>& argv) {
-    int in[2], out[2], err[2];
-    if (::pipe(in) || ::pipe(out) || ::pipe(err)) throw std::runtime_error("pipe");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-      for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) ::close(fd);
-      std::vector<std::string> args = argv;
-      std::vector<char*> a;
-      for (auto& s : args) a.push_back(s.data());
-      a.push_back(nullptr);
-      ::execv(a[0], a.data());
-      _exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    ::close(err[1]);
-    stdin_ = in[1];
-    readers_.emplace_back([this, fd = out[0]] { read_loop(fd, out_); });
-    readers_.emplace_back([this, fd = err[0]] { read_loop(fd, err_); });
+  explicit Proc(const std::vector<std::string>& argv) : process_(spawn_options(argv)) {
+    readers_.emplace_back([this, fd = process_.stdout_fd()] { read_loop(fd, out_); });
+    readers_.emplace_back([this, fd = process_.stderr_fd()] { read_loop(fd, err_); });
   }
   ~Proc() {
     kill9();
     close_stdin();
     for (auto& t : readers_) t.join();
   }
-  void write_stdin(const std::string& s) { ASSERT_EQ(::write(stdin_, s.data(), s.size()), static_cast<ssize_t>(s.size())); }
-  void close_stdin() {
-    if (stdin_ >= 0) ::close(stdin_), stdin_ = -1;
+  void write_stdin(const std::string& s) {
+    ASSERT_EQ(::write(process_.stdin_fd(), s.data(), s.size()), static_cast<ssize_t>(s.size()));
   }
+  void close_stdin() { process_.close_stdin(); }
   std::string out() const {
     std::lock_guard lk(mu_);
     return out_;
@@ -98,30 +78,10 @@ class Proc {
     std::lock_guard lk(mu_);
     return err_;
   }
-  void signal(int sig) {
-    if (pid_ > 0) ::kill(pid_, sig);
-  }
-  void kill9() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
+  void signal(int sig) { process_.signal(sig); }
+  void kill9() { process_.kill9(); }
   // Exit status once it exited (-1 if still running after `timeout`).
-  int wait(std::chrono::milliseconds timeout) {
-    int status = -1;
-    wait_until(
-        [&] {
-          int st = 0;
-          if (::waitpid(pid_, &st, WNOHANG) != pid_) return false;
-          status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-          pid_ = -1;
-          return true;
-        },
-        timeout);
-    return status;
-  }
+  int wait(std::chrono::milliseconds timeout) { return process_.wait(timeout).value_or(-1); }
 
  private:
   void read_loop(int fd, std::string& into) {
@@ -132,10 +92,14 @@ class Proc {
       std::lock_guard lk(mu_);
       into.append(buf, static_cast<std::size_t>(n));
     }
-    ::close(fd);
   }
-  pid_t pid_ = -1;
-  int stdin_ = -1;
+  static testsupport::SpawnOptions spawn_options(const std::vector<std::string>& argv) {
+    testsupport::SpawnOptions o;
+    o.argv = argv;
+    o.pipe_stdin = o.pipe_stdout = o.pipe_stderr = true;  // the Process owns and closes all three
+    return o;
+  }
+  testsupport::Process process_;
   mutable std::mutex mu_;
   std::string out_, err_;
   std::vector<std::thread> readers_;

@@ -1,62 +1,35 @@
-// A local cluster of real broker processes for integration tests: ports, --peers, start/stop,
+// A local cluster of real broker processes for integration tests (testsupport::LocalCluster),
 // and what each broker's /metrics says about partitions (leader, high watermark).
 #pragma once
 
-#include <fstream>
-#include <map>
-#include <memory>
 #include <optional>
-#include <regex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "harness.h"
+#include "quorumq/testsupport/local_cluster.h"
 
 namespace quorumq::test {
 
 class Cluster {
  public:
-  // Brokers 1..n on loopback; each has a client port and a peer port (--peers lists the peer
-  // ports), and all share a cluster secret file, as a production cluster would.
-  Cluster(int n, std::vector<std::string> extra = {}) {
-    std::string peers;
-    std::vector<std::uint16_t> ports;
-    for (int i = 0; i < n; ++i) ports.push_back(free_port());
-    for (int i = 0; i < n; ++i) peer_ports_.push_back(free_port());
-    for (int i = 0; i < n; ++i)
-      peers += (i ? "," : "") + std::to_string(i + 1) + "@127.0.0.1:" + std::to_string(peer_ports_[static_cast<std::size_t>(i)]);
-    peers_ = peers;
-    secret_file_ = dir_.path() / "cluster.secret";
-    {
-      std::ofstream f(secret_file_);
-      f << "integration-test-secret-" << ports[0] << "\n";
-    }
-    for (int i = 0; i < n; ++i) {
-      auto args = extra;
-      args.push_back("--peers=" + peers);
-      args.push_back("--cluster-secret-file=" + secret_file_.string());
-      args.push_back("--log-level=info");
-      brokers_.push_back(std::make_unique<BrokerProcess>(i + 1, dir_.path() / ("b" + std::to_string(i + 1)), args,
-                                                         ports[static_cast<std::size_t>(i)]));
-    }
-  }
+  // Brokers 1..n on loopback (testsupport::LocalCluster): each has a client, an admin and a
+  // peer port (--peers lists the peer ports), and all share a cluster secret file, as a
+  // production cluster would. `extra` flags go to every broker; their log level is info.
+  Cluster(int n, std::vector<std::string> extra = {}) : cluster_(options(n, std::move(extra))) {}
   void start_all() {
     // Each broker waits for /readyz, which needs a controller leader, so start them together.
-    for (auto& b : brokers_) b->spawn();
-    for (auto& b : brokers_) b->wait_ready(30s);
+    if (auto r = cluster_.start(30s * size()); !r) throw std::runtime_error(r.error());
   }
-  BrokerProcess& broker(int i) { return *brokers_[static_cast<std::size_t>(i)]; }
-  int size() const { return static_cast<int>(brokers_.size()); }
-  std::string bootstrap() const {
-    std::string s;
-    for (const auto& b : brokers_) s += (s.empty() ? "" : ",") + b->address();
-    return s;
-  }
-  const std::filesystem::path& dir() const { return dir_.path(); }
+  testsupport::BrokerProcess& broker(int i) { return cluster_.broker(i); }
+  int size() const { return cluster_.size(); }
+  std::string bootstrap() const { return cluster_.bootstrap(); }
+  const std::filesystem::path& dir() const { return cluster_.dir(); }
   // Broker i's peer listener port (what --peers names), the --peers value and the secret file.
-  std::uint16_t peer_port(int i) const { return peer_ports_[static_cast<std::size_t>(i)]; }
-  const std::string& peers() const { return peers_; }
-  const std::filesystem::path& secret_file() const { return secret_file_; }
+  std::uint16_t peer_port(int i) const { return cluster_.peer_port(i); }
+  const std::string& peers() const { return cluster_.peers(); }
+  const std::filesystem::path& secret_file() const { return cluster_.secret_file(); }
 
   // Index of the broker that leads topic/partition according to its own metrics, or -1.
   int leader_of(const std::string& topic, int partition) {
@@ -94,11 +67,15 @@ class Cluster {
   }
 
  private:
-  TempDir dir_{"quorumq-cluster"};
-  std::vector<std::uint16_t> peer_ports_;
-  std::string peers_;
-  std::filesystem::path secret_file_;
-  std::vector<std::unique_ptr<BrokerProcess>> brokers_;
+  static testsupport::ClusterOptions options(int n, std::vector<std::string> extra) {
+    testsupport::ClusterOptions o;
+    o.brokers = n;
+    o.broker_bin = broker_binary();
+    o.log_level = "info";
+    o.extra_args = std::move(extra);
+    return o;
+  }
+  testsupport::LocalCluster cluster_;
 };
 
 }  // namespace quorumq::test

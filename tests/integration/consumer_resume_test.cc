@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <poll.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,28 +21,7 @@ namespace {
 // The child's stdout, line by line, with a deadline.
 class Child {
  public:
-  explicit Child(const std::vector<std::string>& argv) {
-    int fds[2];
-    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      std::vector<std::string> args = argv;
-      std::vector<char*> a;
-      for (auto& s : args) a.push_back(s.data());
-      a.push_back(nullptr);
-      ::execv(a[0], a.data());
-      _exit(127);
-    }
-    ::close(fds[1]);
-    fd_ = fds[0];
-  }
-  ~Child() {
-    kill9();
-    if (fd_ >= 0) ::close(fd_);
-  }
+  explicit Child(const std::vector<std::string>& argv) : process_(spawn_options(argv)) {}
   // The next line, or false once the child has been silent for `idle` (it has nothing more to
   // consume: the topic is drained) or exited.
   bool next_line(std::string& line, std::chrono::milliseconds idle = 3s) {
@@ -54,25 +32,24 @@ class Child {
         buf_.erase(0, nl + 1);
         return true;
       }
-      pollfd p{fd_, POLLIN, 0};
+      pollfd p{process_.stdout_fd(), POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(idle.count())) <= 0) return false;
       char chunk[4096];
-      const ssize_t n = ::read(fd_, chunk, sizeof chunk);
+      const ssize_t n = ::read(process_.stdout_fd(), chunk, sizeof chunk);
       if (n <= 0) return false;
       buf_.append(chunk, static_cast<std::size_t>(n));
     }
   }
-  void kill9() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
+  void kill9() { process_.kill9(); }
 
  private:
-  pid_t pid_ = -1;
-  int fd_ = -1;
+  static testsupport::SpawnOptions spawn_options(const std::vector<std::string>& argv) {
+    testsupport::SpawnOptions o;
+    o.argv = argv;
+    o.pipe_stdout = true;
+    return o;
+  }
+  testsupport::Process process_;  // SIGKILLed and reaped by its destructor
   std::string buf_;
 };
 

@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <map>
@@ -45,38 +44,18 @@ class Member {
     std::vector<int> parts;
   };
 
-  Member(const std::string& bootstrap, const std::string& topic, const std::string& group) {
-    int fds[2];
-    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      std::vector<std::string> args = {QUORUMQ_GROUP_CHILD, bootstrap, topic, group, std::to_string(kSessionMs)};
-      std::vector<char*> a;
-      for (auto& s : args) a.push_back(s.data());
-      a.push_back(nullptr);
-      ::execv(a[0], a.data());
-      _exit(127);
-    }
-    ::close(fds[1]);
-    reader_ = std::thread([this, fd = fds[0]] { read_loop(fd); });
+  Member(const std::string& bootstrap, const std::string& topic, const std::string& group)
+      : process_(spawn_options(bootstrap, topic, group)) {
+    reader_ = std::thread([this, fd = process_.stdout_fd()] { read_loop(fd); });
   }
   ~Member() {
     kill9();
     if (reader_.joinable()) reader_.join();
   }
-  void kill9() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-  }
-  bool alive() const { return pid_ > 0; }
-  void pause() { ::kill(pid_, SIGSTOP); }
-  void resume() { ::kill(pid_, SIGCONT); }
+  void kill9() { process_.kill9(); }
+  bool alive() const { return process_.pid() > 0; }
+  void pause() { process_.signal(SIGSTOP); }
+  void resume() { process_.signal(SIGCONT); }
   std::vector<Event> events() {
     std::lock_guard lk(mu_);
     return events_;
@@ -109,7 +88,6 @@ class Member {
         buf.erase(0, nl + 1);
       }
     }
-    ::close(fd);
   }
   void parse(const std::string& line) {
     std::istringstream in(line);
@@ -139,7 +117,15 @@ class Member {
     events_.push_back(std::move(e));
   }
 
-  pid_t pid_ = -1;
+  static testsupport::SpawnOptions spawn_options(const std::string& bootstrap, const std::string& topic,
+                                                const std::string& group) {
+    testsupport::SpawnOptions o;
+    o.argv = {QUORUMQ_GROUP_CHILD, bootstrap, topic, group, std::to_string(kSessionMs)};
+    o.pipe_stdout = true;  // read by reader_ until EOF; the Process closes it
+    return o;
+  }
+
+  testsupport::Process process_;  // SIGKILLed and reaped by kill9() or its destructor
   std::thread reader_;
   std::mutex mu_;
   std::vector<Event> events_;

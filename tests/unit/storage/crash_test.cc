@@ -13,29 +13,27 @@
 #include <thread>
 
 #include "crash_report.h"
+#include "quorumq/testsupport/process.h"
 #include "test_util.h"
 
 namespace quorumq::storage::test {
 namespace {
 
 struct Child {
-  pid_t pid = -1;
+  testsupport::Process process;
   int rfd = -1;
 };
 
+// The child writes its reports to fd 3: our pipe's write end, which we close once it has it.
 Child spawn(const fs::path& dir, std::uint64_t seed) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) std::abort();
-  const std::string d = dir.string(), sd = std::to_string(seed);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Only async-signal-safe calls between fork and exec.
-    if (::dup2(fds[1], 3) < 0) ::_exit(127);  // dup2 clears FD_CLOEXEC on the copy
-    ::execl(QQ_CRASH_CHILD, QQ_CRASH_CHILD, d.c_str(), sd.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  testsupport::SpawnOptions o;
+  o.argv = {QQ_CRASH_CHILD, dir.string(), std::to_string(seed)};
+  o.pass_fds = {{fds[1], 3}};
+  Child c{testsupport::Process(o), fds[0]};
   ::close(fds[1]);
-  return {pid, fds[0]};
+  return c;
 }
 
 // Reads whole reports until `want` have arrived in total (or EOF); returns false on EOF.
@@ -75,9 +73,8 @@ TEST(CrashTest, killNine_losesNoCompletedAppend) {
     std::string partial;
     const bool alive = read_reports(c.rfd, got, want, partial);
     std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000));
-    ::kill(c.pid, SIGKILL);
-    int status = 0;
-    ::waitpid(c.pid, &status, 0);
+    c.process.kill9();
+    const int status = c.process.wait_status().value_or(0);
     read_reports(c.rfd, got, SIZE_MAX, partial);  // whatever it reported before dying
     ::close(c.rfd);
     ASSERT_TRUE(alive || (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL))
