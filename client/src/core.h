@@ -5,7 +5,8 @@
 // fails what is pending with ClientError::closed and joins the thread.
 // Thread: every member except post(), run_after(), stop() and on_io_thread() must be called on
 // the I/O thread (from a posted function or a callback). All callbacks run on the I/O thread.
-// This header keeps Asio out: only core.cc and connection.cc compile it.
+// This header keeps Asio out: only the Core's own files (core.cc, connection_pool.cc,
+// metadata_cache.cc, through core_impl.h) and connection.cc compile it.
 #pragma once
 
 #include <chrono>
