@@ -295,13 +295,14 @@ int group_reset(const Global& g, const GroupResetOptions& o) {
   }
   std::vector<TopicPartitionOffset> offs;
   for (const auto& [tp, off] : target) offs.push_back({tp.topic, tp.partition, off});
-  if (auto e = admin->alter_group_offsets(o.group, offs)) {
-    if (e->code == make_error_code(BrokerError::group_not_empty))
+  if (auto r = admin->alter_group_offsets(o.group, offs); !r) {
+    const Error& e = r.error();
+    if (e.code == make_error_code(BrokerError::group_not_empty))
       std::cerr << "error: cannot reset group '" << o.group
                 << "': the group has members: stop the group's consumers first (or wait for their session timeout), "
                    "then run this again\n";
     else
-      fail("cannot reset group '" + o.group + "'", *e);
+      fail("cannot reset group '" + o.group + "'", e);
     return 1;
   }
   if (!g.json) std::cout << "topic\tpartition\tnew_offset\n";
@@ -345,12 +346,13 @@ int group_delete(const Global& g, const std::string& group) {
     if (g.json) std::cout << JsonObject().str("deleted", group).num("partitions", 0).done() << "\n";
     return 0;
   }
-  if (auto e = admin->delete_group_offsets(group, tps)) {
-    if (e->code == make_error_code(BrokerError::group_not_empty))
+  if (auto r = admin->delete_group_offsets(group, tps); !r) {
+    const Error& e = r.error();
+    if (e.code == make_error_code(BrokerError::group_not_empty))
       std::cerr << "error: cannot delete group '" << group
                 << "': the group has members: stop the group's consumers first (or wait for their session timeout)\n";
     else
-      fail("cannot delete group '" + group + "'", *e);
+      fail("cannot delete group '" + group + "'", e);
     return 1;
   }
   if (g.json)

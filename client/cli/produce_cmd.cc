@@ -167,7 +167,7 @@ int produce(const Global& g, const ProduceOptions& o) {
     if (!producer.flush(std::chrono::seconds(10)))
       std::cerr << "warning: interrupted; messages not acknowledged within 10 s are reported as failed\n";
   } else {
-    producer.flush();
+    (void)producer.flush();  // without a timeout it returns once every record is complete
   }
   producer.close(std::chrono::seconds(1));
   {

@@ -52,8 +52,8 @@ int topic_create(const Global& g, const std::string& name, std::int32_t partitio
   if (!cfg) return 2;
   auto admin = make_admin(g);
   if (!admin) return 2;
-  if (auto e = admin->create_topic(name, partitions, replicas, *cfg)) {
-    fail("cannot create topic", *e);
+  if (auto r = admin->create_topic(name, partitions, replicas, *cfg); !r) {
+    fail("cannot create topic", r.error());
     return 1;
   }
   if (g.json)
@@ -132,8 +132,8 @@ int topic_describe(const Global& g, const std::string& name) {
 int topic_delete(const Global& g, const std::string& name) {
   auto admin = make_admin(g);
   if (!admin) return 2;
-  if (auto e = admin->delete_topic(name)) {
-    fail("cannot delete topic", *e);
+  if (auto r = admin->delete_topic(name); !r) {
+    fail("cannot delete topic", r.error());
     return 1;
   }
   if (g.json)
@@ -160,8 +160,8 @@ int topic_alter_config(const Global& g, const std::string& name, const std::vect
     }
   auto admin = make_admin(g);
   if (!admin) return 2;
-  if (auto e = admin->alter_topic_config(name, *cfg, remove)) {
-    fail("cannot change the configs of topic '" + name + "'", *e);
+  if (auto r = admin->alter_topic_config(name, *cfg, remove); !r) {
+    fail("cannot change the configs of topic '" + name + "'", r.error());
     return 1;
   }
   // Show the result as the cluster now has it.

@@ -250,7 +250,7 @@ Consumer::~Consumer() {
   if (impl_) impl_->close();
 }
 std::expected<std::unique_ptr<Consumer>, Error> Consumer::create(const ConsumerConfig& config) {
-  if (auto e = config.validate()) return std::unexpected(*e);
+  if (auto valid = config.validate(); !valid) return std::unexpected(valid.error());
   auto impl = std::make_shared<Impl>(config);
   impl->start();
   return std::unique_ptr<Consumer>(new Consumer(std::move(impl)));
@@ -266,15 +266,19 @@ std::int32_t Consumer::generation() const { return impl_->generation(); }
 std::expected<std::vector<Message>, Error> Consumer::poll(std::chrono::milliseconds timeout) {
   return impl_->poll(timeout);
 }
-std::optional<Error> Consumer::commit() { return impl_->commit(std::nullopt); }
-std::optional<Error> Consumer::commit(const std::vector<TopicPartitionOffset>& offsets) { return impl_->commit(offsets); }
-void Consumer::commit_async(CommitCallback callback) { impl_->commit_async(std::move(callback)); }
-std::optional<Error> Consumer::seek(const TopicPartition& tp, std::int64_t offset) { return impl_->seek(tp, offset); }
-std::optional<Error> Consumer::seek_to_beginning(const std::vector<TopicPartition>& partitions) {
-  return impl_->seek_spec(partitions, OffsetSpec::earliest);
+std::expected<void, Error> Consumer::commit() { return client::as_expected(impl_->commit(std::nullopt)); }
+std::expected<void, Error> Consumer::commit(const std::vector<TopicPartitionOffset>& offsets) {
+  return client::as_expected(impl_->commit(offsets));
 }
-std::optional<Error> Consumer::seek_to_end(const std::vector<TopicPartition>& partitions) {
-  return impl_->seek_spec(partitions, OffsetSpec::latest);
+void Consumer::commit_async(CommitCallback callback) { impl_->commit_async(std::move(callback)); }
+std::expected<void, Error> Consumer::seek(const TopicPartition& tp, std::int64_t offset) {
+  return client::as_expected(impl_->seek(tp, offset));
+}
+std::expected<void, Error> Consumer::seek_to_beginning(const std::vector<TopicPartition>& partitions) {
+  return client::as_expected(impl_->seek_spec(partitions, OffsetSpec::earliest));
+}
+std::expected<void, Error> Consumer::seek_to_end(const std::vector<TopicPartition>& partitions) {
+  return client::as_expected(impl_->seek_spec(partitions, OffsetSpec::latest));
 }
 std::expected<std::int64_t, Error> Consumer::position(const TopicPartition& tp) { return impl_->position(tp); }
 std::expected<std::int64_t, Error> Consumer::committed(const TopicPartition& tp) { return impl_->committed(tp); }

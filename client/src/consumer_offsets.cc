@@ -215,14 +215,14 @@ void Consumer::Impl::auto_commit_async() {
 
 void Consumer::Impl::commit_async(CommitCallback cb) {
   if (auto e = no_group_error("commit_async()")) {
-    if (cb) cb(e);
+    if (cb) cb(client::as_expected(std::move(e)));
     return;
   }
   std::vector<TopicPartitionOffset> offs;
   {
     std::lock_guard lk(mu_);
     if (closed_) {
-      if (cb) cb(closed_error());
+      if (cb) cb(std::unexpected(closed_error()));
       return;
     }
     offs = current_positions_locked();
@@ -233,7 +233,7 @@ void Consumer::Impl::commit_async(CommitCallback cb) {
         *self->core_, self->cfg_.group_id, offs, deadline,
         [self, offs, cb](std::optional<Error> e) {
           if (!e) self->note_committed(offs);
-          if (cb) cb(e);
+          if (cb) cb(client::as_expected(std::move(e)));
         },
         self->membership_->identity());
   });

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <expected>
 #include <functional>
 #include <map>
 #include <memory>
@@ -118,6 +119,12 @@ template <typename T>
 T run_sync(Core& core, std::function<void(std::function<void(T)>)> fn);
 
 Error make_error(std::error_code ec, std::string message);
+// Internal code reports a failure as optional<Error> (nullopt: success); the public API as
+// std::expected<void, Error>. This converts at that boundary.
+inline std::expected<void, Error> as_expected(std::optional<Error> e) {
+  if (e) return std::unexpected(std::move(*e));
+  return {};
+}
 // "a:1,b:2" -> {"a:1","b:2"}; blanks trimmed.
 std::vector<std::string> split_bootstrap(std::string_view list);
 bool valid_address(std::string_view host_port);

@@ -179,7 +179,7 @@ Producer::~Producer() {
 }
 
 std::expected<std::unique_ptr<Producer>, Error> Producer::create(const ProducerConfig& config) {
-  if (auto e = config.validate()) return std::unexpected(*e);
+  if (auto valid = config.validate(); !valid) return std::unexpected(valid.error());
   auto impl = std::make_shared<Impl>(config);
   impl->start();
   return std::unique_ptr<Producer>(new Producer(std::move(impl)));
