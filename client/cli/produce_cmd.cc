@@ -119,11 +119,9 @@ int produce(const Global& g, const ProduceOptions& o) {
       if (r) {
         ++acked;
         if (g.json && o.print_offsets)
-          std::cout << JsonObject()
-                           .num("line", static_cast<std::int64_t>(next.line))
-                           .num("partition", r->partition)
-                           .num("offset", r->offset)
-                           .done()
+          std::cout << dump({{"line", static_cast<std::int64_t>(next.line)},
+                             {"partition", r->partition},
+                             {"offset", r->offset}})
                     << '\n';
         else if (o.print_offsets)
           std::cout << r->partition << '\t' << r->offset << '\n';
