@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
       ++seen;
     }
     if (!messages->empty())
-      if (auto e = c.commit()) std::fprintf(stderr, "commit failed: %s\n", e->to_string().c_str());
+      if (auto r = c.commit(); !r) std::fprintf(stderr, "commit failed: %s\n", r.error().to_string().c_str());
   }
   c.close();
   std::printf("%ld messages\n", seen);

@@ -42,12 +42,12 @@ std::expected<TopicLayout, std::string> setup_topic(const std::string& bootstrap
       one.api_timeout_ms = 3000;
       auto a = Admin::create(one);
       if (!a) continue;
-      auto err = (*a)->create_topic(topic, partitions, static_cast<std::int16_t>(layout.replicas));
-      if (!err || err->code == BrokerError::topic_already_exists) {
+      auto r = (*a)->create_topic(topic, partitions, static_cast<std::int16_t>(layout.replicas));
+      if (r || r.error().code == BrokerError::topic_already_exists) {
         created = true;
         break;
       }
-      last_error = err->to_string();
+      last_error = r.error().to_string();
     }
     if (!created) std::this_thread::sleep_for(200ms);
   }

@@ -118,8 +118,8 @@ int consume(const Global& g, const ConsumeOptions& o) {
     if (!grouped || next.empty()) return true;
     std::vector<TopicPartitionOffset> offs;
     for (auto& [tp, off] : next) offs.push_back({tp.topic, tp.partition, off});
-    if (auto e = consumer.commit(offs)) {
-      fail("cannot commit offsets of group '" + o.group + "'", *e);
+    if (auto r = consumer.commit(offs); !r) {
+      fail("cannot commit offsets of group '" + o.group + "'", r.error());
       return false;
     }
     next.clear();
@@ -179,8 +179,8 @@ int consume(const Global& g, const ConsumeOptions& o) {
         case StartOffset::absolute: at = std::clamp(s.n, a, b); break;
         case StartOffset::from_end: at = std::max(a, b - s.n); break;
       }
-      if (auto e = consumer.seek(tp, at)) {
-        fail("cannot start " + tp.topic + "/" + std::to_string(tp.partition), *e);
+      if (auto r = consumer.seek(tp, at); !r) {
+        fail("cannot start " + tp.topic + "/" + std::to_string(tp.partition), r.error());
         return 1;
       }
       ends[tp] = last[tp];

@@ -106,14 +106,12 @@ int group_offsets(const Global& g, const std::string& group) {
     const auto l = find(v->latest, tp);
     uncommitted |= !c;
     if (g.json)
-      std::cout << JsonObject()
-                       .str("group", group)
-                       .str("topic", tp.topic)
-                       .num("partition", tp.partition)
-                       .opt_num("committed", c)
-                       .opt_num("latest", l)
-                       .opt_num("lag", lag_of(c, l))
-                       .done()
+      std::cout << dump({{"group", json_string(group)},
+                         {"topic", json_string(tp.topic)},
+                         {"partition", tp.partition},
+                         {"committed", json_opt(c)},
+                         {"latest", json_opt(l)},
+                         {"lag", json_opt(lag_of(c, l))}})
                 << "\n";
     else
       std::cout << tp.topic << "\t" << tp.partition << "\t" << or_dash(c) << "\t" << or_dash(l) << "\t"
@@ -139,7 +137,7 @@ int group_describe(const Global& g, const std::string& group) {
       for (const auto& tp : m.assignment) owner[tp] = m.member_id;
       for (const auto& tp : m.target) moving_to[tp] = m.member_id;
     }
-  std::vector<std::string> rows;
+  Json rows = Json::array();
   bool uncommitted = false;
   if (!g.json) {
     if (v->info)
@@ -158,41 +156,39 @@ int group_describe(const Global& g, const std::string& group) {
     const auto l = find(v->latest, tp);
     uncommitted |= !c;
     if (g.json)
-      rows.push_back(JsonObject()
-                         .str("topic", tp.topic)
-                         .num("partition", tp.partition)
-                         .str("member", who)
-                         .opt_num("committed", c)
-                         .opt_num("latest", l)
-                         .opt_num("lag", lag_of(c, l))
-                         .done());
+      rows.push_back({{"topic", json_string(tp.topic)},
+                      {"partition", tp.partition},
+                      {"member", json_string(who)},
+                      {"committed", json_opt(c)},
+                      {"latest", json_opt(l)},
+                      {"lag", json_opt(lag_of(c, l))}});
     else
       std::cout << tp.topic << "\t" << tp.partition << "\t" << who << "\t" << or_dash(c) << "\t" << or_dash(l) << "\t"
                 << or_dash(lag_of(c, l)) << "\n";
   }
   if (g.json) {
-    JsonObject o;
-    o.str("group", group);
+    Json o;
+    o["group"] = json_string(group);
     if (v->info) {
-      std::vector<std::string> members;
+      Json members = Json::array();
       for (const auto& m : v->info->members) {
-        std::vector<std::string> topics;
-        for (const auto& t : m.topics) topics.push_back(json_str(t));
-        members.push_back(JsonObject()
-                              .str("member_id", m.member_id)
-                              .str("client_id", m.client_id)
-                              .raw("topics", json_array(topics))
-                              .done());
+        Json topics = Json::array();
+        for (const auto& t : m.topics) topics.push_back(json_string(t));
+        members.push_back({{"member_id", json_string(m.member_id)},
+                           {"client_id", json_string(m.client_id)},
+                           {"topics", std::move(topics)}});
       }
-      o.str("state", v->info->state)
-          .num("generation", v->info->generation)
-          .str("assignor", v->info->assignor)
-          .num("coordinator", v->info->coordinator)
-          .raw("members", json_array(members));
+      o["state"] = json_string(v->info->state);
+      o["generation"] = v->info->generation;
+      o["assignor"] = json_string(v->info->assignor);
+      o["coordinator"] = v->info->coordinator;
+      o["members"] = std::move(members);
     } else {
-      o.str("state", "no members").raw("members", "[]");
+      o["state"] = "no members";
+      o["members"] = Json::array();
     }
-    std::cout << o.raw("partitions", json_array(rows)).done() << "\n";
+    o["partitions"] = std::move(rows);
+    std::cout << dump(o) << "\n";
   } else if (uncommitted) {
     std::cout << kNoCommitNote << "\n";
   }
@@ -210,13 +206,11 @@ int group_list(const Global& g) {
   if (!g.json) std::cout << "group\tstate\tgeneration\tassignor\tmembers\n";
   for (const auto& d : *groups) {
     if (g.json)
-      std::cout << JsonObject()
-                       .str("group", d.group_id)
-                       .str("state", d.state)
-                       .num("generation", d.generation)
-                       .str("assignor", d.assignor)
-                       .num("members", static_cast<std::int64_t>(d.members.size()))
-                       .done()
+      std::cout << dump({{"group", json_string(d.group_id)},
+                         {"state", json_string(d.state)},
+                         {"generation", d.generation},
+                         {"assignor", json_string(d.assignor)},
+                         {"members", static_cast<std::int64_t>(d.members.size())}})
                 << "\n";
     else
       std::cout << d.group_id << "\t" << d.state << "\t" << d.generation << "\t"
@@ -295,24 +289,23 @@ int group_reset(const Global& g, const GroupResetOptions& o) {
   }
   std::vector<TopicPartitionOffset> offs;
   for (const auto& [tp, off] : target) offs.push_back({tp.topic, tp.partition, off});
-  if (auto e = admin->alter_group_offsets(o.group, offs)) {
-    if (e->code == make_error_code(BrokerError::group_not_empty))
+  if (auto r = admin->alter_group_offsets(o.group, offs); !r) {
+    const Error& e = r.error();
+    if (e.code == make_error_code(BrokerError::group_not_empty))
       std::cerr << "error: cannot reset group '" << o.group
                 << "': the group has members: stop the group's consumers first (or wait for their session timeout), "
                    "then run this again\n";
     else
-      fail("cannot reset group '" + o.group + "'", *e);
+      fail("cannot reset group '" + o.group + "'", e);
     return 1;
   }
   if (!g.json) std::cout << "topic\tpartition\tnew_offset\n";
   for (const auto& x : offs) {
     if (g.json)
-      std::cout << JsonObject()
-                       .str("group", o.group)
-                       .str("topic", x.topic)
-                       .num("partition", x.partition)
-                       .num("new_offset", x.offset)
-                       .done()
+      std::cout << dump({{"group", json_string(o.group)},
+                         {"topic", json_string(x.topic)},
+                         {"partition", x.partition},
+                         {"new_offset", x.offset}})
                 << "\n";
     else
       std::cout << x.topic << "\t" << x.partition << "\t" << x.offset << "\n";
@@ -342,19 +335,20 @@ int group_delete(const Global& g, const std::string& group) {
       return 1;
     }
     std::cerr << "group '" << group << "' has no members and no committed offsets: nothing to delete\n";
-    if (g.json) std::cout << JsonObject().str("deleted", group).num("partitions", 0).done() << "\n";
+    if (g.json) std::cout << dump({{"deleted", json_string(group)}, {"partitions", 0}}) << "\n";
     return 0;
   }
-  if (auto e = admin->delete_group_offsets(group, tps)) {
-    if (e->code == make_error_code(BrokerError::group_not_empty))
+  if (auto r = admin->delete_group_offsets(group, tps); !r) {
+    const Error& e = r.error();
+    if (e.code == make_error_code(BrokerError::group_not_empty))
       std::cerr << "error: cannot delete group '" << group
                 << "': the group has members: stop the group's consumers first (or wait for their session timeout)\n";
     else
-      fail("cannot delete group '" + group + "'", *e);
+      fail("cannot delete group '" + group + "'", e);
     return 1;
   }
   if (g.json)
-    std::cout << JsonObject().str("deleted", group).num("partitions", static_cast<std::int64_t>(tps.size())).done()
+    std::cout << dump({{"deleted", json_string(group)}, {"partitions", static_cast<std::int64_t>(tps.size())}})
               << "\n";
   else
     std::cout << "deleted group " << group << " (its committed offsets of " << tps.size() << " partitions)\n";

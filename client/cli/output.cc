@@ -27,101 +27,52 @@ std::size_t utf8_len(std::string_view s, std::size_t i) {
 }
 }  // namespace
 
-std::string json_str(std::string_view s) {
-  static const char* hex = "0123456789abcdef";
+std::string valid_utf8(std::string_view s) {
   std::string out;
-  out.reserve(s.size() + 2);
-  out += '"';
+  out.reserve(s.size());
   for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-      ++i;
-    } else if (c == '\n') {
-      out += "\\n", ++i;
-    } else if (c == '\t') {
-      out += "\\t", ++i;
-    } else if (c == '\r') {
-      out += "\\r", ++i;
-    } else if (c < 0x20 || c == 0x7F) {
-      out += "\\u00";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-      ++i;
-    } else if (const std::size_t n = utf8_len(s, i); n > 0) {
+    if (const std::size_t n = utf8_len(s, i); n > 0) {
       out.append(s.substr(i, n));
       i += n;
     } else {
-      out += "\\ufffd";
+      out += "\xef\xbf\xbd";  // U+FFFD
       ++i;
     }
   }
-  out += '"';
   return out;
 }
 
-void JsonObject::key(std::string_view k) {
-  body_ += body_.empty() ? "{" : ",";
-  body_ += json_str(k);
-  body_ += ':';
-}
-JsonObject& JsonObject::str(std::string_view k, std::string_view v) {
-  key(k);
-  body_ += json_str(v);
-  return *this;
-}
-JsonObject& JsonObject::opt_str(std::string_view k, const std::optional<std::string>& v) {
-  key(k);
-  body_ += v ? json_str(*v) : "null";
-  return *this;
-}
-JsonObject& JsonObject::num(std::string_view k, std::int64_t v) {
-  key(k);
-  body_ += std::to_string(v);
-  return *this;
-}
-JsonObject& JsonObject::opt_num(std::string_view k, std::optional<std::int64_t> v) {
-  key(k);
-  body_ += v ? std::to_string(*v) : "null";
-  return *this;
-}
-JsonObject& JsonObject::boolean(std::string_view k, bool v) {
-  key(k);
-  body_ += v ? "true" : "false";
-  return *this;
-}
-JsonObject& JsonObject::raw(std::string_view k, std::string_view json) {
-  key(k);
-  body_ += json;
-  return *this;
+Json json_string(std::string_view s) { return Json(valid_utf8(s)); }
+
+Json json_opt(std::optional<std::int64_t> v) { return v ? Json(*v) : Json(nullptr); }
+
+std::string dump(const Json& j) {
+  // Every string went through valid_utf8; `replace` only makes sure dump() can never throw.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-std::string json_int_array(const std::vector<std::int32_t>& v) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s + "]";
+std::string json_str(std::string_view s) { return dump(json_string(s)); }
+
+Json message_json_value(const Message& m) {
+  Json headers = Json::array();
+  for (const auto& [k, v] : m.headers) {
+    Json h;
+    h["key"] = json_string(k);
+    h["value"] = json_string(v);
+    headers.push_back(std::move(h));
+  }
+  Json j;
+  j["topic"] = json_string(m.topic);
+  j["partition"] = m.partition;
+  j["offset"] = m.offset;
+  j["timestamp_ms"] = m.timestamp_ms;
+  j["key"] = m.key ? json_string(*m.key) : Json(nullptr);
+  j["value"] = json_string(m.value);
+  j["headers"] = std::move(headers);
+  return j;
 }
 
-std::string json_array(const std::vector<std::string>& encoded) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < encoded.size(); ++i) s += (i ? "," : "") + encoded[i];
-  return s + "]";
-}
-
-std::string message_json(const Message& m) {
-  std::vector<std::string> hs;
-  for (const auto& [k, v] : m.headers) hs.push_back(JsonObject().str("key", k).str("value", v).done());
-  return JsonObject()
-      .str("topic", m.topic)
-      .num("partition", m.partition)
-      .num("offset", m.offset)
-      .num("timestamp_ms", m.timestamp_ms)
-      .opt_str("key", m.key)
-      .str("value", m.value)
-      .raw("headers", json_array(hs))
-      .done();
-}
+std::string message_json(const Message& m) { return dump(message_json_value(m)); }
 
 std::optional<RecordFormat> RecordFormat::parse(std::string_view fmt, std::string& error) {
   RecordFormat f;

@@ -1,4 +1,4 @@
-// What the CLI prints: JSON lines, kcat-style record formats, and the stdout discipline.
+// What the CLI prints: JSON lines (nlohmann-json), kcat-style record formats, and the stdout discipline.
 //
 // Stdout discipline: output is written through std::cout and flushed whenever the CLI is about
 // to wait (for the next input line, an acknowledgement, a poll), so nothing printed sits in a
@@ -12,36 +12,32 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <quorumq/types.h>
 
 namespace quorumq::cli {
 
-// `s` as a JSON string literal (quotes included). Bytes that are not valid UTF-8 become U+FFFD,
-// so every line is valid JSON whatever the message holds.
+// JSON output goes through nlohmann-json. ordered_json keeps the keys in the order they are
+// set, which is the order the CLI has always printed them in.
+using Json = nlohmann::ordered_json;
+
+// `s` with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD (one per
+// byte), so every line is valid JSON whatever a message or name holds.
+std::string valid_utf8(std::string_view s);
+// A JSON string value holding valid_utf8(s).
+Json json_string(std::string_view s);
+// An integer, or null if absent.
+Json json_opt(std::optional<std::int64_t> v);
+// One JSON document on one line (no newline), compact.
+std::string dump(const Json& j);
+
+// `s` as a JSON string literal (quotes included).
 std::string json_str(std::string_view s);
 
-// Builds one JSON object: {"a":1,"b":"x"} in the order the fields are added.
-class JsonObject {
- public:
-  JsonObject& str(std::string_view key, std::string_view value);
-  JsonObject& opt_str(std::string_view key, const std::optional<std::string>& value);  // null if absent
-  JsonObject& num(std::string_view key, std::int64_t value);
-  JsonObject& opt_num(std::string_view key, std::optional<std::int64_t> value);  // null if absent
-  JsonObject& boolean(std::string_view key, bool value);
-  JsonObject& raw(std::string_view key, std::string_view json);  // an already encoded value
-  std::string done() const { return body_.empty() ? "{}" : body_ + "}"; }
-
- private:
-  void key(std::string_view k);
-  std::string body_;
-};
-
-// [1,2,3]
-std::string json_int_array(const std::vector<std::int32_t>& v);
-// A JSON array of already encoded values.
-std::string json_array(const std::vector<std::string>& encoded);
-
-// One consumed message as a JSON line (without the newline).
+// One consumed message as a JSON object: topic, partition, offset, timestamp_ms, key (null if
+// none), value, headers [{key, value}...].
+Json message_json_value(const Message& m);
+// The same as one JSON line (without the newline).
 std::string message_json(const Message& m);
 
 // kcat -f style format: %t topic, %p partition, %o offset, %k key, %v value, %h headers

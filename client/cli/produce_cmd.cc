@@ -119,11 +119,9 @@ int produce(const Global& g, const ProduceOptions& o) {
       if (r) {
         ++acked;
         if (g.json && o.print_offsets)
-          std::cout << JsonObject()
-                           .num("line", static_cast<std::int64_t>(next.line))
-                           .num("partition", r->partition)
-                           .num("offset", r->offset)
-                           .done()
+          std::cout << dump({{"line", static_cast<std::int64_t>(next.line)},
+                             {"partition", r->partition},
+                             {"offset", r->offset}})
                     << '\n';
         else if (o.print_offsets)
           std::cout << r->partition << '\t' << r->offset << '\n';
@@ -167,7 +165,7 @@ int produce(const Global& g, const ProduceOptions& o) {
     if (!producer.flush(std::chrono::seconds(10)))
       std::cerr << "warning: interrupted; messages not acknowledged within 10 s are reported as failed\n";
   } else {
-    producer.flush();
+    (void)producer.flush();  // without a timeout it returns once every record is complete
   }
   producer.close(std::chrono::seconds(1));
   {

@@ -20,10 +20,10 @@ std::string configs_text(const std::map<std::string, std::string>& c) {
   return s.empty() ? "-" : s;
 }
 
-std::string configs_json(const std::map<std::string, std::string>& c) {
-  JsonObject o;
-  for (const auto& [k, v] : c) o.str(k, v);
-  return o.done();
+Json configs_json(const std::map<std::string, std::string>& c) {
+  Json o = Json::object();
+  for (const auto& [k, v] : c) o[valid_utf8(k)] = json_string(v);
+  return o;
 }
 
 // --config / --set values: key=value, each checked. Exit code 2 with the reason on stderr.
@@ -52,17 +52,15 @@ int topic_create(const Global& g, const std::string& name, std::int32_t partitio
   if (!cfg) return 2;
   auto admin = make_admin(g);
   if (!admin) return 2;
-  if (auto e = admin->create_topic(name, partitions, replicas, *cfg)) {
-    fail("cannot create topic", *e);
+  if (auto r = admin->create_topic(name, partitions, replicas, *cfg); !r) {
+    fail("cannot create topic", r.error());
     return 1;
   }
   if (g.json)
-    std::cout << JsonObject()
-                     .str("created", name)
-                     .num("partitions", partitions)
-                     .num("replicas", replicas)
-                     .raw("configs", configs_json(*cfg))
-                     .done()
+    std::cout << dump({{"created", json_string(name)},
+                       {"partitions", partitions},
+                       {"replicas", replicas},
+                       {"configs", configs_json(*cfg)}})
               << "\n";
   else
     std::cout << "created topic " << name << " with " << partitions << " partitions and " << replicas
@@ -80,11 +78,9 @@ int topic_list(const Global& g) {
   }
   for (const auto& t : *r) {
     if (g.json)
-      std::cout << JsonObject()
-                       .str("topic", t.name)
-                       .num("partitions", t.partitions)
-                       .num("replicas", t.replication_factor)
-                       .done()
+      std::cout << dump({{"topic", json_string(t.name)},
+                         {"partitions", t.partitions},
+                         {"replicas", t.replication_factor}})
                 << "\n";
     else
       std::cout << t.name << "\tpartitions=" << t.partitions << "\treplicas=" << t.replication_factor << "\n";
@@ -101,22 +97,18 @@ int topic_describe(const Global& g, const std::string& name) {
     return 1;
   }
   if (g.json) {
-    std::vector<std::string> parts;
+    Json parts = Json::array();
     for (const auto& p : r->partitions)
-      parts.push_back(JsonObject()
-                          .num("partition", p.partition)
-                          .num("leader", p.leader)
-                          .raw("replicas", json_int_array(p.replicas))
-                          .raw("isr", json_int_array(p.isr))
-                          .num("high_watermark", p.high_watermark)
-                          .num("log_start_offset", p.log_start_offset)
-                          .done());
-    std::cout << JsonObject()
-                     .str("topic", r->name)
-                     .num("topic_id", static_cast<std::int64_t>(r->topic_id))
-                     .raw("configs", configs_json(r->configs))
-                     .raw("partitions", json_array(parts))
-                     .done()
+      parts.push_back({{"partition", p.partition},
+                       {"leader", p.leader},
+                       {"replicas", p.replicas},
+                       {"isr", p.isr},
+                       {"high_watermark", p.high_watermark},
+                       {"log_start_offset", p.log_start_offset}});
+    std::cout << dump({{"topic", json_string(r->name)},
+                       {"topic_id", static_cast<std::int64_t>(r->topic_id)},
+                       {"configs", configs_json(r->configs)},
+                       {"partitions", std::move(parts)}})
               << "\n";
     return 0;
   }
@@ -132,12 +124,12 @@ int topic_describe(const Global& g, const std::string& name) {
 int topic_delete(const Global& g, const std::string& name) {
   auto admin = make_admin(g);
   if (!admin) return 2;
-  if (auto e = admin->delete_topic(name)) {
-    fail("cannot delete topic", *e);
+  if (auto r = admin->delete_topic(name); !r) {
+    fail("cannot delete topic", r.error());
     return 1;
   }
   if (g.json)
-    std::cout << JsonObject().str("deleted", name).done() << "\n";
+    std::cout << dump({{"deleted", json_string(name)}}) << "\n";
   else
     std::cout << "deleted topic " << name << "\n";
   return 0;
@@ -160,15 +152,15 @@ int topic_alter_config(const Global& g, const std::string& name, const std::vect
     }
   auto admin = make_admin(g);
   if (!admin) return 2;
-  if (auto e = admin->alter_topic_config(name, *cfg, remove)) {
-    fail("cannot change the configs of topic '" + name + "'", *e);
+  if (auto r = admin->alter_topic_config(name, *cfg, remove); !r) {
+    fail("cannot change the configs of topic '" + name + "'", r.error());
     return 1;
   }
   // Show the result as the cluster now has it.
   auto d = admin->describe_topic(name);
   const auto now = d ? d->configs : *cfg;
   if (g.json)
-    std::cout << JsonObject().str("topic", name).raw("configs", configs_json(now)).done() << "\n";
+    std::cout << dump({{"topic", json_string(name)}, {"configs", configs_json(now)}}) << "\n";
   else
     std::cout << "topic " << name << ": configs " << configs_text(now) << "\n";
   return 0;

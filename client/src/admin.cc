@@ -413,27 +413,30 @@ Admin::~Admin() {
   if (impl_) impl_->close();
 }
 std::expected<std::unique_ptr<Admin>, Error> Admin::create(const AdminConfig& config) {
-  if (auto e = config.validate()) return std::unexpected(*e);
+  if (auto valid = config.validate(); !valid) return std::unexpected(valid.error());
   auto impl = std::make_shared<Impl>(config);
   impl->start();
   return std::unique_ptr<Admin>(new Admin(std::move(impl)));
 }
-std::optional<Error> Admin::create_topic(const std::string& name, std::int32_t partitions, std::int16_t rf,
-                                         const std::map<std::string, std::string>& configs) {
-  return impl_->create_topic(name, partitions, rf, configs);
+std::expected<void, Error> Admin::create_topic(const std::string& name, std::int32_t partitions, std::int16_t rf,
+                                               const std::map<std::string, std::string>& configs) {
+  return client::as_expected(impl_->create_topic(name, partitions, rf, configs));
 }
-std::optional<Error> Admin::delete_topic(const std::string& name) { return impl_->delete_topic(name); }
-std::optional<Error> Admin::alter_topic_config(const std::string& name, const std::map<std::string, std::string>& set,
-                                               const std::vector<std::string>& remove) {
-  return impl_->alter_topic_config(name, set, remove);
+std::expected<void, Error> Admin::delete_topic(const std::string& name) {
+  return client::as_expected(impl_->delete_topic(name));
 }
-std::optional<Error> Admin::alter_group_offsets(const std::string& group_id,
-                                                const std::vector<TopicPartitionOffset>& offsets) {
-  return impl_->alter_group_offsets(group_id, offsets);
+std::expected<void, Error> Admin::alter_topic_config(const std::string& name,
+                                                     const std::map<std::string, std::string>& set,
+                                                     const std::vector<std::string>& remove) {
+  return client::as_expected(impl_->alter_topic_config(name, set, remove));
 }
-std::optional<Error> Admin::delete_group_offsets(const std::string& group_id,
-                                                 const std::vector<TopicPartition>& partitions) {
-  return impl_->delete_group_offsets(group_id, partitions);
+std::expected<void, Error> Admin::alter_group_offsets(const std::string& group_id,
+                                                      const std::vector<TopicPartitionOffset>& offsets) {
+  return client::as_expected(impl_->alter_group_offsets(group_id, offsets));
+}
+std::expected<void, Error> Admin::delete_group_offsets(const std::string& group_id,
+                                                       const std::vector<TopicPartition>& partitions) {
+  return client::as_expected(impl_->delete_group_offsets(group_id, partitions));
 }
 std::expected<std::vector<TopicListing>, Error> Admin::list_topics(bool include_internal) {
   return impl_->list_topics(include_internal);

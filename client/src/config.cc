@@ -4,10 +4,12 @@
 
 namespace quorumq {
 namespace {
-Error invalid(std::string msg) { return Error{make_error_code(ClientError::invalid_config), std::move(msg)}; }
+std::unexpected<Error> invalid(std::string msg) {
+  return std::unexpected(Error{make_error_code(ClientError::invalid_config), std::move(msg)});
+}
 }  // namespace
 
-std::optional<Error> ClientConfig::validate() const {
+std::expected<void, Error> ClientConfig::validate() const {
   const auto list = client::split_bootstrap(bootstrap);
   if (list.empty())
     return invalid("bootstrap is empty: give at least one broker as host:port (e.g. --bootstrap 127.0.0.1:9092 "
@@ -21,11 +23,11 @@ std::optional<Error> ClientConfig::validate() const {
     return invalid("reconnect_backoff_ms must be > 0 and <= reconnect_backoff_max_ms");
   if (max_frame_bytes < 1024) return invalid("max_frame_bytes must be >= 1024");
   if (stall_timeout_ms == 0) return invalid("stall_timeout_ms must be > 0");
-  return std::nullopt;
+  return {};
 }
 
-std::optional<Error> ProducerConfig::validate() const {
-  if (auto e = ClientConfig::validate()) return e;
+std::expected<void, Error> ProducerConfig::validate() const {
+  if (auto r = ClientConfig::validate(); !r) return r;
   if (batch_bytes < 1024) return invalid("batch_bytes must be >= 1024");
   if (max_request_bytes < batch_bytes) return invalid("max_request_bytes must be >= batch_bytes");
   if (max_request_bytes + 4096 > max_frame_bytes)
@@ -35,11 +37,11 @@ std::optional<Error> ProducerConfig::validate() const {
   if (delivery_timeout_ms < linger_ms) return invalid("delivery_timeout_ms must be >= linger_ms");
   if (acks != Acks::none && acks != Acks::leader && acks != Acks::quorum)
     return invalid("acks must be none, leader or quorum");
-  return std::nullopt;
+  return {};
 }
 
-std::optional<Error> ConsumerConfig::validate() const {
-  if (auto e = ClientConfig::validate()) return e;
+std::expected<void, Error> ConsumerConfig::validate() const {
+  if (auto r = ClientConfig::validate(); !r) return r;
   if (max_poll_records == 0) return invalid("max_poll_records must be >= 1");
   if (fetch_max_bytes == 0 || partition_fetch_max_bytes == 0)
     return invalid("fetch_max_bytes and partition_fetch_max_bytes must be > 0");
@@ -54,13 +56,13 @@ std::optional<Error> ConsumerConfig::validate() const {
   if (rebalance_timeout_ms < 500) return invalid("rebalance_timeout_ms must be >= 500");
   if (heartbeat_interval_ms == 0 || heartbeat_interval_ms * 3 > session_timeout_ms)
     return invalid("heartbeat_interval_ms must be > 0 and at most a third of session_timeout_ms");
-  return std::nullopt;
+  return {};
 }
 
-std::optional<Error> AdminConfig::validate() const {
-  if (auto e = ClientConfig::validate()) return e;
+std::expected<void, Error> AdminConfig::validate() const {
+  if (auto r = ClientConfig::validate(); !r) return r;
   if (api_timeout_ms == 0) return invalid("api_timeout_ms must be > 0");
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace quorumq

@@ -5,11 +5,13 @@
 // fails what is pending with ClientError::closed and joins the thread.
 // Thread: every member except post(), run_after(), stop() and on_io_thread() must be called on
 // the I/O thread (from a posted function or a callback). All callbacks run on the I/O thread.
-// This header keeps Asio out: only core.cc and connection.cc compile it.
+// This header keeps Asio out: only the Core's own files (core.cc, connection_pool.cc,
+// metadata_cache.cc, through core_impl.h) and connection.cc compile it.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <expected>
 #include <functional>
 #include <map>
 #include <memory>
@@ -117,6 +119,12 @@ template <typename T>
 T run_sync(Core& core, std::function<void(std::function<void(T)>)> fn);
 
 Error make_error(std::error_code ec, std::string message);
+// Internal code reports a failure as optional<Error> (nullopt: success); the public API as
+// std::expected<void, Error>. This converts at that boundary.
+inline std::expected<void, Error> as_expected(std::optional<Error> e) {
+  if (e) return std::unexpected(std::move(*e));
+  return {};
+}
 // "a:1,b:2" -> {"a:1","b:2"}; blanks trimmed.
 std::vector<std::string> split_bootstrap(std::string_view list);
 bool valid_address(std::string_view host_port);

@@ -42,8 +42,8 @@ int main(int argc, char** argv) {
         since_commit = 0;
         for (const auto& [p, o] : next) std::printf("P %d %lld\n", p, static_cast<long long>(o));
         std::fflush(stdout);
-        if (auto e = (*consumer)->commit()) {
-          std::fprintf(stderr, "commit failed: %s\n", e->message.c_str());
+        if (auto r = (*consumer)->commit(); !r) {
+          std::fprintf(stderr, "commit failed: %s\n", r.error().message.c_str());
           continue;
         }
         for (const auto& [p, o] : next) std::printf("C %d %lld\n", p, static_cast<long long>(o));

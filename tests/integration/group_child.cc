@@ -42,8 +42,8 @@ void commit(const std::vector<quorumq::TopicPartition>* only) {
   }
   if (offs.empty()) return;
   const long long began = now_ms();
-  if (auto e = g_consumer->commit(offs)) {
-    std::printf("E commit: %s\n", e->message.c_str());
+  if (auto r = g_consumer->commit(offs); !r) {
+    std::printf("E commit: %s\n", r.error().message.c_str());
     return;
   }
   for (const auto& o : offs) {

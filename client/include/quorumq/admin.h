@@ -48,43 +48,44 @@ struct GroupInfo {
 
 class QUORUMQ_API Admin {
  public:
-  static std::expected<std::unique_ptr<Admin>, Error> create(const AdminConfig& config);
+  [[nodiscard]] static std::expected<std::unique_ptr<Admin>, Error> create(const AdminConfig& config);
   ~Admin();
   Admin(const Admin&) = delete;
   Admin& operator=(const Admin&) = delete;
 
-  std::optional<Error> create_topic(const std::string& name, std::int32_t partitions,
-                                    std::int16_t replication_factor,
-                                    const std::map<std::string, std::string>& configs = {});
-  std::optional<Error> delete_topic(const std::string& name);
+  [[nodiscard]] std::expected<void, Error> create_topic(const std::string& name, std::int32_t partitions,
+                                                       std::int16_t replication_factor,
+                                                       const std::map<std::string, std::string>& configs = {});
+  [[nodiscard]] std::expected<void, Error> delete_topic(const std::string& name);
   // Changes a topic's own settings: `set` adds or replaces keys, `remove` returns keys to the
   // broker default. Keys: retention.ms, retention.bytes (>= 1, or -1: no limit),
   // max.message.bytes (128 .. 1073741824); the broker refuses anything else (invalid_config).
-  std::optional<Error> alter_topic_config(const std::string& name, const std::map<std::string, std::string>& set,
-                                          const std::vector<std::string>& remove = {});
-  std::expected<std::vector<TopicListing>, Error> list_topics(bool include_internal = false);
-  std::expected<TopicDescription, Error> describe_topic(const std::string& name);
-  std::expected<ClusterInfo, Error> cluster();
+  [[nodiscard]] std::expected<void, Error> alter_topic_config(const std::string& name,
+                                                             const std::map<std::string, std::string>& set,
+                                                             const std::vector<std::string>& remove = {});
+  [[nodiscard]] std::expected<std::vector<TopicListing>, Error> list_topics(bool include_internal = false);
+  [[nodiscard]] std::expected<TopicDescription, Error> describe_topic(const std::string& name);
+  [[nodiscard]] std::expected<ClusterInfo, Error> cluster();
 
   // ListOffsets for each partition (timestamp_ms only with OffsetSpec::timestamp).
-  std::expected<std::vector<TopicPartitionOffset>, Error> list_offsets(
+  [[nodiscard]] std::expected<std::vector<TopicPartitionOffset>, Error> list_offsets(
       const std::vector<TopicPartition>& partitions, OffsetSpec spec, std::int64_t timestamp_ms = -1);
   // Every partition the group has a committed offset for.
-  std::expected<std::vector<GroupPartitionOffset>, Error> group_offsets(const std::string& group_id);
+  [[nodiscard]] std::expected<std::vector<GroupPartitionOffset>, Error> group_offsets(const std::string& group_id);
   // Commits these offsets (each the next offset to read) for the group from outside it, like
   // `kafka-consumer-groups --reset-offsets`. Refused (group_not_empty) while the group has
   // members: stop its consumers first.
-  std::optional<Error> alter_group_offsets(const std::string& group_id,
-                                           const std::vector<TopicPartitionOffset>& offsets);
+  [[nodiscard]] std::expected<void, Error> alter_group_offsets(const std::string& group_id,
+                                                              const std::vector<TopicPartitionOffset>& offsets);
   // Forgets the group's committed offsets of these partitions (empty: every partition it has
   // committed). Refused (group_not_empty) while the group has members.
-  std::optional<Error> delete_group_offsets(const std::string& group_id,
-                                            const std::vector<TopicPartition>& partitions = {});
+  [[nodiscard]] std::expected<void, Error> delete_group_offsets(const std::string& group_id,
+                                                               const std::vector<TopicPartition>& partitions = {});
   // Members, generation and assignment of a consumer group. group_id_not_found: the group has
   // no members (the cluster forgets a group when its last member leaves; its committed offsets
   // stay: group_offsets). list_groups: every group with members.
-  std::expected<GroupInfo, Error> describe_group(const std::string& group_id);
-  std::expected<std::vector<GroupInfo>, Error> list_groups();
+  [[nodiscard]] std::expected<GroupInfo, Error> describe_group(const std::string& group_id);
+  [[nodiscard]] std::expected<std::vector<GroupInfo>, Error> list_groups();
 
   void close();
 

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <expected>
 #include <optional>
 #include <string>
 
@@ -35,7 +36,7 @@ struct QUORUMQ_API ClientConfig {
   std::uint32_t stall_timeout_ms = 1000;
   std::uint32_t max_frame_bytes = 64u << 20;
 
-  std::optional<Error> validate() const;
+  [[nodiscard]] std::expected<void, Error> validate() const;
 };
 
 enum class Acks : std::uint8_t { none = 0, leader = 1, quorum = 2 };
@@ -53,7 +54,7 @@ struct QUORUMQ_API ProducerConfig : ClientConfig {
   // Ignored (off) with acks=none, which gets no answer to retry on.
   bool enable_idempotence = true;
 
-  std::optional<Error> validate() const;
+  [[nodiscard]] std::expected<void, Error> validate() const;
 };
 
 enum class OffsetReset : std::uint8_t { earliest, latest, none };
@@ -95,13 +96,13 @@ struct QUORUMQ_API ConsumerConfig : ClientConfig {
   // period. Must be well below session_timeout_ms.
   std::uint32_t heartbeat_interval_ms = 1000;
 
-  std::optional<Error> validate() const;
+  [[nodiscard]] std::expected<void, Error> validate() const;
 };
 
 struct QUORUMQ_API AdminConfig : ClientConfig {
   std::uint32_t api_timeout_ms = 30000;  // each Admin call, retries included
 
-  std::optional<Error> validate() const;
+  [[nodiscard]] std::expected<void, Error> validate() const;
 };
 
 }  // namespace quorumq

@@ -52,11 +52,12 @@ class QUORUMQ_API RebalanceListener {
   virtual void on_lost(const std::vector<TopicPartition>& partitions) { on_revoked(partitions); }
 };
 
-using CommitCallback = std::function<void(const std::optional<Error>&)>;
+// Gets the commit's outcome: a value on success, else the error.
+using CommitCallback = std::function<void(const std::expected<void, Error>&)>;
 
 class QUORUMQ_API Consumer {
  public:
-  static std::expected<std::unique_ptr<Consumer>, Error> create(const ConsumerConfig& config);
+  [[nodiscard]] static std::expected<std::unique_ptr<Consumer>, Error> create(const ConsumerConfig& config);
   ~Consumer();  // close()
   Consumer(const Consumer&) = delete;
   Consumer& operator=(const Consumer&) = delete;
@@ -77,24 +78,24 @@ class QUORUMQ_API Consumer {
   // Up to max_poll_records records, waiting up to `timeout` for the first. Errors that stop
   // consumption (unknown topic, offset out of range with reset none, no broker reachable for
   // longer than api_timeout_ms) are returned; transient ones are retried inside.
-  std::expected<std::vector<Message>, Error> poll(std::chrono::milliseconds timeout);
+  [[nodiscard]] std::expected<std::vector<Message>, Error> poll(std::chrono::milliseconds timeout);
 
   // Stores position() of every assigned partition as the group's committed offset. Sync
   // waits for the broker's answer (api_timeout_ms).
-  std::optional<Error> commit();
+  [[nodiscard]] std::expected<void, Error> commit();
   // Stores exactly these offsets (each the NEXT offset to read, i.e. last processed + 1).
-  std::optional<Error> commit(const std::vector<TopicPartitionOffset>& offsets);
+  [[nodiscard]] std::expected<void, Error> commit(const std::vector<TopicPartitionOffset>& offsets);
   // commit() without waiting; the callback runs on the I/O thread.
   void commit_async(CommitCallback callback = nullptr);
 
   // Next poll() returns records of `tp` from `offset` on. Drops what was prefetched for tp.
-  std::optional<Error> seek(const TopicPartition& tp, std::int64_t offset);
-  std::optional<Error> seek_to_beginning(const std::vector<TopicPartition>& partitions);
-  std::optional<Error> seek_to_end(const std::vector<TopicPartition>& partitions);
+  [[nodiscard]] std::expected<void, Error> seek(const TopicPartition& tp, std::int64_t offset);
+  [[nodiscard]] std::expected<void, Error> seek_to_beginning(const std::vector<TopicPartition>& partitions);
+  [[nodiscard]] std::expected<void, Error> seek_to_end(const std::vector<TopicPartition>& partitions);
   // The offset of the next record poll() will return for tp (after the start-up lookup).
-  std::expected<std::int64_t, Error> position(const TopicPartition& tp);
+  [[nodiscard]] std::expected<std::int64_t, Error> position(const TopicPartition& tp);
   // The group's committed offset (-1: none), asked from the broker.
-  std::expected<std::int64_t, Error> committed(const TopicPartition& tp);
+  [[nodiscard]] std::expected<std::int64_t, Error> committed(const TopicPartition& tp);
 
   // Commits if auto-commit is on, leaves the group (others take over at once), then stops the
   // I/O thread. Idempotent.

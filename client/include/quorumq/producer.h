@@ -33,7 +33,7 @@ using SendCallback = std::function<void(const SendResult&)>;
 class QUORUMQ_API Producer {
  public:
   // Fails on an invalid config. Connects lazily (first send or flush).
-  static std::expected<std::unique_ptr<Producer>, Error> create(const ProducerConfig& config);
+  [[nodiscard]] static std::expected<std::unique_ptr<Producer>, Error> create(const ProducerConfig& config);
   ~Producer();  // close()
   Producer(const Producer&) = delete;
   Producer& operator=(const Producer&) = delete;
@@ -42,15 +42,16 @@ class QUORUMQ_API Producer {
   // a key records are spread over the partitions (sticky: one batch at a time per partition).
   // `partition` >= 0 forces a partition. Blocks up to max_block_ms while the topic's metadata
   // is unknown or buffer_memory is full; the error then arrives through the future/callback.
-  std::future<SendResult> send(std::string_view topic, std::optional<std::string_view> key,
-                               std::string_view value, const Headers& headers = {},
-                               std::int32_t partition = -1);
+  // The future is the only way to learn the outcome: use the callback overload to fire and forget.
+  [[nodiscard]] std::future<SendResult> send(std::string_view topic, std::optional<std::string_view> key,
+                                             std::string_view value, const Headers& headers = {},
+                                             std::int32_t partition = -1);
   void send(std::string_view topic, std::optional<std::string_view> key, std::string_view value,
             const Headers& headers, SendCallback callback, std::int32_t partition = -1);
 
   // Sends everything queued now (ignoring linger) and waits until all records sent before this
   // call are complete (acknowledged or failed). Returns false on timeout.
-  bool flush(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  [[nodiscard]] bool flush(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   // flush(), then stops the I/O thread. Records still incomplete after `timeout` fail with
   // ClientError::closed. Idempotent.
   void close(std::optional<std::chrono::milliseconds> timeout = std::nullopt);

@@ -9,11 +9,17 @@ namespace {
 
 TEST(CliOutput, json_str_escapes_and_replaces_invalid_utf8) {
   EXPECT_EQ(json_str("a\"b\\c\nd\te"), R"("a\"b\\c\nd\te")");
-  EXPECT_EQ(json_str(std::string("\x01\x7f", 2)), R"("\u0001\u007f")");
+  // Control characters are escaped; DEL needs no escape in JSON and stays as it is.
+  EXPECT_EQ(json_str(std::string("\x01\x7f", 2)), std::string("\"\\u0001\x7f\""));
   EXPECT_EQ(json_str("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80"), "\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"");
-  EXPECT_EQ(json_str("bad \xff \xc3"), R"("bad \ufffd \ufffd")");
-  EXPECT_EQ(json_str("\xc0\xaf"), R"("\ufffd\ufffd")") << "overlong form";
-  EXPECT_EQ(json_str("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")") << "surrogate";
+  // Every byte that is not part of valid UTF-8 becomes one U+FFFD.
+  const std::string fffd = "\xef\xbf\xbd";
+  EXPECT_EQ(json_str("bad \xff \xc3"), "\"bad " + fffd + " " + fffd + "\"");
+  EXPECT_EQ(json_str("\xc0\xaf"), "\"" + fffd + fffd + "\"") << "overlong form";
+  EXPECT_EQ(json_str("\xed\xa0\x80"), "\"" + fffd + fffd + fffd + "\"") << "surrogate";
+  EXPECT_EQ(json_str("\xe2\x82x"), "\"" + fffd + fffd + "x\"") << "cut sequence: one per byte";
+  // Whatever went in, the line parses back.
+  EXPECT_EQ(Json::parse(json_str("bad \xff")).get<std::string>(), "bad " + fffd);
 }
 
 TEST(CliOutput, message_json_has_every_field) {
