@@ -157,6 +157,61 @@ std::expected<std::vector<StoredEntry>, Error> PartitionLog::entries(log_index l
   return out;
 }
 
+std::expected<VerifyResult, Error> PartitionLog::verify(log_index lo, log_index hi, std::size_t max_bytes) const {
+  VerifyResult out;
+  out.next = hi.next();
+  const LogState st = state();
+  lo = std::max(lo, st.first_index);
+  hi = std::min(hi, st.last_index);
+  if (lo > hi) return out;
+  ReadTxn txn(*storage_->env_);
+  if (txn.rc() != 0) return std::unexpected(lmdb_error(txn.rc(), "reading partition " + name_));
+  Cursor c(txn.get(), dbi_);
+  const BeKey key(lo.value);
+  MDB_val k = key.val(), d;
+  int rc = mdb_cursor_get(c.get(), &k, &d, MDB_SET_RANGE);
+  while (rc == 0) {
+    const std::uint64_t idx = from_be(k);
+    if (idx > hi.value) break;
+    if (out.bytes > 0 && out.bytes + d.mv_size > max_bytes) {
+      out.next = log_index{idx};
+      return out;
+    }
+    if (check(d) != BatchError::ok) {
+      out.damaged = log_index{idx};
+      out.next = log_index{idx};
+      return out;
+    }
+    out.bytes += d.mv_size;
+    rc = mdb_cursor_get(c.get(), &k, &d, MDB_NEXT);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return std::unexpected(lmdb_error(rc, "reading partition " + name_));
+  out.next = hi.next();
+  return out;
+}
+
+std::expected<void, Error> PartitionLog::for_each_header(
+    log_index lo, log_index hi, const std::function<void(log_index, std::span<const std::uint8_t>)>& f) const {
+  const LogState st = state();
+  lo = std::max(lo, st.first_index);
+  hi = std::min(hi, st.last_index);
+  if (lo > hi) return {};
+  ReadTxn txn(*storage_->env_);
+  if (txn.rc() != 0) return std::unexpected(lmdb_error(txn.rc(), "reading partition " + name_));
+  Cursor c(txn.get(), dbi_);
+  const BeKey key(lo.value);
+  MDB_val k = key.val(), d;
+  int rc = mdb_cursor_get(c.get(), &k, &d, MDB_SET_RANGE);
+  while (rc == 0) {
+    const std::uint64_t idx = from_be(k);
+    if (idx > hi.value) break;
+    if (d.mv_size >= kBatchHeaderSize) f(log_index{idx}, as_span(d).first(kBatchHeaderSize));
+    rc = mdb_cursor_get(c.get(), &k, &d, MDB_NEXT);
+  }
+  if (rc != 0 && rc != MDB_NOTFOUND) return std::unexpected(lmdb_error(rc, "reading partition " + name_));
+  return {};
+}
+
 std::optional<term_t> PartitionLog::term_at(log_index index) const {
   const LogState st = state();
   if (index.value + 1 == st.first_index.value) return st.prev_term;

@@ -380,13 +380,17 @@ TEST(Replication, emptyDataDir_neverElectsAStaleLeader_thenVotesAgain) {
   // Caught up, it is an ordinary voter again: with the old leader gone, it and the (formerly)
   // stale replica elect a leader that has everything.
   cl.broker(leader).kill9();
+  std::string send_error;
   {
     auto p = Producer::create(pc);
     ASSERT_TRUE(p.has_value());
-    (*p)->send("wipe", std::nullopt, "after", {}, [&](const SendResult& r) { acked += r.has_value(); }, 0);
+    (*p)->send("wipe", std::nullopt, "after", {}, [&](const SendResult& r) {
+      acked += r.has_value();
+      if (!r) send_error = r.error().to_string();
+    }, 0);
     ASSERT_TRUE((*p)->flush(30s));
   }
-  ASSERT_EQ(acked.load(), 301) << "the two remaining brokers did not elect a leader";
+  ASSERT_EQ(acked.load(), 301) << "the two remaining brokers did not elect a leader: " << send_error;
   got = consume_all(cl.bootstrap(), "wipe", "verify2", 301, 30s);
   ASSERT_EQ(got.size(), 301u);
   EXPECT_EQ(got.back().value, "after");

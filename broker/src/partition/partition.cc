@@ -220,16 +220,14 @@ void Partition::rebuild_producer_state(log_index upto) {
   const std::uint64_t last = std::min(upto.value, st.last_index.value);
   std::uint64_t lo = last >= kTailEntries ? last - kTailEntries + 1 : 1;
   lo = std::max(lo, st.first_index.value);
-  while (lo <= last) {
-    auto chunk = log_->entries(log_index{lo}, log_index{last}, 8u << 20);
-    if (!chunk || chunk->empty()) {
-      spdlog::warn("partition {}/{}: could not read the log tail to rebuild producer state: {}", topic_, id_,
-                   chunk ? "empty read" : chunk.error().message);
-      return;
-    }
-    for (const auto& e : *chunk) replay_producer(e.batch);
-    lo = chunk->back().index.value + 1;
-  }
+  // Headers only (about one page per entry, not the whole tail): the entries themselves are
+  // CRC-checked at start (the unapplied tail) or in the background (the rest); a damage found
+  // there reopens the group, which rebuilds this table again.
+  auto r = log_->for_each_header(log_index{lo}, log_index{last},
+                                 [this](log_index, std::span<const std::uint8_t> header) { replay_producer(header); });
+  if (!r)
+    spdlog::warn("partition {}/{}: could not read the log tail to rebuild producer state: {}", topic_, id_,
+                 r.error().message);
 }
 
 void Partition::produce(std::vector<std::vector<std::uint8_t>> batches, wire::Acks acks, ProduceCallback done) {

@@ -75,20 +75,38 @@ ReplicatedLog::ReplicatedLog(GroupOptions opts, storage::Storage& storage, stora
       reader_(std::make_unique<Reader>(log)) {}
 
 ReplicatedLog::~ReplicatedLog() = default;
-// Meta records first (damage, loss), then the hard state and the applied index; then the core.
 void ReplicatedLog::start() {
   std::lock_guard lk(mu_);
-  load_recovery_state();
-  const bool lost = load_lost_state();
-  const auto st = log_->state();
+  open_locked(std::nullopt);
+  if (opts_.campaign_at_start) raft_->campaign_now();  // a no-op while held (damage, loss, verification)
+  pump();
+}
+
+// Meta records first (damage, loss), then the hard state and the applied index; then the core.
+// Entries from the applied index on are read at once (replayed into the state machine) and are
+// checked here; those before it are checked in the background (scrub_step), so opening a group
+// reads only its unapplied tail however long its log is.
+void ReplicatedLog::open_locked(std::optional<log_index> known_bad) {
+  const bool reopen = raft_ != nullptr;
   raft::HardState hs{};
-  if (auto h = storage_.hard_state(opts_.name)) {
-    hs.term = h->term;
-    if (h->vote.value >= 0) hs.vote = h->vote;
-    hs.commit = std::min(h->commit, st.last_index);
-  }
   log_index applied{0};
-  if (opts_.persist_applied) applied = meta_.applied().value_or(log_index{0});
+  if (reopen) {  // at a quiet point: everything the core holds was persisted
+    hs = raft_->hard_state();
+    applied = raft_->applied_index();
+  } else {
+    if (auto h = storage_.hard_state(opts_.name)) {
+      hs.term = h->term;
+      if (h->vote.value >= 0) hs.vote = h->vote;
+      hs.commit = h->commit;
+    }
+    if (opts_.persist_applied) applied = meta_.applied().value_or(log_index{0});
+  }
+  const auto before = log_->state();
+  const log_index check_from = std::max(before.first_index, std::min({applied, hs.commit, before.last_index}));
+  load_recovery_state(known_bad, check_from);
+  const bool lost = reopen ? lost_state_.load() : load_lost_state();
+  const auto st = log_->state();
+  hs.commit = std::min(hs.commit, st.last_index);
   // Applied can lag behind a trimmed prefix only if retention outran a crash; entries below
   // first_index - 1 are gone and were applied before they were trimmed.
   applied = std::min(applied, hs.commit);
@@ -102,11 +120,24 @@ void ReplicatedLog::start() {
   persisted_term_ = hs.term;
   persisted_vote_ = hs.vote;
   persisted_commit_ = hs.commit;
-  persisted_applied_ = applied.value;
+  persisted_applied_ = reopen ? std::min(persisted_applied_, applied.value) : applied.value;
   last_applied_ = applied;
+  // What is left to check in the background: the prefix before check_from, unless a cut
+  // happened (everything before a cut found by the scrub was checked, and a cut at start came
+  // from a check of the whole range after check_from only: the prefix is still unchecked).
+  scrub_damage_.reset();
+  if (!known_bad && !st.empty() && check_from > st.first_index) {
+    scrub_next_ = st.first_index;
+    scrub_end_ = std::min(log_index{check_from.value - 1}, st.last_index);
+    verifying_.store(true);
+    if (opts_.voters.size() > 1) verify_hold_ = std::pair{st.last_index, st.last_term};
+  } else {
+    scrub_next_ = log_index{1};
+    scrub_end_ = log_index{0};
+    verifying_.store(false);
+    verify_hold_.reset();
+  }
   raft_ = make_raft(hs, applied, lost);
-  if (opts_.campaign_at_start && !recovering_until_) raft_->campaign_now();
-  pump();
 }
 
 void ReplicatedLog::stop() {

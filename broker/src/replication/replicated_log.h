@@ -149,6 +149,17 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   const std::string& name() const { return opts_.name; }
   bool is_leader() const { return role_.load() == raft::Role::leader; }
   bool recovering() const { return recovering_.load(); }
+  // After a restart, the stored entries up to the applied index are CRC-checked in the
+  // background instead of before serving (a restart is then as quick for a 10 GB log as for an
+  // empty one). Until then this replica never stands for leader and votes as if it held its
+  // whole log (raft::Config::held_before); a damaged entry found cuts the log there and the
+  // replica recovers from the leader as after a damaged start. Single-replica groups serve at
+  // once (there is no other copy to prefer): a damaged entry there is reported, not cut.
+  bool verifying() const { return verifying_.load(); }
+  // One step of that check, about max_bytes, from any thread (the broker's scrub thread, the
+  // simulation's loop); reads without the group lock. Returns whether work is left.
+  bool scrub_step(std::size_t max_bytes);
+  std::uint64_t scrubbed_bytes() const { return scrubbed_bytes_.load(std::memory_order_relaxed); }
   // This broker may have lost its data and this group has not caught up with a leader yet
   // (raft::Config::lost_state): it does not vote.
   bool lost_state() const { return lost_state_.load(); }
@@ -205,10 +216,16 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   // pump(), handed back by after_persist()).
   void pump();
   // Damage recovery (replicated_log_recovery.cc).
-  // Start-up check of every stored batch's CRC; the first damaged index, if any.
-  std::optional<log_index> find_corruption() const;
-  // At start: reads the recovering mark, cuts a damaged log at the damage and records the mark.
-  void load_recovery_state();
+  // Check of every stored batch's CRC from `from` on; the first damaged index, if any.
+  std::optional<log_index> find_corruption(log_index from) const;
+  // Opens the group over the stored log: at start, and again in place after the scrub found a
+  // damaged entry (`known_bad`: cut there). Sets the applied state, the scrub range, the core.
+  void open_locked(std::optional<log_index> known_bad);
+  // Reads the recovering mark; cuts a damaged log (the first damage from `check_from` on, or
+  // `known_bad`) and records the mark.
+  void load_recovery_state(std::optional<log_index> known_bad, log_index check_from);
+  // At a quiet point: ends the background check (lifts the hold) or acts on a damage it found.
+  void maybe_finish_verification();
   // At start: whether this replica may have lost acknowledged data (and records a known loss).
   bool load_lost_state();
   std::unique_ptr<raft::Raft> make_raft(const raft::HardState& hs, log_index applied, bool lost_state) const;
@@ -261,6 +278,12 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   // damaged replicas at once still let the third, whole one be elected.
   std::optional<log_index> recovering_until_;
   std::optional<term_t> recovering_term_;  // term of the entry at recovering_until_ (held_before)
+  // The background check (scrub_step): [scrub_next_, scrub_end_] is left to check; the hold
+  // (the log's last index and term when it was opened) applies while verifying_ is set.
+  log_index scrub_next_{1};
+  log_index scrub_end_{0};
+  std::optional<log_index> scrub_damage_;
+  std::optional<std::pair<log_index, term_t>> verify_hold_;
   // "lost:<group>" is stored while a KNOWN loss holds (it must survive a restart of a broker
   // that has not caught up yet); deleted with the Ready that ends the rule.
   bool lost_state_stored_ = false;
@@ -274,6 +297,8 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   std::atomic<std::uint64_t> elections_started_{0};
   std::atomic<std::uint64_t> elections_won_{0};
   std::atomic<bool> recovering_{false};
+  std::atomic<bool> verifying_{false};
+  std::atomic<std::uint64_t> scrubbed_bytes_{0};
   std::atomic<bool> lost_state_{false};
   std::atomic<std::uint64_t> applied_{0};
   std::atomic<std::uint64_t> lost_end_index_{0};

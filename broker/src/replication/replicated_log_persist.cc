@@ -32,6 +32,9 @@ void ReplicatedLog::persist(std::shared_ptr<raft::Ready> rd) {
     ops.emplace_back(storage::ResetLogOp{log_, rd->reset_log->first_index, rd->reset_log->prev_term, -1});
   }
   if (rd->truncate_from) ops.emplace_back(storage::TruncateSuffixOp{log_, *rd->truncate_from});
+  // What the leader replaces needs no background check (the new entries are checked as written).
+  if (rd->reset_log) scrub_end_ = log_index{0};
+  if (rd->truncate_from && rd->truncate_from->value <= scrub_end_.value) scrub_end_ = log_index{rd->truncate_from->value - 1};
   if (!rd->entries.empty()) {
     storage::AppendAtOp op{log_, rd->entries.front().index, {}};
     op.batches.reserve(rd->entries.size());
@@ -152,6 +155,7 @@ void ReplicatedLog::after_persist(std::shared_ptr<raft::Ready> rd) {
   raft_->advance(*rd);
   persisting_ = false;
   maybe_finish_recovery();
+  maybe_finish_verification();
   pump();
 }
 

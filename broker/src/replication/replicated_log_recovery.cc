@@ -10,18 +10,23 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "quorumq/protocol/assert.h"
 #include "replicated_log.h"
 
 namespace quorumq::broker {
 
-std::optional<log_index> ReplicatedLog::find_corruption() const {
+std::optional<log_index> ReplicatedLog::find_corruption(log_index from) const {
   const auto st = log_->state();
-  std::uint64_t lo = st.first_index.value;
-  while (!st.empty() && lo <= st.last_index.value) {
-    auto chunk = log_->entries(log_index{lo}, st.last_index, 16u << 20);
-    if (!chunk) return log_index{lo};  // entries() reports the first damaged entry of a range
-    if (chunk->empty()) break;
-    lo = chunk->back().index.value + 1;
+  log_index lo = std::max(from, st.first_index);
+  while (!st.empty() && lo <= st.last_index) {
+    auto r = log_->verify(lo, st.last_index, 16u << 20);
+    if (!r) {
+      spdlog::critical("group {}: checking the stored log: {}; stopping this broker", opts_.name, r.error().message);
+      spdlog::default_logger()->flush();
+      std::_Exit(3);
+    }
+    if (r->damaged) return r->damaged;
+    lo = r->next;
   }
   return std::nullopt;
 }
@@ -40,6 +45,12 @@ std::unique_ptr<raft::Raft> ReplicatedLog::make_raft(const raft::HardState& hs, 
       cfg.learners.push_back(opts_.self);
     }
   }
+  if (verify_hold_ && verifying_.load()) {
+    // Not yet checked: hold as if it were damaged (the larger claim of the two counts).
+    const auto [vi, vt] = *verify_hold_;
+    if (!cfg.held_before || vt > cfg.held_before->second || (vt == cfg.held_before->second && vi > cfg.held_before->first))
+      cfg.held_before = *verify_hold_;
+  }
   cfg.election_timeout_ticks = opts_.election_timeout_ticks;
   cfg.heartbeat_interval_ticks = opts_.heartbeat_interval_ticks;
   cfg.rng_seed = std::hash<std::string>{}(opts_.name) ^ static_cast<std::uint64_t>(opts_.self.value) * 0x9E3779B97F4A7C15ull ^
@@ -50,12 +61,14 @@ std::unique_ptr<raft::Raft> ReplicatedLog::make_raft(const raft::HardState& hs, 
   return std::make_unique<raft::Raft>(cfg, *reader_, hs);
 }
 
-void ReplicatedLog::load_recovery_state() {
-  if (auto m = meta_.recovering()) {
-    recovering_until_ = m->until;
-    recovering_term_ = m->term;
+void ReplicatedLog::load_recovery_state(std::optional<log_index> known_bad, log_index check_from) {
+  if (!recovering_until_) {
+    if (auto m = meta_.recovering()) {
+      recovering_until_ = m->until;
+      recovering_term_ = m->term;
+    }
   }
-  if (auto bad = find_corruption()) {
+  if (auto bad = known_bad ? known_bad : find_corruption(check_from)) {
     // Never serve or stand with a damaged log: cut it at the damage and rebuild from the
     // leader; vote as if we still held what we held (Config::held_before).
     const auto before = log_->state().last_index;
@@ -83,6 +96,15 @@ void ReplicatedLog::load_recovery_state() {
                   "re-fetches from the leader and does not stand for leader until it has recovered that far (it "
                   "votes as if it still held its old log)",
                   opts_.name, bad->value, before.value);
+    if (verify_hold_ && verifying_.load()) {  // the scrub found it: the hold it had carries over
+      const auto [vi, vt] = *verify_hold_;
+      if (!recovering_term_ || vt > *recovering_term_ || (vt == *recovering_term_ && vi > *recovering_until_)) {
+        recovering_until_ = vi, recovering_term_ = vt;
+        std::vector<storage::WriteOp> again;
+        again.push_back(meta_.put_recovering({vi, vt}));
+        (void)storage_.write_sync(std::move(again));
+      }
+    }
   }
   const auto st = log_->state();
   if (recovering_until_) {
@@ -172,6 +194,72 @@ void ReplicatedLog::maybe_finish_recovery() {
   storage_.submit(std::move(ops), [](auto) {});
   votes_withheld_base_ += raft_->votes_withheld();
   raft_ = make_raft(raft_->hard_state(), raft_->applied_index(), lost_state_.load());
+}
+
+bool ReplicatedLog::scrub_step(std::size_t max_bytes) {
+  log_index lo, hi;
+  {
+    std::lock_guard lk(mu_);
+    if (stopped_ || !verifying_.load() || scrub_damage_ || scrub_next_ > scrub_end_) return false;
+    lo = scrub_next_;
+    hi = scrub_end_;
+  }
+  auto r = log_->verify(lo, hi, max_bytes);  // no lock: LMDB reads see a consistent snapshot
+  std::lock_guard lk(mu_);
+  if (stopped_ || !verifying_.load()) return false;
+  if (!r) {
+    spdlog::warn("group {}: background check of the stored log: {}; retried", opts_.name, r.error().message);
+    return false;
+  }
+  scrubbed_bytes_.fetch_add(r->bytes, std::memory_order_relaxed);
+  if (r->damaged && *r->damaged <= scrub_end_) scrub_damage_ = r->damaged;
+  else scrub_next_ = std::max(scrub_next_, r->next);
+  const bool done = scrub_damage_ || scrub_next_ > scrub_end_;
+  if (done) {
+    // Acted on at a quiet point of the group (no Ready in flight), on the group's executor.
+    exec_.post([self = shared_from_this()] {
+      std::lock_guard lk2(self->mu_);
+      if (self->stopped_ || !self->raft_) return;
+      self->maybe_finish_verification();
+      self->pump();
+    });
+  }
+  return !done;
+}
+
+void ReplicatedLog::maybe_finish_verification() {
+  if (!verifying_.load() || persisting_ || raft_->has_ready()) return;
+  if (scrub_damage_) {
+    const log_index d = *scrub_damage_;
+    // Still there and still damaged? (A leader may have replaced that part of the log since.)
+    const auto again = log_->verify(d, d, 1);
+    if (!again || !again->damaged) {
+      scrub_damage_.reset();
+      scrub_next_ = std::max(scrub_next_, d.next());
+      return;  // the scrub goes on
+    }
+    if (opts_.voters.size() == 1) {
+      spdlog::critical("group {}: single replica: stored entry {} is damaged and there is no other copy; reads of it "
+                       "fail with corrupt_message (restore the data directory from a backup to recover it)",
+                       opts_.name, d.value);
+      verifying_.store(false);
+      return;
+    }
+    QQ_ASSERT_MSG(raft_->role() != raft::Role::leader, "a replica still verifying its log became leader");
+    fail_pending(wire::ErrorCode::not_leader, "partition " + opts_.name + " is repairing its log on this broker");
+    open_locked(d);  // cut at d, recover from the leader (recovering mark, held_before)
+    recovering_.store(recovering_until_.has_value());
+    return;
+  }
+  if (scrub_next_ <= scrub_end_) return;
+  verifying_.store(false);
+  spdlog::info("group {}: stored log checked in the background ({} MiB): no damage", opts_.name,
+               scrubbed_bytes_.load() >> 20);
+  if (verify_hold_) {
+    verify_hold_.reset();
+    votes_withheld_base_ += raft_->votes_withheld();
+    raft_ = make_raft(raft_->hard_state(), raft_->applied_index(), lost_state_.load());
+  }
 }
 
 }  // namespace quorumq::broker

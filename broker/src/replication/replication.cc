@@ -161,4 +161,29 @@ std::size_t ReplicaManager::leading_count() const {
   return n;
 }
 
+bool ReplicaManager::scrub_some(std::size_t max_bytes) {
+  std::shared_ptr<ReplicatedLog> pick;
+  {
+    std::lock_guard lk(mu_);
+    // The first verifying group after the cursor, wrapping around: groups take turns.
+    auto it = groups_.upper_bound(scrub_cursor_);
+    for (std::size_t n = 0; n < groups_.size() && !pick; ++n, ++it) {
+      if (it == groups_.end()) it = groups_.begin();
+      if (auto g = it->second.lock(); g && g->verifying()) {
+        pick = std::move(g);
+        scrub_cursor_ = it->first;
+      }
+    }
+  }
+  if (!pick) return false;
+  return pick->scrub_step(max_bytes);  // false after a group's last step (or a read error): a pause
+}
+
+std::size_t ReplicaManager::verifying_count() const {
+  std::size_t n = 0;
+  for (const auto& g : snapshot())
+    if (g->verifying()) ++n;
+  return n;
+}
+
 }  // namespace quorumq::broker

@@ -62,6 +62,11 @@ class ReplicaManager {
   // Graceful shutdown: hand every led group to a follower. Returns how many are still led.
   std::size_t transfer_all();
   std::size_t leading_count() const;
+  // One step of the background log check of some group still verifying (round robin); false
+  // when none has work left, or the step finished a group (the caller may pause). Called by the broker's scrub thread and the simulation.
+  bool scrub_some(std::size_t max_bytes);
+  // Groups of this broker whose stored log is not yet checked since the restart.
+  std::size_t verifying_count() const;
 
  private:
   std::vector<std::shared_ptr<ReplicatedLog>> snapshot() const;
@@ -76,6 +81,7 @@ class ReplicaManager {
   std::map<std::string, LeaderAnnouncement> announced_;  // from other brokers
   std::map<node_id, HostPort> client_addresses_;         // learned in peer handshakes
   std::map<node_id, std::chrono::steady_clock::time_point> connected_since_;
+  std::string scrub_cursor_;  // name of the group scrubbed last (round robin), under mu_
   std::chrono::milliseconds replica_lag_max_{10000};
   std::uint64_t ticks_ = 0;
   std::atomic<std::uint64_t> rejected_{0};

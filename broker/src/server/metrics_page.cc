@@ -106,6 +106,10 @@ std::string Server::Impl::render_metrics() const {
           m.produce_timeouts);
   counter("quorumq_storage_disk_full", "1 while the data directory's disk is full (writes fail; reads go on)",
           ctx.storage.disk_full() ? 1 : 0, "gauge");
+  counter("quorumq_log_verifying_partitions",
+          "Raft groups whose stored log is still being CRC-checked in the background after a restart (they do not "
+          "stand for leader until done)",
+          ctx.replication.verifying_count(), "gauge");
   counter("quorumq_fetch_wakeups_total", "Long-poll fetches woken by a high-watermark move (never by a timer loop)",
           m.fetch_wakeups);
   counter("quorumq_fetch_bytes_total", "Record batch bytes served", m.fetch_bytes);

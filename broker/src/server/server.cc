@@ -258,6 +258,15 @@ std::expected<void, std::string> Server::start() {
   asio::co_spawn(d.io, d.admin_loop(), asio::detached);
   asio::co_spawn(d.io, d.retention_loop(), asio::detached);
   asio::co_spawn(d.io, d.raft_clock(), asio::detached);
+  d.scrub_thread = std::jthread([&d](std::stop_token stop) {
+    std::mutex m;
+    std::condition_variable_any cv;
+    while (!stop.stop_requested()) {
+      if (d.replication.scrub_some(4u << 20)) continue;
+      std::unique_lock lk(m);
+      cv.wait_for(lk, stop, std::chrono::seconds(1), [] { return false; });  // nothing to check: look again later
+    }
+  });
   d.signals.async_wait([&d](std::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {} received", sig);

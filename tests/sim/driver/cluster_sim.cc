@@ -356,6 +356,8 @@ class ClusterSim {
       if (now_ % ReplicaManager::kTickMs == static_cast<std::uint64_t>(b->id) % ReplicaManager::kTickMs)
         b->replication->tick_all();
       if (now_ % 500 == static_cast<std::uint64_t>(b->id) || now_ == b->started_at + 1) announce(*b);
+      // The broker's scrub thread: a background check of the restarted logs, 64 KiB every 5 ms.
+      if (now_ % 5 == static_cast<std::uint64_t>(b->id) % 5) b->replication->scrub_some(64u << 10);
       b->exec->run_due();
       // The disk: a queued group commit lands now or later.
       if (b->storage->pending_writes() > 0 && rng_.chance(sync_p_)) b->storage->run_pending(false);

@@ -111,7 +111,7 @@ TEST_F(DriverSim, RegressionSeedsStillFindFixedBugs) {
   const RegressionCase cases[] = {
       {"27d463b producer table from the uncommitted tail", &broker::sim_regression::producer_state_from_uncommitted_tail,
        {307, 1520, 1665}},
-      {"96dd009 damaged replica demoted to learner", &broker::sim_regression::damaged_replica_is_learner, {332, 1070, 1420}},
+      {"96dd009 damaged replica demoted to learner", &broker::sim_regression::damaged_replica_is_learner, {1070, 1116, 1420}},
       {"a new leader serving before its term's first entry is applied", &broker::sim_regression::serve_before_applied,
        {3674, 4460, 4598}},
   };

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <expected>
 #include <mutex>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +37,13 @@ struct LogState {
   std::int64_t start_offset = 0;  // offset of the first record still stored (log start offset)
   std::int64_t next_offset = 0;   // offset the next record will get (log end offset)
   bool empty() const { return first_index > last_index; }
+};
+
+// One step of a background check of stored entries (PartitionLog::verify).
+struct VerifyResult {
+  log_index next{0};                 // the first index not checked yet
+  std::optional<log_index> damaged;  // the first entry that failed its CRC or structure check
+  std::size_t bytes = 0;             // bytes checked
 };
 
 struct ReadResult {
@@ -59,6 +67,16 @@ class PartitionLog {
   // Entries [lo, hi] (any type), at most max_bytes (at least one), CRC-checked. For Raft.
   std::expected<std::vector<StoredEntry>, Error> entries(log_index lo, log_index hi,
                                                          std::size_t max_bytes) const;
+  // Checks the CRC and structure of entries [lo, hi] in place (no copies), about max_bytes of
+  // them: a scrub step. Stops at the first damaged entry. Entries below first_index (trimmed
+  // meanwhile) are skipped; nothing left in range: next = hi + 1.
+  std::expected<VerifyResult, Error> verify(log_index lo, log_index hi, std::size_t max_bytes) const;
+  // Calls f(index, header) with the fixed header (kBatchHeaderSize bytes) of each entry in
+  // [lo, hi], without reading payloads or checking CRCs: about one page per entry instead of the
+  // whole log. For state derived from headers alone (idempotent producers) where the entries are
+  // checked elsewhere (at start or by the background check). Entries too short are skipped.
+  std::expected<void, Error> for_each_header(
+      log_index lo, log_index hi, const std::function<void(log_index, std::span<const std::uint8_t>)>& f) const;
   // Term of the entry at `index`; prev_term for first_index - 1; nullopt outside the log.
   std::optional<term_t> term_at(log_index index) const;
   // Index of the entry holding `offset` (data entries only); nullopt if not in the log.
