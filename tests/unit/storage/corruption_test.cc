@@ -70,5 +70,63 @@ TEST(CorruptionTest, read_flippedBitIsCorruptErrorNamingPartitionAndOffset) {
   EXPECT_EQ(append(*s, log, {data_batch("more", 1)}).base_offset, 6);
 }
 
+// The background check after a restart (PartitionLog::verify) finds the damaged entry and says
+// which; reading headers only (for the producer table) does not need the payload to be whole.
+TEST(CorruptionTest, verify_findsTheDamagedEntryInSteps_headersStillReadable) {
+  TempDir dir;
+  const std::string marker = "UNIQUE-PAYLOAD-7a0c31f4-verify-finds-me";
+  {
+    auto s = open_storage(dir.path);
+    PartitionLog* log = open_log(*s, "orders-4");
+    for (int i = 0; i < 5; ++i) append(*s, log, {data_batch("pad" + std::to_string(i), 2)});  // indexes 1..5
+    BatchBuilder b;
+    b.add(std::nullopt, marker, 1000);
+    append(*s, log, {b.finish()});  // index 6
+    append(*s, log, {data_batch("after", 2)});  // index 7
+  }
+  ASSERT_GE(flip_bit_in_all_copies(dir.path / "data.mdb", marker), 1);
+  auto s = open_storage(dir.path);
+  PartitionLog* log = open_log(*s, "orders-4");
+
+  // Small steps: each stops after about max_bytes and says where to go on.
+  log_index at{1};
+  std::size_t steps = 0, bytes = 0;
+  std::optional<log_index> damaged;
+  while (at <= log_index{7} && !damaged && steps < 100) {
+    auto r = log->verify(at, log_index{7}, 1);
+    ASSERT_TRUE(r) << r.error().message;
+    ++steps;
+    bytes += r->bytes;
+    damaged = r->damaged;
+    if (!damaged) {
+      ASSERT_GT(r->next, at) << "a step that checks nothing would never end";
+    } else {
+      EXPECT_EQ(r->next, *damaged) << "the damaged entry is where checking stopped";
+    }
+    at = r->next;
+  }
+  ASSERT_TRUE(damaged);
+  EXPECT_EQ(*damaged, log_index{6});
+  EXPECT_EQ(steps, 6u) << "one entry per step with max_bytes 1, the damaged one ends the check";
+  EXPECT_GT(bytes, 0u);
+  // A range after the damage checks clean; one step over everything stops at the damage.
+  auto rest = log->verify(log_index{7}, log_index{7}, 1u << 20);
+  ASSERT_TRUE(rest);
+  EXPECT_FALSE(rest->damaged);
+  EXPECT_EQ(rest->next, log_index{8});
+  auto all = log->verify(log_index{1}, log_index{7}, 1u << 20);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->damaged, log_index{6});
+
+  // Headers of every entry, the damaged one included (its header is intact).
+  std::vector<std::uint64_t> seen;
+  ASSERT_TRUE(log->for_each_header(log_index{1}, log_index{7}, [&](log_index i, std::span<const std::uint8_t> h) {
+    EXPECT_EQ(h.size(), kBatchHeaderSize);
+    EXPECT_EQ(BatchView(h).type(), BatchType::data);
+    seen.push_back(i.value);
+  }));
+  EXPECT_EQ(seen, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7}));
+}
+
 }  // namespace
 }  // namespace quorumq::storage::test
