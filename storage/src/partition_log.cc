@@ -54,22 +54,24 @@ LogState PartitionLog::state() const {
   return state_;
 }
 
-std::expected<ReadResult, Error> PartitionLog::read(std::int64_t from_offset, std::size_t max_bytes,
-                                                    std::int64_t end_offset) const {
+std::expected<ReadResult, Error> PartitionLog::read(offset_t from, std::size_t max_bytes, offset_t end) const {
+  // Batch headers carry raw offsets: compare in int64 inside, offset_t at the API.
+  const std::int64_t from_offset = from.value;
+  std::int64_t end_offset = end.value;
   LogState st;
   {
     std::lock_guard lk(mu_);
     if (dropped_) return std::unexpected(Error{errc::out_of_range, "partition " + name_ + " was deleted"});
     st = state_;
   }
-  if (from_offset < st.start_offset || from_offset > st.next_offset)
+  if (from < st.start_offset || from > st.next_offset)
     return std::unexpected(Error{errc::out_of_range,
                                  "offset " + std::to_string(from_offset) + " is outside partition " + name_ + " [" +
-                                     std::to_string(st.start_offset) + ", " + std::to_string(st.next_offset) +
+                                     std::to_string(st.start_offset.value) + ", " + std::to_string(st.next_offset.value) +
                                      "]: reset the consumer to earliest or latest"});
   ReadResult out;
-  out.next_offset = from_offset;
-  end_offset = std::min(end_offset, st.next_offset);
+  out.next_offset = from;
+  end_offset = std::min(end_offset, st.next_offset.value);
   if (from_offset >= end_offset || st.empty()) return out;
 
   ReadTxn txn(*storage_->env_);
@@ -99,7 +101,7 @@ std::expected<ReadResult, Error> PartitionLog::read(std::int64_t from_offset, st
   while (rc == 0) {
     const std::uint64_t idx = from_be(k);
     if (d.mv_size < kBatchHeaderSize) {
-      if (out.batches == 0) return std::unexpected(corrupt_error(name_, idx, out.next_offset, BatchError::too_short));
+      if (out.batches == 0) return std::unexpected(corrupt_error(name_, idx, out.next_offset.value, BatchError::too_short));
       break;
     }
     const BatchView v(as_span(d));
@@ -114,7 +116,7 @@ std::expected<ReadResult, Error> PartitionLog::read(std::int64_t from_offset, st
       }
       const auto s = as_span(d);
       out.bytes.insert(out.bytes.end(), s.begin(), s.end());
-      out.next_offset = v.base_offset() + v.offset_count();
+      out.next_offset = offset_t{v.base_offset() + v.offset_count()};
       ++out.batches;
     }
     rc = mdb_cursor_get(c.get(), &k, &d, MDB_NEXT);
@@ -225,9 +227,10 @@ std::optional<term_t> PartitionLog::term_at(log_index index) const {
   return term_t{BatchView(as_span(d)).term()};
 }
 
-std::optional<log_index> PartitionLog::index_of_offset(std::int64_t offset) const {
+std::optional<log_index> PartitionLog::index_of_offset(offset_t off) const {
   const LogState st = state();
-  if (offset < st.start_offset || offset >= st.next_offset) return std::nullopt;
+  if (off < st.start_offset || off >= st.next_offset) return std::nullopt;
+  const std::int64_t offset = off.value;  // compared with raw batch-header offsets below
   ReadTxn txn(*storage_->env_);
   if (txn.rc() != 0) return std::nullopt;
   Bounds bounds;
@@ -253,7 +256,7 @@ std::optional<log_index> PartitionLog::index_of_offset(std::int64_t offset) cons
   return log_index{lo};
 }
 
-std::expected<std::int64_t, Error> PartitionLog::offset_for_timestamp(std::int64_t ts_ms) const {
+std::expected<offset_t, Error> PartitionLog::offset_for_timestamp(std::int64_t ts_ms) const {
   const LogState st = state();
   ReadTxn txn(*storage_->env_);
   if (txn.rc() != 0) return std::unexpected(lmdb_error(txn.rc(), "reading partition " + name_));
@@ -270,7 +273,7 @@ std::expected<std::int64_t, Error> PartitionLog::offset_for_timestamp(std::int64
         v.for_each_record([&](const RecordView& r) {
           if (r.timestamp_ms >= ts_ms && r.offset < found) found = r.offset;
         });
-        return found;
+        return offset_t{found};
       }
     }
     rc = mdb_cursor_get(c.get(), &k, &d, MDB_NEXT);

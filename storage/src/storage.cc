@@ -76,7 +76,7 @@ int load_log_state(MDB_txn* txn, MDB_dbi meta, MDB_dbi dbi, const std::string& n
   st.first_index = log_index{ls.start_index};
   st.last_index = log_index{ls.start_index - 1};
   st.prev_term = st.last_term = term_t{ls.prev_term};
-  st.start_offset = st.next_offset = ls.start_offset;
+  st.start_offset = st.next_offset = offset_t{ls.start_offset};
   Cursor c(txn, dbi);
   if (c.rc() != 0) return c.rc();
   MDB_val k, d;
@@ -84,14 +84,14 @@ int load_log_state(MDB_txn* txn, MDB_dbi meta, MDB_dbi dbi, const std::string& n
   if (rc == MDB_NOTFOUND) return 0;
   if (rc != 0) return rc;
   st.first_index = log_index{from_be(k)};
-  st.start_offset = BatchView(as_span(d)).base_offset();
+  st.start_offset = offset_t{BatchView(as_span(d)).base_offset()};
   rc = mdb_cursor_get(c.get(), &k, &d, MDB_LAST);
   if (rc != 0) return rc;
   const BatchView last(as_span(d));
   if (d.mv_size < kBatchHeaderSize) return MDB_CORRUPTED;
   st.last_index = log_index{from_be(k)};
   st.last_term = term_t{last.term()};
-  st.next_offset = last.base_offset() + last.offset_count();
+  st.next_offset = offset_t{last.base_offset() + last.offset_count()};
   return 0;
 }
 }  // namespace

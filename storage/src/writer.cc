@@ -366,7 +366,7 @@ static int put_batches(MDB_txn* txn, unsigned dbi, LogState& st, std::vector<std
     if (rc != 0) return rc;
     st.last_index = idx;
     st.last_term = term_t{v.term()};
-    st.next_offset += v.offset_count();
+    st.next_offset = offset_t{st.next_offset.value + v.offset_count()};
   }
   r.last_index = st.last_index;
   r.next_offset = st.next_offset;
@@ -379,7 +379,7 @@ Error Writer::apply_append(MDB_txn* txn, AppendOp& op, Scratch& s, WriteResult& 
   if (op.term < st.last_term)
     return invalid("append to " + op.log->name() + " with term " + std::to_string(op.term.value) +
                    " below the log's last term " + std::to_string(st.last_term.value));
-  std::int64_t off = st.next_offset;
+  std::int64_t off = st.next_offset.value;
   for (auto& b : op.batches) {
     if (!plausible_batch(b)) return invalid("append to " + op.log->name() + ": not a record batch");
     stamp_batch(b, off, op.term.value);
@@ -405,10 +405,10 @@ Error Writer::apply_append_at(MDB_txn* txn, AppendAtOp& op, Scratch& s, WriteRes
   // An empty log (fresh, fully truncated, or reset to a leader's first index) continues at the
   // offset its leader stamped: after a reset the follower does not know it until this batch.
   if (st.empty() && !op.batches.empty() && plausible_batch(op.batches.front())) {
-    st.next_offset = BatchView(op.batches.front()).base_offset();
+    st.next_offset = offset_t{BatchView(op.batches.front()).base_offset()};
     st.start_offset = st.next_offset;
   }
-  std::int64_t off = st.next_offset;
+  std::int64_t off = st.next_offset.value;
   std::uint64_t term = st.last_term.value;
   for (const auto& b : op.batches) {
     if (!plausible_batch(b)) return invalid("append to " + op.log->name() + ": not a record batch");
@@ -462,7 +462,7 @@ Error Writer::apply_truncate(MDB_txn* txn, PartitionLog* log, log_index from, Sc
   rc = 0;
   st.last_index = log_index{from.value - 1};
   st.last_term = new_last_term;
-  st.next_offset = new_next;
+  st.next_offset = offset_t{new_next};
   return kOk;
 }
 
@@ -476,14 +476,14 @@ Error Writer::apply_trim(MDB_txn* txn, PartitionLog* log, log_index before, Scra
   Cursor c(txn, log->dbi_);
   if ((rc = c.rc()) != 0) return kOk;
   term_t prev_term = st.prev_term;
-  std::int64_t start_offset = st.next_offset;
+  offset_t start_offset = st.next_offset;
   for (;;) {
     MDB_val k, d;
     rc = mdb_cursor_get(c.get(), &k, &d, MDB_FIRST);
     if (rc != 0) break;
     const BatchView v(as_span(d));
     if (from_be(k) >= before.value) {
-      start_offset = v.base_offset();
+      start_offset = offset_t{v.base_offset()};
       break;
     }
     prev_term = term_t{v.term()};
@@ -514,7 +514,7 @@ Error Writer::apply_reset(MDB_txn* txn, const ResetLogOp& op, Scratch& s, int& r
 }
 
 int Writer::put_logstate(MDB_txn* txn, PartitionLog* log, const LogState& st) {
-  LogStart ls{st.first_index.value, st.prev_term.value, st.start_offset};
+  LogStart ls{st.first_index.value, st.prev_term.value, st.start_offset.value};
   const std::string key = logstate_key(log->name());
   MDB_val k = as_val(key), d = as_val(&ls, sizeof ls);
   return mdb_put(txn, env_->meta_dbi, &k, &d, 0);

@@ -143,7 +143,7 @@ class FetchOp : public std::enable_shared_from_this<FetchOp> {
         flatbuffers::Offset<flatbuffers::Vector<std::uint8_t>> records = 0;
         if (budget > 0 && it.offset < hw) {
           const std::size_t limit = static_cast<std::size_t>(std::min<std::int64_t>(budget, std::max(it.max_bytes, 1)));
-          auto r = p->log()->read(it.offset, limit, hw);
+          auto r = p->log()->read(offset_t{it.offset}, limit, offset_t{hw});
           if (!r) {
             ctx_.metrics.fetch_errors.fetch_add(1, std::memory_order_relaxed);
             spdlog::error("fetch {}/{} at {}: {}", name, it.partition, it.offset, r.error().message);

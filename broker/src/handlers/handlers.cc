@@ -251,7 +251,7 @@ void handle_list_offsets(BrokerContext& ctx, const FrameHeader& h, const ListOff
               parts.push_back(CreateListOffsetsPartitionResponse(fbb, lp->partition(), ErrorCode::storage_error));
               continue;
             }
-            off = std::min(*r, p->high_watermark());
+            off = std::min(r->value, p->high_watermark());
           }
           parts.push_back(CreateListOffsetsPartitionResponse(fbb, lp->partition(), ErrorCode::none, off));
         }

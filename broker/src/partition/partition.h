@@ -89,8 +89,8 @@ class Partition : public Applier, public std::enable_shared_from_this<Partition>
 
   // Offsets below the high watermark are committed on a quorum.
   std::int64_t high_watermark() const { return hw_.load(std::memory_order_acquire); }
-  std::int64_t log_start_offset() const { return log_->state().start_offset; }
-  std::int64_t log_end_offset() const { return log_->state().next_offset; }
+  std::int64_t log_start_offset() const { return log_->state().start_offset.value; }
+  std::int64_t log_end_offset() const { return log_->state().next_offset.value; }
   bool serving() const { return group_ && group_->leader_ready(); }
 
   // `wake` runs once (any thread) when the high watermark moves or the partition closes.

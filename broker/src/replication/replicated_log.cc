@@ -111,12 +111,12 @@ void ReplicatedLog::open_locked(std::optional<log_index> known_bad) {
   // first_index - 1 are gone and were applied before they were trimmed.
   applied = std::min(applied, hs.commit);
   if (applied.value + 1 < st.first_index.value) applied = log_index{st.first_index.value - 1};
-  std::int64_t applied_end = st.start_offset;
+  std::int64_t applied_end = st.start_offset.value;
   if (applied >= st.first_index) {
     if (auto e = log_->entries(applied, applied, 1); e && !e->empty()) applied_end = end_of(BatchView(e->front().batch));
   }
   applier_->on_start(applied, applied_end);
-  end_offset_ = st.next_offset;
+  end_offset_ = st.next_offset.value;
   persisted_term_ = hs.term;
   persisted_vote_ = hs.vote;
   persisted_commit_ = hs.commit;

@@ -35,11 +35,11 @@ std::int64_t ReplicatedLog::end_offset_before(log_index i) const {
     if (!es.empty() && es.front().payload && !es.front().payload->empty()) return end_of(BatchView(*es.front().payload));
   }
   const auto st = log_->state();
-  if (st.start_offset < 0) {
+  if (st.start_offset < offset_t{0}) {
     spdlog::error("group {}: offsets unknown after a log reset with no entries; assuming 0", opts_.name);
     return 0;
   }
-  return st.start_offset;
+  return st.start_offset.value;
 }
 
 }  // namespace quorumq::broker

@@ -29,7 +29,7 @@ void ReplicatedLog::persist(std::shared_ptr<raft::Ready> rd) {
   if (rd->reset_log) {
     // The leader removed what we lack; our log restarts at its first index. Its offsets start
     // where the first entry appended after the reset says (storage takes it from that batch).
-    ops.emplace_back(storage::ResetLogOp{log_, rd->reset_log->first_index, rd->reset_log->prev_term, -1});
+    ops.emplace_back(storage::ResetLogOp{log_, rd->reset_log->first_index, rd->reset_log->prev_term, offset_t{-1}});
   }
   if (rd->truncate_from) ops.emplace_back(storage::TruncateSuffixOp{log_, *rd->truncate_from});
   // What the leader replaces needs no background check (the new entries are checked as written).

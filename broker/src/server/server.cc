@@ -34,7 +34,7 @@ awaitable<void> Server::Impl::retention_loop() {
         auto* log = p->log();
         const auto st = log->state();
         if (st.empty()) continue;
-        const auto hw_index = log->index_of_offset(p->high_watermark() - 1);
+        const auto hw_index = log->index_of_offset(offset_t{p->high_watermark() - 1});
         const log_index limit = hw_index ? hw_index->next() : st.first_index;
         const log_index point = log->retention_point(retention_bytes, min_ts, limit);
         if (point <= st.first_index) continue;

@@ -764,7 +764,7 @@ class ClusterSim {
       }
       for (const auto& [val, at] : acked_) {
         if (at.first != p) continue;
-        if (at.second < st.start_offset) continue;  // (no retention here; kept for clarity)
+        if (at.second < st.start_offset.value) continue;  // (no retention here; kept for clarity)
         auto it = by_offset.find(at.second);
         if (it == by_offset.end() || it->second != val)
           throw Failure("acknowledged " + val + " at t/" + std::to_string(p) + "@" + std::to_string(at.second) +

@@ -46,19 +46,19 @@ TEST(CorruptionTest, read_flippedBitIsCorruptErrorNamingPartitionAndOffset) {
   auto s = open_storage(dir.path);
   ASSERT_TRUE(s) << "a damaged record must not stop the broker from opening";
   PartitionLog* log = open_log(*s, "orders-3");
-  auto bad = log->read(2, 1u << 20, 100);
+  auto bad = log->read(offset_t{2}, 1u << 20, offset_t{100});
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, errc::corrupt);
   EXPECT_NE(bad.error().message.find("orders-3"), std::string::npos) << bad.error().message;
   EXPECT_NE(bad.error().message.find("offset 2"), std::string::npos) << bad.error().message;
   EXPECT_NE(bad.error().message.find("CRC"), std::string::npos) << bad.error().message;
-  EXPECT_EQ(log->read(3, 1u << 20, 100).error().code, errc::corrupt);
+  EXPECT_EQ(log->read(offset_t{3}, 1u << 20, offset_t{100}).error().code, errc::corrupt);
   // Batches before it are served (the read ends early), batches after it are served.
-  auto head = log->read(0, 1u << 20, 100);
+  auto head = log->read(offset_t{0}, 1u << 20, offset_t{100});
   ASSERT_TRUE(head);
   EXPECT_EQ(head->batches, 1u);
-  EXPECT_EQ(head->next_offset, 2);
-  auto tail = log->read(4, 1u << 20, 100);
+  EXPECT_EQ(head->next_offset, offset_t{2});
+  auto tail = log->read(offset_t{4}, 1u << 20, offset_t{100});
   ASSERT_TRUE(tail);
   EXPECT_EQ(records_of(tail->bytes), (std::vector<Rec>{{4, "last-0"}, {5, "last-1"}}));
   // Raft's path reports it too.
@@ -67,7 +67,7 @@ TEST(CorruptionTest, read_flippedBitIsCorruptErrorNamingPartitionAndOffset) {
   EXPECT_EQ(es.error().code, errc::corrupt);
   EXPECT_NE(es.error().message.find("orders-3"), std::string::npos);
   // The storage keeps working.
-  EXPECT_EQ(append(*s, log, {data_batch("more", 1)}).base_offset, 6);
+  EXPECT_EQ(append(*s, log, {data_batch("more", 1)}).base_offset, offset_t{6});
 }
 
 // The background check after a restart (PartitionLog::verify) finds the damaged entry and says

@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
         std::_Exit(1);
       }
       const AppendResult& a = r->appends[0];
-      const test::CrashReport rep{a.first_index.value, a.base_offset, a.next_offset, hash};
+      const test::CrashReport rep{a.first_index.value, a.base_offset.value, a.next_offset.value, hash};
       if (::write(3, &rep, sizeof rep) != sizeof rep) std::_Exit(1);
       std::lock_guard lk(mu);
       --in_flight;

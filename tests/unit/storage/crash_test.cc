@@ -92,7 +92,7 @@ TEST(CrashTest, killNine_losesNoCompletedAppend) {
       ASSERT_GE(st.last_index.value, acked.rbegin()->first) << "round " << round;
     }
     // Every entry in the log (acked or committed-but-unreported) is whole, CRC-clean, contiguous.
-    std::int64_t next = st.start_offset;
+    std::int64_t next = st.start_offset.value;
     std::uint64_t idx = st.first_index.value;
     while (idx <= st.last_index.value) {
       auto es = (*log)->entries(log_index{idx}, st.last_index, 4u << 20);
@@ -111,7 +111,7 @@ TEST(CrashTest, killNine_losesNoCompletedAppend) {
         ++idx;
       }
     }
-    ASSERT_EQ(next, st.next_offset);
+    ASSERT_EQ(next, st.next_offset.value);
     // Consumers' view agrees: read() over the whole log CRC-checks every batch.
     auto all = (*log)->read(st.start_offset, 1u << 30, st.next_offset);
     ASSERT_TRUE(all) << all.error().message;

@@ -61,7 +61,7 @@ TEST_F(DiskFullTest, append_failsCleanlyKeepsAckedAndRecoversWhenSpaceFreed) {
       for (int k = 0; k < 4; ++k) {
         std::string v = "v" + std::to_string(i) + "-" + std::to_string(k);
         v.resize(8 << 10, 'x');
-        acked.push_back({r->appends[0].base_offset + k, v});
+        acked.push_back({r->appends[0].base_offset.value + k, v});
       }
     }
     ASSERT_TRUE(full) << "the 4 MiB filesystem never filled";
@@ -70,7 +70,7 @@ TEST_F(DiskFullTest, append_failsCleanlyKeepsAckedAndRecoversWhenSpaceFreed) {
     EXPECT_NE(full->message.find(data.string()), std::string::npos) << full->message;
     ASSERT_GT(acked.size(), 0u);
     // The failed write left nothing behind; the state is what was acknowledged.
-    EXPECT_EQ((*log)->state().next_offset, static_cast<std::int64_t>(acked.size()));
+    EXPECT_EQ((*log)->state().next_offset, offset_t{static_cast<std::int64_t>(acked.size())});
     EXPECT_EQ(read_all(**log), acked);
     // Still full: still a clean error.
     std::vector<WriteOp> ops;
@@ -84,10 +84,10 @@ TEST_F(DiskFullTest, append_failsCleanlyKeepsAckedAndRecoversWhenSpaceFreed) {
     ops.push_back(AppendOp{*log, {data_batch("after", 1, 1000, 100)}, term_t{1}});
     auto ok = (*s)->write_sync(std::move(ops));
     ASSERT_TRUE(ok) << ok.error().message;
-    EXPECT_EQ(ok->appends[0].base_offset, static_cast<std::int64_t>(acked.size()));
+    EXPECT_EQ(ok->appends[0].base_offset, offset_t{static_cast<std::int64_t>(acked.size())});
     std::string v = "after-0";
     v.resize(100, 'x');
-    acked.push_back({ok->appends[0].base_offset, v});
+    acked.push_back({ok->appends[0].base_offset.value, v});
   }
   // After a reopen everything acknowledged is there, nothing else.
   auto s = open_storage(data);

@@ -27,18 +27,18 @@ TEST_F(PartitionLogTest, append_assignsContiguousIndexesAndOffsets) {
   const AppendResult r1 = append(*s, log, {data_batch("a", 2), data_batch("b", 3)});
   EXPECT_EQ(r1.first_index, log_index{1});
   EXPECT_EQ(r1.last_index, log_index{2});
-  EXPECT_EQ(r1.base_offset, 0);
-  EXPECT_EQ(r1.next_offset, 5);
+  EXPECT_EQ(r1.base_offset, offset_t{0});
+  EXPECT_EQ(r1.next_offset, offset_t{5});
   const AppendResult r2 = append(*s, log, {data_batch("c", 4)});
   EXPECT_EQ(r2.first_index, log_index{3});
   EXPECT_EQ(r2.last_index, log_index{3});
-  EXPECT_EQ(r2.base_offset, 5);
-  EXPECT_EQ(r2.next_offset, 9);
+  EXPECT_EQ(r2.base_offset, offset_t{5});
+  EXPECT_EQ(r2.next_offset, offset_t{9});
   const LogState st = log->state();
   EXPECT_EQ(st.first_index, log_index{1});
   EXPECT_EQ(st.last_index, log_index{3});
-  EXPECT_EQ(st.start_offset, 0);
-  EXPECT_EQ(st.next_offset, 9);
+  EXPECT_EQ(st.start_offset, offset_t{0});
+  EXPECT_EQ(st.next_offset, offset_t{9});
   const auto recs = read_all(*log);
   ASSERT_EQ(recs.size(), 9u);
   for (std::size_t i = 0; i < recs.size(); ++i) EXPECT_EQ(recs[i].offset, static_cast<std::int64_t>(i));
@@ -50,20 +50,20 @@ TEST_F(PartitionLogTest, append_assignsContiguousIndexesAndOffsets) {
 TEST_F(PartitionLogTest, append_noopBatchTakesIndexButNoOffset) {
   const AppendResult r = append(*s, log, {data_batch("a", 2), noop_batch(), data_batch("b", 3)});
   EXPECT_EQ(r.last_index, log_index{3});
-  EXPECT_EQ(r.next_offset, 5);
+  EXPECT_EQ(r.next_offset, offset_t{5});
   const auto control = make_payload_batch(BatchType::control, std::span<const std::uint8_t>{});
   const AppendResult r2 = append(*s, log, {control});
   EXPECT_EQ(r2.first_index, log_index{4});
-  EXPECT_EQ(r2.base_offset, 5);
-  EXPECT_EQ(r2.next_offset, 5);
-  EXPECT_EQ(log->index_of_offset(1), log_index{1});
-  EXPECT_EQ(log->index_of_offset(2), log_index{3});
-  EXPECT_EQ(log->index_of_offset(4), log_index{3});
-  EXPECT_EQ(log->index_of_offset(5), std::nullopt);
-  auto rr = log->read(0, 1u << 20, 100);
+  EXPECT_EQ(r2.base_offset, offset_t{5});
+  EXPECT_EQ(r2.next_offset, offset_t{5});
+  EXPECT_EQ(log->index_of_offset(offset_t{1}), log_index{1});
+  EXPECT_EQ(log->index_of_offset(offset_t{2}), log_index{3});
+  EXPECT_EQ(log->index_of_offset(offset_t{4}), log_index{3});
+  EXPECT_EQ(log->index_of_offset(offset_t{5}), std::nullopt);
+  auto rr = log->read(offset_t{0}, 1u << 20, offset_t{100});
   ASSERT_TRUE(rr);
   EXPECT_EQ(rr->batches, 2u);  // the no-op and control batches are not served to consumers
-  EXPECT_EQ(rr->next_offset, 5);
+  EXPECT_EQ(rr->next_offset, offset_t{5});
   EXPECT_EQ(records_of(rr->bytes).size(), 5u);
   auto es = log->entries(log_index{1}, log_index{4}, 1u << 20);
   ASSERT_TRUE(es);
@@ -73,26 +73,26 @@ TEST_F(PartitionLogTest, append_noopBatchTakesIndexButNoOffset) {
 
 TEST_F(PartitionLogTest, read_fromMidBatchReturnsWholeBatch) {
   three_batches();
-  auto r = log->read(3, 1u << 20, 6);  // offset 3 is inside batch b (offsets 2..4)
+  auto r = log->read(offset_t{3}, 1u << 20, offset_t{6});  // offset 3 is inside batch b (offsets 2..4)
   ASSERT_TRUE(r);
   EXPECT_EQ(r->batches, 2u);
   const auto recs = records_of(r->bytes);
   ASSERT_EQ(recs.size(), 4u);
   EXPECT_EQ(recs.front(), (Rec{2, "b-0"}));  // the caller skips offsets below 3
-  EXPECT_EQ(r->next_offset, 6);
+  EXPECT_EQ(r->next_offset, offset_t{6});
 }
 
 TEST_F(PartitionLogTest, read_atStartAndAtEnd) {
   three_batches();
-  auto r = log->read(0, 1u << 20, 6);
+  auto r = log->read(offset_t{0}, 1u << 20, offset_t{6});
   ASSERT_TRUE(r);
   EXPECT_EQ(records_of(r->bytes).size(), 6u);
-  auto end = log->read(6, 1u << 20, 6);  // at the log end: nothing yet, not an error
+  auto end = log->read(offset_t{6}, 1u << 20, offset_t{6});  // at the log end: nothing yet, not an error
   ASSERT_TRUE(end);
   EXPECT_EQ(end->batches, 0u);
   EXPECT_TRUE(end->bytes.empty());
-  EXPECT_EQ(end->next_offset, 6);
-  auto beyond = log->read(7, 1u << 20, 100);
+  EXPECT_EQ(end->next_offset, offset_t{6});
+  auto beyond = log->read(offset_t{7}, 1u << 20, offset_t{100});
   ASSERT_FALSE(beyond);
   EXPECT_EQ(beyond.error().code, errc::out_of_range);
   EXPECT_NE(beyond.error().message.find("t-0"), std::string::npos);
@@ -100,33 +100,33 @@ TEST_F(PartitionLogTest, read_atStartAndAtEnd) {
 
 TEST_F(PartitionLogTest, read_maxBytesKeepsFirstBatchWhole) {
   three_batches();
-  auto one = log->read(0, 1, 6);
+  auto one = log->read(offset_t{0}, 1, offset_t{6});
   ASSERT_TRUE(one);
   EXPECT_EQ(one->batches, 1u);
-  EXPECT_EQ(one->next_offset, 2);
+  EXPECT_EQ(one->next_offset, offset_t{2});
   const std::size_t first_size = one->bytes.size();
   auto es = log->entries(log_index{2}, log_index{2}, 1u << 20);
   ASSERT_TRUE(es);
   const std::size_t two_sizes = first_size + (*es)[0].batch.size();
-  auto two = log->read(0, two_sizes, 6);
+  auto two = log->read(offset_t{0}, two_sizes, offset_t{6});
   ASSERT_TRUE(two);
   EXPECT_EQ(two->batches, 2u);
   EXPECT_EQ(two->bytes.size(), two_sizes);
-  auto almost = log->read(0, two_sizes - 1, 6);
+  auto almost = log->read(offset_t{0}, two_sizes - 1, offset_t{6});
   ASSERT_TRUE(almost);
   EXPECT_EQ(almost->batches, 1u);
 }
 
 TEST_F(PartitionLogTest, read_endOffsetStopsAtHighWatermark) {
   three_batches();
-  auto r = log->read(0, 1u << 20, 5);  // high watermark before batch c
+  auto r = log->read(offset_t{0}, 1u << 20, offset_t{5});  // high watermark before batch c
   ASSERT_TRUE(r);
   EXPECT_EQ(r->batches, 2u);
-  EXPECT_EQ(r->next_offset, 5);
-  auto none = log->read(2, 1u << 20, 2);
+  EXPECT_EQ(r->next_offset, offset_t{5});
+  auto none = log->read(offset_t{2}, 1u << 20, offset_t{2});
   ASSERT_TRUE(none);
   EXPECT_EQ(none->batches, 0u);
-  EXPECT_EQ(none->next_offset, 2);
+  EXPECT_EQ(none->next_offset, offset_t{2});
 }
 
 TEST_F(PartitionLogTest, entries_rangeAndMaxBytes) {
@@ -172,9 +172,9 @@ TEST_F(PartitionLogTest, termAt_acrossTermsAndBounds) {
 TEST_F(PartitionLogTest, indexOfOffset_mapsEveryOffset) {
   three_batches();
   const std::uint64_t want[] = {1, 1, 2, 2, 2, 3};
-  for (std::int64_t o = 0; o < 6; ++o) EXPECT_EQ(log->index_of_offset(o), log_index{want[o]}) << o;
-  EXPECT_EQ(log->index_of_offset(-1), std::nullopt);
-  EXPECT_EQ(log->index_of_offset(6), std::nullopt);
+  for (std::int64_t o = 0; o < 6; ++o) EXPECT_EQ(log->index_of_offset(offset_t{o}), log_index{want[o]}) << o;
+  EXPECT_EQ(log->index_of_offset(offset_t{-1}), std::nullopt);
+  EXPECT_EQ(log->index_of_offset(offset_t{6}), std::nullopt);
 }
 
 TEST_F(PartitionLogTest, truncateSuffix_fromMiddleThenAppendReusesOffsets) {
@@ -182,13 +182,13 @@ TEST_F(PartitionLogTest, truncateSuffix_fromMiddleThenAppendReusesOffsets) {
   ASSERT_TRUE(write1(*s, TruncateSuffixOp{log, log_index{2}}));
   LogState st = log->state();
   EXPECT_EQ(st.last_index, log_index{1});
-  EXPECT_EQ(st.next_offset, 2);
+  EXPECT_EQ(st.next_offset, offset_t{2});
   EXPECT_EQ(st.last_term, term_t{1});
   EXPECT_EQ(read_all(*log).size(), 2u);
-  EXPECT_EQ(log->read(3, 100, 100).error().code, errc::out_of_range);
+  EXPECT_EQ(log->read(offset_t{3}, 100, offset_t{100}).error().code, errc::out_of_range);
   const AppendResult r = append(*s, log, {data_batch("n", 2)}, 2);
   EXPECT_EQ(r.first_index, log_index{2});
-  EXPECT_EQ(r.base_offset, 2);
+  EXPECT_EQ(r.base_offset, offset_t{2});
   const auto recs = read_all(*log);
   ASSERT_EQ(recs.size(), 4u);
   EXPECT_EQ(recs[2], (Rec{2, "n-0"}));
@@ -201,12 +201,12 @@ TEST_F(PartitionLogTest, truncateSuffix_fromFirstEmptiesLog) {
   ASSERT_TRUE(write1(*s, TruncateSuffixOp{log, log_index{1}}));
   const LogState st = log->state();
   EXPECT_TRUE(st.empty());
-  EXPECT_EQ(st.next_offset, 0);
+  EXPECT_EQ(st.next_offset, offset_t{0});
   EXPECT_EQ(st.last_term, term_t{0});
   EXPECT_TRUE(read_all(*log).empty());
   const AppendResult r = append(*s, log, {data_batch("z", 1)});
   EXPECT_EQ(r.first_index, log_index{1});
-  EXPECT_EQ(r.base_offset, 0);
+  EXPECT_EQ(r.base_offset, offset_t{0});
 }
 
 TEST_F(PartitionLogTest, truncateSuffix_beyondLastIsNoop) {
@@ -233,14 +233,14 @@ TEST_F(PartitionLogTest, trimPrefix_middleThenReadAndAppend) {
   ASSERT_TRUE(write1(*s, TrimPrefixOp{log, log_index{2}}));
   const LogState st = log->state();
   EXPECT_EQ(st.first_index, log_index{2});
-  EXPECT_EQ(st.start_offset, 2);
+  EXPECT_EQ(st.start_offset, offset_t{2});
   EXPECT_EQ(st.prev_term, term_t{1});
   EXPECT_EQ(log->term_at(log_index{1}), term_t{1});
-  EXPECT_EQ(log->read(1, 100, 100).error().code, errc::out_of_range);
+  EXPECT_EQ(log->read(offset_t{1}, 100, offset_t{100}).error().code, errc::out_of_range);
   auto recs = read_all(*log);
   ASSERT_EQ(recs.size(), 4u);
   EXPECT_EQ(recs[0], (Rec{2, "b-0"}));
-  EXPECT_EQ(log->index_of_offset(1), std::nullopt);
+  EXPECT_EQ(log->index_of_offset(offset_t{1}), std::nullopt);
   append(*s, log, {data_batch("d", 1)});
   recs = read_all(*log);
   ASSERT_EQ(recs.size(), 5u);
@@ -261,30 +261,30 @@ TEST_F(PartitionLogTest, trimPrefix_allKeepsOffsetsAndTerm) {
   LogState st = log->state();
   EXPECT_TRUE(st.empty());
   EXPECT_EQ(st.first_index, log_index{3});
-  EXPECT_EQ(st.start_offset, 5);
-  EXPECT_EQ(st.next_offset, 5);
+  EXPECT_EQ(st.start_offset, offset_t{5});
+  EXPECT_EQ(st.next_offset, offset_t{5});
   EXPECT_EQ(st.prev_term, term_t{4});
   EXPECT_EQ(st.last_term, term_t{4});
   EXPECT_EQ(log->term_at(log_index{2}), term_t{4});
-  auto r = log->read(5, 100, 100);
+  auto r = log->read(offset_t{5}, 100, offset_t{100});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->batches, 0u);
   EXPECT_EQ(write1(*s, TrimPrefixOp{log, log_index{5}}).error().code, errc::invalid_argument);
   const AppendResult a = append(*s, log, {data_batch("c", 1)}, 4);
   EXPECT_EQ(a.first_index, log_index{3});
-  EXPECT_EQ(a.base_offset, 5);
+  EXPECT_EQ(a.base_offset, offset_t{5});
   EXPECT_EQ(read_all(*log), (std::vector<Rec>{{5, "c-0"}}));
 }
 
 TEST_F(PartitionLogTest, reset_installsAtLaterIndex) {
   three_batches();
-  ASSERT_TRUE(write1(*s, ResetLogOp{log, log_index{100}, term_t{5}, 1000}));
+  ASSERT_TRUE(write1(*s, ResetLogOp{log, log_index{100}, term_t{5}, offset_t{1000}}));
   LogState st = log->state();
   EXPECT_TRUE(st.empty());
   EXPECT_EQ(st.first_index, log_index{100});
   EXPECT_EQ(st.last_index, log_index{99});
-  EXPECT_EQ(st.next_offset, 1000);
-  EXPECT_EQ(st.start_offset, 1000);
+  EXPECT_EQ(st.next_offset, offset_t{1000});
+  EXPECT_EQ(st.start_offset, offset_t{1000});
   EXPECT_EQ(log->term_at(log_index{99}), term_t{5});
   EXPECT_EQ(log->term_at(log_index{3}), std::nullopt);
   auto b = data_batch("r", 2);
@@ -292,7 +292,7 @@ TEST_F(PartitionLogTest, reset_installsAtLaterIndex) {
   auto w = write1(*s, AppendAtOp{log, log_index{100}, {b}});
   ASSERT_TRUE(w) << w.error().message;
   EXPECT_EQ(w->appends[0].first_index, log_index{100});
-  EXPECT_EQ(w->appends[0].next_offset, 1002);
+  EXPECT_EQ(w->appends[0].next_offset, offset_t{1002});
   EXPECT_EQ(read_all(*log), (std::vector<Rec>{{1000, "r-0"}, {1001, "r-1"}}));
 }
 
@@ -310,7 +310,7 @@ TEST_F(PartitionLogTest, appendAt_conflictingSuffixIsReplaced) {
   ASSERT_TRUE(w) << w.error().message;
   const LogState st = log->state();
   EXPECT_EQ(st.last_index, log_index{3});
-  EXPECT_EQ(st.next_offset, 4);
+  EXPECT_EQ(st.next_offset, offset_t{4});
   EXPECT_EQ(st.last_term, term_t{2});
   EXPECT_EQ(log->term_at(log_index{1}), term_t{1});
   EXPECT_EQ(log->term_at(log_index{2}), term_t{2});
@@ -323,10 +323,10 @@ TEST_F(PartitionLogTest, appendAt_conflictingSuffixIsReplaced) {
 
 TEST_F(PartitionLogTest, offsetForTimestamp_findsFirstRecordAtOrAfter) {
   append(*s, log, {data_batch("a", 2, 1000), data_batch("b", 2, 2000), data_batch("c", 1, 3000)});
-  EXPECT_EQ(log->offset_for_timestamp(0).value(), 0);
-  EXPECT_EQ(log->offset_for_timestamp(1500).value(), 2);
-  EXPECT_EQ(log->offset_for_timestamp(3000).value(), 4);
-  EXPECT_EQ(log->offset_for_timestamp(3001).value(), 5);
+  EXPECT_EQ(log->offset_for_timestamp(0).value(), offset_t{0});
+  EXPECT_EQ(log->offset_for_timestamp(1500).value(), offset_t{2});
+  EXPECT_EQ(log->offset_for_timestamp(3000).value(), offset_t{4});
+  EXPECT_EQ(log->offset_for_timestamp(3001).value(), offset_t{5});
 }
 
 TEST_F(PartitionLogTest, retentionPoint_byBytes) {
@@ -362,11 +362,11 @@ TEST_F(PartitionLogTest, dropLog_removesItAndItsData) {
   three_batches();
   ASSERT_TRUE(s->drop_log("t-0"));
   EXPECT_TRUE(s->list_logs().empty());
-  EXPECT_EQ(log->read(0, 100, 100).error().code, errc::out_of_range);
+  EXPECT_EQ(log->read(offset_t{0}, 100, offset_t{100}).error().code, errc::out_of_range);
   PartitionLog* again = open_log(*s, "t-0");
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->state().empty());
-  EXPECT_EQ(append(*s, again, {data_batch("x", 1)}).base_offset, 0);
+  EXPECT_EQ(append(*s, again, {data_batch("x", 1)}).base_offset, offset_t{0});
 }
 
 }  // namespace

@@ -92,7 +92,7 @@ TEST(StorageTest, appendAt_wrongBaseOffsetFailsOnlyThatWrite) {
   EXPECT_EQ(results[1].error().code, errc::invalid_argument);
   EXPECT_NE(results[1].error().message.find("base offset 7"), std::string::npos) << results[1].error().message;
   ASSERT_TRUE(results[2]) << results[2].error().message;
-  EXPECT_EQ(results[2]->appends[0].base_offset, 0);  // b0 of the failed write was never stored
+  EXPECT_EQ(results[2]->appends[0].base_offset, offset_t{0});  // b0 of the failed write was never stored
   EXPECT_EQ(s->stats().commits - commits_before, 2u);  // the gate's write, then one group of three
   EXPECT_EQ(read_all(*a).size(), 3u);
   EXPECT_EQ(read_all(*b), (std::vector<Rec>{{0, "b1-0"}, {1, "b1-1"}}));
@@ -123,7 +123,7 @@ TEST(StorageTest, groupCommit_manyConcurrentSubmitters) {
           } else {
             // Completion comes after the commit: the published (durable) state already has it.
             if (logs[t]->state().next_offset < r->appends[0].next_offset) not_durable.fetch_add(1);
-            bases[t][i] = r->appends[0].base_offset;
+            bases[t][i] = r->appends[0].base_offset.value;
           }
           c.add();
         });
@@ -142,7 +142,7 @@ TEST(StorageTest, groupCommit_manyConcurrentSubmitters) {
   for (auto& f : fired) EXPECT_EQ(f.load(), 1);
   for (int t = 0; t < kThreads; ++t) {
     for (int i = 0; i < kPerThread; ++i) EXPECT_EQ(bases[t][i], 2 * i) << "submission order kept per thread";
-    EXPECT_EQ(logs[t]->state().next_offset, 2 * kPerThread);
+    EXPECT_EQ(logs[t]->state().next_offset, offset_t{2 * kPerThread});
   }
   std::printf("group commit: %llu writes in %llu commits\n", static_cast<unsigned long long>(writes),
               static_cast<unsigned long long>(commits));
@@ -160,7 +160,7 @@ TEST(StorageTest, reopen_keepsLogsHardStateOffsetsMetaAndTrims) {
     append(*s, a, {data_batch("a", 2), noop_batch(), data_batch("b", 3)}, 2);
     append(*s, b, {data_batch("x", 1), data_batch("y", 1), data_batch("z", 1)}, 1);
     ASSERT_TRUE(write1(*s, TrimPrefixOp{b, log_index{3}}));
-    ASSERT_TRUE(write1(*s, ResetLogOp{c, log_index{50}, term_t{7}, 500}));
+    ASSERT_TRUE(write1(*s, ResetLogOp{c, log_index{50}, term_t{7}, offset_t{500}}));
     std::vector<WriteOp> ops;
     ops.push_back(PutHardStateOp{"g1", HardState{term_t{9}, node_id{3}, log_index{4}}});
     ops.push_back(PutHardStateOp{"g2", HardState{term_t{1}, node_id{-1}, log_index{0}}});
@@ -177,18 +177,18 @@ TEST(StorageTest, reopen_keepsLogsHardStateOffsetsMetaAndTrims) {
   PartitionLog* c = open_log(*s, "c");
   LogState st = a->state();
   EXPECT_EQ(st.last_index, log_index{3});
-  EXPECT_EQ(st.next_offset, 5);
+  EXPECT_EQ(st.next_offset, offset_t{5});
   EXPECT_EQ(st.last_term, term_t{2});
   EXPECT_EQ(read_all(*a).size(), 5u);
   st = b->state();
   EXPECT_EQ(st.first_index, log_index{3});
-  EXPECT_EQ(st.start_offset, 2);
+  EXPECT_EQ(st.start_offset, offset_t{2});
   EXPECT_EQ(st.prev_term, term_t{1});
   EXPECT_EQ(read_all(*b), (std::vector<Rec>{{2, "z-0"}}));
   st = c->state();
   EXPECT_TRUE(st.empty());
   EXPECT_EQ(st.first_index, log_index{50});
-  EXPECT_EQ(st.next_offset, 500);
+  EXPECT_EQ(st.next_offset, offset_t{500});
   EXPECT_EQ(c->term_at(log_index{49}), term_t{7});
   EXPECT_EQ(s->hard_state("g1"), (HardState{term_t{9}, node_id{3}, log_index{4}}));
   EXPECT_EQ(s->hard_state("g2"), (HardState{term_t{1}, node_id{-1}, log_index{0}}));
@@ -199,7 +199,7 @@ TEST(StorageTest, reopen_keepsLogsHardStateOffsetsMetaAndTrims) {
   EXPECT_EQ(off->metadata, "meta");
   EXPECT_EQ(s->meta("cluster"), (std::vector<std::uint8_t>{1, 2, 3}));
   // Appends continue where they were.
-  EXPECT_EQ(append(*s, a, {data_batch("n", 1)}, 2).base_offset, 5);
+  EXPECT_EQ(append(*s, a, {data_batch("n", 1)}, 2).base_offset, offset_t{5});
   EXPECT_EQ(append(*s, b, {data_batch("n", 1)}, 1).first_index, log_index{4});
 }
 
@@ -311,7 +311,7 @@ TEST(StorageTest, open_dirWithOnlyLockFileStarts) {
   std::ofstream(dir.path / "lock.mdb") << std::string(8192, '\0');
   auto s = open_storage(dir.path);
   ASSERT_TRUE(s);
-  EXPECT_EQ(append(*s, open_log(*s, "a"), {data_batch("a", 1)}).base_offset, 0);
+  EXPECT_EQ(append(*s, open_log(*s, "a"), {data_batch("a", 1)}).base_offset, offset_t{0});
 }
 
 TEST(StorageTest, open_missingDirWithoutCreateFails) {
@@ -366,7 +366,7 @@ TEST(StorageTest, backup_opensAsSameData) {
   EXPECT_EQ(copy->dir_id(), s->dir_id());
   PartitionLog* ca = open_log(*copy, "a");
   EXPECT_EQ(ca->state().first_index, log_index{2});
-  EXPECT_EQ(ca->state().next_offset, 5);
+  EXPECT_EQ(ca->state().next_offset, offset_t{5});
   EXPECT_EQ(read_all(*ca), read_all(*a));
   EXPECT_EQ(copy->hard_state("g"), s->hard_state("g"));
   EXPECT_EQ(copy->committed_offset("grp", "t", 0)->offset, 4);

@@ -112,7 +112,7 @@ std::expected<WriteResult, Error> write1(Storage& s, Op op) {
 // All records from `from` to the end of the log.
 inline std::vector<Rec> read_all(const PartitionLog& log, std::int64_t from = -1) {
   const LogState st = log.state();
-  auto r = log.read(from < 0 ? st.start_offset : from, 1u << 30, st.next_offset);
+  auto r = log.read(from < 0 ? st.start_offset : offset_t{from}, 1u << 30, st.next_offset);
   EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
   return r ? records_of(r->bytes) : std::vector<Rec>{};
 }

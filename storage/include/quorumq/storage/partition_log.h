@@ -4,7 +4,9 @@
 // MDB_APPEND); values are record batches whose header carries the entry's term and the base
 // message offset. Non-data batches (Raft no-op, config, control) have an index but occupy no
 // offsets, so message offsets stay contiguous: this class is the one place that maps between
-// the two (offset -> index by binary search over the monotonic base offsets).
+// the two (offset -> index by binary search over the monotonic base offsets). Offsets cross this
+// API as offset_t and indexes as log_index, so one cannot be passed where the other is expected;
+// callers convert at their own boundary (wire fields, batch headers) with offset_t{...} / .value.
 //
 // Lifecycle: made by Storage::open_log(); lives as long as the Storage.
 // Threads: writes go through Storage::submit() (the writer thread); every read here is
@@ -34,8 +36,8 @@ struct LogState {
   log_index last_index{0};
   term_t prev_term{0};          // term of first_index - 1 (after trims or a reset)
   term_t last_term{0};          // term of last_index (prev_term when empty)
-  std::int64_t start_offset = 0;  // offset of the first record still stored (log start offset)
-  std::int64_t next_offset = 0;   // offset the next record will get (log end offset)
+  offset_t start_offset{0};     // offset of the first record still stored (log start offset)
+  offset_t next_offset{0};      // offset the next record will get (log end offset)
   bool empty() const { return first_index > last_index; }
 };
 
@@ -48,7 +50,7 @@ struct VerifyResult {
 
 struct ReadResult {
   std::vector<std::uint8_t> bytes;  // whole data batches, concatenated, CRC-checked
-  std::int64_t next_offset = 0;     // offset after the last record returned
+  offset_t next_offset{0};          // offset after the last record returned
   std::uint32_t batches = 0;
 };
 
@@ -62,8 +64,8 @@ class PartitionLog {
   // consumer makes progress. The first batch may start before from_offset (skip those records).
   // Errors: out_of_range if from_offset is outside [start_offset, next_offset]; corrupt if the
   // first batch fails its CRC (a later corrupt batch ends the result early instead).
-  std::expected<ReadResult, Error> read(std::int64_t from_offset, std::size_t max_bytes,
-                                        std::int64_t end_offset) const;
+  std::expected<ReadResult, Error> read(offset_t from_offset, std::size_t max_bytes,
+                                        offset_t end_offset) const;
   // Entries [lo, hi] (any type), at most max_bytes (at least one), CRC-checked. For Raft.
   std::expected<std::vector<StoredEntry>, Error> entries(log_index lo, log_index hi,
                                                          std::size_t max_bytes) const;
@@ -80,9 +82,9 @@ class PartitionLog {
   // Term of the entry at `index`; prev_term for first_index - 1; nullopt outside the log.
   std::optional<term_t> term_at(log_index index) const;
   // Index of the entry holding `offset` (data entries only); nullopt if not in the log.
-  std::optional<log_index> index_of_offset(std::int64_t offset) const;
+  std::optional<log_index> index_of_offset(offset_t offset) const;
   // First offset whose batch has max_timestamp >= ts (ListOffsets by time); next_offset if none.
-  std::expected<std::int64_t, Error> offset_for_timestamp(std::int64_t ts_ms) const;
+  std::expected<offset_t, Error> offset_for_timestamp(std::int64_t ts_ms) const;
   // Retention: the index before which entries may be trimmed so the log keeps at most
   // `retain_bytes` of batch bytes (nullopt: no limit; scans the log once) and nothing newer than `min_timestamp_ms` is removed.
   // Never returns past `limit` (e.g. the commit index + 1).

@@ -89,7 +89,7 @@ struct ResetLogOp {  // empties the log; it restarts at `start` (install from a 
   PartitionLog* log;
   log_index start;
   term_t prev_term;
-  std::int64_t start_offset;
+  offset_t start_offset;
 };
 struct PutHardStateOp { std::string group; HardState state; };
 struct PutOffsetOp { std::string group; std::string topic; std::int32_t partition; CommittedOffset value; };
@@ -105,8 +105,8 @@ using WriteOp = std::variant<AppendOp, AppendAtOp, TruncateSuffixOp, TrimPrefixO
 struct AppendResult {
   log_index first_index;
   log_index last_index;
-  std::int64_t base_offset = 0;  // offset of the first record written
-  std::int64_t next_offset = 0;  // offset after the last record written
+  offset_t base_offset{0};  // offset of the first record written
+  offset_t next_offset{0};  // offset after the last record written
 };
 struct WriteResult {
   std::vector<AppendResult> appends;  // one per AppendOp/AppendAtOp, in op order
