@@ -239,6 +239,10 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
     bool wait = true;           // false: only a moved commit index; nothing waits for it
   };
   void persist(std::shared_ptr<raft::Ready> rd);
+  // A commit index that moved alone is recorded lazily (replicated_log_persist.cc).
+  static constexpr std::chrono::milliseconds kCommitRecordDelay{50};
+  void schedule_commit_record();
+  void write_commit_record();
   void submit_plan(std::shared_ptr<raft::Ready> rd, std::shared_ptr<PersistPlan> plan);
   void mark_persisted(const PersistPlan& plan);
   void after_persist(std::shared_ptr<raft::Ready> rd);
@@ -261,6 +265,7 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
   mutable std::mutex mu_;
   std::unique_ptr<raft::Raft> raft_;
   bool persisting_ = false;             // a Ready is taken and not yet advanced (at most one)
+  bool commit_record_scheduled_ = false;
   log_index last_applied_{0};           // index of the last entry handed to the Applier
   bool stopped_ = false;
   std::int64_t end_offset_ = 0;         // leader: offset after the last entry in the Raft log

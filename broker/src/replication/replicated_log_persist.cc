@@ -57,6 +57,17 @@ void ReplicatedLog::persist(std::shared_ptr<raft::Ready> rd) {
     after_persist(rd);
     return;
   }
+  if (!term_or_vote && ops.empty()) {
+    // Only the commit index moved. Written at once, its two syncs (LMDB: data, then meta) stood
+    // in front of the next write that an acknowledgement waits for: one message at a time,
+    // every produce paid for its predecessor's commit record. It promises nothing (the entries
+    // it commits are durable, and a restart learns it again from the leader or by committing
+    // its own no-op), so it rides along with the next write, or goes on its own after
+    // kCommitRecordDelay without one.
+    schedule_commit_record();
+    after_persist(rd);
+    return;
+  }
   // The hard state (with the current commit index) and the applied index ride along. They are
   // captured NOW, with the Ready: a retry after a failed write writes exactly these (not what
   // the core has moved on to meanwhile), and they count as persisted only once a write of them
@@ -157,6 +168,37 @@ void ReplicatedLog::after_persist(std::shared_ptr<raft::Ready> rd) {
   maybe_finish_recovery();
   maybe_finish_verification();
   pump();
+}
+
+void ReplicatedLog::schedule_commit_record() {
+  if (commit_record_scheduled_) return;
+  commit_record_scheduled_ = true;
+  exec_.run_after(kCommitRecordDelay, [self = shared_from_this()](bool) {
+    std::lock_guard lk(self->mu_);
+    self->commit_record_scheduled_ = false;
+    if (self->stopped_ || !self->raft_) return;
+    self->write_commit_record();
+  });
+}
+
+void ReplicatedLog::write_commit_record() {
+  const auto hs = raft_->hard_state();
+  if (hs.commit <= persisted_commit_) return;  // a later write carried it
+  if (persisting_ || hs.term != persisted_term_ || hs.vote != persisted_vote_) {
+    schedule_commit_record();  // a Ready is being written (it carries its own hard state): later
+    return;
+  }
+  PersistPlan plan;
+  plan.hs = hs;
+  plan.ops.emplace_back(storage::PutHardStateOp{opts_.name, {hs.term, hs.vote.value_or(node_id{-1}), hs.commit}});
+  if (opts_.persist_applied && raft_->applied_index().value > persisted_applied_) {
+    plan.applied = raft_->applied_index().value;
+    plan.ops.push_back(meta_.put_applied(log_index{plan.applied}));
+  }
+  mark_persisted(plan);  // if this write fails, the next one carries a newer commit anyway
+  storage_.submit(std::move(plan.ops), [name = opts_.name](std::expected<storage::WriteResult, storage::Error> r) {
+    if (!r) spdlog::warn("group {}: recording the commit index failed: {} (it is re-learned)", name, r.error().message);
+  });
 }
 
 }  // namespace quorumq::broker

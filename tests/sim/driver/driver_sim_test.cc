@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <vector>
 #include <string>
 
 #include "cluster_sim.h"
@@ -103,17 +104,17 @@ void run_shard(std::uint64_t shard) {
 struct RegressionCase {
   const char* bug;
   bool* flag;
-  std::uint64_t seeds[3];
+  std::vector<std::uint64_t> seeds;
 };
 
 TEST_F(DriverSim, RegressionSeedsStillFindFixedBugs) {
   if (std::getenv("QUORUMQ_SIM_DRIVER_REGRESSION") != nullptr) GTEST_SKIP() << "a regression is forced for the whole run";
   const RegressionCase cases[] = {
       {"27d463b producer table from the uncommitted tail", &broker::sim_regression::producer_state_from_uncommitted_tail,
-       {307, 1520, 1665}},
-      {"96dd009 damaged replica demoted to learner", &broker::sim_regression::damaged_replica_is_learner, {1070, 1116, 1420}},
+       {368, 1438, 2071}},
+      {"96dd009 damaged replica demoted to learner", &broker::sim_regression::damaged_replica_is_learner, {833, 2087, 2261}},
       {"a new leader serving before its term's first entry is applied", &broker::sim_regression::serve_before_applied,
-       {3674, 4460, 4598}},
+       {4532, 9459}},
   };
   for (const auto& c : cases) {
     for (std::uint64_t seed : c.seeds) {
