@@ -7,7 +7,7 @@ PACKAGES=(
   cmake ninja-build g++ ccache pkg-config git
   libasio-dev libflatbuffers-dev flatbuffers-compiler liblmdb-dev lmdb-utils
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev libssl-dev
-  libcpp-httplib-dev nlohmann-json3-dev
+  nlohmann-json3-dev
   clang libclang-rt-14-dev
   curl iproute2 procps e2fsprogs util-linux python3
 )
