@@ -13,19 +13,13 @@ namespace {
 
 using storage::test::TempDir;
 
-std::unique_ptr<storage::Storage> open_store(const std::filesystem::path& dir) {
-  storage::StorageOptions o;
-  o.dir = dir;
-  auto s = storage::Storage::open(o);
-  EXPECT_TRUE(s.has_value()) << s.error().message;
-  return std::move(*s);
-}
+using storage::test::open_storage;
 
 TEST(ProducerIds, uniqueAcrossNodeIdsAboveTheOldStride) {
   TempDir d;
   std::set<std::int64_t> seen;
   for (const std::int32_t node : {1, 1025, 2049, 0, 1024, 2147483647}) {
-    auto st = open_store(d.path / ("b" + std::to_string(node)));
+    auto st = open_storage(d.path / ("b" + std::to_string(node)));
     ProducerIdAllocator ids(*st, node);
     for (int i = 0; i < 2500; ++i) {  // crosses two reserved blocks of 1000
       auto id = ids.next();
@@ -40,7 +34,7 @@ TEST(ProducerIds, aRestartNeverHandsOutAnIdTwice) {
   TempDir d;
   std::set<std::int64_t> seen;
   for (int restart = 0; restart < 3; ++restart) {
-    auto st = open_store(d.path / "b");
+    auto st = open_storage(d.path / "b");
     ProducerIdAllocator ids(*st, 7);
     for (int i = 0; i < 10; ++i) EXPECT_TRUE(seen.insert(*ids.next()).second);
   }

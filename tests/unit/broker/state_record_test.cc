@@ -19,13 +19,7 @@ namespace {
 
 using storage::test::TempDir;
 
-std::unique_ptr<storage::Storage> open_store(const std::filesystem::path& dir) {
-  storage::StorageOptions o;
-  o.dir = dir;
-  auto s = storage::Storage::open(o);
-  EXPECT_TRUE(s.has_value()) << s.error().message;
-  return std::move(*s);
-}
+using storage::test::open_storage;
 
 void put_meta(storage::Storage& st, const std::string& key, std::vector<std::uint8_t> v) {
   std::vector<storage::WriteOp> ops;
@@ -94,7 +88,7 @@ TEST(StateRecord, aNewerVersionIsRefusedNotMisread) {
 // ---- meta records -----------------------------------------------------------------------------
 TEST(ReplicaMeta, roundTripsAndReadsTheRawRecordsOfEarlierBuilds) {
   TempDir d;
-  auto st = open_store(d.path / "b");
+  auto st = open_storage(d.path / "b");
   ReplicaMeta m(*st, "t/0");
   EXPECT_FALSE(m.recovering());
   EXPECT_FALSE(m.lost());
@@ -137,7 +131,7 @@ TEST(ReplicaMeta, roundTripsAndReadsTheRawRecordsOfEarlierBuilds) {
 
 TEST(ProducerIds, continuesAboveTheRawCounterOfEarlierBuilds) {
   TempDir d;
-  auto st = open_store(d.path / "b");
+  auto st = open_storage(d.path / "b");
   put_meta(*st, "next_producer_id", le64(5000));
   ProducerIdAllocator ids(*st, 1);
   auto id = ids.next();
@@ -153,7 +147,7 @@ TEST(ProducerIds, continuesAboveTheRawCounterOfEarlierBuilds) {
 
 TEST(ProducerIds, anUnreadableCounterIsAnErrorNotAFreshStart) {
   TempDir d;
-  auto st = open_store(d.path / "b");
+  auto st = open_storage(d.path / "b");
   flatbuffers::FlatBufferBuilder fbb;
   const auto b = state::CreateAppliedIndex(fbb, 1);  // a state record, but not a counter
   put_meta(*st, "next_producer_id", finish_state_record(fbb, state::Body::AppliedIndex, b.Union()));
@@ -217,7 +211,7 @@ TEST(GroupStateRecord, newShapeRoundTripsAndTheOldOneIsStillRead) {
 // ---- the controller's log: commands of earlier builds replay to the same topics and groups -----
 struct ControllerFixture : ::testing::Test {
   TempDir d;
-  std::unique_ptr<storage::Storage> st = open_store(d.path / "b");
+  std::unique_ptr<storage::Storage> st = open_storage(d.path / "b");
   Metrics metrics;
   TopicManager topics{*st, metrics, node_id{99}, 1000};  // hosts nothing: node 99 is in no replica set
   Controller ctl{*st, topics, {node_id{1}, node_id{2}, node_id{3}}, node_id{99}};
