@@ -2,7 +2,8 @@
 
 #include <quorumq/quorumq.h>
 
-#include <semaphore>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "payload.h"
@@ -22,6 +23,33 @@ Acks parse_acks(const std::string& s) {
 std::uint64_t share(std::uint64_t total, int parts, int index) {
   return total / static_cast<std::uint64_t>(parts) + (static_cast<std::uint64_t>(index) < total % static_cast<std::uint64_t>(parts) ? 1 : 0);
 }
+
+// Closed loop's window of unacknowledged messages. Not std::counting_semaphore: libstdc++'s
+// timed acquire spins on sched_yield and then sleeps in growing steps instead of blocking, which
+// took CPU from the brokers on this 2-core machine and delayed the next send after an ack (seen
+// in scripts/latency_budget.sh traces). A mutex and a condition variable block in the kernel.
+class Window {
+ public:
+  explicit Window(std::uint64_t slots) : free_(slots) {}
+  bool acquire_for(std::chrono::milliseconds timeout) {
+    std::unique_lock lk(mu_);
+    if (!cv_.wait_for(lk, timeout, [&] { return free_ > 0; })) return false;
+    --free_;
+    return true;
+  }
+  void release() {
+    {
+      std::lock_guard lk(mu_);
+      ++free_;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::uint64_t free_;
+};
 
 }  // namespace
 
@@ -47,7 +75,7 @@ void run_producer(LoadContext& ctx, int index) {
   const std::uint64_t limit = cfg.messages ? share(cfg.messages, cfg.producers, index) : 0;
   const double rate = cfg.open_loop() ? cfg.rate / cfg.producers : 0;
   // Closed loop only: the window of unacknowledged messages. Open loop has none on purpose.
-  std::counting_semaphore<> window(static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(cfg.window, 1u << 30)));
+  Window window(std::min<std::uint64_t>(cfg.window, 1u << 30));
   std::string value(cfg.size_bytes, '\0');
   for (std::size_t i = kPayloadHeaderBytes; i < value.size(); ++i) value[i] = static_cast<char>('a' + i % 26);
   std::string key;
@@ -64,7 +92,7 @@ void run_producer(LoadContext& ctx, int index) {
     } else {
       // Re-check the stop flags now and then while the window is full (a stalled cluster).
       bool got = false;
-      while (!(got = window.try_acquire_for(100ms)))
+      while (!(got = window.acquire_for(100ms)))
         if (ctx.stop_producing.load(std::memory_order_relaxed) || (ctx.end_ns && now_ns() >= ctx.end_ns)) break;
       if (!got) break;
       due = now_ns();
