@@ -96,6 +96,24 @@ std::vector<int> LocalCluster::nodes() const {
   return ids;
 }
 
+std::map<int, double> LocalCluster::sample(const std::string& name) const {
+  std::vector<std::pair<int, std::uint16_t>> live;
+  {
+    std::lock_guard lock(mu_);
+    for (int i = 0; i < cluster_.size(); ++i) {
+      const auto& b = cluster_.broker(i);
+      if (b.running() && !b.paused()) live.emplace_back(b.node_id(), b.admin_port());
+    }
+  }
+  std::map<int, double> out;
+  for (const auto& [id, port] : live) {
+    auto m = testsupport::http_get(port, "/metrics", 1000ms);
+    if (!m || m->status != 200) continue;
+    if (auto v = sample_value(m->body, name)) out[id] = *v;
+  }
+  return out;
+}
+
 std::map<int, std::set<std::int32_t>> LocalCluster::leaders(const std::string& topic) const {
   std::vector<std::pair<int, std::uint16_t>> live;
   {

@@ -59,6 +59,8 @@ class LocalCluster {
   // node id -> partitions it leads (by its /metrics), over running, unpaused brokers.
   std::map<int, std::set<std::int32_t>> leaders(const std::string& topic) const;
   std::vector<int> nodes() const;
+  // node id -> the value of an unlabelled /metrics sample, over running, unpaused brokers that answer.
+  std::map<int, double> sample(const std::string& name) const;
 
   // Where the broker binary is: --broker-bin, $QUORUMQ_BROKER_BIN, or <bench dir>/../broker/.
   static std::expected<std::string, std::string> find_broker_bin(const std::string& flag);

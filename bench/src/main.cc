@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <random>
 #include <thread>
@@ -119,6 +120,12 @@ int run(const BenchConfig& cfg) {
                   stop_producing, stop_consuming};
   if (cfg.duration_s > 0) ctx.end_ns = start_ns + static_cast<std::int64_t>(cfg.duration_s * 1e9);
 
+  // Elections the brokers start during the load: with no faults injected, any is a spurious one
+  // (a timeout too short for this machine's stalls).
+  const std::string elections_metric = "quorumq_raft_elections_started_total";
+  std::map<int, double> elections_before;
+  if (cluster) elections_before = cluster->sample(elections_metric);
+
   std::vector<std::thread> consumers, producers;
   for (int i = 0; i < cfg.consumers; ++i) consumers.emplace_back([&ctx, i] { run_consumer(ctx, i); });
   std::atomic<int> producing{cfg.producers};
@@ -169,6 +176,15 @@ int run(const BenchConfig& cfg) {
   const std::int64_t produce_end = now_ns();
   rep.produce_s = static_cast<double>(produce_end - start_ns) / 1e9;
   if (chaos) chaos->stop();
+  if (cluster) {
+    std::uint64_t n = 0;
+    for (const auto& [node, after] : cluster->sample(elections_metric)) {
+      const auto it = elections_before.find(node);
+      const double before = it == elections_before.end() ? 0 : it->second;
+      n += static_cast<std::uint64_t>(after >= before ? after - before : after);  // restarted: counts from 0
+    }
+    rep.elections_started = n;
+  }
   if (tracker) {
     rep.availability = tracker->finish(produce_end);
     rep.faults = tracker->faults();

@@ -22,4 +22,17 @@ std::set<std::int32_t> led_partitions(std::string_view metrics, std::string_view
   return out;
 }
 
+std::optional<double> sample_value(std::string_view metrics, std::string_view name) {
+  const std::string prefix = std::string(name) + " ";
+  for (std::size_t at = 0; (at = metrics.find(prefix, at)) != std::string_view::npos; at += prefix.size()) {
+    if (at != 0 && metrics[at - 1] != '\n') continue;
+    const char* b = metrics.data() + at + prefix.size();
+    double v = 0;
+    const auto [end, ec] = std::from_chars(b, metrics.data() + metrics.size(), v);
+    if (ec != std::errc{} || end == b) return std::nullopt;
+    return v;
+  }
+  return std::nullopt;
+}
+
 }  // namespace quorumq::bench

@@ -74,6 +74,9 @@ void print_summary(std::ostream& out, const Report& r) {
   latency_row(out, "ack latency", r.ack_latency);
   latency_row(out, "end-to-end ", r.e2e_latency);
   out << "  consumed    " << r.consumed << "\n";
+  if (r.elections_started)
+    out << "  elections   " << *r.elections_started
+        << " started during the load (all brokers and groups; a restarted broker counts from its restart)\n";
   if (r.availability) {
     const auto& a = *r.availability;
     out << "  chaos       " << c.chaos_text << ": " << a.faults << " fault(s), " << a.windows << " partition outage(s)"
@@ -194,6 +197,7 @@ std::string to_json(const Report& r) {
   } else {
     doc["chaos"] = nullptr;
   }
+  doc["elections_started"] = r.elections_started ? json(*r.elections_started) : json(nullptr);
   json errors = json::object();
   for (const auto& [what, n] : r.errors) errors[what] = n;
   doc["errors"] = std::move(errors);

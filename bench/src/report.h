@@ -45,6 +45,7 @@ struct Report {
   std::optional<AvailabilityStats> availability;
   std::vector<FaultRecord> faults;
   std::vector<std::string> chaos_notes;
+  std::optional<std::uint64_t> elections_started;  // spawned brokers only
   std::map<std::string, std::uint64_t> errors;
   std::vector<Sample> timeline;
 

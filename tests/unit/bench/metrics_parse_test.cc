@@ -23,5 +23,20 @@ TEST(MetricsParse, ledPartitions_onlyThisTopicAndValueOne) {
   EXPECT_TRUE(led_partitions("", "orders").empty());
 }
 
+TEST(MetricsParse, sampleValue_unlabelledLineStartOnly) {
+  const std::string body =
+      "# HELP quorumq_raft_elections_started_total Raft elections\n"
+      "x_quorumq_raft_elections_started_total 99\n"
+      "quorumq_raft_elections_started_total_other 98\n"
+      "quorumq_raft_elections_started_total 7\n"
+      "quorumq_storage_commit_seconds_total 1.250000\n"
+      "quorumq_bad notanumber\n";
+  EXPECT_EQ(sample_value(body, "quorumq_raft_elections_started_total"), 7.0);
+  EXPECT_EQ(sample_value(body, "quorumq_storage_commit_seconds_total"), 1.25);
+  EXPECT_EQ(sample_value(body, "quorumq_bad"), std::nullopt);
+  EXPECT_EQ(sample_value(body, "quorumq_missing"), std::nullopt);
+  EXPECT_EQ(sample_value("", "quorumq_raft_elections_started_total"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace quorumq::bench
