@@ -1,6 +1,8 @@
 // Leader election (paper §5.2) with pre-vote (thesis §9.6), the leader lease that makes
 // check-quorum and pre-vote work together (thesis §4.2.3), and the election half of leadership
 // transfer (thesis §3.10).
+#include <algorithm>
+
 #include "quorumq/protocol/assert.h"
 #include "quorumq/raft/quorum.h"
 #include "quorumq/raft/raft.h"
@@ -10,6 +12,20 @@ namespace quorumq::raft {
 bool Raft::in_lease() const {
   return cfg_.check_quorum && lead_.has_value() &&
          election_elapsed_ticks_ < cfg_.election_timeout_ticks;
+}
+
+void Raft::peer_unreachable(node_id peer) {
+  if (role_ != Role::follower || !lead_ || *lead_ != peer) return;
+  lead_.reset();
+  if (!promotable()) return;
+  int rank = 0;
+  for (node_id v : cfg_.voters)
+    if (v != peer && v < cfg_.id) ++rank;
+  // The next tick_election() that reaches this campaigns; become_follower() (a new leader, a
+  // vote for another candidate) re-randomizes it.
+  randomized_election_timeout_ticks_ =
+      std::min(randomized_election_timeout_ticks_,
+               election_elapsed_ticks_ + kFastElectionFirstTicks + rank * kFastElectionStepTicks);
 }
 
 void Raft::campaign(CampaignKind kind) {

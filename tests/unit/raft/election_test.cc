@@ -161,6 +161,63 @@ TEST(CheckQuorum, leaderHearingMajorityStaysLeader) {
 
 // Thesis §4.2.1: a learner receives the log but never votes, never campaigns and never counts
 // toward a quorum.
+// Raft::peer_unreachable: a leader whose process is gone (its peer port refuses connections)
+// is replaced within a few ticks instead of an election timeout; the lowest surviving id goes
+// first so the survivors do not split the vote.
+TEST(FastElection, survivorsReplaceAGoneLeaderWithinAFewTicks) {
+  Harness h(3);
+  h.start();
+  h.elect(3);
+  const term_t term = h.r(3).term();
+  h.crash(3);
+  h.r(1).peer_unreachable(node_id(3));
+  h.r(2).peer_unreachable(node_id(3));
+  EXPECT_FALSE(h.r(1).leader().has_value());
+  h.tick_all(Raft::kFastElectionFirstTicks);
+  ASSERT_EQ(h.r(1).role(), Role::leader);
+  EXPECT_EQ(h.r(1).term(), term_t(term.value + 1)) << "one election, no split vote";
+  EXPECT_EQ(h.r(2).leader(), node_id(1));
+  EXPECT_LT(Raft::kFastElectionFirstTicks + Raft::kFastElectionStepTicks, h.r(1).config().election_timeout_ticks);
+}
+
+TEST(FastElection, withoutTheSignalTheSurvivorsWaitForTheTimeout) {
+  Harness h(3);
+  h.start();
+  h.elect(3);
+  h.crash(3);
+  h.tick_all(Raft::kFastElectionFirstTicks + Raft::kFastElectionStepTicks);
+  EXPECT_NE(h.r(1).role(), Role::leader);
+  EXPECT_NE(h.r(2).role(), Role::leader);
+  EXPECT_EQ(h.r(1).leader(), node_id(3));
+}
+
+TEST(FastElection, signalAboutAnotherNodeChangesNothing) {
+  Harness h(3);
+  h.start();
+  h.elect(1);
+  const term_t term = h.r(1).term();
+  h.r(2).peer_unreachable(node_id(3));  // a follower, not the leader
+  h.tick_all(2 * h.r(1).config().election_timeout_ticks);
+  EXPECT_EQ(h.r(1).role(), Role::leader);
+  EXPECT_EQ(h.r(2).leader(), node_id(1));
+  EXPECT_EQ(h.r(2).term(), term);
+}
+
+// A wrong signal (the leader is alive) reaches one follower only: its pre-votes meet the other
+// follower's lease and the leader's heartbeats, and the term does not move.
+TEST(FastElection, wrongSignalDoesNotDeposeALiveLeader) {
+  Harness h(3);
+  h.start();
+  h.elect(1);
+  const term_t term = h.r(1).term();
+  h.r(2).peer_unreachable(node_id(1));
+  h.tick_all(3 * h.r(1).config().election_timeout_ticks);
+  EXPECT_EQ(h.r(1).role(), Role::leader);
+  EXPECT_EQ(h.r(1).term(), term);
+  EXPECT_EQ(h.r(2).leader(), node_id(1));
+  EXPECT_EQ(h.r(3).leader(), node_id(1));
+}
+
 TEST(Learner, doesNotVoteCampaignOrCountForQuorum) {
   Harness h(3, 1);
   h.start();

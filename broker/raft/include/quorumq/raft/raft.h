@@ -59,6 +59,9 @@ struct Config {
   // last index at first contact (every entry that may have been committed is in that leader's
   // log). The driver ends it earlier with set_lost_state(false) once it knows nothing was lost
   // (a new cluster). (KIP-853 keys voters by directory id for the same reason.)
+  // It relies on check_quorum: a leader cut off from a majority steps down within two election
+  // timeouts, and a replaced disk takes longer than that to come back, so the first leader it
+  // meets is not a stale one of an older term that missed entries committed since.
   bool lost_state = false;
   // The (index, term) of the last entry this replica held before it cut its log at a damaged
   // entry. It votes as if it still held that log (a candidate must be at least as up-to-date
@@ -84,6 +87,16 @@ class Raft {
   std::expected<void, std::error_code> transfer_leadership(node_id to);
   // Campaign now (tests, or a driver that knows the leader is gone). Uses pre-vote if enabled.
   void campaign_now();
+  // The driver learned that `peer`'s process is gone (its peer port refuses connections). A
+  // follower whose leader it was forgets that leader at once, so it no longer honours the
+  // leader's lease (and grants other survivors' pre-votes), and stands after a short delay in
+  // an order every survivor computes alike: kFastElectionFirstTicks for the lowest surviving
+  // voter id, kFastElectionStepTicks more for each next one, so two survivors do not split the
+  // vote. Safety never depends on this: it only moves an election earlier than the timeout
+  // would, which the timeout's randomness already allows. A wrong signal costs one election.
+  void peer_unreachable(node_id peer);
+  static constexpr int kFastElectionFirstTicks = 2;
+  static constexpr int kFastElectionStepTicks = 5;
   // The driver learned whether this member lost its state (Config::lost_state). Turning it on
   // is ignored by a leader (it won a majority's votes, so it holds every committed entry) and
   // ends a candidacy.
