@@ -40,8 +40,8 @@ std::optional<std::uint64_t> env_u64(const char* name) {
   return std::strtoull(v, nullptr, 10);
 }
 
-SimResult run_seed(std::uint64_t seed, bool hostile = false) {
-  Simulator sim(SimOptions{.seed = seed, .hostile = hostile});
+SimResult run_seed(std::uint64_t seed, bool hostile = false, bool gone_signals = true) {
+  Simulator sim(SimOptions{.seed = seed, .hostile = hostile, .gone_signals = gone_signals});
   g_running = &sim;
   std::signal(SIGABRT, on_abort);
   SimResult r = sim.run();
@@ -72,9 +72,11 @@ void run_shard(std::uint64_t shard) {
   const std::uint64_t total = env_u64("QUORUMQ_SIM_SEEDS").value_or(default_seeds);
   const auto start = std::chrono::steady_clock::now();
   std::size_t failures = 0, committed = 0;
+  std::uint64_t gone = 0;
   for (std::uint64_t seed = 1 + shard; seed <= total; seed += shards) {
     SimResult r = run_seed(seed);
     committed += r.committed;
+    gone += r.gone_signals;
     if (!r.ok) {
       ADD_FAILURE() << "SIM FAILED seed=" << seed << ": " << r.failure
                     << " (replay: QUORUMQ_SIM_SEED=" << seed << ")";
@@ -83,9 +85,9 @@ void run_shard(std::uint64_t shard) {
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::fprintf(stderr, "shard %llu: seeds 1..%llu step %llu, %zu entries committed, %.2f s\n",
+  std::fprintf(stderr, "shard %llu: seeds 1..%llu step %llu, %zu entries committed, %llu gone signals, %.2f s\n",
                static_cast<unsigned long long>(shard), static_cast<unsigned long long>(total),
-               static_cast<unsigned long long>(shards), committed, secs);
+               static_cast<unsigned long long>(shards), committed, static_cast<unsigned long long>(gone), secs);
 }
 
 TEST(SimSeeds, Shard0) { run_shard(0); }
@@ -145,7 +147,7 @@ TEST(SimRegression, KnownSeeds) {
              //   it has caught up with a leader
   };
   for (std::uint64_t seed : seeds) {
-    SimResult r = run_seed(seed);
+    SimResult r = run_seed(seed, /*hostile=*/false, /*gone_signals=*/false);
     EXPECT_TRUE(r.ok) << "SIM FAILED seed=" << seed << ": " << r.failure;
   }
 }

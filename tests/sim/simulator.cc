@@ -10,7 +10,9 @@ using raft::MessageType;
 using raft::Role;
 
 Simulator::Simulator(SimOptions options)
-    : opt_(options), rng_(options.seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL) {
+    : opt_(options),
+      rng_(options.seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL),
+      gone_rng_(options.seed * 0xd1b54a32d192ed03ULL + 0x8cb92ba72f3d8dd7ULL) {
   const int voters = chance(0.5) ? 3 : 5;
   const int learners = chance(0.25) ? 1 : 0;
   for (int i = 1; i <= voters + learners; ++i) {
@@ -40,6 +42,23 @@ Simulator::Simulator(SimOptions options)
   max_inflight_ = 1 + rand(8);
   max_msg_bytes_ = 40 + rand(chance(0.5) ? 200 : 2000);
   trace_ring_.reserve(trace_keep);
+  if (opt_.gone_signals) {
+    // Per seed: how often a survivor hears of a crash (some never do: a host that vanished), and
+    // how often a live node is wrongly reported gone.
+    gone_notice_prob_ = gone_rng_.chance(0.3) ? 0.0 : (gone_rng_.chance(0.5) ? 1.0 : 0.5);
+    gone_false_prob_ = gone_rng_.chance(0.5) ? 0.0 : 1.0 / static_cast<double>(100 + gone_rng_.below(900));
+  }
+}
+
+void Simulator::signal_gone(int dead, bool wrong) {
+  for (Node& o : nodes_) {
+    if (o.id == dead || !o.raft || !gone_rng_.chance(wrong ? 0.5 : gone_notice_prob_)) continue;
+    trace(wrong ? "gone-wrong" : "gone", o.id, static_cast<std::uint64_t>(dead));
+    o.raft->peer_unreachable(node_id(dead));
+    ++gone_signals_;
+    check_node(o);
+    pump(o);
+  }
 }
 
 raft::Config Simulator::config_for(const Node& n) const {
@@ -133,12 +152,16 @@ void Simulator::crash_node(Node& n) {
   n.clear_lost_on_write = false;
   n.restart_at = now_ + 20 + rand(400);
   trace("crash", n.id);
+  if (gone_notice_prob_ > 0) signal_gone(n.id, false);
   // A voter may lose its disk too (raft::Config::lost_state), one at a time: the rule assumes
   // at most a minority lost theirs, and a second loss before the first member caught up would
   // be two. A replaced disk takes longer than an election (restart after >= 5 timeouts).
   bool others_whole = true;
   for (const Node& o : nodes_) others_whole &= o.id == n.id || o.learner || !o.lost_state;
-  if (!n.learner && others_whole && chance(wipe_voter_prob_)) {
+  // Only with check-quorum, as the broker always runs (raft::Config::lost_state relies on it:
+  // without it a stale leader of an older term can outlive the replaced disk and be the first
+  // leader the wiped voter meets; seed 7440 found that once the gone signals moved its elections).
+  if (!n.learner && others_whole && chance(wipe_voter_prob_) && check_quorum_) {
     n.disk = raft::MemoryLog{};
     n.hard_state = raft::HardState{};
     n.applied = log_index(0);
@@ -414,6 +437,10 @@ void Simulator::random_faults() {
   for (Node& n : nodes_) {
     if (!n.raft && now_ >= n.restart_at) start_node(n);
   }
+  if (gone_false_prob_ > 0 && gone_rng_.chance(gone_false_prob_)) {
+    Node& n = nodes_[gone_rng_.below(nodes_.size())];
+    if (n.raft) signal_gone(n.id, true);
+  }
   if (chance(partition_prob_)) repartition();
   if (chance(propose_prob_)) propose_somewhere();
   if (chance(retention_prob_)) {
@@ -527,6 +554,7 @@ SimResult Simulator::run() {
   if (!r.ok) r.trace_tail = trace_tail();
   r.trace_hash = trace_hash_;
   r.committed = checker_.committed_count();
+  r.gone_signals = gone_signals_;
   r.events = events_;
   r.injected = injected_;
   r.rejected = rejected_;

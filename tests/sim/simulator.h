@@ -30,6 +30,10 @@ struct SimOptions {
   // non-member, malformed entries, impossible acks and log resets) and replays of old ones.
   // The core must drop them all: every safety and liveness check still holds.
   bool hostile = false;
+  // Tell survivors when a node crashes (and now and then wrongly about a live node), as a
+  // broker's refused peer connection does (raft::Raft::peer_unreachable). Off for the kept
+  // regression seeds, so they replay what they found.
+  bool gone_signals = true;
 };
 
 struct SimResult {
@@ -41,6 +45,7 @@ struct SimResult {
   std::uint64_t events = 0;
   std::uint64_t injected = 0;       // hostile messages injected (SimOptions::hostile)
   std::uint64_t rejected = 0;       // messages the cores dropped as impossible
+  std::uint64_t gone_signals = 0;   // peer_unreachable calls (right and wrong)
 };
 
 class Simulator {
@@ -110,6 +115,12 @@ class Simulator {
 
   SimOptions opt_;
   raft::Rng rng_;
+  // Draws of the gone-signal faults only, so that adding them left every other draw (and the
+  // kept seeds' schedules, with gone_signals off) as it was.
+  raft::Rng gone_rng_;
+  double gone_notice_prob_ = 0, gone_false_prob_ = 0;
+  std::uint64_t gone_signals_ = 0;
+  void signal_gone(int dead, bool wrong);
   Checker checker_;
   std::vector<Node> nodes_;
   std::vector<node_id> voters_;

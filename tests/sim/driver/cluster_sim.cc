@@ -162,6 +162,7 @@ class ClusterSim {
     r.acked_records = acked_records_;
     r.commits_acked = commits_acked_;
     r.crashes = crashes_, r.damaged = damaged_, r.wiped = wiped_, r.partitions = partitions_;
+    r.gone_signals = gone_signals_;
     return r;
   }
 
@@ -347,10 +348,39 @@ class ClusterSim {
     }
   }
 
+  // ---- a crashed process's refused peer port (PeerTransport's peer_unreachable hook)
+  struct GoneSignal {
+    std::uint64_t at;
+    int to, dead;
+  };
+  void schedule_gone_signals(int dead) {
+    if (!opt_.gone_signals) return;
+    for (auto& b : brokers_)
+      if (b->id != dead && b->up && gone_rng_.chance(0.8))  // a link may not notice before the restart
+        gone_.push_back({now_ + gone_rng_.below(30), b->id, dead});
+  }
+  void deliver_gone_signals() {
+    for (auto it = gone_.begin(); it != gone_.end();) {
+      if (it->at > now_) {
+        ++it;
+        continue;
+      }
+      Broker& b = *brokers_[static_cast<std::size_t>(it->to - 1)];
+      // Only while the dead broker is still down: a restarted one accepts connections again.
+      if (b.up && !brokers_[static_cast<std::size_t>(it->dead - 1)]->up) {
+        trace("b" + std::to_string(it->to) + " hears b" + std::to_string(it->dead) + " is gone");
+        b.replication->peer_unreachable(node_id{it->dead});
+        ++gone_signals_;
+      }
+      it = gone_.erase(it);
+    }
+  }
+
   // ---- one millisecond
   void step() {
     ++now_;
     deliver_due();
+    deliver_gone_signals();
     for (auto& b : brokers_) {
       if (!b->up) continue;
       if (now_ % ReplicaManager::kTickMs == static_cast<std::uint64_t>(b->id) % ReplicaManager::kTickMs)
@@ -381,7 +411,9 @@ class ClusterSim {
         const auto tips = log_tips();
         ++crashes_;
         silent_crash_ = rng_.chance(0.5);
+        const bool machine_lost = silent_crash_;
         stop_broker(b, true);
+        if (!machine_lost) schedule_gone_signals(b.id);
         b.restart_at = now_ + 30 + rng_.below(600);
         trace("crash b" + std::to_string(b.id));
         // Disk faults, one damaged or lost replica at a time, only while every other broker is
@@ -826,6 +858,10 @@ class ClusterSim {
   std::map<std::uint64_t, std::int64_t> served_hw_[kPartitions];  // term -> highest watermark served
   std::uint64_t acked_batches_ = 0, acked_records_ = 0, commits_acked_ = 0;
   bool silent_crash_ = false;  // the next stop_broker: its clients hear nothing (machine lost)
+  // Draws of the gone signals only: the other faults' draws stay as they were.
+  raft::Rng gone_rng_{opt_.seed * 0xd1b54a32d192ed03ULL + 0x8cb92ba72f3d8dd7ULL};
+  std::vector<GoneSignal> gone_;
+  std::uint64_t gone_signals_ = 0;
   std::string last_damaged_;  // the record value damage() flipped a byte in last
   std::uint64_t crashes_ = 0, damaged_ = 0, wiped_ = 0, partitions_ = 0;
   std::string why_not_converged_;

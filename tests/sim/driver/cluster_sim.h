@@ -30,6 +30,10 @@ struct DriverSimOptions {
   int chaos_ms = 4000;     // virtual ms of faults and load
   int settle_ms = 8000;    // after healing: everything must converge within this
   std::filesystem::path work_dir;  // a fresh directory per run (removed at the end)
+  // After a crash that is not a lost machine, the survivors hear of it as from a refused peer
+  // connection (ReplicaManager::peer_unreachable), at once or a few ms later. Off for the kept
+  // regression seeds, so they replay the schedules that found their bugs.
+  bool gone_signals = true;
 };
 
 struct DriverSimResult {
@@ -40,6 +44,7 @@ struct DriverSimResult {
   std::uint64_t acked_batches = 0;
   std::uint64_t commits_acked = 0;
   std::uint64_t crashes = 0, damaged = 0, wiped = 0, partitions = 0;
+  std::uint64_t gone_signals = 0;  // survivors told of a crash (DriverSimOptions::gone_signals)
   int brokers = 0;
 };
 

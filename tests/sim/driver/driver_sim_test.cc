@@ -35,9 +35,10 @@ std::filesystem::path work_root() {
   return base / ("quorumq-driver-sim-" + std::to_string(::getpid()));
 }
 
-DriverSimResult run_seed(std::uint64_t seed, bool print = false, bool quiet = false) {
+DriverSimResult run_seed(std::uint64_t seed, bool print = false, bool quiet = false, bool gone_signals = true) {
   DriverSimOptions o;
   o.seed = seed;
+  o.gone_signals = gone_signals;
   o.work_dir = work_root() / std::to_string(seed);
   auto r = run_driver_sim(o);
   if ((!r.ok && !quiet) || print)
@@ -80,21 +81,21 @@ void run_shard(std::uint64_t shard) {
   const std::uint64_t total =
       env_u64("QUORUMQ_SIM_DRIVER_SEEDS").or_else([] { return env_u64("QUORUMQ_SIM_SEEDS"); }).value_or(1000);
   const auto t0 = std::chrono::steady_clock::now();
-  std::uint64_t acked = 0, crashes = 0, damaged = 0, wiped = 0, failures = 0;
+  std::uint64_t acked = 0, crashes = 0, damaged = 0, wiped = 0, gone = 0, failures = 0;
   for (std::uint64_t seed = 1 + shard; seed <= total; seed += kShards) {
     auto r = run_seed(seed);
-    acked += r.acked_records, crashes += r.crashes, damaged += r.damaged, wiped += r.wiped;
+    acked += r.acked_records, crashes += r.crashes, damaged += r.damaged, wiped += r.wiped, gone += r.gone_signals;
     if (!r.ok) {
       ADD_FAILURE() << "DRIVER SIM FAILED seed=" << seed << ": " << r.failure
                     << " (replay: QUORUMQ_SIM_DRIVER_SEED=" << seed << ")";
       if (++failures >= 3) break;
     }
   }
-  std::fprintf(stderr, "driver sim shard %llu: seeds up to %llu, %llu records acked, %llu crashes, %llu damaged, %llu wiped, %.1f s\n",
+  std::fprintf(stderr, "driver sim shard %llu: seeds up to %llu, %llu records acked, %llu crashes, %llu damaged, %llu wiped, %llu gone signals, %.1f s\n",
                static_cast<unsigned long long>(shard), static_cast<unsigned long long>(total),
                static_cast<unsigned long long>(acked), static_cast<unsigned long long>(crashes),
                static_cast<unsigned long long>(damaged), static_cast<unsigned long long>(wiped),
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+               static_cast<unsigned long long>(gone), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 // Seeds that found fixed bugs: each must fail with its bug forced back on and pass without it.
@@ -119,12 +120,12 @@ TEST_F(DriverSim, RegressionSeedsStillFindFixedBugs) {
   for (const auto& c : cases) {
     for (std::uint64_t seed : c.seeds) {
       *c.flag = true;
-      const auto with_bug = run_seed(seed, false, /*quiet=*/true);
+      const auto with_bug = run_seed(seed, false, /*quiet=*/true, /*gone_signals=*/false);
       *c.flag = false;
       EXPECT_FALSE(with_bug.ok) << c.bug << ": seed " << seed << " no longer finds it";
       std::fprintf(stderr, "regression seed %llu finds \"%s\": %s\n", static_cast<unsigned long long>(seed), c.bug,
                    with_bug.failure.c_str());
-      const auto fixed = run_seed(seed);
+      const auto fixed = run_seed(seed, false, false, /*gone_signals=*/false);
       EXPECT_TRUE(fixed.ok) << c.bug << ": seed " << seed << " fails without the bug: " << fixed.failure;
     }
   }
