@@ -77,7 +77,16 @@ class Link : public std::enable_shared_from_this<Link> {
     auto [ec, ep] = co_await asio::async_connect(sock_, eps, kTuple);
     if (ec) {
       deadline.cancel();
-      co_return false;  // the peer is down or not reachable: silent, retried with backoff
+      // Refused right after the link was up: nothing listens on the peer port any more, so the
+      // peer's process is gone (a kill -9 or a crash; the kernel answered for it). Groups it led
+      // elect at once instead of waiting out the election timeout. A paused or partitioned
+      // peer never refuses: those wait for the timeout.
+      if (ec == asio::error::connection_refused && was_up_) {
+        was_up_ = false;
+        spdlog::info("replication link to broker {}: its peer port refuses connections (process gone)", peer_.value);
+        if (t_.hooks.peer_unreachable) t_.hooks.peer_unreachable(peer_);
+      }
+      co_return false;  // the peer is down or not reachable: retried with backoff
     }
     std::error_code ignored;
     sock_.set_option(tcp::no_delay(true), ignored);
@@ -92,6 +101,7 @@ class Link : public std::enable_shared_from_this<Link> {
       co_return false;
     }
     t_.handshakes_accepted.fetch_add(1, std::memory_order_relaxed);
+    was_up_ = true;
     // Nothing comes back on this connection after the welcome; reading tells us when the peer
     // closes it.
     asio::co_spawn(strand_, [self = shared_from_this()]() -> awaitable<void> {
@@ -269,6 +279,7 @@ class Link : public std::enable_shared_from_this<Link> {
   HostPort addr_;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> signaled_{false};
+  bool was_up_ = false;  // on the strand: a handshake succeeded since the last refusal
   std::mutex mu_;
   std::vector<GroupMessage> queue_;
   std::size_t queued_bytes_ = 0;

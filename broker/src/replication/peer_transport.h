@@ -41,6 +41,8 @@ class PeerTransport final : public Transport {
     std::function<void(node_id, HostPort)> client_address;
     // A peer's link to this broker (its authenticated inbound session) came up.
     std::function<void(node_id)> peer_connected;
+    // A peer whose link was up now refuses connections on its peer port (its process is gone).
+    std::function<void(node_id)> peer_unreachable;
   };
   struct Stats {
     std::uint64_t dropped_messages = 0;     // queue full or link broken

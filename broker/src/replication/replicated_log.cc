@@ -177,6 +177,13 @@ void ReplicatedLog::tick() {
   pump();
 }
 
+void ReplicatedLog::peer_unreachable(node_id peer) {
+  std::lock_guard lk(mu_);
+  if (stopped_ || !raft_) return;
+  raft_->peer_unreachable(peer);
+  pump();
+}
+
 void ReplicatedLog::campaign() {
   std::lock_guard lk(mu_);
   if (stopped_ || !raft_) return;

@@ -141,6 +141,8 @@ class ReplicatedLog : public std::enable_shared_from_this<ReplicatedLog> {
 
   void step(const raft::Message& m);
   void tick();
+  // `peer`'s process is gone (raft::Raft::peer_unreachable): stand soon if it led this group.
+  void peer_unreachable(node_id peer);
   // Hands leadership to the most caught-up voter; false if not leader or nobody to take it.
   bool transfer_leadership();
   void campaign();

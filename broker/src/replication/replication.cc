@@ -67,6 +67,10 @@ void ReplicaManager::peer_connected(node_id n) {
   connected_since_[n] = std::chrono::steady_clock::now();
 }
 
+void ReplicaManager::peer_unreachable(node_id n) {
+  for (auto& g : snapshot()) g->peer_unreachable(n);
+}
+
 void ReplicaManager::tick_all() {
   const auto groups = snapshot();
   for (auto& g : groups) g->tick();

@@ -55,6 +55,9 @@ class ReplicaManager {
   // A peer's link to this broker came up (its authenticated inbound session): its replicas
   // must catch up again before they count as in sync.
   void peer_connected(node_id n);
+  // The transport found `n`'s peer port refusing connections after a link to it was up: its
+  // process is gone. Groups it led elect a new leader without waiting out the timeout.
+  void peer_unreachable(node_id n);
   // Every group's ISR is recomputed from here (with --replica-lag-max-ms).
   void set_replica_lag_max(std::chrono::milliseconds lag) { replica_lag_max_ = lag; }
   std::chrono::milliseconds replica_lag_max() const { return replica_lag_max_; }

@@ -248,7 +248,8 @@ std::expected<void, std::string> Server::start() {
   d.transport.start(PeerTransport::Hooks{
       [&d](const DecodedEnvelope& env) { d.replication.deliver(env); },
       [&d](node_id n, HostPort hp) { d.replication.learn_client_address(n, std::move(hp)); },
-      [&d](node_id n) { d.replication.peer_connected(n); }});
+      [&d](node_id n) { d.replication.peer_connected(n); },
+      [&d](node_id n) { d.replication.peer_unreachable(n); }});
   d.replication.set_replica_lag_max(std::chrono::milliseconds(d.config.replica_lag_max_ms));
   d.controller.set_extension(&d.groups);  // consumer groups live in the controller log
   if (auto c = d.controller.start(d.replication.base_options(), d.transport, d.exec); !c) return std::unexpected(c.error());
