@@ -33,7 +33,7 @@ struct QUORUMQ_API ClientConfig {
   // another broker; if that broker's partitions have moved to new leaders, its connection is
   // dropped and everything in flight is retried at the new leaders at once, instead of after
   // request_timeout_ms.
-  std::uint32_t stall_timeout_ms = 1000;
+  std::uint32_t stall_timeout_ms = 300;
   std::uint32_t max_frame_bytes = 64u << 20;
 
   [[nodiscard]] std::expected<void, Error> validate() const;
