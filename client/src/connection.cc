@@ -47,6 +47,7 @@ void Connection::start_connect() {
     return;
   }
   state_ = State::connecting;
+  connecting_since_ = Clock::now();
   const std::uint64_t gen = ++generation_;
   asio::co_spawn(io_, [self = shared_from_this(), gen]() { return self->connect_and_run(gen); },
                  asio::detached);
@@ -329,6 +330,10 @@ void Connection::close(const Error& reason) {
 }
 
 bool Connection::stalled(Clock::time_point now) const noexcept {
+  // A paused broker's kernel still accepts connections, so a reconnect to it hangs in the
+  // handshake with requests queued behind it: that is a stall too.
+  if (state_ == State::connecting)
+    return !queued_.empty() && connecting_since_ + std::chrono::milliseconds(config_.stall_timeout_ms) <= now;
   if (state_ != State::ready) return false;
   for (const auto& [corr, inf] : in_flight_)
     if (inf.stall_at <= now) return true;

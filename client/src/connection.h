@@ -39,7 +39,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Fails everything in flight with `reason` and reconnects on the next request.
   void abandon(const Error& reason) { fail_connection(reason); }
   // A request has been in flight longer than it should (a paused or partitioned broker keeps
-  // its TCP connection open, so only time tells).
+  // its TCP connection open, so only time tells), or requests have waited that long behind a
+  // connect or handshake that does not finish (its kernel still accepts connections).
   bool stalled(Clock::time_point now) const noexcept;
   // Fails requests whose deadline passed; called by the Core's sweep timer.
   void expire(Clock::time_point now);
@@ -100,6 +101,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t generation_ = 0;  // bumps per connect attempt: stale coroutines stop
   std::uint32_t failures_ = 0;
   Clock::time_point next_attempt_{};
+  Clock::time_point connecting_since_{};  // when the current connect attempt began
   std::int32_t node_id_ = -1;
   std::map<std::uint16_t, std::pair<std::uint16_t, std::uint16_t>> broker_versions_;
   std::uint32_t next_correlation_ = 1;

@@ -171,6 +171,39 @@ TEST(Replication, leaderPaused_majorityGoesOn_oldLeaderCatchesUp) {
   stop_and_verify(cl, load, "pause", 1);  // includes: the old leader caught up
 }
 
+// A paused broker's kernel still accepts TCP connections, so a producer that first meets the
+// paused leader hangs in the handshake; the stall check must see that too and move the send to
+// the new leader while the old one is still stopped (bench pause-leader: one outage lasted the
+// whole 3 s pause because of this). The connect and request timeouts are set far beyond the
+// wait below so only the stall check can rescue the send.
+TEST(Replication, leaderPausedBeforeFirstContact_sendMovesToNewLeaderWhileStillPaused) {
+  Cluster cl(3, {"--election-timeout-ms", "1000"});
+  cl.start_all();
+  create_topic(cl.bootstrap(), "pfresh", 1, 3);
+  int leader = -1;
+  ASSERT_TRUE(wait_until([&] { return (leader = cl.leader_of("pfresh", 0)) >= 0; }, 10s));
+  const int other = (leader + 1) % cl.size();
+  cl.broker(leader).pause();
+  // The elected-before-pause leader is still named by the others for ≥ 1 s (election timeout),
+  // so this producer's first metadata sends it to the paused broker.
+  ProducerConfig c;
+  c.bootstrap = cl.broker(other).address();
+  c.connect_timeout_ms = 600000;
+  c.request_timeout_ms = 600000;
+  c.delivery_timeout_ms = 1200000;
+  c.linger_ms = 0;
+  auto p = Producer::create(c);
+  ASSERT_TRUE(p) << p.error().to_string();
+  auto f = (*p)->send("pfresh", std::nullopt, "sent while the leader was paused");
+  const bool done = f.wait_for(60s) == std::future_status::ready;
+  EXPECT_TRUE(cl.broker(leader).paused());
+  cl.broker(leader).resume();
+  ASSERT_TRUE(done) << "the send waited on the paused leader's handshake instead of moving to the new leader";
+  auto r = f.get();
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_NE(cl.leader_of("pfresh", 0), leader);
+}
+
 // Flips one bit inside the records of a stored batch holding `needle`.
 bool corrupt_file(const std::filesystem::path& file, const std::string& needle) {
   std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
