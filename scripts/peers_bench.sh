@@ -124,6 +124,7 @@ nats_start() {
         echo "cluster { name: qqpeers, listen: 127.0.0.1:$((NATS_CLUSTER_PORT + i)), routes: [$route_list] }"
       fi
     } > "$NATS_DIR/n$i.conf"
+    : > "$NATS_DIR/n$i.log" # exists before the wait below greps it (the & child opens it later)
     nats-server -c "$NATS_DIR/n$i.conf" > "$NATS_DIR/n$i.log" 2>&1 &
     NATS_PIDS+=($!)
   done
