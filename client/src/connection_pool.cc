@@ -72,10 +72,16 @@ std::string Core::Impl::pick_any() {
     auto it = connections.find(a);
     if (it != connections.end() && it->second->ready() && !it->second->stalled(now)) return a;
   }
+  // Never a stalled broker while another is left: when the only ready connection is to a
+  // paused broker, the metadata request of the stall check itself must go elsewhere.
   for (std::size_t i = 0; i < cands.size(); ++i) {
     const auto& a = cands[(rotation + i) % cands.size()];
     auto it = connections.find(a);
-    if (it == connections.end() || !it->second->in_backoff(now)) return a;
+    if (it == connections.end() || (!it->second->in_backoff(now) && !it->second->stalled(now))) return a;
+  }
+  for (std::size_t i = 0; i < cands.size(); ++i) {
+    const auto& a = cands[(rotation + i) % cands.size()];
+    if (!connections.at(a)->stalled(now)) return a;
   }
   return cands[rotation % cands.size()];
 }

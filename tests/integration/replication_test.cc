@@ -204,6 +204,45 @@ TEST(Replication, leaderPausedBeforeFirstContact_sendMovesToNewLeaderWhileStillP
   EXPECT_NE(cl.leader_of("pfresh", 0), leader);
 }
 
+// A producer connected to one broker only, which leads its partition, is paused: the stall
+// check's own metadata request must go to another broker, not to the paused one (the first
+// known broker, which the lowest node id is). Bench pause-leader: when one broker led every
+// partition, every partition was out for the whole 3 s pause.
+TEST(Replication, onlyConnectedBrokerPaused_stallCheckAsksAnotherBroker) {
+  Cluster cl(3, {"--election-timeout-ms", "1000"});
+  cl.start_all();
+  int first = 0;  // the broker with the lowest node id
+  for (int i = 1; i < cl.size(); ++i)
+    if (cl.broker(i).node_id() < cl.broker(first).node_id()) first = i;
+  create_topic(cl.bootstrap(), "ponly", 3, 3);
+  // Each partition's first replica stands at once, so one of the three is led by `first`.
+  int part = -1;
+  ASSERT_TRUE(wait_until([&] {
+    for (int p = 0; p < 3; ++p)
+      if (cl.leader_of("ponly", p) == first) return (part = p) >= 0;
+    return false;
+  }, 20s));
+  ProducerConfig c;
+  c.bootstrap = cl.broker(first).address();
+  c.connect_timeout_ms = 600000;
+  c.request_timeout_ms = 600000;
+  c.delivery_timeout_ms = 1200000;
+  c.linger_ms = 0;
+  auto p = Producer::create(c);
+  ASSERT_TRUE(p) << p.error().to_string();
+  auto warm = (*p)->send("ponly", std::nullopt, "before the pause", {}, part).get();
+  ASSERT_TRUE(warm) << warm.error().to_string();
+  cl.broker(first).pause();
+  auto f = (*p)->send("ponly", std::nullopt, "during the pause", {}, part);
+  const bool done = f.wait_for(60s) == std::future_status::ready;
+  EXPECT_TRUE(cl.broker(first).paused());
+  cl.broker(first).resume();
+  ASSERT_TRUE(done) << "the stall check asked the paused broker for metadata and waited on it";
+  auto r = f.get();
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->offset, warm->offset + 1);
+}
+
 // Flips one bit inside the records of a stored batch holding `needle`.
 bool corrupt_file(const std::filesystem::path& file, const std::string& needle) {
   std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
