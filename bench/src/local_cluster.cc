@@ -52,13 +52,37 @@ void LocalCluster::stop_all() {
 
 void LocalCluster::kill(int node) {
   std::lock_guard lock(mu_);
+  retire_locked(node);
   node_locked(node).kill9();
+}
+
+void LocalCluster::retire_locked(int node) {
+  auto& b = node_locked(node);
+  if (watched_.empty() || !b.running() || b.paused()) return;
+  auto m = testsupport::http_get(b.admin_port(), "/metrics", 1000ms);
+  if (!m || m->status != 200) return;
+  for (const auto& name : watched_)
+    if (auto v = sample_value(m->body, name)) retired_[name][node] += *v;
+}
+
+void LocalCluster::watch_counter(std::string name) {
+  std::lock_guard lock(mu_);
+  watched_.push_back(std::move(name));
+}
+
+std::map<int, double> LocalCluster::counter_total(const std::string& name) const {
+  auto out = sample(name);
+  std::lock_guard lock(mu_);
+  if (auto it = retired_.find(name); it != retired_.end())
+    for (const auto& [node, v] : it->second) out[node] += v;
+  return out;
 }
 
 std::expected<void, std::string> LocalCluster::restart(int node, std::chrono::milliseconds ready_timeout) {
   {
     std::lock_guard lock(mu_);
     auto& b = node_locked(node);
+    retire_locked(node);
     b.kill9();
     if (auto r = b.try_spawn(); !r) return r;
   }

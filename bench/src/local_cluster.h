@@ -61,6 +61,10 @@ class LocalCluster {
   std::vector<int> nodes() const;
   // node id -> the value of an unlabelled /metrics sample, over running, unpaused brokers that answer.
   std::map<int, double> sample(const std::string& name) const;
+  // A counter summed over every process a node has had: kill() and restart() read a watched
+  // counter from the victim before killing it (a restarted broker counts from 0 again).
+  void watch_counter(std::string name);
+  std::map<int, double> counter_total(const std::string& name) const;
 
   // Where the broker binary is: --broker-bin, $QUORUMQ_BROKER_BIN, or <bench dir>/../broker/.
   static std::expected<std::string, std::string> find_broker_bin(const std::string& flag);
@@ -73,6 +77,9 @@ class LocalCluster {
   std::string bin_;
   mutable std::mutex mu_;
   testsupport::LocalCluster cluster_;  // guarded by mu_ (its brokers' processes)
+  std::vector<std::string> watched_;                          // guarded by mu_
+  std::map<std::string, std::map<int, double>> retired_;      // guarded by mu_: killed processes' last values
+  void retire_locked(int node);
 };
 
 }  // namespace quorumq::bench

@@ -124,7 +124,10 @@ int run(const BenchConfig& cfg) {
   // (a timeout too short for this machine's stalls).
   const std::string elections_metric = "quorumq_raft_elections_started_total";
   std::map<int, double> elections_before;
-  if (cluster) elections_before = cluster->sample(elections_metric);
+  if (cluster) {
+    cluster->watch_counter(elections_metric);
+    elections_before = cluster->counter_total(elections_metric);
+  }
 
   std::vector<std::thread> consumers, producers;
   for (int i = 0; i < cfg.consumers; ++i) consumers.emplace_back([&ctx, i] { run_consumer(ctx, i); });
@@ -178,10 +181,10 @@ int run(const BenchConfig& cfg) {
   if (chaos) chaos->stop();
   if (cluster) {
     std::uint64_t n = 0;
-    for (const auto& [node, after] : cluster->sample(elections_metric)) {
+    for (const auto& [node, after] : cluster->counter_total(elections_metric)) {
       const auto it = elections_before.find(node);
       const double before = it == elections_before.end() ? 0 : it->second;
-      n += static_cast<std::uint64_t>(after >= before ? after - before : after);  // restarted: counts from 0
+      if (after > before) n += static_cast<std::uint64_t>(after - before);
     }
     rep.elections_started = n;
   }

@@ -76,7 +76,7 @@ void print_summary(std::ostream& out, const Report& r) {
   out << "  consumed    " << r.consumed << "\n";
   if (r.elections_started)
     out << "  elections   " << *r.elections_started
-        << " started during the load (all brokers and groups; a restarted broker counts from its restart)\n";
+        << " started during the load (all brokers and groups; a killed broker counted up to its kill)\n";
   if (r.availability) {
     const auto& a = *r.availability;
     out << "  chaos       " << c.chaos_text << ": " << a.faults << " fault(s), " << a.windows << " partition outage(s)"
