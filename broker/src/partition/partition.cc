@@ -7,6 +7,58 @@
 
 namespace quorumq::broker {
 
+namespace {
+
+std::string producer_snapshot_key(const std::string& group) { return "producers:" + group; }
+
+std::vector<std::uint8_t> encode_producer_snapshot(std::uint64_t index, std::uint64_t term,
+                                                   const std::vector<ProducerStateTable::Durable>& table) {
+  flatbuffers::FlatBufferBuilder fbb(64 + table.size() * 96);
+  std::vector<flatbuffers::Offset<state::ProducerEntry>> entries;
+  entries.reserve(table.size());
+  for (const auto& d : table) {
+    std::vector<state::RecentBatch> recent;
+    recent.reserve(d.recent.size());
+    for (const auto& r : d.recent) recent.emplace_back(r.first_seq, r.last_seq, r.base_offset);
+    const auto rv = fbb.CreateVectorOfStructs(recent);
+    entries.push_back(state::CreateProducerEntry(fbb, d.pid, d.epoch, d.next_seq, d.last_index, rv));
+  }
+  const auto ev = fbb.CreateVector(entries);
+  const auto body = state::CreateProducerSnapshot(fbb, index, term, ev);
+  return finish_state_record(fbb, state::Body::ProducerSnapshot, body.Union());
+}
+
+struct ProducerSnapshot {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  std::vector<ProducerStateTable::Durable> producers;
+};
+
+// nullopt when there is none or it is unreadable (then the log's headers are read instead).
+std::optional<ProducerSnapshot> load_producer_snapshot(storage::Storage& storage, const std::string& group) {
+  const auto bytes = storage.meta(producer_snapshot_key(group));
+  if (!bytes) return std::nullopt;
+  const auto rec = read_state_record(*bytes);
+  const auto* s = rec ? rec->as<state::ProducerSnapshot>() : nullptr;
+  if (!s) {
+    spdlog::warn("{}: stored producer snapshot unreadable; rebuilding the producer table from the log", group);
+    return std::nullopt;
+  }
+  ProducerSnapshot out{s->index(), s->term(), {}};
+  if (s->producers()) {
+    out.producers.reserve(s->producers()->size());
+    for (const auto* p : *s->producers()) {
+      ProducerStateTable::Durable d{p->pid(), p->epoch(), p->next_seq(), p->last_index(), {}};
+      if (p->recent())
+        for (const auto* r : *p->recent()) d.recent.push_back({r->first_seq(), r->last_seq(), r->base_offset()});
+      out.producers.push_back(std::move(d));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 using wire::ErrorCode;
 
 SplitResult split_and_validate(std::span<const std::uint8_t> records, std::uint32_t max_batch_bytes) {
@@ -119,7 +171,7 @@ ProduceResult from_propose(ProposeResult r) { return {std::move(r.status), r.bas
 Partition::Partition(std::string topic, std::int32_t id, std::vector<node_id> replicas, storage::Storage& storage,
                      storage::PartitionLog* log, Metrics& metrics)
     : topic_(std::move(topic)), id_(id), replicas_(std::move(replicas)), storage_(storage), log_(log),
-      metrics_(metrics) {
+      metrics_(metrics), group_name_(topic_ + "/" + std::to_string(id_)) {
   // Producer state: rebuilt in on_start() from the committed part of the log only.
   // Committed offsets applied before the last restart (the log tail re-applies the rest).
   for (const auto& g : storage_.groups())
@@ -129,6 +181,7 @@ Partition::Partition(std::string topic, std::int32_t id, std::vector<node_id> re
 Partition::~Partition() { stop(); }
 
 void Partition::start(GroupOptions opts, Transport& transport, Executor& exec) {
+  group_name_ = opts.name;
   group_ = std::make_shared<ReplicatedLog>(std::move(opts), storage_, log_, transport, exec, this);
   group_->start();
 }
@@ -149,19 +202,27 @@ void Partition::on_start(log_index applied, std::int64_t applied_end_offset) {
   rebuild_producer_state(applied);  // entries after `applied` are replayed as they are applied
 }
 
-void Partition::replay_producer(std::span<const std::uint8_t> batch) {
+void Partition::replay_producer(std::span<const std::uint8_t> batch, std::uint64_t index) {
   const BatchView v(batch);
   if (v.type() == BatchType::data && v.producer_id() >= 0)
     producers_.replay(v.producer_id(), v.producer_epoch(), v.base_sequence(), static_cast<std::int32_t>(v.record_count()),
-                      v.base_offset());
+                      v.base_offset(), index);
 }
 
 void Partition::apply(const raft::Entry& e, std::span<const std::uint8_t> batch) {
+  apply_entry(e, batch);
+  maybe_snapshot_producers(e);
+}
+
+void Partition::apply_entry(const raft::Entry& e, std::span<const std::uint8_t> batch) {
   applied_ = std::max(applied_, e.index);
   if (batch.size() < kBatchHeaderSize) return;
   const BatchView v(batch);
   if (v.type() == BatchType::data) {
-    replay_producer(batch);
+    replay_producer(batch, e.index.value);
+    if (v.producer_id() >= 0)
+      applied_producers_.replay(v.producer_id(), v.producer_epoch(), v.base_sequence(),
+                                static_cast<std::int32_t>(v.record_count()), v.base_offset(), e.index.value);
   } else if (v.type() == BatchType::control) {
     const auto rec = decode_offset_record(batch_payload(v));
     if (rec && !rec->deleted) {
@@ -206,28 +267,56 @@ void Partition::on_role(raft::Role role) {
   const bool leading = role == raft::Role::leader;
   // No longer leading: drop what only a leader knew (its uncommitted tail, reservations,
   // acks=leader batches): the next leader may truncate them. Back to the committed state.
-  if (leading_ && !leading && !sim_regression::producer_state_from_uncommitted_tail) rebuild_producer_state(applied_);
+  if (leading_ && !leading && !sim_regression::producer_state_from_uncommitted_tail) producers_ = applied_producers_;
   leading_ = leading;
 }
 
 void Partition::rebuild_producer_state(log_index upto) {
   producers_.clear();
-  // The producer table is derived from the batch headers of the log's committed tail: a
-  // producer silent for longer than this window is forgotten (as Kafka expires producer ids).
-  constexpr std::uint64_t kTailEntries = 20000;
+  applied_since_snapshot_ = 0;
   const auto st = log_->state();
-  if (st.empty() || upto.value < st.first_index.value) return;
+  if (st.empty() || upto.value < st.first_index.value) {
+    applied_producers_ = producers_;
+    return;
+  }
   const std::uint64_t last = std::min(upto.value, st.last_index.value);
-  std::uint64_t lo = last >= kTailEntries ? last - kTailEntries + 1 : 1;
-  lo = std::max(lo, st.first_index.value);
+  // A producer silent for longer than kProducerWindow entries is forgotten (as Kafka expires
+  // producer ids).
+  const std::uint64_t window_lo = last >= kProducerWindow ? last - kProducerWindow + 1 : 1;
+  std::uint64_t lo = std::max(window_lo, st.first_index.value);
+  // The snapshot counts only if it is of this log (its entry is still there with its term) and
+  // not ahead of what is applied (a crash between storing it and the next applied index).
+  if (auto snap = load_producer_snapshot(storage_, group_name_)) {
+    const auto term = log_->term_at(log_index{snap->index});
+    if (snap->index <= last && snap->index + 1 >= st.first_index.value && term && term->value == snap->term) {
+      for (const auto& d : snap->producers) producers_.restore(d);
+      lo = std::max(lo, snap->index + 1);
+    }
+  }
   // Headers only (about one page per entry, not the whole tail): the entries themselves are
   // CRC-checked at start (the unapplied tail) or in the background (the rest); a damage found
   // there reopens the group, which rebuilds this table again.
-  auto r = log_->for_each_header(log_index{lo}, log_index{last},
-                                 [this](log_index, std::span<const std::uint8_t> header) { replay_producer(header); });
-  if (!r)
-    spdlog::warn("partition {}/{}: could not read the log tail to rebuild producer state: {}", topic_, id_,
-                 r.error().message);
+  if (lo <= last) {
+    auto r = log_->for_each_header(log_index{lo}, log_index{last}, [this](log_index i, std::span<const std::uint8_t> header) {
+      replay_producer(header, i.value);
+    });
+    if (!r)
+      spdlog::warn("partition {}/{}: could not read the log tail to rebuild producer state: {}", topic_, id_,
+                   r.error().message);
+  }
+  producers_.expire_before(window_lo);
+  applied_producers_ = producers_;
+}
+
+void Partition::maybe_snapshot_producers(const raft::Entry& e) {
+  if (++applied_since_snapshot_ < partition_tuning::producer_snapshot_every) return;
+  applied_since_snapshot_ = 0;
+  if (e.index.value >= kProducerWindow) applied_producers_.expire_before(e.index.value - kProducerWindow + 1);
+  // Queued before the next Raft write like the offsets above: it rides in that LMDB commit.
+  std::vector<storage::WriteOp> ops;
+  ops.emplace_back(storage::PutMetaOp{producer_snapshot_key(group_name_),
+                                      encode_producer_snapshot(e.index.value, e.term.value, applied_producers_.durable())});
+  storage_.submit(std::move(ops), [](auto) {});
 }
 
 void Partition::produce(std::vector<std::vector<std::uint8_t>> batches, wire::Acks acks, ProduceCallback done) {

@@ -39,6 +39,12 @@ namespace sim_regression {
 inline bool producer_state_from_uncommitted_tail = false;
 }  // namespace sim_regression
 
+namespace partition_tuning {
+// Applied entries between two stored producer snapshots. The driver-level simulation lowers it
+// so its short runs store snapshots and restart from them.
+inline std::uint64_t producer_snapshot_every = 1000;
+}  // namespace partition_tuning
+
 // A produce's (or an offset commit's) outcome: written from `base_offset` on, or why not.
 struct ProduceResult {
   Status status;
@@ -111,9 +117,15 @@ class Partition : public Applier, public std::enable_shared_from_this<Partition>
   }
 
  private:
-  // Replays the batch headers of the committed log up to `upto` (the applied index).
+  // The producer table as of `upto` (the applied index): the last stored snapshot, then the
+  // batch headers of the committed log after it (or of the last kProducerWindow entries).
   void rebuild_producer_state(log_index upto);
-  void replay_producer(std::span<const std::uint8_t> batch);
+  void replay_producer(std::span<const std::uint8_t> batch, std::uint64_t index = 0);
+  // Every partition_tuning::producer_snapshot_every applied entries: stores applied_producers_ ("producers:<group>"), so
+  // a restart reads the entries after it instead of the last kProducerWindow entries' headers.
+  void maybe_snapshot_producers(const raft::Entry& e);
+  void apply_entry(const raft::Entry& e, std::span<const std::uint8_t> batch);
+  static constexpr std::uint64_t kProducerWindow = 20000;
   void wake_all();
 
   const std::string topic_;
@@ -122,11 +134,16 @@ class Partition : public Applier, public std::enable_shared_from_this<Partition>
   storage::Storage& storage_;
   storage::PartitionLog* const log_;
   Metrics& metrics_;
+  std::string group_name_;  // the Raft group's (and its log's) name: topic/partition, or start()'s
   std::shared_ptr<ReplicatedLog> group_;
   std::atomic<std::int64_t> hw_{0};
   std::atomic<bool> closed_{false};
 
   ProducerStateTable producers_;  // under the group lock
+  // Only what applied (committed) entries say: the snapshot's source, and what a replica that
+  // stops leading falls back to. Under the group lock.
+  ProducerStateTable applied_producers_;
+  std::uint64_t applied_since_snapshot_ = 0;
   log_index applied_{0};          // last entry applied (under the group lock)
   bool leading_ = false;
 

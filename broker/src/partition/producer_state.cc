@@ -45,7 +45,7 @@ void ProducerStateTable::on_failed(std::int64_t pid) {
 }
 
 void ProducerStateTable::replay(std::int64_t pid, std::int16_t epoch, std::int32_t base_seq, std::int32_t count,
-                                std::int64_t base_offset) {
+                                std::int64_t base_offset, std::uint64_t index) {
   Entry& e = producers_[pid];
   if (epoch > e.epoch) {
     e = Entry{};
@@ -53,6 +53,7 @@ void ProducerStateTable::replay(std::int64_t pid, std::int16_t epoch, std::int32
   } else if (epoch < e.epoch) {
     return;
   }
+  if (index > e.last_index) e.last_index = index;
   const std::int32_t end = base_seq + count;
   // The same batch can be replayed twice (leader tail at election, then at commit).
   for (const auto& r : e.recent)
@@ -61,6 +62,28 @@ void ProducerStateTable::replay(std::int64_t pid, std::int16_t epoch, std::int32
   if (e.next_seq < e.durable_next_seq) e.next_seq = e.durable_next_seq;
   e.recent.push_back({base_seq, end - 1, base_offset});
   while (e.recent.size() > kRecentBatches) e.recent.pop_front();
+}
+
+std::vector<ProducerStateTable::Durable> ProducerStateTable::durable() const {
+  std::vector<Durable> out;
+  out.reserve(producers_.size());
+  for (const auto& [pid, e] : producers_)
+    out.push_back(Durable{pid, e.epoch, e.durable_next_seq, e.last_index, {e.recent.begin(), e.recent.end()}});
+  return out;
+}
+
+void ProducerStateTable::restore(const Durable& d) {
+  Entry e;
+  e.epoch = d.epoch;
+  e.next_seq = e.durable_next_seq = d.next_seq;
+  e.last_index = d.last_index;
+  const std::size_t skip = d.recent.size() > kRecentBatches ? d.recent.size() - kRecentBatches : 0;
+  e.recent.assign(d.recent.begin() + static_cast<std::ptrdiff_t>(skip), d.recent.end());
+  producers_[d.pid] = std::move(e);
+}
+
+void ProducerStateTable::expire_before(std::uint64_t index) {
+  std::erase_if(producers_, [index](const auto& kv) { return kv.second.last_index < index; });
 }
 
 }  // namespace quorumq::broker

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <unordered_map>
+#include <vector>
 
 namespace quorumq::broker {
 
@@ -38,9 +39,10 @@ class ProducerStateTable {
                   std::int64_t base_offset);
   // The write of a reserved batch failed: forget reservations past what is durable.
   void on_failed(std::int64_t pid);
-  // Replays a durable batch found in the log (start-up, or a follower applying entries).
+  // Replays a durable batch found in the log (start-up, or a follower applying entries) at log
+  // entry `index` (0: unknown, e.g. a leader's own write before it commits).
   void replay(std::int64_t pid, std::int16_t epoch, std::int32_t base_seq, std::int32_t count,
-              std::int64_t base_offset);
+              std::int64_t base_offset, std::uint64_t index = 0);
   // What check_and_reserve would answer, without reserving anything.
   Result peek(std::int64_t pid, std::int16_t epoch, std::int32_t base_seq, std::int32_t count) const {
     ProducerStateTable copy = *this;
@@ -49,16 +51,31 @@ class ProducerStateTable {
   void clear() { producers_.clear(); }
   std::size_t size() const { return producers_.size(); }
 
- private:
+  // The durable part of one producer's state, as a snapshot stores it (reservations are never
+  // part of it).
   struct Recent {
     std::int32_t first_seq;
     std::int32_t last_seq;
     std::int64_t base_offset;
   };
+  struct Durable {
+    std::int64_t pid;
+    std::int16_t epoch;
+    std::int32_t next_seq;
+    std::uint64_t last_index;
+    std::vector<Recent> recent;  // oldest first, at most kRecentBatches
+  };
+  std::vector<Durable> durable() const;
+  void restore(const Durable& d);
+  // Forgets producers last seen in an entry before `index` (Kafka expires producer ids too).
+  void expire_before(std::uint64_t index);
+
+ private:
   struct Entry {
     std::int16_t epoch = 0;
     std::int32_t next_seq = 0;          // includes reservations in flight
     std::int32_t durable_next_seq = 0;  // only what is durable
+    std::uint64_t last_index = 0;       // the last log entry seen carrying its batch
     std::deque<Recent> recent;
   };
   std::unordered_map<std::int64_t, Entry> producers_;
