@@ -130,7 +130,10 @@ int run(const BenchConfig& cfg) {
   }
 
   std::vector<std::thread> consumers, producers;
-  for (int i = 0; i < cfg.consumers; ++i) consumers.emplace_back([&ctx, i] { run_consumer(ctx, i); });
+  auto start_consumers = [&] {
+    for (int i = 0; i < cfg.consumers; ++i) consumers.emplace_back([&ctx, i] { run_consumer(ctx, i); });
+  };
+  if (!cfg.catch_up) start_consumers();
   std::atomic<int> producing{cfg.producers};
   for (int i = 0; i < cfg.producers; ++i)
     producers.emplace_back([&ctx, &producing, i] {
@@ -194,19 +197,33 @@ int run(const BenchConfig& cfg) {
     rep.chaos_notes = chaos->notes();
   }
 
+  // --catch-up: the backlog is all there; the consumers start now and read it from the start.
+  const auto catch_up_t0 = std::chrono::steady_clock::now();
+  if (cfg.catch_up) {
+    if (!cfg.quiet) std::cout << "producing ended; " << cfg.consumers << " consumer(s) catching up on " << counters.acked.load()
+                              << " messages" << std::endl;
+    start_consumers();
+  }
   // Drain: consumers go on until every acknowledged message was read, or nothing moved for a while.
   if (cfg.consumers > 0) {
     std::uint64_t last = verifier.consumed();
     auto last_progress = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point first_read{};  // --catch-up: the first message read
     const auto patience = std::chrono::duration<double>(g_interrupts.load() ? 3.0 : cfg.drain_timeout_s);
     while (verifier.outstanding() > 0) {
       std::this_thread::sleep_for(20ms);
       const auto c = verifier.consumed();
       if (c != last) last = c, last_progress = std::chrono::steady_clock::now();
+      if (cfg.catch_up && c > 0 && first_read == std::chrono::steady_clock::time_point{}) first_read = last_progress;
       if (std::chrono::steady_clock::now() - last_progress > patience || g_interrupts.load() > 1) break;
     }
     rep.drain_complete = verifier.outstanding() == 0;
     rep.verified = true;
+    if (cfg.catch_up) {
+      rep.catch_up_s = std::chrono::duration<double>(last_progress - catch_up_t0).count();
+      if (first_read != std::chrono::steady_clock::time_point{})
+        rep.catch_up_read_s = std::chrono::duration<double>(last_progress - first_read).count();
+    }
   }
   stop_consuming = true;
   for (auto& t : consumers) t.join();

@@ -25,6 +25,9 @@ std::expected<BenchConfig, int> parse_options(int argc, char** argv) {
   app.add_option("--messages", c.messages, "Messages to send in total (0: no limit)");
   app.add_option("--producers", c.producers, "Producer clients (each its own connection and I/O thread)")->check(CLI::Range(1, 64));
   app.add_option("--consumers", c.consumers, "Consumer clients of one group (0: produce only, no verification)")->check(CLI::Range(0, 64));
+  app.add_flag("--catch-up", c.catch_up,
+               "Consumers start only once producing ended and read the whole backlog from the start: "
+               "reports the catch-up rate (msg/s from their start to the last message read)");
   app.add_option("--size", c.size_bytes, "Message value bytes (at least 32: the bench header)")->check(CLI::Range(32, 16 << 20));
   app.add_option("--partitions", c.partitions, "Partitions of the topic")->check(CLI::Range(1, 10000));
   app.add_option("--replicas", c.replicas, "Replication factor (0: min(3, brokers))")->check(CLI::Range(0, 9));

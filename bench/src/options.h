@@ -37,6 +37,7 @@ struct BenchConfig {
   std::size_t batch_bytes = 256 * 1024;
   std::uint32_t max_in_flight = 5;
   double drain_timeout_s = 30;            // after producing: stop consuming after this long without progress
+  bool catch_up = false;                  // consumers start after producing ends: the catch-up rate
 
   // Output and faults.
   std::string json;

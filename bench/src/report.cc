@@ -73,7 +73,13 @@ void print_summary(std::ostream& out, const Report& r) {
       << " s: " << fmt("%.0f", r.msgs_per_s()) << " msg/s, " << fmt("%.2f", r.mb_per_s()) << " MB/s\n";
   latency_row(out, "ack latency", r.ack_latency);
   latency_row(out, "end-to-end ", r.e2e_latency);
-  out << "  consumed    " << r.consumed << "\n";
+  out << "  consumed    " << r.consumed;
+  if (c.catch_up && r.catch_up_s > 0)
+    out << " after producing ended, in " << fmt("%.2f", r.catch_up_s) << " s: "
+        << fmt("%.0f", static_cast<double>(r.consumed) / r.catch_up_s) << " msg/s catch-up with the group join, "
+        << fmt("%.0f", r.catch_up_read_s > 0 ? static_cast<double>(r.consumed) / r.catch_up_read_s : 0.0)
+        << " msg/s from the first message read" << (r.drain_complete ? "" : " (drain timed out)");
+  out << "\n";
   if (r.elections_started)
     out << "  elections   " << *r.elections_started
         << " started during the load (all brokers and groups; a killed broker counted up to its kill)\n";
@@ -152,6 +158,12 @@ std::string to_json(const Report& r) {
                     {"mb_per_s", json_number(r.mb_per_s())},
                     {"ack_latency", hist_json(r.ack_latency)}};
   doc["consume"] = {{"consumed", r.consumed}, {"e2e_latency", hist_json(r.e2e_latency)}};
+  if (r.cfg.catch_up)
+    doc["consume"]["catch_up"] = {
+        {"seconds", r.catch_up_s},
+        {"msgs_per_s", r.catch_up_s > 0 ? static_cast<double>(r.consumed) / r.catch_up_s : 0.0},
+        {"read_seconds", r.catch_up_read_s},
+        {"read_msgs_per_s", r.catch_up_read_s > 0 ? static_cast<double>(r.consumed) / r.catch_up_read_s : 0.0}};
   json verify_parts = json::array();
   for (const auto& [p, ac] : r.verify.per_partition)
     verify_parts.push_back({{"partition", p}, {"acked", ac.first}, {"consumed", ac.second}});

@@ -41,6 +41,8 @@ struct Report {
   Histogram ack_latency, e2e_latency;
   bool verified = false;  // consumers ran and the drain finished or timed out
   bool drain_complete = false;
+  double catch_up_s = 0;       // --catch-up: consumers' start (group join included) to the last message read
+  double catch_up_read_s = 0;  // --catch-up: first message read to the last
   VerifyResult verify;
   std::optional<AvailabilityStats> availability;
   std::vector<FaultRecord> faults;
