@@ -175,6 +175,9 @@ int run(const BenchConfig& cfg) {
     if (chaos && ctx.end_ns && t >= ctx.end_ns) chaos->stop();  // brings every victim back
     if (t >= next_tick) {
       sample(t);
+      if (cluster)  // brokers' peak memory (RSS without the LMDB map), reported beside throughput
+        for (const auto& [node, v] : cluster->sample("quorumq_process_anon_memory_bytes"))
+          rep.broker_rss_max[node] = std::max(rep.broker_rss_max[node], v);
       next_tick += 1'000'000'000;
     }
   }

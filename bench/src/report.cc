@@ -80,6 +80,11 @@ void print_summary(std::ostream& out, const Report& r) {
         << fmt("%.0f", r.catch_up_read_s > 0 ? static_cast<double>(r.consumed) / r.catch_up_read_s : 0.0)
         << " msg/s from the first message read" << (r.drain_complete ? "" : " (drain timed out)");
   out << "\n";
+  if (!r.broker_rss_max.empty()) {
+    out << "  broker mem  peak";
+    for (const auto& [node, v] : r.broker_rss_max) out << " b" << node << " " << fmt("%.0f", v / 1048576.0) << " MiB";
+    out << " (RSS without the LMDB map, sampled each second)\n";
+  }
   if (r.elections_started)
     out << "  elections   " << *r.elections_started
         << " started during the load (all brokers and groups; a killed broker counted up to its kill)\n";
@@ -208,6 +213,11 @@ std::string to_json(const Report& r) {
                     {"notes", r.chaos_notes}};
   } else {
     doc["chaos"] = nullptr;
+  }
+  {
+    json rss = json::object();
+    for (const auto& [node, v] : r.broker_rss_max) rss[std::to_string(node)] = v;
+    doc["broker_anon_rss_max_bytes"] = rss;
   }
   doc["elections_started"] = r.elections_started ? json(*r.elections_started) : json(nullptr);
   json errors = json::object();

@@ -48,6 +48,7 @@ struct Report {
   std::vector<FaultRecord> faults;
   std::vector<std::string> chaos_notes;
   std::optional<std::uint64_t> elections_started;  // spawned brokers only
+  std::map<int, double> broker_rss_max;             // spawned brokers: node -> peak RSS without the LMDB map (RssAnon), bytes, sampled each second
   std::map<std::string, std::uint64_t> errors;
   std::vector<Sample> timeline;
 
