@@ -2,19 +2,22 @@
 # "Idle costs nothing" (issue 16): starts a local cluster of real brokers, creates a topic with
 # many partitions, waits until every partition has a leader, then, with no client connected,
 # counts each broker's durable storage commits (quorumq_storage_commits_total: one LMDB commit
-# = one fdatasync + one meta-page sync) and Raft elections over a window. Goal: at most 1
-# commit per second per broker.
-# Usage: scripts/idle_bench.sh [--brokers 3] [--partitions 100] [--seconds 60] [--build build/release]
+# = one fdatasync + one meta-page sync), Raft elections and CPU over a window. Goal: at most 1
+# commit per second per broker. With --with-load S it then runs quorumq-bench one message at a
+# time for S seconds on a 1-partition topic beside the idle ones, deletes the idle topic and runs
+# it again: what the idle partitions cost an active one, in the same run.
+# Usage: scripts/idle_bench.sh [--brokers 3] [--partitions 100] [--seconds 60] [--with-load 10] [--build build/release]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BROKERS=3; PARTS=100; SECS=60; BUILD=build/release
+BROKERS=3; PARTS=100; SECS=60; BUILD=build/release; LOAD=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --brokers) BROKERS=$2; shift ;;
     --partitions) PARTS=$2; shift ;;
     --seconds) SECS=$2; shift ;;
     --build) BUILD=$2; shift ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --with-load) LOAD=$2; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "idle_bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -92,3 +95,18 @@ for i in $(seq 1 "$BROKERS"); do
   python3 -c "import sys; sys.exit(0 if $c / $SECS <= 1 else 1)" || worst=1
 done
 if [ "$worst" = 0 ]; then echo "goal (<= 1 commit/s per broker): met"; else echo "goal (<= 1 commit/s per broker): MISSED"; fi
+
+if [ "$LOAD" -gt 0 ]; then
+  BENCH=$BUILD/bench/quorumq-bench
+  one() {  # $1: label
+    "$BENCH" --bootstrap "$BOOT" --partitions 1 --window 1 --linger-ms 0 --max-in-flight 1 --consumers 0 \
+      --duration "$LOAD" --quiet --json "$WORK/$1.json" >"$WORK/$1.out" 2>&1 || { cat "$WORK/$1.out"; exit 1; }
+    echo "  $1: $(grep -E '^  ack latency' "$WORK/$1.out" | sed 's/^  ack latency *//') ($(grep -E 'fsync ceiling' "$WORK/$1.out" | head -1 | sed 's/.*(//; s/)//'))"
+  }
+  echo
+  echo "[$(date +%T)] one message at a time on a new 1-partition topic for ${LOAD} s, beside the $PARTS idle partitions"
+  one beside-idle
+  "$CLI" topic delete idle >/dev/null
+  echo "[$(date +%T)] the idle topic deleted; the same again"
+  one alone
+fi
