@@ -45,6 +45,23 @@ TEST(Crc32c, crc32c_matchesReferenceAtEveryLengthAndAlignment) {
       ASSERT_EQ(crc32c(buf.data() + off, n), crc_reference(buf.data() + off, n)) << off << " " << n;
 }
 
+// Long buffers are cut into three interleaved blocks (4 KiB and 256 B): lengths around those
+// cuts, at every alignment, and extend() across them.
+TEST(Crc32c, crc32c_matchesReferenceAcrossTheInterleavedBlockSizes) {
+  std::mt19937 rng(777);
+  std::vector<std::uint8_t> buf(3 * 3 * 4096 + 64);
+  for (auto& b : buf) b = static_cast<std::uint8_t>(rng());
+  const std::size_t lengths[] = {767, 768, 769, 1535, 1536, 1543, 3 * 4096 - 1, 3 * 4096, 3 * 4096 + 1,
+                                 3 * 4096 + 768, 2 * 3 * 4096 + 3 * 256 + 5, 3 * 3 * 4096};
+  for (std::size_t off = 0; off < 8; ++off)
+    for (std::size_t n : lengths) {
+      ASSERT_EQ(crc32c(buf.data() + off, n), crc_reference(buf.data() + off, n)) << off << " " << n;
+      const std::size_t cut = n / 3 + off;
+      ASSERT_EQ(crc32c_extend(crc32c(buf.data() + off, cut), buf.data() + off + cut, n - cut),
+                crc_reference(buf.data() + off, n)) << off << " " << n << " cut " << cut;
+    }
+}
+
 TEST(Crc32c, extend_equalsOneShot) {
   const char* s = "the quick brown fox jumps over the lazy dog";
   const std::size_t n = std::strlen(s);
