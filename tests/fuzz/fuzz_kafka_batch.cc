@@ -1,0 +1,48 @@
+// libFuzzer target: the Kafka listener's RecordBatch v2 decoder (broker/src/kafka/kafka_batch.h)
+// on arbitrary bytes, the way a broker meets a Kafka producer's records field, plus the wire
+// reader's primitives. A batch it accepts must be a valid quorumq batch that converts back to
+// Kafka and again to the same quorumq bytes.
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+#include "kafka_batch.h"
+#include "kafka_wire.h"
+
+using namespace quorumq;
+using namespace quorumq::broker::kafka;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::span<const std::uint8_t> in(data, size);
+  std::vector<std::span<const std::uint8_t>> parts;
+  ConvertError err;
+  if (split_batches(in, parts, err)) {
+    for (const auto& p : parts) {
+      std::vector<std::uint8_t> q;
+      if (!to_quorumq(p, q, err)) {
+        if (err.code == BatchCheck::ok || err.message.empty()) std::abort();
+        continue;
+      }
+      if (BatchView(q).validate() != BatchError::ok) std::abort();
+      Writer w;
+      if (!append_as_kafka(BatchView(q), w)) std::abort();
+      std::vector<std::uint8_t> again;
+      if (!to_quorumq(w.bytes(), again, err) || again != q) std::abort();
+    }
+  }
+  // The primitives on the same bytes: never read past the end, fail() once anything is short.
+  Reader r(in);
+  while (!r.fail() && r.remaining() > 0) {
+    switch (r.i8() & 7) {
+      case 0: (void)r.nullable_string(); break;
+      case 1: (void)r.compact_nullable_string(); break;
+      case 2: (void)r.nullable_bytes(); break;
+      case 3: (void)r.array_length(); break;
+      case 4: (void)r.compact_array_length(); break;
+      case 5: r.skip_tagged_fields(); break;
+      case 6: (void)r.varlong(); break;
+      default: (void)r.i64(); break;
+    }
+  }
+  return 0;
+}
