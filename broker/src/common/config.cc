@@ -62,6 +62,7 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
   app.set_version_flag("--version", std::string("quorumq-broker ") + QUORUMQ_VERSION);
   app.option_defaults()->always_capture_default();
   std::string listen = c.listen.str(), admin = c.admin_listen.str(), advertised, peers, peer_listen;
+  std::string kafka_listen, kafka_advertised;
   std::uint64_t retention_bytes = 0;
   std::int64_t retention_ms = 0;
   app.add_option("--node-id", c.node_id, "This broker's id (unique in the cluster)")->envname("QUORUMQ_NODE_ID");
@@ -70,6 +71,11 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
       ->envname("QUORUMQ_ADMIN_LISTEN");
   app.add_option("--advertised", advertised, "Address given to clients, if not --listen")
       ->envname("QUORUMQ_ADVERTISED");
+  app.add_option("--kafka-listen", kafka_listen,
+                 "Kafka-protocol listener HOST:PORT for Kafka clients (kcat, librdkafka, ...); off if unset")
+      ->envname("QUORUMQ_KAFKA_LISTEN");
+  app.add_option("--kafka-advertised", kafka_advertised, "Address given to Kafka clients, if not --kafka-listen")
+      ->envname("QUORUMQ_KAFKA_ADVERTISED");
   app.add_option("--data-dir", c.data_dir, "Data directory (created if missing)")->envname("QUORUMQ_DATA_DIR");
   app.add_option("--peers", peers,
                  "All brokers, this one included, at their PEER addresses (--peer-listen): ID@HOST:PORT,...")
@@ -175,6 +181,21 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
     auto ad = parse_host_port(advertised);
     if (!ad) return std::unexpected("--advertised: " + ad.error());
     c.advertised = *ad;
+  }
+  if (!kafka_listen.empty()) {
+    auto k = parse_host_port(kafka_listen);
+    if (!k) return std::unexpected("--kafka-listen: " + k.error());
+    c.kafka_listen = *k;
+    if (k->port != 0 && k->port == c.listen.port && (k->host == c.listen.host || k->host == "0.0.0.0" || c.listen.host == "0.0.0.0"))
+      return std::unexpected("--kafka-listen " + k->str() + " is also --listen: the Kafka listener needs a port of its own");
+    if (k->port != 0 && k->port == c.admin_listen.port && k->host == c.admin_listen.host)
+      return std::unexpected("--kafka-listen " + k->str() + " is also --admin-listen: use another port");
+  }
+  if (!kafka_advertised.empty()) {
+    if (kafka_listen.empty()) return std::unexpected("--kafka-advertised needs --kafka-listen");
+    auto k = parse_host_port(kafka_advertised);
+    if (!k) return std::unexpected("--kafka-advertised: " + k.error());
+    c.kafka_advertised = *k;
   }
   auto p = parse_peers(peers);
   if (!p) return std::unexpected("--peers: " + p.error());

@@ -28,6 +28,10 @@ struct BrokerConfig {
   HostPort admin_listen{"127.0.0.1", 9644};
   // Address clients should use for this broker in Metadata (defaults to listen).
   std::optional<HostPort> advertised;
+  // The Kafka-protocol listener (issue 17), off unless set, and the address Kafka clients are
+  // given for this broker in Metadata (defaults to kafka_listen).
+  std::optional<HostPort> kafka_listen;
+  std::optional<HostPort> kafka_advertised;
   std::string data_dir;
   std::vector<Peer> peers;  // includes this broker, at its PEER address; empty: single node
   // Where other brokers connect (replication, the peer handshake). Defaults to this broker's

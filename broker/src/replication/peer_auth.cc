@@ -38,8 +38,10 @@ protocol::OutgoingFrame encode_handshake(const HandshakeMsg& m) {
   auto nonce = fbb.CreateVector(m.nonce);
   auto mac = fbb.CreateVector(m.mac);
   auto reason = fbb.CreateString(m.reason);
+  auto kafka_host = m.kafka_host.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(m.kafka_host);
   auto root = raftwire::CreatePeerHandshake(fbb, static_cast<std::uint8_t>(m.step), m.version, cluster, m.node_id,
-                                            m.target_id, dir, host, m.client_port, nonce, mac, reason);
+                                            m.target_id, dir, host, m.client_port, nonce, mac, reason, kafka_host,
+                                            m.kafka_port);
   return protocol::finish_request(fbb, root, kPeerHandshakeApi, 0, 0);
 }
 
@@ -47,7 +49,8 @@ std::optional<HandshakeMsg> decode_handshake(std::span<const std::uint8_t> paylo
   if (!verify(payload, false, 16, 64)) return std::nullopt;
   const auto* h = flatbuffers::GetRoot<raftwire::PeerHandshake>(payload.data());
   if (h->step() > static_cast<std::uint8_t>(HandshakeStep::welcome)) return std::nullopt;
-  if (!bounded(h->cluster_id()) || !bounded(h->dir_id()) || !bounded(h->client_host()) || !bounded(h->reason()))
+  if (!bounded(h->cluster_id()) || !bounded(h->dir_id()) || !bounded(h->client_host()) || !bounded(h->reason()) ||
+      !bounded(h->kafka_host()))
     return std::nullopt;
   if ((h->nonce() && h->nonce()->size() > kNonceBytes) || (h->mac() && h->mac()->size() > kMacBytes))
     return std::nullopt;
@@ -60,6 +63,8 @@ std::optional<HandshakeMsg> decode_handshake(std::span<const std::uint8_t> paylo
   m.dir_id = str(h->dir_id());
   m.client_host = str(h->client_host());
   m.client_port = h->client_port();
+  m.kafka_host = str(h->kafka_host());
+  m.kafka_port = h->kafka_port();
   if (h->nonce()) m.nonce.assign(h->nonce()->begin(), h->nonce()->end());
   if (h->mac()) m.mac.assign(h->mac()->begin(), h->mac()->end());
   m.reason = str(h->reason());

@@ -40,6 +40,8 @@ struct HandshakeMsg {
   std::vector<std::uint8_t> nonce;
   std::vector<std::uint8_t> mac;
   std::string reason;
+  std::string kafka_host;  // empty: the sender has no Kafka listener
+  std::uint16_t kafka_port = 0;
 };
 
 // Registers api 101 (verifier) with the protocol table. Idempotent; call at start-up.

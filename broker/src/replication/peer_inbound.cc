@@ -129,6 +129,10 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
     const auto own = t_.own_client_address();
     ch.client_host = own.host;
     ch.client_port = own.port;
+    if (const auto k = t_.own_kafka_address()) {
+      ch.kafka_host = k->host;
+      ch.kafka_port = k->port;
+    }
     ch.nonce = make_nonce();
     ch.mac = handshake_mac(cfg.cluster_secret, MacRole::listener, cfg.cluster_id, hello->node_id, cfg.node_id,
                            hello->nonce, ch.nonce);
@@ -171,6 +175,8 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
     if (t_.hooks.peer_connected) t_.hooks.peer_connected(*peer_);
     if (t_.hooks.client_address && !hello->client_host.empty())
       t_.hooks.client_address(*peer_, HostPort{hello->client_host, hello->client_port});
+    if (t_.hooks.kafka_address && !hello->kafka_host.empty())
+      t_.hooks.kafka_address(*peer_, HostPort{hello->kafka_host, hello->kafka_port});
     spdlog::debug("peer link from broker {} ({}) authenticated", peer_->value, address_);
     // Envelopes until the peer closes or sends anything else.
     for (;;) {

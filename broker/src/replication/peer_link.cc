@@ -129,6 +129,10 @@ class Link : public std::enable_shared_from_this<Link> {
     const auto own = t_.own_client_address();
     hello.client_host = own.host;
     hello.client_port = own.port;
+    if (const auto k = t_.own_kafka_address()) {
+      hello.kafka_host = k->host;
+      hello.kafka_port = k->port;
+    }
     hello.nonce = make_nonce();
     const auto hello_frame = encode_handshake(hello);  // named: see Inbound::session
     if (!co_await write_frame(sock_, hello_frame)) co_return false;
@@ -180,6 +184,8 @@ class Link : public std::enable_shared_from_this<Link> {
     }
     if (t_.hooks.client_address && !ch->client_host.empty())
       t_.hooks.client_address(peer_, HostPort{ch->client_host, ch->client_port});
+    if (t_.hooks.kafka_address && !ch->kafka_host.empty())
+      t_.hooks.kafka_address(peer_, HostPort{ch->kafka_host, ch->kafka_port});
     co_return true;
   }
 

@@ -43,6 +43,8 @@ class PeerTransport final : public Transport {
     std::function<void(node_id)> peer_connected;
     // A peer whose link was up now refuses connections on its peer port (its process is gone).
     std::function<void(node_id)> peer_unreachable;
+    // A peer's advertised Kafka listener address (from its handshake), if it has one.
+    std::function<void(node_id, HostPort)> kafka_address;
   };
   struct Stats {
     std::uint64_t dropped_messages = 0;     // queue full or link broken

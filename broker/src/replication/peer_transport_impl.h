@@ -132,6 +132,11 @@ struct PeerTransport::Impl {
     return false;
   }
   HostPort own_client_address() const { return config.advertised.value_or(config.listen); }
+  // This broker's Kafka listener as clients should reach it; none without --kafka-listen.
+  std::optional<HostPort> own_kafka_address() const {
+    if (!config.kafka_listen) return std::nullopt;
+    return config.kafka_advertised.value_or(*config.kafka_listen);
+  }
   std::size_t pending_cap() const { return 2 * config.peers.size() + 4; }
   void add_pending(const std::shared_ptr<Inbound>& c);
   void remove_pending(const Inbound* c);

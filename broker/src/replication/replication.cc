@@ -31,6 +31,26 @@ void ReplicaManager::learn_client_address(node_id n, HostPort addr) {
   }
 }
 
+std::optional<HostPort> ReplicaManager::kafka_address_of(node_id n) const {
+  if (n == self_) {
+    if (!config_.kafka_listen) return std::nullopt;
+    return config_.kafka_advertised.value_or(*config_.kafka_listen);
+  }
+  std::lock_guard lk(mu_);
+  if (auto it = kafka_addresses_.find(n); it != kafka_addresses_.end()) return it->second;
+  return std::nullopt;
+}
+
+void ReplicaManager::learn_kafka_address(node_id n, HostPort addr) {
+  if (std::find(brokers_.begin(), brokers_.end(), n) == brokers_.end() || n == self_) return;
+  std::lock_guard lk(mu_);
+  auto& cur = kafka_addresses_[n];
+  if (cur.host != addr.host || cur.port != addr.port) {
+    spdlog::info("broker {} serves Kafka clients at {}", n.value, addr.str());
+    cur = std::move(addr);
+  }
+}
+
 GroupOptions ReplicaManager::base_options() const {
   GroupOptions o;
   o.self = self_;

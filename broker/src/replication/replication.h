@@ -31,6 +31,9 @@ class ReplicaManager {
   // A broker's client address: this broker's own, or what a peer said in its handshake.
   std::optional<HostPort> address_of(node_id n) const;
   void learn_client_address(node_id n, HostPort addr);
+  // Kafka listener addresses: this broker's from its config, peers' from their handshakes.
+  std::optional<HostPort> kafka_address_of(node_id n) const;
+  void learn_kafka_address(node_id n, HostPort addr);
   // Options every group starts from (ticks from the config; lost_state while this broker's
   // incarnation is not known to be whole).
   GroupOptions base_options() const;
@@ -83,6 +86,7 @@ class ReplicaManager {
   std::map<std::string, std::weak_ptr<ReplicatedLog>> groups_;
   std::map<std::string, LeaderAnnouncement> announced_;  // from other brokers
   std::map<node_id, HostPort> client_addresses_;         // learned in peer handshakes
+  std::map<node_id, HostPort> kafka_addresses_;          // learned in peer handshakes
   std::map<node_id, std::chrono::steady_clock::time_point> connected_since_;
   std::string scrub_cursor_;  // name of the group scrubbed last (round robin), under mu_
   std::chrono::milliseconds replica_lag_max_{10000};
