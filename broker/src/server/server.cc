@@ -152,6 +152,7 @@ awaitable<void> Server::Impl::shutdown() {
   {
     std::error_code ec;
     acceptor.close(ec);
+    kafka_acceptor.close(ec);
   }
   // Produce requests already accepted finish (their appends are durable) and are answered.
   while (outstanding.load() > 0 && Clock::now() < deadline) {
@@ -169,6 +170,12 @@ awaitable<void> Server::Impl::shutdown() {
     all.assign(conns.begin(), conns.end());
   }
   for (auto& c : all) close_connection(c);
+  std::vector<std::shared_ptr<KafkaConnection>> kafka_all;
+  {
+    std::lock_guard lk(conns_mu);
+    kafka_all.assign(kafka_conns.begin(), kafka_conns.end());
+  }
+  for (auto& c : kafka_all) close_kafka_connection(c);
   controller.stop();
   for (const auto& tp : topics.list())
     for (const auto& p : tp->partitions)
@@ -220,6 +227,12 @@ std::expected<void, std::string> Server::start() {
   if (auto b = bind(d.admin_acceptor, *aep, "--admin-listen"); !b) return b;
   spdlog::info("node {} listening on {} (admin http on {})", d.config.node_id, d.config.listen.str(),
                d.config.admin_listen.str());
+  if (d.config.kafka_listen) {
+    auto kep = resolve(d.io, *d.config.kafka_listen);
+    if (!kep) return std::unexpected("--kafka-listen: " + kep.error());
+    if (auto b = bind(d.kafka_acceptor, *kep, "--kafka-listen"); !b) return b;
+    spdlog::info("node {} serves Kafka clients on {}", d.config.node_id, d.config.kafka_listen->str());
+  }
   register_raft_api();
   if (auto p = d.transport.listen(); !p) return std::unexpected(p.error());
   if (d.config.peers.size() > 1) {
@@ -249,13 +262,15 @@ std::expected<void, std::string> Server::start() {
       [&d](const DecodedEnvelope& env) { d.replication.deliver(env); },
       [&d](node_id n, HostPort hp) { d.replication.learn_client_address(n, std::move(hp)); },
       [&d](node_id n) { d.replication.peer_connected(n); },
-      [&d](node_id n) { d.replication.peer_unreachable(n); }});
+      [&d](node_id n) { d.replication.peer_unreachable(n); },
+      [&d](node_id n, HostPort hp) { d.replication.learn_kafka_address(n, std::move(hp)); }});
   d.replication.set_replica_lag_max(std::chrono::milliseconds(d.config.replica_lag_max_ms));
   d.controller.set_extension(&d.groups);  // consumer groups live in the controller log
   if (auto c = d.controller.start(d.replication.base_options(), d.transport, d.exec); !c) return std::unexpected(c.error());
   d.replication.add(d.controller.group_ptr());
   d.coordinator.start();
   asio::co_spawn(d.io, d.accept_loop(), asio::detached);
+  if (d.config.kafka_listen) asio::co_spawn(d.io, d.kafka_accept_loop(), asio::detached);
   asio::co_spawn(d.io, d.admin_loop(), asio::detached);
   asio::co_spawn(d.io, d.retention_loop(), asio::detached);
   asio::co_spawn(d.io, d.raft_clock(), asio::detached);

@@ -84,6 +84,7 @@ using server_detail::AsioExecutor;
 using server_detail::peer_ids;
 
 class Connection;
+class KafkaConnection;
 
 struct Server::Impl {
   const BrokerConfig& config;
@@ -102,10 +103,12 @@ struct Server::Impl {
   BrokerContext ctx;
   tcp::acceptor acceptor{io};
   tcp::acceptor admin_acceptor{io};
+  tcp::acceptor kafka_acceptor{io};  // open only with --kafka-listen
   asio::signal_set signals{io, SIGINT, SIGTERM};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{io.get_executor()};
   std::mutex conns_mu;
   std::set<std::shared_ptr<Connection>> conns;
+  std::set<std::shared_ptr<KafkaConnection>> kafka_conns;  // under conns_mu
   std::atomic<std::int64_t> outstanding{0};  // requests accepted but not yet answered
   // Bytes client connections hold (requests in flight, answers not yet written, decoder
   // buffers); past --max-buffered-bytes every connection stops reading until it drops.
@@ -135,6 +138,8 @@ struct Server::Impl {
   }
 
   awaitable<void> accept_loop();
+  awaitable<void> kafka_accept_loop();  // kafka_connection.cc
+  void on_kafka_closed(const std::shared_ptr<KafkaConnection>& c);
   awaitable<void> admin_loop();
   awaitable<void> admin_session(Socket sock);
   awaitable<void> shutdown();
@@ -183,5 +188,6 @@ struct Server::Impl {
 
 // Closes a client connection from any thread (connection.cc).
 void close_connection(const std::shared_ptr<Connection>& c);
+void close_kafka_connection(const std::shared_ptr<KafkaConnection>& c);
 
 }  // namespace quorumq::broker

@@ -1,0 +1,38 @@
+// Kafka-protocol requests (issue 17): the handlers behind --kafka-listen. Free of Asio like the
+// native handlers; the server's KafkaConnection frames requests and writes the answers in
+// request order.
+//
+// Served so far: ApiVersions 0-3 (v3's flexible request with the v0 response header, and the
+// UNSUPPORTED_VERSION answer clients fall back on) and Metadata 0-8 (every broker's Kafka
+// address, leaders, replicas, ISR, the controller). A request for any other api or version
+// closes the connection, as a Kafka broker does; ApiVersions lists only what is served, so
+// clients do not send the rest.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "context.h"
+
+namespace quorumq::broker::kafka {
+
+struct Answer {
+  std::vector<std::uint8_t> bytes;  // the whole response, size prefix included; empty: none
+  bool close = false;               // close the connection after writing `bytes`
+  std::string why;                  // for the log when closing
+};
+
+// Handles one request (the bytes after its size prefix). Calls `done` exactly once, possibly on
+// another thread.
+void handle(BrokerContext& ctx, std::span<const std::uint8_t> request, std::function<void(Answer)> done);
+
+// What ApiVersions advertises: (api key, min version, max version).
+struct ApiRange {
+  std::int16_t key, min, max;
+};
+std::span<const ApiRange> supported_apis();
+
+}  // namespace quorumq::broker::kafka
