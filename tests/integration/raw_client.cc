@@ -78,6 +78,22 @@ std::optional<ReceivedFrame> RawClient::read_frame(std::chrono::milliseconds tim
   }
 }
 
+std::optional<std::vector<std::uint8_t>> RawClient::read_exact(std::size_t n, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<std::uint8_t> out(n);
+  std::size_t at = 0;
+  while (at < n) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+    const ssize_t got = ::recv(fd_, out.data() + at, n - at, 0);
+    if (got <= 0) return std::nullopt;
+    at += static_cast<std::size_t>(got);
+  }
+  return out;
+}
+
 bool RawClient::wait_closed(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[4096];

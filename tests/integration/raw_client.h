@@ -35,6 +35,9 @@ class RawClient {
   std::optional<ReceivedFrame> read_frame(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // True once the peer closed the connection (reads return 0 or reset) within the timeout.
   bool wait_closed(std::chrono::milliseconds timeout);
+  // Exactly n bytes, or nullopt on timeout / close (for protocols other than ours: Kafka).
+  std::optional<std::vector<std::uint8_t>> read_exact(std::size_t n,
+                                                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
  private:
   int fd_ = -1;

@@ -21,6 +21,7 @@ LocalCluster::LocalCluster(ClusterOptions options)
     ports.push_back(free_port());
     admin_ports.push_back(free_port());
     peer_ports_.push_back(free_port());
+    if (options_.kafka) kafka_ports_.push_back(free_port());
     peers_ += (i ? "," : "") + std::to_string(i + 1) + "@127.0.0.1:" + std::to_string(peer_ports_.back());
   }
   secret_file_ = dir_.path() / "cluster.secret";
@@ -32,8 +33,9 @@ LocalCluster::LocalCluster(ClusterOptions options)
   for (int i = 0; i < n; ++i) {
     std::vector<std::string> args = {"--peers=" + peers_, "--cluster-secret-file=" + secret_file_.string(),
                                      "--log-level=" + options_.log_level};
-    args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
     const auto at = static_cast<std::size_t>(i);
+    if (options_.kafka) args.push_back("--kafka-listen=127.0.0.1:" + std::to_string(kafka_ports_[at]));
+    args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
     auto b = std::make_unique<BrokerProcess>(options_.broker_bin, i + 1, dir_.path() / ("b" + std::to_string(i + 1)),
                                              std::move(args), ports[at], admin_ports[at]);
     b->set_die_with_parent(options_.die_with_parent);
@@ -61,6 +63,12 @@ void LocalCluster::stop_all() {
 std::string LocalCluster::bootstrap() const {
   std::string s;
   for (const auto& b : brokers_) s += (s.empty() ? "" : ",") + b->address();
+  return s;
+}
+
+std::string LocalCluster::kafka_bootstrap() const {
+  std::string s;
+  for (const auto p : kafka_ports_) s += (s.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(p);
   return s;
 }
 

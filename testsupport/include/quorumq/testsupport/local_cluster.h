@@ -32,6 +32,7 @@ struct ClusterOptions {
   std::string dir_prefix = "quorumq-cluster";
   bool keep_data = false;                  // leave the directory for inspection
   bool die_with_parent = false;            // brokers die with this process (BrokerProcess::set_die_with_parent)
+  bool kafka = false;                      // each broker also serves Kafka clients (--kafka-listen, a free port)
 };
 
 class LocalCluster {
@@ -54,11 +55,15 @@ class LocalCluster {
   std::uint16_t peer_port(int i) const { return peer_ports_.at(static_cast<std::size_t>(i)); }
   const std::string& peers() const { return peers_; }  // the --peers value
   const std::filesystem::path& secret_file() const { return secret_file_; }
+  // With ClusterOptions::kafka: broker i's Kafka port, and every broker's Kafka address.
+  std::uint16_t kafka_port(int i) const { return kafka_ports_.at(static_cast<std::size_t>(i)); }
+  std::string kafka_bootstrap() const;
 
  private:
   ClusterOptions options_;
   TempDir dir_;
   std::vector<std::uint16_t> peer_ports_;
+  std::vector<std::uint16_t> kafka_ports_;
   std::string peers_;
   std::filesystem::path secret_file_;
   std::vector<std::unique_ptr<BrokerProcess>> brokers_;

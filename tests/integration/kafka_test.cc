@@ -1,0 +1,173 @@
+// The Kafka listener (issue 17) with clients nobody here wrote: kcat (librdkafka) and
+// kafka-python list the cluster through --kafka-listen of three real brokers; hostile bytes on
+// the Kafka port close that connection and nothing else. Produce, Fetch and groups come next.
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "cluster.h"
+#include "load.h"
+#include "quorumq/testsupport/local_cluster.h"
+#include "raw_client.h"
+
+namespace quorumq::test {
+namespace {
+
+// Three brokers, each with a Kafka listener; a topic of 3 partitions x 3 replicas.
+class KafkaListener : public ::testing::Test {
+ protected:
+  static testsupport::ClusterOptions options() {
+    testsupport::ClusterOptions o;
+    o.brokers = 3;
+    o.broker_bin = broker_binary();
+    o.kafka = true;
+    return o;
+  }
+  void SetUp() override {
+    auto r = cl.start(90s);
+    ASSERT_TRUE(r) << r.error();
+    create_topic(cl.bootstrap(), "kt", 3, 3);
+  }
+  // kcat -L until every partition has a leader and all three brokers are listed (leaders are
+  // elected and Kafka addresses learned in the peer handshakes within a few hundred ms).
+  std::string metadata_when_settled(const std::string& bootstrap) {
+    std::string out;
+    wait_until([&] {
+      auto r = run_program({"kcat", "-b", bootstrap, "-L", "-t", "kt", "-m", "5"}, {}, 20s);
+      out = r.out + r.err;
+      return r.status == 0 && out.find(" 3 brokers:") != std::string::npos &&
+             std::regex_search(out, std::regex("partition 2, leader [123],")) &&
+             std::regex_search(out, std::regex("partition 0, leader [123],")) &&
+             std::regex_search(out, std::regex("partition 1, leader [123],"));
+    }, 30s);
+    return out;
+  }
+  std::string kafka_address(int i) const { return "127.0.0.1:" + std::to_string(cl.kafka_port(i)); }
+
+  testsupport::LocalCluster cl{options()};
+};
+
+TEST_F(KafkaListener, kcatListsEveryBrokerTopicAndLeaderFromAnyBroker) {
+  for (int i = 0; i < 3; ++i) {
+    const std::string out = metadata_when_settled(kafka_address(i));
+    SCOPED_TRACE(out);
+    // Every broker at its Kafka port (learned from the peer handshakes), one the controller.
+    for (int b = 0; b < 3; ++b)
+      EXPECT_NE(out.find("broker " + std::to_string(b + 1) + " at " + kafka_address(b)), std::string::npos);
+    EXPECT_NE(out.find("(controller)"), std::string::npos);
+    EXPECT_NE(out.find("topic \"kt\" with 3 partitions:"), std::string::npos);
+    for (int p = 0; p < 3; ++p)
+      EXPECT_TRUE(std::regex_search(out, std::regex("partition " + std::to_string(p) +
+                                                    ", leader [123], replicas: [123],[123],[123], isrs: ")));
+  }
+  // The leaders kcat reports are the ones the brokers' own /metrics report.
+  const std::string out = metadata_when_settled(kafka_address(0));
+  for (int p = 0; p < 3; ++p) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(out, m, std::regex("partition " + std::to_string(p) + ", leader ([123]),")));
+    const int leader = std::stoi(m[1]);
+    const std::string needle = "quorumq_partition_leader{topic=\"kt\",partition=\"" + std::to_string(p) + "\"} 1";
+    auto met = http_get(cl.broker(leader - 1).admin_port(), "/metrics");
+    ASSERT_TRUE(met);
+    EXPECT_NE(met->body.find(needle), std::string::npos) << "kcat says broker " << leader << " leads partition " << p;
+  }
+  // An unknown topic is reported as such, not invented.
+  auto r = run_program({"kcat", "-b", kafka_address(1), "-L", "-t", "no-such-topic", "-m", "5"}, {}, 20s);
+  EXPECT_NE((r.out + r.err).find("Broker: Unknown topic or partition"), std::string::npos) << r.out << r.err;
+}
+
+TEST_F(KafkaListener, kafkaPythonProbesVersionsAndReadsMetadata) {
+  // kafka-python 2.0.2 sends ApiVersions v0 and Metadata v0 back to back while it probes.
+  (void)metadata_when_settled(kafka_address(0));
+  const std::string script =
+      "from kafka import KafkaConsumer\n"
+      "c = KafkaConsumer(bootstrap_servers='" + kafka_address(2) + "', api_version_auto_timeout_ms=10000)\n"
+      "print(sorted(c.partitions_for_topic('kt')))\n"
+      "print('kt' in c.topics())\n";
+  auto r = run_program({"/usr/bin/python3", "-c", script}, {}, 60s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("[0, 1, 2]\nTrue"), std::string::npos) << r.out << r.err;
+}
+
+// One Kafka request frame: size, api key, version, correlation id, client id, body.
+std::vector<std::uint8_t> kafka_request(std::int16_t key, std::int16_t version, std::int32_t corr,
+                                        std::vector<std::uint8_t> body, bool flexible_header = false) {
+  std::vector<std::uint8_t> b;
+  auto be = [&b](std::uint64_t v, int n) {
+    for (int i = n - 1; i >= 0; --i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  };
+  be(0, 4);
+  be(static_cast<std::uint16_t>(key), 2);
+  be(static_cast<std::uint16_t>(version), 2);
+  be(static_cast<std::uint32_t>(corr), 4);
+  be(4, 2);
+  for (char c : std::string("test")) b.push_back(static_cast<std::uint8_t>(c));
+  if (flexible_header) b.push_back(0);  // no tagged fields
+  b.insert(b.end(), body.begin(), body.end());
+  const auto size = static_cast<std::uint32_t>(b.size() - 4);
+  for (int i = 0; i < 4; ++i) b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(size >> (8 * (3 - i)));
+  return b;
+}
+
+std::optional<std::vector<std::uint8_t>> kafka_response(RawClient& c) {
+  auto size = c.read_exact(4);
+  if (!size) return std::nullopt;
+  const std::uint32_t n = (std::uint32_t{(*size)[0]} << 24) | (std::uint32_t{(*size)[1]} << 16) |
+                          (std::uint32_t{(*size)[2]} << 8) | (*size)[3];
+  return c.read_exact(n);
+}
+
+TEST_F(KafkaListener, apiVersionsAnswersEachVersionAndTellsNewerClientsTheRange) {
+  // v3: flexible request (header v2), response header v0, compact array.
+  {
+    RawClient c(cl.kafka_port(0));
+    ASSERT_TRUE(c.send_bytes(kafka_request(18, 3, 7, {5, 'q', 'q', 'q', 'q', 2, '1', 0}, true)));
+    auto r = kafka_response(c);
+    ASSERT_TRUE(r);
+    ASSERT_GE(r->size(), 7u);
+    EXPECT_EQ((*r)[3], 7);  // correlation id
+    EXPECT_EQ((*r)[4], 0);  // error code 0
+    EXPECT_EQ((*r)[5], 0);
+    EXPECT_EQ((*r)[6], 3);  // compact array: 2 apis
+  }
+  // v9 (a client newer than us): UNSUPPORTED_VERSION with a v0 body listing ApiVersions 0-3.
+  {
+    RawClient c(cl.kafka_port(1));
+    ASSERT_TRUE(c.send_bytes(kafka_request(18, 9, 8, {0, 1, 2})));
+    auto r = kafka_response(c);
+    ASSERT_TRUE(r);
+    const std::vector<std::uint8_t> want{0, 0, 0, 8, 0, 35, 0, 0, 0, 1, 0, 18, 0, 0, 0, 3};
+    EXPECT_EQ(*r, want);
+  }
+}
+
+TEST_F(KafkaListener, hostileBytesCloseOnlyTheirConnection) {
+  (void)metadata_when_settled(kafka_address(0));
+  const std::vector<std::vector<std::uint8_t>> attacks = {
+      {0x7F, 0xFF, 0xFF, 0xFF, 1, 2, 3},                  // a 2 GiB request announced
+      {0xFF, 0xFF, 0xFF, 0xFF},                           // a negative size
+      {0, 0, 0, 2, 0, 3},                                 // shorter than a header
+      kafka_request(3, 1, 1, {0x7F, 0xFF, 0xFF, 0xFF}),   // Metadata naming 2^31-1 topics
+      kafka_request(3, 1, 1, {0, 0, 0, 1, 0x7F, 0x00}),   // a topic name running past the end
+      kafka_request(3, 99, 1, {}),                        // a Metadata version nobody speaks
+      kafka_request(0, 7, 1, {1, 2, 3}),                  // Produce: not served yet
+      kafka_request(-5, 0, 1, {}),                        // no such api
+  };
+  for (std::size_t i = 0; i < attacks.size(); ++i) {
+    RawClient bad(cl.kafka_port(0));
+    ASSERT_TRUE(bad.connected());
+    ASSERT_TRUE(bad.send_bytes(attacks[i]));
+    EXPECT_TRUE(bad.wait_closed(10s)) << "attack " << i << " left its connection open";
+  }
+  // A silent connection that announced a request and never sent it costs nothing meanwhile.
+  RawClient slow(cl.kafka_port(0));
+  ASSERT_TRUE(slow.send_bytes(std::vector<std::uint8_t>{0, 0, 1, 0, 0}));
+  // Every broker still serves Kafka and native clients.
+  const std::string out = metadata_when_settled(kafka_address(0));
+  EXPECT_NE(out.find(" 3 brokers:"), std::string::npos) << out;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(cl.broker(i).running());
+  create_topic(cl.bootstrap(), "after-attacks", 1, 3);
+}
+
+}  // namespace
+}  // namespace quorumq::test
