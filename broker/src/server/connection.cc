@@ -297,19 +297,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<Clock::time_point> write_since_;
 };
 
-awaitable<void> Server::Impl::accept_loop() {
+awaitable<void> Server::Impl::accept_connections(tcp::acceptor& from, std::string what,
+                                                 std::function<void(Socket)> adopt) {
   int backoff_ms = 10;
   for (;;) {
-    auto [ec, sock] = co_await acceptor.async_accept(asio::make_strand(io), kTuple);
+    auto [ec, sock] = co_await from.async_accept(asio::make_strand(io), kTuple);
     if (ec) {
-      if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+      if (!from.is_open() || ec == asio::error::operation_aborted) co_return;
       // EMFILE/ENFILE (out of file descriptors) and the like: back off instead of spinning on
       // the error; the log says it at a bounded rate.
       metrics.accept_errors.fetch_add(1, std::memory_order_relaxed);
       log_limited(spdlog::level::warn, "accept:" + ec.message(),
-                  "accepting a client connection failed: {}; retrying with backoff (raise `ulimit -n` or lower "
+                  "accepting a {} connection failed: {}; retrying with backoff (raise `ulimit -n` or lower "
                   "--max-connections if this says 'Too many open files')",
-                  ec.message());
+                  what, ec.message());
       asio::steady_timer t(io);
       t.expires_after(std::chrono::milliseconds(backoff_ms));
       co_await t.async_wait(kTuple);
@@ -319,7 +320,7 @@ awaitable<void> Server::Impl::accept_loop() {
     backoff_ms = 10;
     if (metrics.connections_open.load() >= static_cast<std::int64_t>(config.max_connections)) {
       metrics.connections_refused.fetch_add(1, std::memory_order_relaxed);
-      log_limited(spdlog::level::warn, "max-connections", "refusing a client connection: {} open (--max-connections)",
+      log_limited(spdlog::level::warn, "max-connections", "refusing a {} connection: {} open (--max-connections)", what,
                   config.max_connections);
       std::error_code ignored;
       sock.close(ignored);
@@ -329,13 +330,19 @@ awaitable<void> Server::Impl::accept_loop() {
     sock.set_option(tcp::no_delay(true), ignored);
     metrics.connections_accepted.fetch_add(1, std::memory_order_relaxed);
     metrics.connections_open.fetch_add(1);
-    auto c = std::make_shared<Connection>(*this, Socket(std::move(sock)));
+    adopt(Socket(std::move(sock)));
+  }
+}
+
+awaitable<void> Server::Impl::accept_loop() {
+  return accept_connections(acceptor, "client", [this](Socket sock) {
+    auto c = std::make_shared<Connection>(*this, std::move(sock));
     {
       std::lock_guard lk(conns_mu);
       conns.insert(c);
     }
     c->start();
-  }
+  });
 }
 
 void close_connection(const std::shared_ptr<Connection>& c) { c->close_from_any_thread(); }

@@ -160,42 +160,14 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
 };
 
 awaitable<void> Server::Impl::kafka_accept_loop() {
-  int backoff_ms = 10;
-  for (;;) {
-    auto [ec, sock] = co_await kafka_acceptor.async_accept(asio::make_strand(io), kTuple);
-    if (ec) {
-      if (!kafka_acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
-      metrics.accept_errors.fetch_add(1, std::memory_order_relaxed);
-      log_limited(spdlog::level::warn, "kafka-accept:" + ec.message(),
-                  "accepting a Kafka client connection failed: {}; retrying with backoff (raise `ulimit -n` or "
-                  "lower --max-connections if this says 'Too many open files')",
-                  ec.message());
-      asio::steady_timer t(io);
-      t.expires_after(std::chrono::milliseconds(backoff_ms));
-      co_await t.async_wait(kTuple);
-      backoff_ms = std::min(backoff_ms * 2, 1000);
-      continue;
-    }
-    backoff_ms = 10;
-    if (metrics.connections_open.load() >= static_cast<std::int64_t>(config.max_connections)) {
-      metrics.connections_refused.fetch_add(1, std::memory_order_relaxed);
-      log_limited(spdlog::level::warn, "max-connections", "refusing a Kafka client connection: {} open (--max-connections)",
-                  config.max_connections);
-      std::error_code ignored;
-      sock.close(ignored);
-      continue;
-    }
-    std::error_code ignored;
-    sock.set_option(tcp::no_delay(true), ignored);
-    metrics.connections_accepted.fetch_add(1, std::memory_order_relaxed);
-    metrics.connections_open.fetch_add(1);
-    auto c = std::make_shared<KafkaConnection>(*this, Socket(std::move(sock)));
+  return accept_connections(kafka_acceptor, "Kafka client", [this](Socket sock) {
+    auto c = std::make_shared<KafkaConnection>(*this, std::move(sock));
     {
       std::lock_guard lk(conns_mu);
       kafka_conns.insert(c);
     }
     c->start();
-  }
+  });
 }
 
 void Server::Impl::on_kafka_closed(const std::shared_ptr<KafkaConnection>& c) {

@@ -138,6 +138,9 @@ struct Server::Impl {
   }
 
   awaitable<void> accept_loop();
+  // Accepts on `from` until it closes: counts, refuses past --max-connections, backs off on
+  // errors, and hands each socket to `adopt` (connection.cc).
+  awaitable<void> accept_connections(tcp::acceptor& from, std::string what, std::function<void(Socket)> adopt);
   awaitable<void> kafka_accept_loop();  // kafka_connection.cc
   void on_kafka_closed(const std::shared_ptr<KafkaConnection>& c);
   awaitable<void> admin_loop();
