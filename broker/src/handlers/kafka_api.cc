@@ -4,15 +4,23 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
+#include <tuple>
 #include <limits>
 #include <optional>
 
+#include "handlers.h"
+#include "kafka_batch.h"
 #include "kafka_wire.h"
+#include "quorumq/protocol/messages.h"
 
 namespace quorumq::broker::kafka {
 
 namespace {
 
+constexpr std::int16_t kProduce = 0;
+constexpr std::int16_t kFetch = 1;
+constexpr std::int16_t kListOffsets = 2;
 constexpr std::int16_t kApiVersions = 18;
 constexpr std::int16_t kMetadata = 3;
 
@@ -21,7 +29,70 @@ constexpr std::int16_t kUnknownTopicOrPartition = 3;
 constexpr std::int16_t kLeaderNotAvailable = 5;
 constexpr std::int16_t kUnsupportedVersion = 35;
 
-constexpr std::array<ApiRange, 2> kApis{{{kMetadata, 0, 8}, {kApiVersions, 0, 3}}};
+constexpr std::array<ApiRange, 5> kApis{{{kProduce, 3, 8},
+                                         {kFetch, 4, 11},
+                                         {kListOffsets, 1, 5},
+                                         {kMetadata, 0, 8},
+                                         {kApiVersions, 0, 3}}};
+
+// quorumq's error codes as Kafka's, chosen so a Kafka client does what it should: retry, refresh
+// metadata, or fail the request.
+std::int16_t kafka_code(wire::ErrorCode c) {
+  using E = wire::ErrorCode;
+  switch (c) {
+    case E::none: return 0;
+    case E::duplicate_sequence: return 0;  // already written: Kafka answers success with its offset
+    case E::corrupt_message: return 2;
+    case E::unsupported_version: return 35;
+    case E::invalid_request: return 42;
+    case E::message_too_large:
+    case E::frame_too_large: return 10;
+    case E::unknown_topic_or_partition: return 3;
+    case E::topic_already_exists: return 36;
+    case E::invalid_partitions: return 37;
+    case E::invalid_replication_factor: return 38;
+    case E::not_leader:
+    case E::broker_shutting_down: return 6;  // NOT_LEADER_OR_FOLLOWER: refresh metadata, retry
+    case E::leader_not_available: return 5;
+    case E::request_timed_out: return 7;
+    case E::not_enough_replicas: return 19;
+    case E::offset_out_of_range: return 1;
+    case E::out_of_order_sequence: return 45;
+    case E::invalid_producer_epoch: return 47;
+    case E::unknown_producer_id: return 59;
+    case E::coordinator_not_available: return 15;
+    case E::not_coordinator: return 16;
+    case E::illegal_generation: return 22;
+    case E::unknown_member_id: return 25;
+    case E::rebalance_in_progress: return 27;
+    case E::storage_error:
+    case E::disk_full: return 56;  // KAFKA_STORAGE_ERROR: retriable
+    case E::invalid_config: return 40;
+    case E::group_id_not_found: return 69;
+    case E::group_not_empty: return 68;
+    default: return -1;  // UNKNOWN_SERVER_ERROR
+  }
+}
+
+// Runs a native request (a finished flatbuffer) through the native handlers and hands its
+// response payload (nullptr: none, or an ErrorResponse) to `then`.
+template <typename Response>
+void call_native(BrokerContext& ctx, protocol::ApiId api, flatbuffers::FlatBufferBuilder& fbb,
+                 std::function<void(const Response*, wire::ErrorCode)> then) {
+  auto buf = std::make_shared<flatbuffers::DetachedBuffer>(fbb.Release());
+  const auto* info = protocol::find_api(api);
+  const protocol::FrameHeader h{api, static_cast<std::uint16_t>(info ? info->max_version : 0), 0, 0};
+  handle_request(ctx, h, {buf->data(), buf->size()},
+                 [buf, then = std::move(then)](std::optional<protocol::OutgoingFrame> f) {
+                   if (!f) return then(nullptr, wire::ErrorCode::none);
+                   const auto payload = f->payload();
+                   if (f->header[16] & protocol::kFlagErrorPayload) {
+                     const auto* e = protocol::payload_as<wire::ErrorResponse>(payload);
+                     return then(nullptr, e->error());
+                   }
+                   then(protocol::payload_as<Response>(payload), wire::ErrorCode::none);
+                 });
+}
 
 struct Header {
   std::int16_t key = 0;
@@ -176,6 +247,316 @@ Answer metadata(BrokerContext& ctx, const Header& h, Reader& r) {
   return finish(w);
 }
 
+// ---- Produce 3-8 -------------------------------------------------------------------------
+// Each partition's RecordBatch is checked and converted here; the appends run through the
+// native produce handler (leadership, limits, idempotence, acks, timeout), whose answer is
+// turned back into Kafka's.
+void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
+  (void)r.nullable_string();  // TransactionalId: no transactions (a non-null one is refused below)
+  const std::int16_t acks = r.i16();
+  const std::int32_t timeout_ms = r.i32();
+  struct Part {
+    std::int32_t index;
+    std::int16_t error = 0;      // set when the batch was refused here
+    std::string message;
+    std::vector<std::uint8_t> batch;  // converted
+  };
+  struct TopicParts {
+    std::string name;
+    std::vector<Part> parts;
+  };
+  std::vector<TopicParts> topics;
+  std::size_t count = 0;
+  const auto nt = r.array_length();
+  for (std::int32_t t = 0; nt && t < *nt && !r.fail(); ++t) {
+    TopicParts tp{std::string(r.string()), {}};
+    const auto np = r.array_length();
+    for (std::int32_t p = 0; np && p < *np && !r.fail(); ++p) {
+      if (++count > ctx.config.max_partitions_per_request)
+        return done(close_with("Produce names more than " + std::to_string(ctx.config.max_partitions_per_request) +
+                               " partitions (--max-partitions-per-request)"));
+      Part part{r.i32()};
+      const auto records = r.nullable_bytes();
+      if (r.fail()) break;
+      std::vector<std::span<const std::uint8_t>> batches;
+      ConvertError err;
+      if (!records || records->empty()) {
+        part.error = 87;
+        part.message = "no records";
+      } else if (!split_batches(*records, batches, err) || batches.size() != 1) {
+        part.error = err.code != BatchCheck::ok ? static_cast<std::int16_t>(err.code) : std::int16_t{87};
+        part.message = err.message.empty() ? "a produce request carries exactly one record batch per partition" : err.message;
+      } else if (!to_quorumq(batches.front(), part.batch, err)) {
+        part.error = static_cast<std::int16_t>(err.code);
+        part.message = err.message;
+      }
+      tp.parts.push_back(std::move(part));
+    }
+    topics.push_back(std::move(tp));
+  }
+  if (r.fail() || !nt || !r.done()) return done(close_with("malformed Produce request"));
+  if (acks != 0 && acks != 1 && acks != -1) {
+    for (auto& tp : topics)
+      for (auto& p : tp.parts) p.error = 21, p.message = "acks must be -1 (all), 1 or 0";  // INVALID_REQUIRED_ACKS
+  }
+  flatbuffers::FlatBufferBuilder fbb(1024);
+  std::vector<flatbuffers::Offset<wire::ProduceTopicData>> tds;
+  for (const auto& tp : topics) {
+    std::vector<flatbuffers::Offset<wire::ProducePartitionData>> pds;
+    for (const auto& p : tp.parts)
+      if (p.error == 0) pds.push_back(wire::CreateProducePartitionData(fbb, p.index, fbb.CreateVector(p.batch)));
+    if (!pds.empty()) tds.push_back(wire::CreateProduceTopicData(fbb, fbb.CreateString(tp.name), fbb.CreateVector(pds)));
+  }
+  const wire::Acks native_acks = acks == 0 ? wire::Acks::none : acks == 1 ? wire::Acks::leader : wire::Acks::quorum;
+  fbb.Finish(wire::CreateProduceRequest(fbb, native_acks, timeout_ms > 0 ? timeout_ms : 30000, fbb.CreateVector(tds)));
+  auto shared = std::make_shared<std::vector<TopicParts>>(std::move(topics));
+  call_native<wire::ProduceResponse>(
+      ctx, protocol::ApiId::produce, fbb,
+      [h, acks, shared, done = std::move(done)](const wire::ProduceResponse* resp, wire::ErrorCode whole) {
+        if (acks == 0) return done(Answer{});  // fire and forget: Kafka sends nothing back
+        struct Result {
+          std::int16_t error;
+          std::int64_t base_offset, log_start;
+          std::string message;
+        };
+        std::map<std::pair<std::string, std::int32_t>, Result> native;
+        if (resp && resp->topics())
+          for (const auto* t : *resp->topics())
+            if (t->name() && t->partitions())
+              for (const auto* p : *t->partitions())
+                native[{t->name()->str(), p->partition()}] =
+                    Result{kafka_code(p->error()), p->base_offset(), p->log_start_offset(),
+                           p->message() ? p->message()->str() : std::string()};
+        Writer w = start(h);
+        w.array_length(static_cast<std::int32_t>(shared->size()));
+        for (const auto& tp : *shared) {
+          w.string(tp.name);
+          w.array_length(static_cast<std::int32_t>(tp.parts.size()));
+          for (const auto& p : tp.parts) {
+            Result res{p.error, -1, -1, p.message};
+            if (p.error == 0) {
+              auto it = native.find({tp.name, p.index});
+              res = it != native.end() ? it->second
+                                       : Result{kafka_code(whole == wire::ErrorCode::none ? wire::ErrorCode::unknown : whole),
+                                                -1, -1, "no answer for this partition"};
+            }
+            w.i32(p.index);
+            w.i16(res.error);
+            w.i64(res.error == 0 ? res.base_offset : -1);
+            w.i64(-1);                                          // LogAppendTimeMs: CreateTime topics
+            if (h.version >= 5) w.i64(res.log_start);           // LogStartOffset
+            if (h.version >= 8) {
+              w.array_length(0);                                // RecordErrors
+              w.nullable_string(res.error == 0 || res.message.empty() ? std::nullopt
+                                                                      : std::optional<std::string_view>(res.message));
+            }
+          }
+        }
+        w.i32(0);  // ThrottleTimeMs
+        done(finish(w));
+      });
+}
+
+// ---- Fetch 4-11 ---------------------------------------------------------------------------
+// A full fetch each time (no fetch sessions: SessionId 0). Reads run through the native fetch
+// handler (long poll, limits, high watermark); each stored batch goes out as a RecordBatch v2.
+void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
+  (void)r.i32();  // ReplicaId: consumers send -1
+  const std::int32_t max_wait = r.i32();
+  const std::int32_t min_bytes = r.i32();
+  const std::int32_t max_bytes = r.i32();
+  (void)r.i8();  // IsolationLevel: no transactions, so read_committed reads what read_uncommitted does
+  if (h.version >= 7) {
+    (void)r.i32();  // SessionId
+    (void)r.i32();  // SessionEpoch
+  }
+  struct Want {
+    std::string topic;
+    std::int32_t partition;
+    std::int64_t offset;
+    std::int32_t max_bytes;
+  };
+  std::vector<Want> wants;
+  const auto nt = r.array_length();
+  for (std::int32_t t = 0; nt && t < *nt && !r.fail(); ++t) {
+    const std::string topic(r.string());
+    const auto np = r.array_length();
+    for (std::int32_t p = 0; np && p < *np && !r.fail(); ++p) {
+      if (wants.size() >= ctx.config.max_partitions_per_request)
+        return done(close_with("Fetch names more than " + std::to_string(ctx.config.max_partitions_per_request) +
+                               " partitions (--max-partitions-per-request)"));
+      Want wnt{topic, r.i32(), 0, 0};
+      if (h.version >= 9) (void)r.i32();  // CurrentLeaderEpoch
+      wnt.offset = r.i64();
+      if (h.version >= 5) (void)r.i64();  // LogStartOffset (followers only)
+      wnt.max_bytes = r.i32();
+      wants.push_back(std::move(wnt));
+    }
+  }
+  if (h.version >= 7) {
+    const auto nf = r.array_length();  // ForgottenTopicsData: only with sessions
+    for (std::int32_t t = 0; nf && t < *nf && !r.fail(); ++t) {
+      (void)r.string();
+      const auto np = r.array_length();
+      for (std::int32_t p = 0; np && p < *np && !r.fail(); ++p) (void)r.i32();
+    }
+  }
+  if (h.version >= 11) (void)r.string();  // RackId
+  if (r.fail() || !nt || !r.done()) return done(close_with("malformed Fetch request"));
+
+  flatbuffers::FlatBufferBuilder fbb(256 + wants.size() * 32);
+  std::vector<flatbuffers::Offset<wire::FetchTopic>> fts;
+  for (std::size_t i = 0; i < wants.size();) {
+    const std::string& topic = wants[i].topic;
+    std::vector<flatbuffers::Offset<wire::FetchPartition>> fps;
+    for (; i < wants.size() && wants[i].topic == topic; ++i)
+      fps.push_back(wire::CreateFetchPartition(fbb, wants[i].partition, wants[i].offset, std::max(wants[i].max_bytes, 1)));
+    fts.push_back(wire::CreateFetchTopic(fbb, fbb.CreateString(topic), fbb.CreateVector(fps)));
+  }
+  fbb.Finish(wire::CreateFetchRequest(fbb, max_wait, min_bytes, max_bytes, fbb.CreateVector(fts)));
+  auto shared = std::make_shared<std::vector<Want>>(std::move(wants));
+  call_native<wire::FetchResponse>(
+      ctx, protocol::ApiId::fetch, fbb,
+      [h, shared, done = std::move(done)](const wire::FetchResponse* resp, wire::ErrorCode whole) {
+        struct Result {
+          std::int16_t error;
+          std::int64_t hw, log_start;
+          std::span<const std::uint8_t> records;
+        };
+        std::map<std::pair<std::string, std::int32_t>, Result> native;
+        if (resp && resp->topics())
+          for (const auto* t : *resp->topics())
+            if (t->name() && t->partitions())
+              for (const auto* p : *t->partitions())
+                native[{t->name()->str(), p->partition()}] =
+                    Result{kafka_code(p->error()), p->high_watermark(), p->log_start_offset(),
+                           p->records() ? std::span<const std::uint8_t>(p->records()->data(), p->records()->size())
+                                        : std::span<const std::uint8_t>()};
+        Writer w = start(h);
+        w.i32(0);  // ThrottleTimeMs
+        if (h.version >= 7) {
+          w.i16(0);  // ErrorCode
+          w.i32(0);  // SessionId: no session
+        }
+        const auto& wants = *shared;
+        // Topics in request order, each once.
+        std::vector<std::size_t> starts;
+        for (std::size_t i = 0; i < wants.size(); ++i)
+          if (i == 0 || wants[i].topic != wants[i - 1].topic) starts.push_back(i);
+        w.array_length(static_cast<std::int32_t>(starts.size()));
+        Writer records;
+        for (std::size_t s = 0; s < starts.size(); ++s) {
+          const std::size_t end = s + 1 < starts.size() ? starts[s + 1] : wants.size();
+          w.string(wants[starts[s]].topic);
+          w.array_length(static_cast<std::int32_t>(end - starts[s]));
+          for (std::size_t i = starts[s]; i < end; ++i) {
+            auto it = native.find({wants[i].topic, wants[i].partition});
+            const Result res = it != native.end()
+                                   ? it->second
+                                   : Result{kafka_code(whole == wire::ErrorCode::none ? wire::ErrorCode::unknown : whole),
+                                            -1, -1, {}};
+            records.bytes().clear();
+            // Stored batches, one after another (batch_length at byte 16); only data batches
+            // hold offsets a Kafka consumer can see.
+            std::size_t at = 0;
+            while (res.error == 0 && res.records.size() - at >= kBatchHeaderSize) {
+              const BatchView v(res.records.subspan(at));
+              const std::size_t len = v.batch_length();
+              if (len < kBatchHeaderSize || len > res.records.size() - at) break;
+              const BatchView one(res.records.subspan(at, len));
+              if (one.type() == BatchType::data && one.record_count() > 0) (void)append_as_kafka(one, records);
+              at += len;
+            }
+            w.i32(wants[i].partition);
+            w.i16(res.error);
+            w.i64(res.hw);
+            w.i64(res.hw);         // LastStableOffset = high watermark (no transactions)
+            if (h.version >= 5) w.i64(res.log_start);
+            w.array_length(0);     // AbortedTransactions
+            if (h.version >= 11) w.i32(-1);  // PreferredReadReplica
+            w.bytes(records.bytes());
+          }
+        }
+        done(finish(w));
+      });
+}
+
+// ---- ListOffsets 1-5 ----------------------------------------------------------------------
+void list_offsets(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
+  (void)r.i32();                   // ReplicaId
+  if (h.version >= 2) (void)r.i8();  // IsolationLevel
+  struct Want {
+    std::string topic;
+    std::int32_t partition;
+    std::int64_t timestamp;
+  };
+  std::vector<Want> wants;
+  const auto nt = r.array_length();
+  for (std::int32_t t = 0; nt && t < *nt && !r.fail(); ++t) {
+    const std::string topic(r.string());
+    const auto np = r.array_length();
+    for (std::int32_t p = 0; np && p < *np && !r.fail(); ++p) {
+      if (wants.size() >= ctx.config.max_partitions_per_request)
+        return done(close_with("ListOffsets names more than " + std::to_string(ctx.config.max_partitions_per_request) +
+                               " partitions (--max-partitions-per-request)"));
+      Want wnt{topic, r.i32(), 0};
+      if (h.version >= 4) (void)r.i32();  // CurrentLeaderEpoch
+      wnt.timestamp = r.i64();
+      wants.push_back(std::move(wnt));
+    }
+  }
+  if (r.fail() || !nt || !r.done()) return done(close_with("malformed ListOffsets request"));
+  flatbuffers::FlatBufferBuilder fbb(256 + wants.size() * 32);
+  std::vector<flatbuffers::Offset<wire::ListOffsetsTopic>> lts;
+  for (std::size_t i = 0; i < wants.size();) {
+    const std::string& topic = wants[i].topic;
+    std::vector<flatbuffers::Offset<wire::ListOffsetsPartition>> lps;
+    for (; i < wants.size() && wants[i].topic == topic; ++i) {
+      const std::int64_t ts = wants[i].timestamp;
+      const auto spec = ts == -1 ? wire::OffsetSpec::latest : ts == -2 ? wire::OffsetSpec::earliest : wire::OffsetSpec::timestamp;
+      lps.push_back(wire::CreateListOffsetsPartition(fbb, wants[i].partition, spec, ts));
+    }
+    lts.push_back(wire::CreateListOffsetsTopic(fbb, fbb.CreateString(topic), fbb.CreateVector(lps)));
+  }
+  fbb.Finish(wire::CreateListOffsetsRequest(fbb, fbb.CreateVector(lts)));
+  auto shared = std::make_shared<std::vector<Want>>(std::move(wants));
+  call_native<wire::ListOffsetsResponse>(
+      ctx, protocol::ApiId::list_offsets, fbb,
+      [h, shared, done = std::move(done)](const wire::ListOffsetsResponse* resp, wire::ErrorCode whole) {
+        std::map<std::pair<std::string, std::int32_t>, std::tuple<std::int16_t, std::int64_t, std::int64_t>> native;
+        if (resp && resp->topics())
+          for (const auto* t : *resp->topics())
+            if (t->name() && t->partitions())
+              for (const auto* p : *t->partitions())
+                native[{t->name()->str(), p->partition()}] = {kafka_code(p->error()), p->offset(), p->timestamp_ms()};
+        const auto& wants = *shared;
+        Writer w = start(h);
+        if (h.version >= 2) w.i32(0);  // ThrottleTimeMs
+        std::vector<std::size_t> starts;
+        for (std::size_t i = 0; i < wants.size(); ++i)
+          if (i == 0 || wants[i].topic != wants[i - 1].topic) starts.push_back(i);
+        w.array_length(static_cast<std::int32_t>(starts.size()));
+        for (std::size_t s = 0; s < starts.size(); ++s) {
+          const std::size_t end = s + 1 < starts.size() ? starts[s + 1] : wants.size();
+          w.string(wants[starts[s]].topic);
+          w.array_length(static_cast<std::int32_t>(end - starts[s]));
+          for (std::size_t i = starts[s]; i < end; ++i) {
+            auto it = native.find({wants[i].topic, wants[i].partition});
+            const auto [code, offset, ts] =
+                it != native.end() ? it->second
+                                   : std::tuple<std::int16_t, std::int64_t, std::int64_t>{
+                                         kafka_code(whole == wire::ErrorCode::none ? wire::ErrorCode::unknown : whole), -1, -1};
+            w.i32(wants[i].partition);
+            w.i16(code);
+            w.i64(ts);
+            w.i64(code == 0 ? offset : -1);
+            if (h.version >= 4) w.i32(-1);  // LeaderEpoch
+          }
+        }
+        done(finish(w));
+      });
+}
+
 }  // namespace
 
 std::span<const ApiRange> supported_apis() { return kApis; }
@@ -201,6 +582,9 @@ void handle(BrokerContext& ctx, std::span<const std::uint8_t> request, std::func
                            " is not supported (ApiVersions lists what is)"));
   switch (h.key) {
     case kMetadata: return done(metadata(ctx, h, r));
+    case kProduce: return produce(ctx, h, r, std::move(done));
+    case kFetch: return fetch(ctx, h, r, std::move(done));
+    case kListOffsets: return list_offsets(ctx, h, r, std::move(done));
     default: return done(close_with("unreachable"));
   }
 }
