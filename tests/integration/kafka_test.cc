@@ -1,6 +1,7 @@
 // The Kafka listener (issue 17) with clients nobody here wrote: kcat (librdkafka) and
-// kafka-python list the cluster through --kafka-listen of three real brokers; hostile bytes on
-// the Kafka port close that connection and nothing else. Produce, Fetch and groups come next.
+// kafka-python list the cluster, produce and consume through --kafka-listen of three real
+// brokers, and what they write is what quorumq's own CLI reads (and the other way round);
+// hostile bytes on the Kafka port close that connection and nothing else. Groups come next.
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -128,7 +129,7 @@ TEST_F(KafkaListener, apiVersionsAnswersEachVersionAndTellsNewerClientsTheRange)
     EXPECT_EQ((*r)[3], 7);  // correlation id
     EXPECT_EQ((*r)[4], 0);  // error code 0
     EXPECT_EQ((*r)[5], 0);
-    EXPECT_EQ((*r)[6], 3);  // compact array: 2 apis
+    EXPECT_EQ((*r)[6], 6);  // compact array: 5 apis
   }
   // v9 (a client newer than us): UNSUPPORTED_VERSION with a v0 body listing ApiVersions 0-3.
   {
@@ -150,7 +151,7 @@ TEST_F(KafkaListener, hostileBytesCloseOnlyTheirConnection) {
       kafka_request(3, 1, 1, {0x7F, 0xFF, 0xFF, 0xFF}),   // Metadata naming 2^31-1 topics
       kafka_request(3, 1, 1, {0, 0, 0, 1, 0x7F, 0x00}),   // a topic name running past the end
       kafka_request(3, 99, 1, {}),                        // a Metadata version nobody speaks
-      kafka_request(0, 7, 1, {1, 2, 3}),                  // Produce: not served yet
+      kafka_request(0, 7, 1, {1, 2, 3}),                  // a Produce cut short
       kafka_request(-5, 0, 1, {}),                        // no such api
   };
   for (std::size_t i = 0; i < attacks.size(); ++i) {
@@ -167,6 +168,65 @@ TEST_F(KafkaListener, hostileBytesCloseOnlyTheirConnection) {
   EXPECT_NE(out.find(" 3 brokers:"), std::string::npos) << out;
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(cl.broker(i).running());
   create_topic(cl.bootstrap(), "after-attacks", 1, 3);
+}
+
+std::string cli() { return std::filesystem::path(broker_binary()).parent_path().parent_path() / "client/cli/quorumq"; }
+
+TEST_F(KafkaListener, kcatProducesKeysAndHeaders_kcatAndTheQuorumqCliReadThem) {
+  (void)metadata_when_settled(kafka_address(0));
+  // librdkafka's default acks is all (-1): the quorum.
+  auto p = run_program({"kcat", "-b", kafka_address(1), "-P", "-t", "kt", "-p", "1", "-K:", "-H", "trace=abc", "-H",
+                        "n=1"},
+                       "k1:first\nk2:second\nk3:third\n", 60s);
+  ASSERT_EQ(p.status, 0) << p.err;
+  auto c = run_program({"kcat", "-b", kafka_address(2), "-C", "-t", "kt", "-p", "1", "-o", "beginning", "-e", "-f",
+                        "%o %k=%s [%h]\n"},
+                       {}, 60s);
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_EQ(c.out, "0 k1=first [trace=abc,n=1]\n1 k2=second [trace=abc,n=1]\n2 k3=third [trace=abc,n=1]\n");
+  auto q = run_program({cli(), "--bootstrap", cl.bootstrap(), "consume", "kt", "-p", "1", "-e", "-f", "%o %k=%v [%h]\n"},
+                       {}, 60s);
+  ASSERT_EQ(q.status, 0) << q.err;
+  EXPECT_EQ(q.out, c.out) << "the native CLI reads what kcat wrote, keys and headers included";
+}
+
+TEST_F(KafkaListener, quorumqCliProduces_kcatReadsFromAnOffset) {
+  (void)metadata_when_settled(kafka_address(0));
+  auto p = run_program({cli(), "--bootstrap", cl.bootstrap(), "produce", "kt", "--partition", "2", "-k", "key"},
+                       "a\nb\nc\nd\n", 60s);
+  ASSERT_EQ(p.status, 0) << p.err;
+  auto c = run_program({"kcat", "-b", kafka_address(0), "-C", "-t", "kt", "-p", "2", "-o", "1", "-e", "-f", "%o %k=%s\n"},
+                       {}, 60s);
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_EQ(c.out, "1 key=b\n2 key=c\n3 key=d\n");
+  // ListOffsets: the end of the partition, as kcat's query mode asks it.
+  auto q = run_program({"kcat", "-b", kafka_address(0), "-Q", "-t", "kt:2:-1"}, {}, 60s);
+  EXPECT_NE(q.out.find("kt [2] offset 4"), std::string::npos) << q.out << q.err;
+}
+
+TEST_F(KafkaListener, kafkaPythonProducesAndConsumes_gzipIsRefusedAndNothingWritten) {
+  (void)metadata_when_settled(kafka_address(0));
+  const std::string script =
+      "from kafka import KafkaProducer, KafkaConsumer, TopicPartition\n"
+      "b = '" + kafka_address(0) + "," + kafka_address(1) + "'\n"
+      "p = KafkaProducer(bootstrap_servers=b, acks='all')\n"
+      "fs = [p.send('kt', key=b'k%d' % i, value=b'v%d' % i, partition=0, headers=[('h', b'x')]) for i in range(200)]\n"
+      "p.flush()\n"
+      "print('offsets', [f.get(30).offset for f in fs] == list(range(200)))\n"
+      "try:\n"
+      "    g = KafkaProducer(bootstrap_servers=b, acks='all', compression_type='gzip', retries=0)\n"
+      "    g.send('kt', b'z' * 100, partition=0).get(30)\n"
+      "    print('gzip accepted')\n"
+      "except Exception as e:\n"
+      "    print('gzip refused')\n"
+      "c = KafkaConsumer(bootstrap_servers=b, group_id=None, auto_offset_reset='earliest', consumer_timeout_ms=5000)\n"
+      "c.assign([TopicPartition('kt', 0)])\n"
+      "c.seek_to_beginning()\n"
+      "got = [(m.offset, m.key, m.value, m.headers) for m in c]\n"
+      "print('consumed', got == [(i, b'k%d' % i, b'v%d' % i, [('h', b'x')]) for i in range(200)])\n";
+  auto r = run_program({"/usr/bin/python3", "-c", script}, {}, 120s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "offsets True\ngzip refused\nconsumed True\n") << r.err;
 }
 
 }  // namespace
