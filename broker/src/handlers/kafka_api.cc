@@ -23,17 +23,19 @@ constexpr std::int16_t kFetch = 1;
 constexpr std::int16_t kListOffsets = 2;
 constexpr std::int16_t kApiVersions = 18;
 constexpr std::int16_t kMetadata = 3;
+constexpr std::int16_t kInitProducerId = 22;
 
 constexpr std::int16_t kNone = 0;
 constexpr std::int16_t kUnknownTopicOrPartition = 3;
 constexpr std::int16_t kLeaderNotAvailable = 5;
 constexpr std::int16_t kUnsupportedVersion = 35;
 
-constexpr std::array<ApiRange, 5> kApis{{{kProduce, 3, 8},
+constexpr std::array<ApiRange, 6> kApis{{{kProduce, 3, 8},
                                          {kFetch, 4, 11},
                                          {kListOffsets, 1, 5},
                                          {kMetadata, 0, 8},
-                                         {kApiVersions, 0, 3}}};
+                                         {kApiVersions, 0, 3},
+                                         {kInitProducerId, 0, 1}}};
 
 // quorumq's error codes as Kafka's, chosen so a Kafka client does what it should: retry, refresh
 // metadata, or fail the request.
@@ -557,6 +559,42 @@ void list_offsets(BrokerContext& ctx, const Header& h, Reader& r, std::function<
       });
 }
 
+// ---- InitProducerId 0-1 -------------------------------------------------------------------
+// An idempotent producer's id and epoch, from the same allocator native producers use, so its
+// batches keep Kafka's sequence rules (duplicates answered with their offset, gaps refused)
+// through the partition's producer table, across failovers.
+void init_producer_id(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
+  const auto txn = r.nullable_string();
+  const std::int32_t timeout_ms = r.i32();
+  if (r.fail() || !r.done()) return done(close_with("malformed InitProducerId request"));
+  if (txn && !txn->empty()) {
+    Writer w = start(h);
+    w.i32(0);
+    w.i16(42);  // INVALID_REQUEST: quorumq has no transactions
+    w.i64(-1);
+    w.i16(-1);
+    return done(finish(w));
+  }
+  flatbuffers::FlatBufferBuilder fbb(128);
+  fbb.Finish(wire::CreateInitProducerIdRequest(fbb, 0, -1, -1, timeout_ms > 0 ? timeout_ms : 30000));
+  call_native<wire::InitProducerIdResponse>(
+      ctx, protocol::ApiId::init_producer_id, fbb,
+      [h, done = std::move(done)](const wire::InitProducerIdResponse* resp, wire::ErrorCode whole) {
+        Writer w = start(h);
+        w.i32(0);  // ThrottleTimeMs
+        if (resp) {
+          w.i16(kafka_code(resp->error()));
+          w.i64(resp->producer_id());
+          w.i16(resp->producer_epoch());
+        } else {
+          w.i16(kafka_code(whole == wire::ErrorCode::none ? wire::ErrorCode::unknown : whole));
+          w.i64(-1);
+          w.i16(-1);
+        }
+        done(finish(w));
+      });
+}
+
 }  // namespace
 
 std::span<const ApiRange> supported_apis() { return kApis; }
@@ -585,6 +623,7 @@ void handle(BrokerContext& ctx, std::span<const std::uint8_t> request, std::func
     case kProduce: return produce(ctx, h, r, std::move(done));
     case kFetch: return fetch(ctx, h, r, std::move(done));
     case kListOffsets: return list_offsets(ctx, h, r, std::move(done));
+    case kInitProducerId: return init_producer_id(ctx, h, r, std::move(done));
     default: return done(close_with("unreachable"));
   }
 }
