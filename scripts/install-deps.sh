@@ -10,7 +10,7 @@ PACKAGES=(
   nlohmann-json3-dev
   clang libclang-rt-14-dev
   curl iproute2 procps e2fsprogs util-linux python3
-  python3-kafka kcat
+  python3-kafka kcat python3-confluent-kafka
 )
 
 missing=()

@@ -4,7 +4,10 @@
 // hostile bytes on the Kafka port close that connection and nothing else. Groups come next.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <map>
 #include <regex>
+#include <sstream>
 
 #include "cluster.h"
 #include "load.h"
@@ -129,7 +132,7 @@ TEST_F(KafkaListener, apiVersionsAnswersEachVersionAndTellsNewerClientsTheRange)
     EXPECT_EQ((*r)[3], 7);  // correlation id
     EXPECT_EQ((*r)[4], 0);  // error code 0
     EXPECT_EQ((*r)[5], 0);
-    EXPECT_EQ((*r)[6], 6);  // compact array: 5 apis
+    EXPECT_EQ((*r)[6], 7);  // compact array: 6 apis
   }
   // v9 (a client newer than us): UNSUPPORTED_VERSION with a v0 body listing ApiVersions 0-3.
   {
@@ -227,6 +230,93 @@ TEST_F(KafkaListener, kafkaPythonProducesAndConsumes_gzipIsRefusedAndNothingWrit
   auto r = run_program({"/usr/bin/python3", "-c", script}, {}, 120s);
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "offsets True\ngzip refused\nconsumed True\n") << r.err;
+}
+
+// librdkafka's idempotent producer (confluent-kafka, enable.idempotence, acks=all) keeps
+// producing while the leader of a partition is kill -9ed: every acknowledged message is stored
+// exactly once, in send order per partition, and nothing was written twice by its retries.
+TEST_F(KafkaListener, idempotentConfluentProducerAcrossLeaderKill_everyAckedMessageOnce) {
+  (void)metadata_when_settled(kafka_address(0));
+  int victim = -1;
+  ASSERT_TRUE(wait_until([&] {
+    for (int i = 0; i < 3; ++i) {
+      auto m = http_get(cl.broker(i).admin_port(), "/metrics");
+      if (m && m->body.find("quorumq_partition_leader{topic=\"kt\",partition=\"0\"} 1") != std::string::npos)
+        return (victim = i) >= 0;
+    }
+    return false;
+  }, 20s));
+  const auto acked_file = cl.dir() / "acked.txt";
+  std::string boot;
+  for (int i = 0; i < 3; ++i) boot += (i ? "," : "") + kafka_address(i);
+  const std::string script =
+      "import os, signal, sys\n"
+      "from confluent_kafka import Producer\n"
+      "p = Producer({'bootstrap.servers': '" + boot + "', 'enable.idempotence': True, 'acks': 'all',\n"
+      "              'linger.ms': 2, 'message.timeout.ms': 60000})\n"
+      "acked, failed = [], []\n"
+      "def cb(err, msg):\n"
+      "    (failed if err else acked).append((msg.partition(), msg.offset() if not err else -1, msg.value().decode()))\n"
+      "killed = False\n"
+      "for i in range(20000):\n"
+      "    p.produce('kt', key=str(i % 30), value='m%d' % i, on_delivery=cb)\n"
+      "    p.poll(0)\n"
+      "    if not killed and len(acked) >= 3000:\n"
+      "        os.kill(" + std::to_string(cl.broker(victim).pid()) + ", signal.SIGKILL)\n"
+      "        killed = True\n"
+      "    if i % 1000 == 999: p.flush(30)\n"
+      "p.flush(120)\n"
+      "with open('" + acked_file.string() + "', 'w') as f:\n"
+      "    for a in acked: f.write('%d %d %s\\n' % a)\n"
+      "print('acked', len(acked), 'failed', len(failed), 'killed', killed)\n";
+  auto r = run_program({"/usr/bin/python3", "-c", script}, {}, 240s);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  std::printf("confluent-kafka: %s", r.out.c_str());
+  ASSERT_NE(r.out.find("killed True"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("failed 0"), std::string::npos) << r.out << " (an idempotent producer retries until acknowledged)";
+  // What was acknowledged, per partition in acknowledgement order.
+  std::map<int, std::vector<std::pair<std::int64_t, std::string>>> acked;
+  {
+    std::ifstream f(acked_file);
+    int p;
+    std::int64_t o;
+    std::string v;
+    while (f >> p >> o >> v) acked[p].push_back({o, v});
+  }
+  ASSERT_FALSE(acked.empty());
+  // What is stored, read back through a surviving broker's Kafka listener.
+  const int reader = (victim + 1) % 3;
+  std::map<int, std::vector<std::pair<std::int64_t, std::string>>> stored;
+  for (int p = 0; p < 3; ++p) {
+    auto c = run_program({"kcat", "-b", kafka_address(reader), "-C", "-t", "kt", "-p", std::to_string(p), "-o",
+                          "beginning", "-e", "-f", "%o %s\n"},
+                         {}, 120s);
+    ASSERT_EQ(c.status, 0) << c.err;
+    std::istringstream in(c.out);
+    std::int64_t o;
+    std::string v;
+    while (in >> o >> v) stored[p].push_back({o, v});
+  }
+  std::size_t n_acked = 0;
+  for (const auto& [p, list] : acked) {
+    n_acked += list.size();
+    std::map<std::string, std::int64_t> at;
+    for (const auto& [o, v] : stored[p]) EXPECT_TRUE(at.emplace(v, o).second) << v << " stored twice in partition " << p;
+    for (const auto& [o, v] : list) {
+      auto it = at.find(v);
+      ASSERT_NE(it, at.end()) << "acknowledged " << v << " missing from partition " << p;
+      EXPECT_EQ(it->second, o) << v << " acknowledged at one offset, stored at another";
+    }
+    // Send order is kept: values of one key rise with their offsets.
+    std::map<std::string, int> last;  // key (i % 30) -> last i
+    for (const auto& [o, v] : stored[p]) {
+      const int i = std::stoi(v.substr(1));
+      auto& l = last.try_emplace(std::to_string(i % 30), -1).first->second;
+      EXPECT_GT(i, l) << "partition " << p << " stores " << v << " after m" << l;
+      l = i;
+    }
+  }
+  EXPECT_EQ(n_acked, 20000u);
 }
 
 }  // namespace
