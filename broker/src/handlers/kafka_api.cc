@@ -11,6 +11,7 @@
 
 #include "handlers.h"
 #include "kafka_batch.h"
+#include "kafka_requests.h"
 #include "kafka_wire.h"
 #include "quorumq/protocol/messages.h"
 
@@ -18,12 +19,12 @@ namespace quorumq::broker::kafka {
 
 namespace {
 
-constexpr std::int16_t kProduce = 0;
-constexpr std::int16_t kFetch = 1;
-constexpr std::int16_t kListOffsets = 2;
-constexpr std::int16_t kApiVersions = 18;
-constexpr std::int16_t kMetadata = 3;
-constexpr std::int16_t kInitProducerId = 22;
+constexpr std::int16_t kProduce = api::produce;
+constexpr std::int16_t kFetch = api::fetch;
+constexpr std::int16_t kListOffsets = api::list_offsets;
+constexpr std::int16_t kApiVersions = api::api_versions;
+constexpr std::int16_t kMetadata = api::metadata;
+constexpr std::int16_t kInitProducerId = api::init_producer_id;
 
 constexpr std::int16_t kNone = 0;
 constexpr std::int16_t kUnknownTopicOrPartition = 3;
@@ -96,11 +97,7 @@ void call_native(BrokerContext& ctx, protocol::ApiId api, flatbuffers::FlatBuffe
                  });
 }
 
-struct Header {
-  std::int16_t key = 0;
-  std::int16_t version = 0;
-  std::int32_t correlation = 0;
-};
+using Header = RequestHeader;
 
 // The response: size prefix (patched by finish), correlation id (response header v0).
 Writer start(const Header& h) {
@@ -127,12 +124,8 @@ Answer api_versions(const Header& h, Reader& r) {
     w.i16(3);
     return finish(w);
   }
-  if (h.version >= 3) {
-    (void)r.compact_string();  // ClientSoftwareName
-    (void)r.compact_string();  // ClientSoftwareVersion
-    r.skip_tagged_fields();
-  }
-  if (r.fail() || !r.done()) return close_with("malformed ApiVersions request");
+  ApiVersionsRequest req;
+  if (!parse_api_versions(r, h.version, req)) return close_with("malformed ApiVersions request");
   Writer w = start(h);
   w.i16(kNone);
   if (h.version >= 3) {
@@ -152,26 +145,10 @@ Answer api_versions(const Header& h, Reader& r) {
 }
 
 Answer metadata(BrokerContext& ctx, const Header& h, Reader& r) {
-  // Topics: v0 an array (empty: all); v1+ nullable (null: all, empty: none).
-  std::optional<std::vector<std::string>> wanted;
-  const auto n = r.array_length();
-  if (n) {
-    if (static_cast<std::uint32_t>(*n) > ctx.config.max_partitions_per_request)
-      return close_with("Metadata request names " + std::to_string(*n) + " topics, more than " +
-                        std::to_string(ctx.config.max_partitions_per_request) + " (--max-partitions-per-request)");
-    wanted.emplace();
-    for (std::int32_t i = 0; i < *n && !r.fail(); ++i) wanted->emplace_back(r.string());
-    if (h.version == 0 && wanted->empty()) wanted.reset();
-  } else if (h.version == 0 && !r.fail()) {
-    return close_with("Metadata v0 with a null topic array");
-  }
-  if (h.version >= 4) (void)r.boolean();  // AllowAutoTopicCreation: topics are created explicitly
-  if (h.version >= 8) {
-    (void)r.boolean();  // IncludeClusterAuthorizedOperations
-    (void)r.boolean();  // IncludeTopicAuthorizedOperations
-  }
-  if (r.fail() || !r.done()) return close_with("malformed Metadata request");
-
+  MetadataRequest req;
+  if (!parse_metadata(r, h.version, ctx.config.max_partitions_per_request, req))
+    return close_with("malformed Metadata request, or more than " + std::to_string(ctx.config.max_partitions_per_request) +
+                      " topics (--max-partitions-per-request)");
   Writer w = start(h);
   if (h.version >= 3) w.i32(0);  // ThrottleTimeMs
   // Brokers: those whose Kafka address is known (this one's from its flags, the others' from
@@ -196,12 +173,12 @@ Answer metadata(BrokerContext& ctx, const Header& h, Reader& r) {
   }
   std::vector<std::shared_ptr<const Topic>> topics;
   std::vector<std::string> missing;
-  if (!wanted) {
+  if (!req.topics) {
     topics = ctx.topics.list();
   } else {
-    for (const auto& name : *wanted) {
-      if (auto t = ctx.topics.find(name)) topics.push_back(std::move(t));
-      else missing.push_back(name);
+    for (const auto name : *req.topics) {
+      if (auto t = ctx.topics.find(std::string(name))) topics.push_back(std::move(t));
+      else missing.emplace_back(name);
     }
   }
   w.array_length(static_cast<std::int32_t>(topics.size() + missing.size()));
@@ -254,9 +231,13 @@ Answer metadata(BrokerContext& ctx, const Header& h, Reader& r) {
 // native produce handler (leadership, limits, idempotence, acks, timeout), whose answer is
 // turned back into Kafka's.
 void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
-  (void)r.nullable_string();  // TransactionalId: no transactions (a non-null one is refused below)
-  const std::int16_t acks = r.i16();
-  const std::int32_t timeout_ms = r.i32();
+  ProduceRequest req;
+  if (!parse_produce(r, h.version, ctx.config.max_partitions_per_request, req))
+    return done(close_with("malformed Produce request, or more than " +
+                           std::to_string(ctx.config.max_partitions_per_request) +
+                           " partitions (--max-partitions-per-request)"));
+  const std::int16_t acks = req.acks;
+  const std::int32_t timeout_ms = req.timeout_ms;
   struct Part {
     std::int32_t index;
     std::int16_t error = 0;      // set when the batch was refused here
@@ -268,24 +249,19 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
     std::vector<Part> parts;
   };
   std::vector<TopicParts> topics;
-  std::size_t count = 0;
-  const auto nt = r.array_length();
-  for (std::int32_t t = 0; nt && t < *nt && !r.fail(); ++t) {
-    TopicParts tp{std::string(r.string()), {}};
-    const auto np = r.array_length();
-    for (std::int32_t p = 0; np && p < *np && !r.fail(); ++p) {
-      if (++count > ctx.config.max_partitions_per_request)
-        return done(close_with("Produce names more than " + std::to_string(ctx.config.max_partitions_per_request) +
-                               " partitions (--max-partitions-per-request)"));
-      Part part{r.i32()};
-      const auto records = r.nullable_bytes();
-      if (r.fail()) break;
+  for (const auto& t : req.topics) {
+    TopicParts tp{std::string(t.name), {}};
+    for (const auto& rp : t.partitions) {
+      Part part{rp.index};
       std::vector<std::span<const std::uint8_t>> batches;
       ConvertError err;
-      if (!records || records->empty()) {
+      if (req.transactional_id) {
+        part.error = 87;
+        part.message = "transactional produce is not supported (quorumq has no transactions)";
+      } else if (!rp.records || rp.records->empty()) {
         part.error = 87;
         part.message = "no records";
-      } else if (!split_batches(*records, batches, err) || batches.size() != 1) {
+      } else if (!split_batches(*rp.records, batches, err) || batches.size() != 1) {
         part.error = err.code != BatchCheck::ok ? static_cast<std::int16_t>(err.code) : std::int16_t{87};
         part.message = err.message.empty() ? "a produce request carries exactly one record batch per partition" : err.message;
       } else if (!to_quorumq(batches.front(), part.batch, err)) {
@@ -296,7 +272,6 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
     }
     topics.push_back(std::move(tp));
   }
-  if (r.fail() || !nt || !r.done()) return done(close_with("malformed Produce request"));
   if (acks != 0 && acks != 1 && acks != -1) {
     for (auto& tp : topics)
       for (auto& p : tp.parts) p.error = 21, p.message = "acks must be -1 (all), 1 or 0";  // INVALID_REQUIRED_ACKS
@@ -363,15 +338,12 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
 // A full fetch each time (no fetch sessions: SessionId 0). Reads run through the native fetch
 // handler (long poll, limits, high watermark); each stored batch goes out as a RecordBatch v2.
 void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
-  (void)r.i32();  // ReplicaId: consumers send -1
-  const std::int32_t max_wait = r.i32();
-  const std::int32_t min_bytes = r.i32();
-  const std::int32_t max_bytes = r.i32();
-  (void)r.i8();  // IsolationLevel: no transactions, so read_committed reads what read_uncommitted does
-  if (h.version >= 7) {
-    (void)r.i32();  // SessionId
-    (void)r.i32();  // SessionEpoch
-  }
+  FetchRequest req;
+  if (!parse_fetch(r, h.version, ctx.config.max_partitions_per_request, req))
+    return done(close_with("malformed Fetch request, or more than " + std::to_string(ctx.config.max_partitions_per_request) +
+                           " partitions (--max-partitions-per-request)"));
+  // IsolationLevel: no transactions, so read_committed reads what read_uncommitted does.
+  const std::int32_t max_wait = req.max_wait_ms, min_bytes = req.min_bytes, max_bytes = req.max_bytes;
   struct Want {
     std::string topic;
     std::int32_t partition;
@@ -379,33 +351,8 @@ void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(An
     std::int32_t max_bytes;
   };
   std::vector<Want> wants;
-  const auto nt = r.array_length();
-  for (std::int32_t t = 0; nt && t < *nt && !r.fail(); ++t) {
-    const std::string topic(r.string());
-    const auto np = r.array_length();
-    for (std::int32_t p = 0; np && p < *np && !r.fail(); ++p) {
-      if (wants.size() >= ctx.config.max_partitions_per_request)
-        return done(close_with("Fetch names more than " + std::to_string(ctx.config.max_partitions_per_request) +
-                               " partitions (--max-partitions-per-request)"));
-      Want wnt{topic, r.i32(), 0, 0};
-      if (h.version >= 9) (void)r.i32();  // CurrentLeaderEpoch
-      wnt.offset = r.i64();
-      if (h.version >= 5) (void)r.i64();  // LogStartOffset (followers only)
-      wnt.max_bytes = r.i32();
-      wants.push_back(std::move(wnt));
-    }
-  }
-  if (h.version >= 7) {
-    const auto nf = r.array_length();  // ForgottenTopicsData: only with sessions
-    for (std::int32_t t = 0; nf && t < *nf && !r.fail(); ++t) {
-      (void)r.string();
-      const auto np = r.array_length();
-      for (std::int32_t p = 0; np && p < *np && !r.fail(); ++p) (void)r.i32();
-    }
-  }
-  if (h.version >= 11) (void)r.string();  // RackId
-  if (r.fail() || !nt || !r.done()) return done(close_with("malformed Fetch request"));
-
+  for (const auto& t : req.topics)
+    for (const auto& p : t.partitions) wants.push_back({std::string(t.name), p.index, p.offset, p.max_bytes});
   flatbuffers::FlatBufferBuilder fbb(256 + wants.size() * 32);
   std::vector<flatbuffers::Offset<wire::FetchTopic>> fts;
   for (std::size_t i = 0; i < wants.size();) {
@@ -485,29 +432,19 @@ void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(An
 
 // ---- ListOffsets 1-5 ----------------------------------------------------------------------
 void list_offsets(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
-  (void)r.i32();                   // ReplicaId
-  if (h.version >= 2) (void)r.i8();  // IsolationLevel
+  ListOffsetsRequest req;
+  if (!parse_list_offsets(r, h.version, ctx.config.max_partitions_per_request, req))
+    return done(close_with("malformed ListOffsets request, or more than " +
+                           std::to_string(ctx.config.max_partitions_per_request) +
+                           " partitions (--max-partitions-per-request)"));
   struct Want {
     std::string topic;
     std::int32_t partition;
     std::int64_t timestamp;
   };
   std::vector<Want> wants;
-  const auto nt = r.array_length();
-  for (std::int32_t t = 0; nt && t < *nt && !r.fail(); ++t) {
-    const std::string topic(r.string());
-    const auto np = r.array_length();
-    for (std::int32_t p = 0; np && p < *np && !r.fail(); ++p) {
-      if (wants.size() >= ctx.config.max_partitions_per_request)
-        return done(close_with("ListOffsets names more than " + std::to_string(ctx.config.max_partitions_per_request) +
-                               " partitions (--max-partitions-per-request)"));
-      Want wnt{topic, r.i32(), 0};
-      if (h.version >= 4) (void)r.i32();  // CurrentLeaderEpoch
-      wnt.timestamp = r.i64();
-      wants.push_back(std::move(wnt));
-    }
-  }
-  if (r.fail() || !nt || !r.done()) return done(close_with("malformed ListOffsets request"));
+  for (const auto& t : req.topics)
+    for (const auto& p : t.partitions) wants.push_back({std::string(t.name), p.index, p.timestamp});
   flatbuffers::FlatBufferBuilder fbb(256 + wants.size() * 32);
   std::vector<flatbuffers::Offset<wire::ListOffsetsTopic>> lts;
   for (std::size_t i = 0; i < wants.size();) {
@@ -564,10 +501,10 @@ void list_offsets(BrokerContext& ctx, const Header& h, Reader& r, std::function<
 // batches keep Kafka's sequence rules (duplicates answered with their offset, gaps refused)
 // through the partition's producer table, across failovers.
 void init_producer_id(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
-  const auto txn = r.nullable_string();
-  const std::int32_t timeout_ms = r.i32();
-  if (r.fail() || !r.done()) return done(close_with("malformed InitProducerId request"));
-  if (txn && !txn->empty()) {
+  InitProducerIdRequest req;
+  if (!parse_init_producer_id(r, h.version, req)) return done(close_with("malformed InitProducerId request"));
+  const std::int32_t timeout_ms = req.timeout_ms;
+  if (req.transactional_id && !req.transactional_id->empty()) {
     Writer w = start(h);
     w.i32(0);
     w.i16(42);  // INVALID_REQUEST: quorumq has no transactions
@@ -602,16 +539,8 @@ std::span<const ApiRange> supported_apis() { return kApis; }
 void handle(BrokerContext& ctx, std::span<const std::uint8_t> request, std::function<void(Answer)> done) {
   Reader r(request);
   Header h;
-  h.key = r.i16();
-  h.version = r.i16();
-  h.correlation = r.i32();
-  (void)r.nullable_string();  // ClientId (a classic string in header v1 and v2 alike)
-  if (r.fail()) return done(close_with("request shorter than a Kafka request header"));
-  if (h.key == kApiVersions) {
-    if (h.version >= 3 && h.version <= 3) r.skip_tagged_fields();  // header v2
-    if (r.fail()) return done(close_with("malformed request header"));
-    return done(api_versions(h, r));
-  }
+  if (!parse_header(r, h)) return done(close_with("malformed Kafka request header"));
+  if (h.key == kApiVersions) return done(api_versions(h, r));
   const auto it = std::find_if(kApis.begin(), kApis.end(), [&h](const ApiRange& a) { return a.key == h.key; });
   if (it == kApis.end())
     return done(close_with("api key " + std::to_string(h.key) + " is not served on the Kafka listener"));
