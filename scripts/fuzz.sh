@@ -20,7 +20,7 @@ case "${1:-}" in
   *[!0-9]*) echo "usage: $0 [seconds] | --seeds" >&2; exit 2 ;;
   *) SECONDS_PER_TARGET=$1 ;;
 esac
-TARGETS=(fuzz_frame_decoder fuzz_verify fuzz_record_batch fuzz_peer fuzz_kafka_batch)
+TARGETS=(fuzz_frame_decoder fuzz_verify fuzz_record_batch fuzz_peer fuzz_kafka_batch fuzz_kafka_request)
 JOBS=$(( $(nproc) < 2 ? 1 : 2 ))
 
 mkdir -p "$OUT/gen/quorumq/protocol" "$OUT/gen/quorumq/broker" "$OUT/obj"
@@ -49,17 +49,17 @@ for s in "${PEER_SRCS[@]}"; do
   "$CXX" "${COMMON[@]}" "${PEER_INC[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link -c "$s" -o "$o"
   PEER_OBJS+=("$o")
 done
-# fuzz_kafka_batch: the Kafka listener's record-batch decoder and wire reader from broker/.
+# fuzz_kafka_batch, fuzz_kafka_request: the Kafka listener's decoders from broker/src/kafka/.
 KAFKA_INC=(-I"$ROOT/broker/src/kafka")
 KAFKA_OBJS=()
-for s in "$ROOT/broker/src/kafka/kafka_wire.cc" "$ROOT/broker/src/kafka/kafka_batch.cc"; do
+for s in "$ROOT/broker/src/kafka/kafka_wire.cc" "$ROOT/broker/src/kafka/kafka_batch.cc" "$ROOT/broker/src/kafka/kafka_requests.cc"; do
   o="$OUT/obj/kafka_$(basename "$s" .cc).o"
   "$CXX" "${COMMON[@]}" "${KAFKA_INC[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link -c "$s" -o "$o"
   KAFKA_OBJS+=("$o")
 done
 extra_for() {  # extra compile/link arguments of one target
   if [[ $1 == fuzz_peer ]]; then echo "${PEER_INC[*]} ${PEER_OBJS[*]} -lcrypto"; fi
-  if [[ $1 == fuzz_kafka_batch ]]; then echo "${KAFKA_INC[*]} ${KAFKA_OBJS[*]}"; fi
+  if [[ $1 == fuzz_kafka_batch || $1 == fuzz_kafka_request ]]; then echo "${KAFKA_INC[*]} ${KAFKA_OBJS[*]}"; fi
 }
 
 if [[ $MODE == seeds ]]; then

@@ -6,7 +6,12 @@
 #include <limits>
 #include <random>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 #include "kafka_batch.h"
+#include "kafka_requests.h"
 #include "kafka_wire.h"
 #include "quorumq/protocol/crc32c.h"
 
@@ -247,6 +252,76 @@ TEST(KafkaBatch, randomDamageIsRefusedOrConverted) {
       EXPECT_NE(err.code, BatchCheck::ok);
     }
   }
+}
+
+// Requests captured from kcat (librdkafka 2.0.2), kafka-python 2.0.2 and confluent-kafka on the
+// wire (tests/fuzz/seeds/fuzz_kafka_request, also the fuzzer's seeds): each decodes whole.
+TEST(KafkaRequests, realClientRequestsDecode) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(QUORUMQ_KAFKA_REQUEST_SEEDS)) {
+    std::ifstream f(e.path(), std::ios::binary);
+    const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    Reader r(bytes);
+    RequestHeader h;
+    ASSERT_TRUE(parse_header(r, h)) << e.path();
+    bool ok = false;
+    switch (h.key) {
+      case api::api_versions: { ApiVersionsRequest q; ok = parse_api_versions(r, h.version, q); break; }
+      case api::metadata: { MetadataRequest q; ok = parse_metadata(r, h.version, 100, q); break; }
+      case api::produce: {
+        ProduceRequest q;
+        ok = parse_produce(r, h.version, 100, q);
+        // Its one batch converts, CRC and all.
+        ASSERT_TRUE(ok && q.topics.size() == 1 && q.topics[0].partitions.size() == 1) << e.path();
+        std::vector<std::span<const std::uint8_t>> parts;
+        std::vector<std::uint8_t> out;
+        ConvertError err;
+        ASSERT_TRUE(split_batches(*q.topics[0].partitions[0].records, parts, err)) << err.message;
+        ASSERT_EQ(parts.size(), 1u);
+        EXPECT_TRUE(to_quorumq(parts[0], out, err)) << e.path() << ": " << err.message;
+        break;
+      }
+      case api::fetch: { FetchRequest q; ok = parse_fetch(r, h.version, 100, q); break; }
+      case api::list_offsets: { ListOffsetsRequest q; ok = parse_list_offsets(r, h.version, 100, q); break; }
+      case api::init_producer_id: { InitProducerIdRequest q; ok = parse_init_producer_id(r, h.version, q); break; }
+      default: FAIL() << e.path() << ": api " << h.key;
+    }
+    EXPECT_TRUE(ok) << e.path() << " (api " << h.key << " v" << h.version << ")";
+    ++n;
+  }
+  EXPECT_GE(n, 10);
+}
+
+TEST(KafkaRequests, limitsAndTruncationRefuse) {
+  // Metadata v1 naming 3 topics with a limit of 2; then a Produce cut in its records.
+  Writer w;
+  w.array_length(3);
+  for (const char* t : {"a", "b", "c"}) w.string(t);
+  {
+    Reader r(w.bytes());
+    MetadataRequest q;
+    EXPECT_FALSE(parse_metadata(r, 1, 2, q));
+  }
+  {
+    Reader r(w.bytes());
+    MetadataRequest q;
+    EXPECT_TRUE(parse_metadata(r, 1, 3, q));
+    ASSERT_TRUE(q.topics);
+    EXPECT_EQ(q.topics->size(), 3u);
+  }
+  Writer p;
+  p.nullable_string(std::nullopt);
+  p.i16(-1);
+  p.i32(30000);
+  p.array_length(1);
+  p.string("t");
+  p.array_length(1);
+  p.i32(0);
+  p.i32(100);  // 100 bytes of records announced, 2 present
+  p.i16(0);
+  Reader r(p.bytes());
+  ProduceRequest q;
+  EXPECT_FALSE(parse_produce(r, 7, 10, q));
 }
 
 }  // namespace
