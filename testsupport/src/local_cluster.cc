@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <stdexcept>
 
 #include "quorumq/testsupport/http.h"
@@ -17,11 +18,18 @@ LocalCluster::LocalCluster(ClusterOptions options)
   dir_.keep(options_.keep_data);
   const int n = options_.brokers;
   std::vector<std::uint16_t> ports, admin_ports;
+  // free_port() lets the port go again at once, so two calls may return the same one: every
+  // port of the cluster must differ (a broker refuses --kafka-listen equal to --listen).
+  std::set<std::uint16_t> used;
+  auto fresh = [&used] {
+    for (;;)
+      if (const auto p = free_port(); used.insert(p).second) return p;
+  };
   for (int i = 0; i < n; ++i) {
-    ports.push_back(free_port());
-    admin_ports.push_back(free_port());
-    peer_ports_.push_back(free_port());
-    if (options_.kafka) kafka_ports_.push_back(free_port());
+    ports.push_back(fresh());
+    admin_ports.push_back(fresh());
+    peer_ports_.push_back(fresh());
+    if (options_.kafka) kafka_ports_.push_back(fresh());
     peers_ += (i ? "," : "") + std::to_string(i + 1) + "@127.0.0.1:" + std::to_string(peer_ports_.back());
   }
   secret_file_ = dir_.path() / "cluster.secret";
