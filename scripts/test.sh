@@ -48,10 +48,10 @@ fi
 
 # Sanitizer builds cover the code with the most pointer work and concurrency below the
 # network layer (protocol, storage, Raft core + simulation, the brokers' replication layers in
-# the driver-level simulation, client internals); the process-level integration tests run in
-# the release build above.
+# the driver-level simulation, client internals, the broker's unit-tested pieces with the Kafka
+# decoders); the process-level integration tests run in the release build above.
 SANITIZED_TARGETS=(protocol_unit_tests storage_unit_tests storage_crash_tests raft_unit_tests raft_sim_tests
-                   driver_sim_tests client_unit_tests)
+                   driver_sim_tests client_unit_tests broker_unit_tests kafka_batch_tool)
 run_sanitized() {
   local preset=$1
   step "$preset build + unit tests (${SANITIZED_TARGETS[*]})"
