@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <map>
-#include <tuple>
 #include <limits>
 #include <optional>
 
@@ -95,6 +94,37 @@ void call_native(BrokerContext& ctx, protocol::ApiId api, flatbuffers::FlatBuffe
                    }
                    then(protocol::payload_as<Response>(payload), wire::ErrorCode::none);
                  });
+}
+
+// A request's topics as the answer walks them: names owned (the request's bytes are gone by
+// then), partitions as decoded, in request order.
+template <typename Partition>
+struct OwnedTopic {
+  std::string name;
+  std::vector<Partition> partitions;
+};
+template <typename Topic>
+auto owned(const std::vector<Topic>& topics) {
+  std::vector<OwnedTopic<typename decltype(Topic::partitions)::value_type>> out;
+  out.reserve(topics.size());
+  for (const auto& t : topics) out.push_back({std::string(t.name), t.partitions});
+  return out;
+}
+
+// A native answer's partitions by (topic, partition), each turned into `Result` by `f`.
+template <typename Result, typename NativeResponse, typename F>
+std::map<std::pair<std::string, std::int32_t>, Result> by_partition(const NativeResponse* resp, F&& f) {
+  std::map<std::pair<std::string, std::int32_t>, Result> out;
+  if (resp && resp->topics())
+    for (const auto* t : *resp->topics())
+      if (t->name() && t->partitions())
+        for (const auto* p : *t->partitions()) out[{t->name()->str(), p->partition()}] = f(p);
+  return out;
+}
+
+// The code for a partition the native answer did not mention.
+std::int16_t missing_code(wire::ErrorCode whole) {
+  return kafka_code(whole == wire::ErrorCode::none ? wire::ErrorCode::unknown : whole);
 }
 
 using Header = RequestHeader;
@@ -244,13 +274,9 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
     std::string message;
     std::vector<std::uint8_t> batch;  // converted
   };
-  struct TopicParts {
-    std::string name;
-    std::vector<Part> parts;
-  };
-  std::vector<TopicParts> topics;
+  auto topics = std::make_shared<std::vector<OwnedTopic<Part>>>();
   for (const auto& t : req.topics) {
-    TopicParts tp{std::string(t.name), {}};
+    OwnedTopic<Part> tp{std::string(t.name), {}};
     for (const auto& rp : t.partitions) {
       Part part{rp.index};
       std::vector<std::span<const std::uint8_t>> batches;
@@ -268,54 +294,47 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
         part.error = static_cast<std::int16_t>(err.code);
         part.message = err.message;
       }
-      tp.parts.push_back(std::move(part));
+      tp.partitions.push_back(std::move(part));
     }
-    topics.push_back(std::move(tp));
+    topics->push_back(std::move(tp));
   }
   if (acks != 0 && acks != 1 && acks != -1) {
-    for (auto& tp : topics)
-      for (auto& p : tp.parts) p.error = 21, p.message = "acks must be -1 (all), 1 or 0";  // INVALID_REQUIRED_ACKS
+    for (auto& tp : *topics)
+      for (auto& p : tp.partitions) p.error = 21, p.message = "acks must be -1 (all), 1 or 0";  // INVALID_REQUIRED_ACKS
   }
   flatbuffers::FlatBufferBuilder fbb(1024);
   std::vector<flatbuffers::Offset<wire::ProduceTopicData>> tds;
-  for (const auto& tp : topics) {
+  for (const auto& tp : *topics) {
     std::vector<flatbuffers::Offset<wire::ProducePartitionData>> pds;
-    for (const auto& p : tp.parts)
+    for (const auto& p : tp.partitions)
       if (p.error == 0) pds.push_back(wire::CreateProducePartitionData(fbb, p.index, fbb.CreateVector(p.batch)));
     if (!pds.empty()) tds.push_back(wire::CreateProduceTopicData(fbb, fbb.CreateString(tp.name), fbb.CreateVector(pds)));
   }
   const wire::Acks native_acks = acks == 0 ? wire::Acks::none : acks == 1 ? wire::Acks::leader : wire::Acks::quorum;
   fbb.Finish(wire::CreateProduceRequest(fbb, native_acks, timeout_ms > 0 ? timeout_ms : 30000, fbb.CreateVector(tds)));
-  auto shared = std::make_shared<std::vector<TopicParts>>(std::move(topics));
   call_native<wire::ProduceResponse>(
       ctx, protocol::ApiId::produce, fbb,
-      [h, acks, shared, done = std::move(done)](const wire::ProduceResponse* resp, wire::ErrorCode whole) {
+      [h, acks, topics, done = std::move(done)](const wire::ProduceResponse* resp, wire::ErrorCode whole) {
         if (acks == 0) return done(Answer{});  // fire and forget: Kafka sends nothing back
         struct Result {
           std::int16_t error;
           std::int64_t base_offset, log_start;
           std::string message;
         };
-        std::map<std::pair<std::string, std::int32_t>, Result> native;
-        if (resp && resp->topics())
-          for (const auto* t : *resp->topics())
-            if (t->name() && t->partitions())
-              for (const auto* p : *t->partitions())
-                native[{t->name()->str(), p->partition()}] =
-                    Result{kafka_code(p->error()), p->base_offset(), p->log_start_offset(),
-                           p->message() ? p->message()->str() : std::string()};
+        const auto native = by_partition<Result>(resp, [](const wire::ProducePartitionResponse* p) {
+          return Result{kafka_code(p->error()), p->base_offset(), p->log_start_offset(),
+                        p->message() ? p->message()->str() : std::string()};
+        });
         Writer w = start(h);
-        w.array_length(static_cast<std::int32_t>(shared->size()));
-        for (const auto& tp : *shared) {
+        w.array_length(static_cast<std::int32_t>(topics->size()));
+        for (const auto& tp : *topics) {
           w.string(tp.name);
-          w.array_length(static_cast<std::int32_t>(tp.parts.size()));
-          for (const auto& p : tp.parts) {
+          w.array_length(static_cast<std::int32_t>(tp.partitions.size()));
+          for (const auto& p : tp.partitions) {
             Result res{p.error, -1, -1, p.message};
             if (p.error == 0) {
               auto it = native.find({tp.name, p.index});
-              res = it != native.end() ? it->second
-                                       : Result{kafka_code(whole == wire::ErrorCode::none ? wire::ErrorCode::unknown : whole),
-                                                -1, -1, "no answer for this partition"};
+              res = it != native.end() ? it->second : Result{missing_code(whole), -1, -1, "no answer for this partition"};
             }
             w.i32(p.index);
             w.i16(res.error);
@@ -344,66 +363,43 @@ void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(An
                            " partitions (--max-partitions-per-request)"));
   // IsolationLevel: no transactions, so read_committed reads what read_uncommitted does.
   const std::int32_t max_wait = req.max_wait_ms, min_bytes = req.min_bytes, max_bytes = req.max_bytes;
-  struct Want {
-    std::string topic;
-    std::int32_t partition;
-    std::int64_t offset;
-    std::int32_t max_bytes;
-  };
-  std::vector<Want> wants;
-  for (const auto& t : req.topics)
-    for (const auto& p : t.partitions) wants.push_back({std::string(t.name), p.index, p.offset, p.max_bytes});
-  flatbuffers::FlatBufferBuilder fbb(256 + wants.size() * 32);
+  auto topics = std::make_shared<std::vector<OwnedTopic<FetchRequest::Partition>>>(owned(req.topics));
+  flatbuffers::FlatBufferBuilder fbb(1024);
   std::vector<flatbuffers::Offset<wire::FetchTopic>> fts;
-  for (std::size_t i = 0; i < wants.size();) {
-    const std::string& topic = wants[i].topic;
+  for (const auto& t : *topics) {
     std::vector<flatbuffers::Offset<wire::FetchPartition>> fps;
-    for (; i < wants.size() && wants[i].topic == topic; ++i)
-      fps.push_back(wire::CreateFetchPartition(fbb, wants[i].partition, wants[i].offset, std::max(wants[i].max_bytes, 1)));
-    fts.push_back(wire::CreateFetchTopic(fbb, fbb.CreateString(topic), fbb.CreateVector(fps)));
+    for (const auto& p : t.partitions)
+      fps.push_back(wire::CreateFetchPartition(fbb, p.index, p.offset, std::max(p.max_bytes, 1)));
+    fts.push_back(wire::CreateFetchTopic(fbb, fbb.CreateString(t.name), fbb.CreateVector(fps)));
   }
   fbb.Finish(wire::CreateFetchRequest(fbb, max_wait, min_bytes, max_bytes, fbb.CreateVector(fts)));
-  auto shared = std::make_shared<std::vector<Want>>(std::move(wants));
   call_native<wire::FetchResponse>(
       ctx, protocol::ApiId::fetch, fbb,
-      [h, shared, done = std::move(done)](const wire::FetchResponse* resp, wire::ErrorCode whole) {
+      [h, topics, done = std::move(done)](const wire::FetchResponse* resp, wire::ErrorCode whole) {
         struct Result {
           std::int16_t error;
           std::int64_t hw, log_start;
           std::span<const std::uint8_t> records;
         };
-        std::map<std::pair<std::string, std::int32_t>, Result> native;
-        if (resp && resp->topics())
-          for (const auto* t : *resp->topics())
-            if (t->name() && t->partitions())
-              for (const auto* p : *t->partitions())
-                native[{t->name()->str(), p->partition()}] =
-                    Result{kafka_code(p->error()), p->high_watermark(), p->log_start_offset(),
-                           p->records() ? std::span<const std::uint8_t>(p->records()->data(), p->records()->size())
-                                        : std::span<const std::uint8_t>()};
+        const auto native = by_partition<Result>(resp, [](const wire::FetchPartitionResponse* p) {
+          return Result{kafka_code(p->error()), p->high_watermark(), p->log_start_offset(),
+                        p->records() ? std::span<const std::uint8_t>(p->records()->data(), p->records()->size())
+                                     : std::span<const std::uint8_t>()};
+        });
         Writer w = start(h);
         w.i32(0);  // ThrottleTimeMs
         if (h.version >= 7) {
           w.i16(0);  // ErrorCode
           w.i32(0);  // SessionId: no session
         }
-        const auto& wants = *shared;
-        // Topics in request order, each once.
-        std::vector<std::size_t> starts;
-        for (std::size_t i = 0; i < wants.size(); ++i)
-          if (i == 0 || wants[i].topic != wants[i - 1].topic) starts.push_back(i);
-        w.array_length(static_cast<std::int32_t>(starts.size()));
+        w.array_length(static_cast<std::int32_t>(topics->size()));
         Writer records;
-        for (std::size_t s = 0; s < starts.size(); ++s) {
-          const std::size_t end = s + 1 < starts.size() ? starts[s + 1] : wants.size();
-          w.string(wants[starts[s]].topic);
-          w.array_length(static_cast<std::int32_t>(end - starts[s]));
-          for (std::size_t i = starts[s]; i < end; ++i) {
-            auto it = native.find({wants[i].topic, wants[i].partition});
-            const Result res = it != native.end()
-                                   ? it->second
-                                   : Result{kafka_code(whole == wire::ErrorCode::none ? wire::ErrorCode::unknown : whole),
-                                            -1, -1, {}};
+        for (const auto& t : *topics) {
+          w.string(t.name);
+          w.array_length(static_cast<std::int32_t>(t.partitions.size()));
+          for (const auto& p : t.partitions) {
+            auto it = native.find({t.name, p.index});
+            const Result res = it != native.end() ? it->second : Result{missing_code(whole), -1, -1, {}};
             records.bytes().clear();
             // Stored batches, one after another (batch_length at byte 16); only data batches
             // hold offsets a Kafka consumer can see.
@@ -416,7 +412,7 @@ void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(An
               if (one.type() == BatchType::data && one.record_count() > 0) (void)append_as_kafka(one, records);
               at += len;
             }
-            w.i32(wants[i].partition);
+            w.i32(p.index);
             w.i16(res.error);
             w.i64(res.hw);
             w.i64(res.hw);         // LastStableOffset = high watermark (no transactions)
@@ -437,58 +433,43 @@ void list_offsets(BrokerContext& ctx, const Header& h, Reader& r, std::function<
     return done(close_with("malformed ListOffsets request, or more than " +
                            std::to_string(ctx.config.max_partitions_per_request) +
                            " partitions (--max-partitions-per-request)"));
-  struct Want {
-    std::string topic;
-    std::int32_t partition;
-    std::int64_t timestamp;
-  };
-  std::vector<Want> wants;
-  for (const auto& t : req.topics)
-    for (const auto& p : t.partitions) wants.push_back({std::string(t.name), p.index, p.timestamp});
-  flatbuffers::FlatBufferBuilder fbb(256 + wants.size() * 32);
+  auto topics = std::make_shared<std::vector<OwnedTopic<ListOffsetsRequest::Partition>>>(owned(req.topics));
+  flatbuffers::FlatBufferBuilder fbb(1024);
   std::vector<flatbuffers::Offset<wire::ListOffsetsTopic>> lts;
-  for (std::size_t i = 0; i < wants.size();) {
-    const std::string& topic = wants[i].topic;
+  for (const auto& t : *topics) {
     std::vector<flatbuffers::Offset<wire::ListOffsetsPartition>> lps;
-    for (; i < wants.size() && wants[i].topic == topic; ++i) {
-      const std::int64_t ts = wants[i].timestamp;
-      const auto spec = ts == -1 ? wire::OffsetSpec::latest : ts == -2 ? wire::OffsetSpec::earliest : wire::OffsetSpec::timestamp;
-      lps.push_back(wire::CreateListOffsetsPartition(fbb, wants[i].partition, spec, ts));
+    for (const auto& p : t.partitions) {
+      const auto spec = p.timestamp == -1   ? wire::OffsetSpec::latest
+                        : p.timestamp == -2 ? wire::OffsetSpec::earliest
+                                            : wire::OffsetSpec::timestamp;
+      lps.push_back(wire::CreateListOffsetsPartition(fbb, p.index, spec, p.timestamp));
     }
-    lts.push_back(wire::CreateListOffsetsTopic(fbb, fbb.CreateString(topic), fbb.CreateVector(lps)));
+    lts.push_back(wire::CreateListOffsetsTopic(fbb, fbb.CreateString(t.name), fbb.CreateVector(lps)));
   }
   fbb.Finish(wire::CreateListOffsetsRequest(fbb, fbb.CreateVector(lts)));
-  auto shared = std::make_shared<std::vector<Want>>(std::move(wants));
   call_native<wire::ListOffsetsResponse>(
       ctx, protocol::ApiId::list_offsets, fbb,
-      [h, shared, done = std::move(done)](const wire::ListOffsetsResponse* resp, wire::ErrorCode whole) {
-        std::map<std::pair<std::string, std::int32_t>, std::tuple<std::int16_t, std::int64_t, std::int64_t>> native;
-        if (resp && resp->topics())
-          for (const auto* t : *resp->topics())
-            if (t->name() && t->partitions())
-              for (const auto* p : *t->partitions())
-                native[{t->name()->str(), p->partition()}] = {kafka_code(p->error()), p->offset(), p->timestamp_ms()};
-        const auto& wants = *shared;
+      [h, topics, done = std::move(done)](const wire::ListOffsetsResponse* resp, wire::ErrorCode whole) {
+        struct Result {
+          std::int16_t error;
+          std::int64_t offset, timestamp;
+        };
+        const auto native = by_partition<Result>(resp, [](const wire::ListOffsetsPartitionResponse* p) {
+          return Result{kafka_code(p->error()), p->offset(), p->timestamp_ms()};
+        });
         Writer w = start(h);
         if (h.version >= 2) w.i32(0);  // ThrottleTimeMs
-        std::vector<std::size_t> starts;
-        for (std::size_t i = 0; i < wants.size(); ++i)
-          if (i == 0 || wants[i].topic != wants[i - 1].topic) starts.push_back(i);
-        w.array_length(static_cast<std::int32_t>(starts.size()));
-        for (std::size_t s = 0; s < starts.size(); ++s) {
-          const std::size_t end = s + 1 < starts.size() ? starts[s + 1] : wants.size();
-          w.string(wants[starts[s]].topic);
-          w.array_length(static_cast<std::int32_t>(end - starts[s]));
-          for (std::size_t i = starts[s]; i < end; ++i) {
-            auto it = native.find({wants[i].topic, wants[i].partition});
-            const auto [code, offset, ts] =
-                it != native.end() ? it->second
-                                   : std::tuple<std::int16_t, std::int64_t, std::int64_t>{
-                                         kafka_code(whole == wire::ErrorCode::none ? wire::ErrorCode::unknown : whole), -1, -1};
-            w.i32(wants[i].partition);
-            w.i16(code);
-            w.i64(ts);
-            w.i64(code == 0 ? offset : -1);
+        w.array_length(static_cast<std::int32_t>(topics->size()));
+        for (const auto& t : *topics) {
+          w.string(t.name);
+          w.array_length(static_cast<std::int32_t>(t.partitions.size()));
+          for (const auto& p : t.partitions) {
+            auto it = native.find({t.name, p.index});
+            const Result res = it != native.end() ? it->second : Result{missing_code(whole), -1, -1};
+            w.i32(p.index);
+            w.i16(res.error);
+            w.i64(res.timestamp);
+            w.i64(res.error == 0 ? res.offset : -1);
             if (h.version >= 4) w.i32(-1);  // LeaderEpoch
           }
         }
