@@ -39,6 +39,34 @@ inline flatbuffers::Offset<LeaderHint> make_hint(flatbuffers::FlatBufferBuilder&
 
 inline std::string group_name(const std::string& topic, std::int32_t p) { return TopicManager::log_name(topic, p); }
 
+// A partition as Metadata shows it (native and Kafka alike): every broker answers with the
+// leader's view, its own when it leads the partition, else what the leader last announced (at
+// most ~500 ms old).
+struct PartitionView {
+  std::optional<node_id> leader;
+  std::uint64_t epoch = 0;
+  std::int64_t high_watermark = -1, log_start = -1;
+  std::vector<std::int32_t> isr;
+};
+inline PartitionView partition_view(BrokerContext& ctx, const Topic& t, std::int32_t pid) {
+  const std::string gname = group_name(t.name, pid);
+  PartitionView v;
+  v.leader = ctx.replication.leader_of(gname);
+  const Partition* p = t.local(pid);
+  if (p && p->group() && p->serving()) {
+    v.epoch = p->group()->term();
+    v.high_watermark = p->high_watermark(), v.log_start = p->log_start_offset();
+    for (const auto n : p->group()->isr()) v.isr.push_back(n.value);
+  } else if (auto a = ctx.replication.announced(gname); a && v.leader && a->leader == v.leader->value) {
+    v.epoch = a->term;
+    v.high_watermark = a->high_watermark, v.log_start = a->log_start_offset;
+    v.isr = a->isr;
+  } else if (p && p->group()) {
+    v.epoch = p->group()->term();
+  }
+  return v;
+}
+
 // Why this broker cannot serve a partition: unknown, led elsewhere (leader_hint), or no leader yet.
 inline std::optional<Status> not_served(BrokerContext& ctx, const std::shared_ptr<const Topic>& t, const std::string& name,
                                         std::int32_t p) {

@@ -43,28 +43,10 @@ void handle_metadata(BrokerContext& ctx, const FrameHeader& h, const MetadataReq
     for (std::int32_t pid = 0; pid < t->config.partitions; ++pid) {
       std::vector<std::int32_t> reps;
       for (const auto r : t->assignment[static_cast<std::size_t>(pid)]) reps.push_back(r.value);
-      // Every broker answers with the leader's view: its own when it leads the partition, else
-      // what the leader last announced (at most ~500 ms old).
-      const std::string gname = group_name(t->name, pid);
-      const auto leader = ctx.replication.leader_of(gname);
-      const Partition* p = t->local(pid);
-      std::uint64_t epoch = 0;
-      std::int64_t hw = -1, lso = -1;
-      std::vector<std::int32_t> isr;
-      if (p && p->group() && p->serving()) {
-        epoch = p->group()->term();
-        hw = p->high_watermark(), lso = p->log_start_offset();
-        for (const auto n : p->group()->isr()) isr.push_back(n.value);
-      } else if (auto a = ctx.replication.announced(gname); a && leader && a->leader == leader->value) {
-        epoch = a->term;
-        hw = a->high_watermark, lso = a->log_start_offset;
-        isr = a->isr;
-      } else if (p && p->group()) {
-        epoch = p->group()->term();
-      }
-      pms.push_back(CreatePartitionMetadata(fbb, pid, leader ? ErrorCode::none : ErrorCode::leader_not_available,
-                                            leader ? leader->value : -1, epoch, fbb.CreateVector(reps),
-                                            fbb.CreateVector(reps), fbb.CreateVector(isr), hw, lso));
+      const auto v = partition_view(ctx, *t, pid);
+      pms.push_back(CreatePartitionMetadata(fbb, pid, v.leader ? ErrorCode::none : ErrorCode::leader_not_available,
+                                            v.leader ? v.leader->value : -1, v.epoch, fbb.CreateVector(reps),
+                                            fbb.CreateVector(reps), fbb.CreateVector(v.isr), v.high_watermark, v.log_start));
     }
     std::vector<flatbuffers::Offset<ConfigEntry>> cfgs;
     for (const auto& [k, v] : t->config.configs) cfgs.push_back(CreateConfigEntry(fbb, fbb.CreateString(k), fbb.CreateString(v)));

@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 
+#include "handler_util.h"
 #include "handlers.h"
 #include "kafka_batch.h"
 #include "kafka_requests.h"
@@ -218,29 +219,18 @@ Answer metadata(BrokerContext& ctx, const Header& h, Reader& r) {
     if (h.version >= 1) w.boolean(false);  // IsInternal
     w.array_length(t->config.partitions);
     for (std::int32_t pid = 0; pid < t->config.partitions; ++pid) {
-      const std::string gname = TopicManager::log_name(t->name, pid);
-      const auto leader = ctx.replication.leader_of(gname);
-      const Partition* p = t->local(pid);
-      std::uint64_t epoch = 0;
-      std::vector<std::int32_t> isr;
-      if (p && p->group() && p->serving()) {
-        epoch = p->group()->term();
-        for (const auto m : p->group()->isr()) isr.push_back(m.value);
-      } else if (auto a = ctx.replication.announced(gname); a && leader && a->leader == leader->value) {
-        epoch = a->term;
-        isr = a->isr;
-      }
-      const bool usable = leader && has_kafka(*leader);
+      const auto v = detail::partition_view(ctx, *t, pid);
+      const bool usable = v.leader && has_kafka(*v.leader);
       w.i16(usable ? kNone : kLeaderNotAvailable);
       w.i32(pid);
-      w.i32(usable ? leader->value : -1);
+      w.i32(usable ? v.leader->value : -1);
       if (h.version >= 7)
-        w.i32(static_cast<std::int32_t>(std::min<std::uint64_t>(epoch, std::numeric_limits<std::int32_t>::max())));
+        w.i32(static_cast<std::int32_t>(std::min<std::uint64_t>(v.epoch, std::numeric_limits<std::int32_t>::max())));
       const auto& reps = t->assignment[static_cast<std::size_t>(pid)];
       w.array_length(static_cast<std::int32_t>(reps.size()));
       for (const auto rep : reps) w.i32(rep.value);
-      w.array_length(static_cast<std::int32_t>(isr.size()));
-      for (const auto m : isr) w.i32(m);
+      w.array_length(static_cast<std::int32_t>(v.isr.size()));
+      for (const auto m : v.isr) w.i32(m);
       if (h.version >= 5) w.array_length(0);  // OfflineReplicas
     }
     if (h.version >= 8) w.i32(std::numeric_limits<std::int32_t>::min());  // TopicAuthorizedOperations: not asked
