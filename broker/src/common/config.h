@@ -32,6 +32,12 @@ struct BrokerConfig {
   // given for this broker in Metadata (defaults to kafka_listen).
   std::optional<HostPort> kafka_listen;
   std::optional<HostPort> kafka_advertised;
+  // What clients are told: the advertised address, else the listener's.
+  HostPort client_address() const { return advertised.value_or(listen); }
+  std::optional<HostPort> kafka_address() const {
+    if (!kafka_listen) return std::nullopt;
+    return kafka_advertised.value_or(*kafka_listen);
+  }
   std::string data_dir;
   std::vector<Peer> peers;  // includes this broker, at its PEER address; empty: single node
   // Where other brokers connect (replication, the peer handshake). Defaults to this broker's

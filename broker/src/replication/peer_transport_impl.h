@@ -131,12 +131,9 @@ struct PeerTransport::Impl {
       if (p.id == id) return true;
     return false;
   }
-  HostPort own_client_address() const { return config.advertised.value_or(config.listen); }
+  HostPort own_client_address() const { return config.client_address(); }
   // This broker's Kafka listener as clients should reach it; none without --kafka-listen.
-  std::optional<HostPort> own_kafka_address() const {
-    if (!config.kafka_listen) return std::nullopt;
-    return config.kafka_advertised.value_or(*config.kafka_listen);
-  }
+  std::optional<HostPort> own_kafka_address() const { return config.kafka_address(); }
   std::size_t pending_cap() const { return 2 * config.peers.size() + 4; }
   void add_pending(const std::shared_ptr<Inbound>& c);
   void remove_pending(const Inbound* c);

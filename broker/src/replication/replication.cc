@@ -15,40 +15,35 @@ ReplicaManager::ReplicaManager(const BrokerConfig& config, Transport& transport,
 }
 
 std::optional<HostPort> ReplicaManager::address_of(node_id n) const {
-  if (n == self_) return config_.advertised.value_or(config_.listen);
+  if (n == self_) return config_.client_address();
   std::lock_guard lk(mu_);
   if (auto it = client_addresses_.find(n); it != client_addresses_.end()) return it->second;
   return std::nullopt;  // not heard from yet: --peers names peer addresses, not client ones
 }
 
-void ReplicaManager::learn_client_address(node_id n, HostPort addr) {
-  if (std::find(brokers_.begin(), brokers_.end(), n) == brokers_.end() || n == self_) return;
-  std::lock_guard lk(mu_);
-  auto& cur = client_addresses_[n];
-  if (cur.host != addr.host || cur.port != addr.port) {
-    spdlog::info("broker {} serves clients at {}", n.value, addr.str());
-    cur = std::move(addr);
-  }
-}
-
 std::optional<HostPort> ReplicaManager::kafka_address_of(node_id n) const {
-  if (n == self_) {
-    if (!config_.kafka_listen) return std::nullopt;
-    return config_.kafka_advertised.value_or(*config_.kafka_listen);
-  }
+  if (n == self_) return config_.kafka_address();
   std::lock_guard lk(mu_);
   if (auto it = kafka_addresses_.find(n); it != kafka_addresses_.end()) return it->second;
   return std::nullopt;
 }
 
-void ReplicaManager::learn_kafka_address(node_id n, HostPort addr) {
+void ReplicaManager::learn_address(std::map<node_id, HostPort>& known, node_id n, HostPort addr, const char* what) {
   if (std::find(brokers_.begin(), brokers_.end(), n) == brokers_.end() || n == self_) return;
   std::lock_guard lk(mu_);
-  auto& cur = kafka_addresses_[n];
+  auto& cur = known[n];
   if (cur.host != addr.host || cur.port != addr.port) {
-    spdlog::info("broker {} serves Kafka clients at {}", n.value, addr.str());
+    spdlog::info("broker {} serves {} at {}", n.value, what, addr.str());
     cur = std::move(addr);
   }
+}
+
+void ReplicaManager::learn_client_address(node_id n, HostPort addr) {
+  learn_address(client_addresses_, n, std::move(addr), "clients");
+}
+
+void ReplicaManager::learn_kafka_address(node_id n, HostPort addr) {
+  learn_address(kafka_addresses_, n, std::move(addr), "Kafka clients");
 }
 
 GroupOptions ReplicaManager::base_options() const {

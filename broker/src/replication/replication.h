@@ -87,6 +87,7 @@ class ReplicaManager {
   std::map<std::string, LeaderAnnouncement> announced_;  // from other brokers
   std::map<node_id, HostPort> client_addresses_;         // learned in peer handshakes
   std::map<node_id, HostPort> kafka_addresses_;          // learned in peer handshakes
+  void learn_address(std::map<node_id, HostPort>& known, node_id n, HostPort addr, const char* what);
   std::map<node_id, std::chrono::steady_clock::time_point> connected_since_;
   std::string scrub_cursor_;  // name of the group scrubbed last (round robin), under mu_
   std::chrono::milliseconds replica_lag_max_{10000};

@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
     spdlog::info("quorumq-broker {} starting: node {} of cluster '{}'; clients {} (advertised {}); peers {} on {} ({}); "
                  "admin {}; data {}",
                  QUORUMQ_VERSION, cfg->node_id, cfg->cluster_id, cfg->listen.str(),
-                 cfg->advertised.value_or(cfg->listen).str(), peers.empty() ? "none (single broker)" : peers,
+                 cfg->client_address().str(), peers.empty() ? "none (single broker)" : peers,
                  cfg->peer_listen ? cfg->peer_listen->str() : std::string("-"),
                  cfg->cluster_secret.empty() ? "no cluster secret" : "cluster secret set", cfg->admin_listen.str(),
                  cfg->data_dir);
