@@ -233,27 +233,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   awaitable<void> watch() {
-    const auto& cfg = srv_.config;
     while (!closed_) {
       watchdog_.expires_after(std::chrono::seconds(1));
       co_await watchdog_.async_wait(kTuple);
       if (closed_) co_return;
-      const auto now = Clock::now();
-      if (write_since_ && now - *write_since_ > std::chrono::milliseconds(cfg.write_timeout_ms)) {
-        srv_.metrics.connections_write_timeouts.fetch_add(1, std::memory_order_relaxed);
-        srv_.log_limited(spdlog::level::warn, "write-timeout",
-                         "connection {}: the client took none of its answers' bytes for {} ms ({} bytes "
-                         "waiting); closing it (--write-timeout-ms)",
-                         peer(), cfg.write_timeout_ms, held_);
+      if (srv_.time_limit_reached("connection", peer(), held_, write_since_, partial_since_,
+                                  outstanding_ == 0 && outq_.empty(), last_read_))
         close();
-      } else if (partial_since_ && now - *partial_since_ > std::chrono::milliseconds(cfg.partial_frame_timeout_ms)) {
-        srv_.log_limited(spdlog::level::warn, "partial-frame", "connection {}: a frame stayed incomplete for {} ms; closing it",
-                         peer(), cfg.partial_frame_timeout_ms);
-        close();
-      } else if (outstanding_ == 0 && outq_.empty() && now - last_read_ > std::chrono::milliseconds(cfg.idle_timeout_ms)) {
-        spdlog::debug("connection {}: idle for {} ms; closing it", peer(), cfg.idle_timeout_ms);
-        close();
-      }
     }
   }
 
@@ -296,6 +282,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<Clock::time_point> partial_since_;
   std::optional<Clock::time_point> write_since_;
 };
+
+bool Server::Impl::time_limit_reached(std::string_view kind, const std::string& peer, std::size_t held_bytes,
+                                      std::optional<Clock::time_point> write_since,
+                                      std::optional<Clock::time_point> partial_since, bool idle,
+                                      Clock::time_point last_read) {
+  const auto now = Clock::now();
+  if (write_since && now - *write_since > std::chrono::milliseconds(config.write_timeout_ms)) {
+    metrics.connections_write_timeouts.fetch_add(1, std::memory_order_relaxed);
+    log_limited(spdlog::level::warn, std::string(kind) + ":write-timeout",
+                "{} {}: the client took none of its answers' bytes for {} ms ({} bytes waiting); closing it "
+                "(--write-timeout-ms)",
+                kind, peer, config.write_timeout_ms, held_bytes);
+    return true;
+  }
+  if (partial_since && now - *partial_since > std::chrono::milliseconds(config.partial_frame_timeout_ms)) {
+    log_limited(spdlog::level::warn, std::string(kind) + ":partial-frame", "{} {}: a frame stayed incomplete for {} ms; closing it",
+                kind, peer, config.partial_frame_timeout_ms);
+    return true;
+  }
+  if (idle && now - last_read > std::chrono::milliseconds(config.idle_timeout_ms)) {
+    spdlog::debug("{} {}: idle for {} ms; closing it", kind, peer, config.idle_timeout_ms);
+    return true;
+  }
+  return false;
+}
 
 awaitable<void> Server::Impl::accept_connections(tcp::acceptor& from, std::string what,
                                                  std::function<void(Socket)> adopt) {

@@ -83,6 +83,7 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
       answered_.reset();
       if (!a.bytes.empty()) {
         charge(a.bytes.size());
+        answer_bytes_ = a.bytes.size();
         write_since_ = Clock::now();
         auto progress = [this](const std::error_code& wec, std::size_t) -> std::size_t {
           write_since_ = Clock::now();
@@ -90,6 +91,7 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
         };
         auto [wec, wn] = co_await asio::async_write(sock_, asio::buffer(a.bytes), progress, kTuple);
         write_since_.reset();
+        answer_bytes_ = 0;
         release(a.bytes.size());
         if (wec) co_return close();
       }
@@ -104,27 +106,13 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
   }
 
   awaitable<void> watch() {
-    const auto& cfg = srv_.config;
     while (!closed_) {
       watchdog_.expires_after(std::chrono::seconds(1));
       co_await watchdog_.async_wait(kTuple);
       if (closed_) co_return;
-      const auto now = Clock::now();
-      if (write_since_ && now - *write_since_ > std::chrono::milliseconds(cfg.write_timeout_ms)) {
-        srv_.metrics.connections_write_timeouts.fetch_add(1, std::memory_order_relaxed);
-        srv_.log_limited(spdlog::level::warn, "kafka-write-timeout",
-                         "Kafka connection {}: the client read none of its answer for {} ms; closing it "
-                         "(--write-timeout-ms)",
-                         peer(), cfg.write_timeout_ms);
+      if (srv_.time_limit_reached("Kafka connection", peer(), answer_bytes_, write_since_, partial_since_,
+                                  !busy_ && !write_since_, last_read_))
         close();
-      } else if (partial_since_ && now - *partial_since_ > std::chrono::milliseconds(cfg.partial_frame_timeout_ms)) {
-        srv_.log_limited(spdlog::level::warn, "kafka-partial-frame",
-                         "Kafka connection {}: a request stayed incomplete for {} ms; closing it", peer(),
-                         cfg.partial_frame_timeout_ms);
-        close();
-      } else if (!busy_ && !write_since_ && now - last_read_ > std::chrono::milliseconds(cfg.idle_timeout_ms)) {
-        close();
-      }
     }
   }
 
@@ -153,6 +141,7 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
   Timer reply_wake_, watchdog_;
   std::optional<kafka::Answer> answered_;
   bool busy_ = false;
+  std::size_t answer_bytes_ = 0;  // the answer being written
   bool closed_ = false;
   Clock::time_point last_read_ = Clock::now();
   std::optional<Clock::time_point> partial_since_;

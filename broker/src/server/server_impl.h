@@ -143,6 +143,13 @@ struct Server::Impl {
   awaitable<void> accept_connections(tcp::acceptor& from, std::string what, std::function<void(Socket)> adopt);
   awaitable<void> kafka_accept_loop();  // kafka_connection.cc
   void on_kafka_closed(const std::shared_ptr<KafkaConnection>& c);
+  // The time limits every client connection lives by: true when --write-timeout-ms (a write
+  // took no bytes since write_since), --partial-frame-timeout-ms (a frame incomplete since
+  // partial_since) or, when `idle`, --idle-timeout-ms since last_read ran out; the first two
+  // are logged (and counted) naming `kind` ("connection", "Kafka connection"). The caller closes.
+  bool time_limit_reached(std::string_view kind, const std::string& peer, std::size_t held_bytes,
+                          std::optional<Clock::time_point> write_since, std::optional<Clock::time_point> partial_since,
+                          bool idle, Clock::time_point last_read);
   awaitable<void> admin_loop();
   awaitable<void> admin_session(Socket sock);
   awaitable<void> shutdown();
