@@ -171,6 +171,18 @@ TEST(Replication, leaderPaused_majorityGoesOn_oldLeaderCatchesUp) {
   stop_and_verify(cl, load, "pause", 1);  // includes: the old leader caught up
 }
 
+// A producer whose connect, request and delivery timeouts are far beyond the tests' waits below:
+// only the stall check can move a send away from a paused broker in time.
+ProducerConfig only_the_stall_check_rescues(const std::string& bootstrap) {
+  ProducerConfig c;
+  c.bootstrap = bootstrap;
+  c.connect_timeout_ms = 600000;
+  c.request_timeout_ms = 600000;
+  c.delivery_timeout_ms = 1200000;
+  c.linger_ms = 0;
+  return c;
+}
+
 // A paused broker's kernel still accepts TCP connections, so a producer that first meets the
 // paused leader hangs in the handshake; the stall check must see that too and move the send to
 // the new leader while the old one is still stopped (bench pause-leader: one outage lasted the
@@ -186,13 +198,7 @@ TEST(Replication, leaderPausedBeforeFirstContact_sendMovesToNewLeaderWhileStillP
   cl.broker(leader).pause();
   // The elected-before-pause leader is still named by the others for ≥ 1 s (election timeout),
   // so this producer's first metadata sends it to the paused broker.
-  ProducerConfig c;
-  c.bootstrap = cl.broker(other).address();
-  c.connect_timeout_ms = 600000;
-  c.request_timeout_ms = 600000;
-  c.delivery_timeout_ms = 1200000;
-  c.linger_ms = 0;
-  auto p = Producer::create(c);
+  auto p = Producer::create(only_the_stall_check_rescues(cl.broker(other).address()));
   ASSERT_TRUE(p) << p.error().to_string();
   auto f = (*p)->send("pfresh", std::nullopt, "sent while the leader was paused");
   const bool done = f.wait_for(60s) == std::future_status::ready;
@@ -222,13 +228,7 @@ TEST(Replication, onlyConnectedBrokerPaused_stallCheckAsksAnotherBroker) {
       if (cl.leader_of("ponly", p) == first) return (part = p) >= 0;
     return false;
   }, 20s));
-  ProducerConfig c;
-  c.bootstrap = cl.broker(first).address();
-  c.connect_timeout_ms = 600000;
-  c.request_timeout_ms = 600000;
-  c.delivery_timeout_ms = 1200000;
-  c.linger_ms = 0;
-  auto p = Producer::create(c);
+  auto p = Producer::create(only_the_stall_check_rescues(cl.broker(first).address()));
   ASSERT_TRUE(p) << p.error().to_string();
   auto warm = (*p)->send("ponly", std::nullopt, "before the pause", {}, part).get();
   ASSERT_TRUE(warm) << warm.error().to_string();

@@ -32,14 +32,10 @@ std::vector<std::uint8_t> batch(std::int32_t seq, std::int64_t base_offset, std:
 class PartitionProducerState : public ::testing::Test {
  protected:
   void SetUp() override {
-    storage::StorageOptions o;
-    o.dir = dir.path / "data";
-    auto s = storage::Storage::open(o);
-    ASSERT_TRUE(s) << s.error().message;
-    st = std::move(*s);
-    auto l = st->open_log("t/0");
-    ASSERT_TRUE(l);
-    log = *l;
+    st = storage::test::open_storage(dir.path / "data");
+    ASSERT_TRUE(st);
+    log = storage::test::open_log(*st, "t/0");
+    ASSERT_TRUE(log);
     // Entries 1 and 2 (sequences 0 and 1) are in the log; only entry 1 is committed/applied.
     std::vector<storage::WriteOp> ops;
     ops.emplace_back(storage::AppendAtOp{log, log_index{1}, {batch(0, 0), batch(1, 1)}});
@@ -87,14 +83,10 @@ class PartitionProducerSnapshot : public ::testing::Test {
   static constexpr std::uint64_t kEntries = 2500;
 
   void SetUp() override {
-    storage::StorageOptions o;
-    o.dir = dir.path / "data";
-    auto s = storage::Storage::open(o);
-    ASSERT_TRUE(s) << s.error().message;
-    st = std::move(*s);
-    auto l = st->open_log("t/0");
-    ASSERT_TRUE(l);
-    log = *l;
+    st = storage::test::open_storage(dir.path / "data");
+    ASSERT_TRUE(st);
+    log = storage::test::open_log(*st, "t/0");
+    ASSERT_TRUE(log);
     std::vector<std::vector<std::uint8_t>> batches;
     for (std::uint64_t i = 1; i <= kEntries; ++i)
       batches.push_back(i <= 10 ? batch(static_cast<std::int32_t>(i - 1), static_cast<std::int64_t>(i - 1), kEarly)
