@@ -211,23 +211,36 @@ TEST(Replication, leaderPausedBeforeFirstContact_sendMovesToNewLeaderWhileStillP
 }
 
 // A producer connected to one broker only, which leads its partition, is paused: the stall
-// check's own metadata request must go to another broker, not to the paused one (the first
-// known broker, which the lowest node id is). Bench pause-leader: when one broker led every
+// check's own metadata request must go to another broker, not to the paused one. The old code
+// asked the first known broker (the lowest node id) when it was the only ready connection, so
+// the test prefers a partition that broker leads. Bench pause-leader: when one broker led every
 // partition, every partition was out for the whole 3 s pause.
 TEST(Replication, onlyConnectedBrokerPaused_stallCheckAsksAnotherBroker) {
   Cluster cl(3, {"--election-timeout-ms", "1000"});
   cl.start_all();
-  int first = 0;  // the broker with the lowest node id
+  int lowest = 0;
   for (int i = 1; i < cl.size(); ++i)
-    if (cl.broker(i).node_id() < cl.broker(first).node_id()) first = i;
-  create_topic(cl.bootstrap(), "ponly", 3, 3);
-  // Each partition's first replica stands at once, so one of the three is led by `first`.
-  int part = -1;
-  ASSERT_TRUE(wait_until([&] {
-    for (int p = 0; p < 3; ++p)
-      if (cl.leader_of("ponly", p) == first) return (part = p) >= 0;
+    if (cl.broker(i).node_id() < cl.broker(lowest).node_id()) lowest = i;
+  create_topic(cl.bootstrap(), "ponly", 6, 3);
+  // Each partition's first replica stands at once, so the lowest id normally leads two of the
+  // six; if an election went elsewhere, any leader still shows the behaviour, though only the
+  // lowest id showed the old bug.
+  int part = -1, first = -1;
+  auto find = [&](bool lowest_only) {
+    for (int p = 0; p < 6; ++p) {
+      const int l = cl.leader_of("ponly", p);
+      if (l >= 0 && (!lowest_only || l == lowest)) {
+        part = p, first = l;
+        return true;
+      }
+    }
     return false;
-  }, 20s));
+  };
+  if (!wait_until([&] { return find(true); }, 10s)) {
+    ASSERT_TRUE(wait_until([&] { return find(false); }, 20s));
+    std::printf("the lowest node id leads no partition of ponly: pausing broker %d instead\n",
+                cl.broker(first).node_id());
+  }
   auto p = Producer::create(only_the_stall_check_rescues(cl.broker(first).address()));
   ASSERT_TRUE(p) << p.error().to_string();
   auto warm = (*p)->send("ponly", std::nullopt, "before the pause", {}, part).get();
