@@ -101,6 +101,7 @@ bool GroupCoordinator::active_locked() {
     const auto now = Clock::now();
     std::map<std::string, Group> fresh;
     for (auto& s : registry_.all()) {
+      if (s.is_kafka()) continue;  // the Kafka coordinator's (kafka_groups.h)
       Group& n = fresh[s.name];
       n.applied = s;
       n.working = std::move(s);
@@ -247,10 +248,17 @@ void GroupCoordinator::on_applied(const std::string& name) {
     auto it = groups_.find(name);
     if (it == groups_.end()) return;
     Group& g = it->second;
-    if (auto s = registry_.get(name)) g.applied = std::move(*s);
-    else g.applied = GroupState{.name = name, .generation = g.applied.generation};  // emptied: forgotten by the registry
-    wake_locked(g, out, false);
-    answer_leaves_locked(g, out, false);
+    auto s = registry_.get(name);
+    if (s && s->is_kafka()) {  // Kafka consumers took the group over after it emptied
+      wake_locked(g, out, true);
+      answer_leaves_locked(g, out, true);
+      groups_.erase(it);
+    } else {
+      if (s) g.applied = std::move(*s);
+      else g.applied = GroupState{.name = name, .generation = g.applied.generation};  // emptied: forgotten by the registry
+      wake_locked(g, out, false);
+      answer_leaves_locked(g, out, false);
+    }
   }
   flush(out);
 }
@@ -281,6 +289,12 @@ void GroupCoordinator::heartbeat(Heartbeat hb, Reply reply) {
         std::max(groups_.size(), registry_.size()) >= limits_.max_groups)
       return fail(ErrorCode::invalid_request, "the cluster already has " + std::to_string(limits_.max_groups) +
                                                   " consumer groups (--max-groups); reuse a group or raise the limit");
+    if (!groups_.contains(hb.group))
+      if (auto s = registry_.get(hb.group); s && s->is_kafka())
+        return fail(ErrorCode::invalid_config,
+                    "group " + hb.group + " is used by " + std::to_string(s->members.size()) +
+                        " Kafka-protocol consumer(s) (--kafka-listen); a group is either Kafka or native: use "
+                        "another group id, or stop those consumers first");
     Group& g = group_locked(hb.group);
     const auto now = Clock::now();
     bool changed = false;

@@ -204,7 +204,8 @@ std::vector<std::uint8_t> encode_group_state(const GroupState& s) {
   std::vector<flatbuffers::Offset<state::PartitionOwner>> owners;
   for (const auto& [tp, o] : s.owners)
     owners.push_back(state::CreatePartitionOwnerDirect(fbb, tp.first.c_str(), tp.second, o.member.c_str(), o.since));
-  const auto b = state::CreateGroupStateDirect(fbb, s.name.c_str(), s.generation, s.assignor.c_str(), &members, &owners);
+  const auto b = state::CreateGroupStateDirect(fbb, s.name.c_str(), s.generation, s.assignor.c_str(), &members, &owners,
+                                               s.protocol_type.empty() ? nullptr : s.protocol_type.c_str());
   return finish_state_record(fbb, state::Body::GroupState, b.Union());
 }
 
@@ -216,6 +217,7 @@ std::optional<GroupState> read_group_state(const state::GroupState* g) {
   s.name = state_str(g->name());
   s.generation = g->generation();
   s.assignor = state_str(g->assignor());
+  s.protocol_type = state_str(g->protocol_type());
   if (g->members())
     for (const auto* fm : *g->members()) {
       GroupMember m;

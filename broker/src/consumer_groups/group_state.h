@@ -56,6 +56,10 @@ struct GroupState {
   std::string assignor;         // fixed by the first member; "" while the group is empty
   std::map<std::string, GroupMember> members;
   std::map<TopicPartitionKey, PartitionOwner> owners;
+  // "" for a native group; a Kafka-protocol group's protocol type (kafka_groups.h), which the
+  // native coordinator leaves alone (and the other way round).
+  std::string protocol_type;
+  bool is_kafka() const { return !protocol_type.empty(); }
   bool operator==(const GroupState&) const = default;
 };
 

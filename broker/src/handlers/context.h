@@ -17,6 +17,8 @@
 #include "controller.h"
 #include "group_coordinator.h"
 #include "group_state.h"
+#include "kafka_groups.h"
+#include "quorumq/protocol/frame.h"
 #include "replication.h"
 #include "quorumq/storage/storage.h"
 
@@ -39,6 +41,23 @@ class ProducerIdAllocator {
   std::int64_t limit_ = -1;
 };
 
+// Sends one native request to another broker's client listener and hands back its answer: how
+// the Kafka group coordinator reaches the partition leaders that keep a group's offsets
+// (server/peer_requests.cc implements it over Asio).
+class PeerRequests {
+ public:
+  virtual ~PeerRequests() = default;
+  struct Reply {
+    bool ok = false;      // false: no answer (unknown address, refused, timed out); `why` says
+    std::string why;
+    bool error_payload = false;  // the payload is a wire::ErrorResponse
+    std::vector<std::uint8_t> payload;
+  };
+  // `payload` is a finished flatbuffer of the api's request. `done` runs once, on any thread.
+  virtual void send(node_id to, protocol::ApiId api, std::vector<std::uint8_t> payload,
+                    std::chrono::milliseconds timeout, std::function<void(Reply)> done) = 0;
+};
+
 struct BrokerContext {
   const BrokerConfig& config;
   storage::Storage& storage;
@@ -49,14 +68,17 @@ struct BrokerContext {
   Controller& controller;
   GroupRegistry& groups;
   GroupCoordinator& coordinator;
+  KafkaGroupCoordinator& kafka_groups;
+  PeerRequests& peers;
   ProducerIdAllocator producer_ids;
   std::atomic<bool> shutting_down{false};
   std::atomic<bool> ready{false};
 
   BrokerContext(const BrokerConfig& c, storage::Storage& s, TopicManager& t, Metrics& m, Executor& e,
-                ReplicaManager& r, Controller& ctl, GroupRegistry& g, GroupCoordinator& gc)
+                ReplicaManager& r, Controller& ctl, GroupRegistry& g, GroupCoordinator& gc, KafkaGroupCoordinator& kg,
+                PeerRequests& pr)
       : config(c), storage(s), topics(t), metrics(m), exec(e), replication(r), controller(ctl), groups(g),
-        coordinator(gc), producer_ids(s, c.node_id) {}
+        coordinator(gc), kafka_groups(kg), peers(pr), producer_ids(s, c.node_id) {}
   std::int32_t cluster_size() const { return static_cast<std::int32_t>(replication.brokers().size()); }
 };
 

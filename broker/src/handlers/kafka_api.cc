@@ -8,8 +8,7 @@
 #include <limits>
 #include <optional>
 
-#include "handler_util.h"
-#include "handlers.h"
+#include "kafka_internal.h"
 #include "kafka_batch.h"
 #include "kafka_requests.h"
 #include "kafka_wire.h"
@@ -31,117 +30,26 @@ constexpr std::int16_t kUnknownTopicOrPartition = 3;
 constexpr std::int16_t kLeaderNotAvailable = 5;
 constexpr std::int16_t kUnsupportedVersion = 35;
 
-constexpr std::array<ApiRange, 6> kApis{{{kProduce, 3, 8},
-                                         {kFetch, 4, 11},
-                                         {kListOffsets, 1, 5},
-                                         {kMetadata, 0, 8},
-                                         {kApiVersions, 0, 3},
-                                         {kInitProducerId, 0, 1}}};
+constexpr std::array<ApiRange, 6> kDataApis{{{kProduce, 3, 8},
+                                             {kFetch, 4, 11},
+                                             {kListOffsets, 1, 5},
+                                             {kMetadata, 0, 8},
+                                             {kApiVersions, 0, 3},
+                                             {kInitProducerId, 0, 1}}};
 
-// quorumq's error codes as Kafka's, chosen so a Kafka client does what it should: retry, refresh
-// metadata, or fail the request.
-std::int16_t kafka_code(wire::ErrorCode c) {
-  using E = wire::ErrorCode;
-  switch (c) {
-    case E::none: return 0;
-    case E::duplicate_sequence: return 0;  // already written: Kafka answers success with its offset
-    case E::corrupt_message: return 2;
-    case E::unsupported_version: return 35;
-    case E::invalid_request: return 42;
-    case E::message_too_large:
-    case E::frame_too_large: return 10;
-    case E::unknown_topic_or_partition: return 3;
-    case E::topic_already_exists: return 36;
-    case E::invalid_partitions: return 37;
-    case E::invalid_replication_factor: return 38;
-    case E::not_leader:
-    case E::broker_shutting_down: return 6;  // NOT_LEADER_OR_FOLLOWER: refresh metadata, retry
-    case E::leader_not_available: return 5;
-    case E::request_timed_out: return 7;
-    case E::not_enough_replicas: return 19;
-    case E::offset_out_of_range: return 1;
-    case E::out_of_order_sequence: return 45;
-    case E::invalid_producer_epoch: return 47;
-    case E::unknown_producer_id: return 59;
-    case E::coordinator_not_available: return 15;
-    case E::not_coordinator: return 16;
-    case E::illegal_generation: return 22;
-    case E::unknown_member_id: return 25;
-    case E::rebalance_in_progress: return 27;
-    case E::storage_error:
-    case E::disk_full: return 56;  // KAFKA_STORAGE_ERROR: retriable
-    case E::invalid_config: return 40;
-    case E::group_id_not_found: return 69;
-    case E::group_not_empty: return 68;
-    default: return -1;  // UNKNOWN_SERVER_ERROR
-  }
+// Every api served, by key (what ApiVersions lists).
+const std::vector<ApiRange>& all_apis() {
+  static const std::vector<ApiRange> all = [] {
+    std::vector<ApiRange> v(kDataApis.begin(), kDataApis.end());
+    const auto g = group_apis();
+    v.insert(v.end(), g.begin(), g.end());
+    std::sort(v.begin(), v.end(), [](const ApiRange& a, const ApiRange& b) { return a.key < b.key; });
+    return v;
+  }();
+  return all;
 }
 
-// Runs a native request (a finished flatbuffer) through the native handlers and hands its
-// response payload (nullptr: none, or an ErrorResponse) to `then`.
-template <typename Response>
-void call_native(BrokerContext& ctx, protocol::ApiId api, flatbuffers::FlatBufferBuilder& fbb,
-                 std::function<void(const Response*, wire::ErrorCode)> then) {
-  auto buf = std::make_shared<flatbuffers::DetachedBuffer>(fbb.Release());
-  const auto* info = protocol::find_api(api);
-  const protocol::FrameHeader h{api, static_cast<std::uint16_t>(info ? info->max_version : 0), 0, 0};
-  handle_request(ctx, h, {buf->data(), buf->size()},
-                 [buf, then = std::move(then)](std::optional<protocol::OutgoingFrame> f) {
-                   if (!f) return then(nullptr, wire::ErrorCode::none);
-                   const auto payload = f->payload();
-                   if (f->header[16] & protocol::kFlagErrorPayload) {
-                     const auto* e = protocol::payload_as<wire::ErrorResponse>(payload);
-                     return then(nullptr, e->error());
-                   }
-                   then(protocol::payload_as<Response>(payload), wire::ErrorCode::none);
-                 });
-}
 
-// A request's topics as the answer walks them: names owned (the request's bytes are gone by
-// then), partitions as decoded, in request order.
-template <typename Partition>
-struct OwnedTopic {
-  std::string name;
-  std::vector<Partition> partitions;
-};
-template <typename Topic>
-auto owned(const std::vector<Topic>& topics) {
-  std::vector<OwnedTopic<typename decltype(Topic::partitions)::value_type>> out;
-  out.reserve(topics.size());
-  for (const auto& t : topics) out.push_back({std::string(t.name), t.partitions});
-  return out;
-}
-
-// A native answer's partitions by (topic, partition), each turned into `Result` by `f`.
-template <typename Result, typename NativeResponse, typename F>
-std::map<std::pair<std::string, std::int32_t>, Result> by_partition(const NativeResponse* resp, F&& f) {
-  std::map<std::pair<std::string, std::int32_t>, Result> out;
-  if (resp && resp->topics())
-    for (const auto* t : *resp->topics())
-      if (t->name() && t->partitions())
-        for (const auto* p : *t->partitions()) out[{t->name()->str(), p->partition()}] = f(p);
-  return out;
-}
-
-// The code for a partition the native answer did not mention.
-std::int16_t missing_code(wire::ErrorCode whole) {
-  return kafka_code(whole == wire::ErrorCode::none ? wire::ErrorCode::unknown : whole);
-}
-
-using Header = RequestHeader;
-
-// The response: size prefix (patched by finish), correlation id (response header v0).
-Writer start(const Header& h) {
-  Writer w;
-  w.i32(0);
-  w.i32(h.correlation);
-  return w;
-}
-Answer finish(Writer& w) {
-  w.patch_i32(0, static_cast<std::int32_t>(w.size() - 4));
-  return Answer{std::move(w.bytes()), false, {}};
-}
-Answer close_with(std::string why) { return Answer{{}, true, std::move(why)}; }
 
 Answer api_versions(const Header& h, Reader& r) {
   if (h.version > 3) {
@@ -160,11 +68,11 @@ Answer api_versions(const Header& h, Reader& r) {
   Writer w = start(h);
   w.i16(kNone);
   if (h.version >= 3) {
-    w.compact_array_length(static_cast<std::int32_t>(kApis.size()));
+    w.compact_array_length(static_cast<std::int32_t>(all_apis().size()));
   } else {
-    w.array_length(static_cast<std::int32_t>(kApis.size()));
+    w.array_length(static_cast<std::int32_t>(all_apis().size()));
   }
-  for (const auto& a : kApis) {
+  for (const auto& a : all_apis()) {
     w.i16(a.key);
     w.i16(a.min);
     w.i16(a.max);
@@ -505,15 +413,16 @@ void init_producer_id(BrokerContext& ctx, const Header& h, Reader& r, std::funct
 
 }  // namespace
 
-std::span<const ApiRange> supported_apis() { return kApis; }
+std::span<const ApiRange> supported_apis() { return all_apis(); }
 
 void handle(BrokerContext& ctx, std::span<const std::uint8_t> request, std::function<void(Answer)> done) {
   Reader r(request);
   Header h;
   if (!parse_header(r, h)) return done(close_with("malformed Kafka request header"));
   if (h.key == kApiVersions) return done(api_versions(h, r));
-  const auto it = std::find_if(kApis.begin(), kApis.end(), [&h](const ApiRange& a) { return a.key == h.key; });
-  if (it == kApis.end())
+  const auto& apis = all_apis();
+  const auto it = std::find_if(apis.begin(), apis.end(), [&h](const ApiRange& a) { return a.key == h.key; });
+  if (it == apis.end())
     return done(close_with("api key " + std::to_string(h.key) + " is not served on the Kafka listener"));
   if (h.version < it->min || h.version > it->max)
     return done(close_with("api key " + std::to_string(h.key) + " version " + std::to_string(h.version) +
@@ -524,7 +433,9 @@ void handle(BrokerContext& ctx, std::span<const std::uint8_t> request, std::func
     case kFetch: return fetch(ctx, h, r, std::move(done));
     case kListOffsets: return list_offsets(ctx, h, r, std::move(done));
     case kInitProducerId: return init_producer_id(ctx, h, r, std::move(done));
-    default: return done(close_with("unreachable"));
+    default:
+      if (!handle_group_api(ctx, h, r, done)) done(close_with("unreachable"));
+      return;
   }
 }
 

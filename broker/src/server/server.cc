@@ -149,6 +149,7 @@ awaitable<void> Server::Impl::shutdown() {
   // 2. No new work; what was accepted finishes and is answered.
   ctx.shutting_down = true;
   coordinator.stop();  // parked group heartbeats are answered: members go to the next coordinator
+  kafka_groups.stop();
   {
     std::error_code ec;
     acceptor.close(ec);
@@ -269,6 +270,7 @@ std::expected<void, std::string> Server::start() {
   if (auto c = d.controller.start(d.replication.base_options(), d.transport, d.exec); !c) return std::unexpected(c.error());
   d.replication.add(d.controller.group_ptr());
   d.coordinator.start();
+  d.kafka_groups.start();
   asio::co_spawn(d.io, d.accept_loop(), asio::detached);
   if (d.config.kafka_listen) asio::co_spawn(d.io, d.kafka_accept_loop(), asio::detached);
   asio::co_spawn(d.io, d.admin_loop(), asio::detached);

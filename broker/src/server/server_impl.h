@@ -80,6 +80,21 @@ class AsioExecutor final : public Executor {
 };
 
 }  // namespace server_detail
+// PeerRequests over Asio (peer_requests.cc): a short-lived connection to the other broker's
+// client listener per request.
+class AsioPeerRequests final : public PeerRequests {
+ public:
+  AsioPeerRequests(asio::io_context& io, ReplicaManager& replication, std::uint32_t max_frame_bytes)
+      : io_(io), replication_(replication), max_frame_bytes_(max_frame_bytes) {}
+  void send(node_id to, protocol::ApiId api, std::vector<std::uint8_t> payload, std::chrono::milliseconds timeout,
+            std::function<void(Reply)> done) override;
+
+ private:
+  asio::io_context& io_;
+  ReplicaManager& replication_;
+  const std::uint32_t max_frame_bytes_;
+};
+
 using server_detail::AsioExecutor;
 using server_detail::peer_ids;
 
@@ -100,6 +115,9 @@ struct Server::Impl {
   Controller controller{storage, topics, replication.brokers(), node_id{config.node_id}};
   GroupCoordinator coordinator{controller, groups, topics, exec,
                                GroupCoordinator::Limits{config.max_groups, config.max_group_members}};
+  KafkaGroupCoordinator kafka_groups{controller, groups, exec,
+                                      KafkaGroupCoordinator::Limits{config.max_groups, config.max_group_members}};
+  AsioPeerRequests peer_requests{io, replication, config.max_frame_bytes};
   BrokerContext ctx;
   tcp::acceptor acceptor{io};
   tcp::acceptor admin_acceptor{io};
@@ -127,7 +145,7 @@ struct Server::Impl {
   std::jthread scrub_thread;
 
   Impl(const BrokerConfig& c, storage::Storage& s, Metrics& m)
-      : config(c), metrics(m), storage(s), ctx(c, s, topics, m, exec, replication, controller, groups, coordinator) {}
+      : config(c), metrics(m), storage(s), ctx(c, s, topics, m, exec, replication, controller, groups, coordinator, kafka_groups, peer_requests) {}
   ~Impl() {
     if (scrub_thread.joinable()) {
       scrub_thread.request_stop();
