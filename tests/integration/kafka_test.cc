@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "cluster.h"
@@ -317,6 +318,254 @@ TEST_F(KafkaListener, idempotentConfluentProducerAcrossLeaderKill_everyAckedMess
     }
   }
   EXPECT_EQ(n_acked, 20000u);
+}
+
+// Committed offsets of `group` per partition of `topic`, as the native CLI reads them
+// (`quorumq group offsets`): partition -> committed offset (-1: none).
+std::map<int, std::int64_t> committed_offsets(const std::string& bootstrap, const std::string& group,
+                                              const std::string& topic) {
+  std::map<int, std::int64_t> out;
+  auto r = run_program({cli(), "--bootstrap", bootstrap, "group", "offsets", group}, {}, 60s);
+  std::istringstream in(r.out);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream l(line);
+    std::string t, committed;
+    int p;
+    if (l >> t >> p >> committed && t == topic) out[p] = committed == "-" ? -1 : std::stoll(committed);
+  }
+  return out;
+}
+
+// kcat in a consumer group (-G): the group is coordinated by the controller's leader, every
+// message is read once, the commits kcat makes land in each partition's log where the native
+// CLI reads them, and a second run of the group resumes after them.
+TEST_F(KafkaListener, kcatConsumesInAGroup_commitsShowInTheQuorumqCli_andTheGroupResumes) {
+  (void)metadata_when_settled(kafka_address(0));
+  std::string input;
+  for (int i = 0; i < 60; ++i) input += "k" + std::to_string(i) + ":v" + std::to_string(i) + "\n";
+  auto p = run_program({"kcat", "-b", kafka_address(0), "-P", "-t", "kt", "-K:"}, input, 60s);
+  ASSERT_EQ(p.status, 0) << p.err;
+  auto consume = [&](int broker) {
+    // auto.offset.reset for partitions the group never committed (kcat's -o would override
+    // the committed offsets too).
+    auto c = run_program({"kcat", "-b", kafka_address(broker), "-G", "kg", "-X", "auto.offset.reset=earliest", "-e",
+                          "-q", "-f", "%p %o %s\n", "kt"},
+                         {}, 90s);
+    EXPECT_EQ(c.status, 0) << c.err;
+    std::set<std::string> got;
+    std::istringstream in(c.out);
+    std::string part, off, v;
+    while (in >> part >> off >> v) EXPECT_TRUE(got.insert(v).second) << v << " read twice";
+    return got;
+  };
+  const auto first = consume(1);
+  EXPECT_EQ(first.size(), 60u);
+  // kcat commits what it consumed when it leaves: the native CLI sees those offsets.
+  std::map<int, std::int64_t> latest;
+  for (int part = 0; part < 3; ++part) {
+    auto q = run_program({"kcat", "-b", kafka_address(0), "-Q", "-t", "kt:" + std::to_string(part) + ":-1"}, {}, 30s);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(q.out, m, std::regex("offset ([0-9]+)"))) << q.out << q.err;
+    latest[part] = std::stoll(m[1]);
+  }
+  std::map<int, std::int64_t> committed;
+  EXPECT_TRUE(wait_until([&] { return (committed = committed_offsets(cl.bootstrap(), "kg", "kt")) == latest; }, 30s))
+      << "committed " << ::testing::PrintToString(committed) << " latest " << ::testing::PrintToString(latest);
+  // Ten more; the group's next run reads exactly those.
+  std::string more;
+  for (int i = 60; i < 70; ++i) more += "k" + std::to_string(i) + ":v" + std::to_string(i) + "\n";
+  p = run_program({"kcat", "-b", kafka_address(2), "-P", "-t", "kt", "-K:"}, more, 60s);
+  ASSERT_EQ(p.status, 0) << p.err;
+  const auto second = consume(2);
+  std::set<std::string> want;
+  for (int i = 60; i < 70; ++i) want.insert("v" + std::to_string(i));
+  EXPECT_EQ(second, want);
+}
+
+// kafka-python: a consumer in a group reads part of a topic, commits and closes; a new process
+// of the same group resumes exactly after the commit. A native consumer cannot join the Kafka
+// group while it has members (a group is one kind or the other).
+TEST_F(KafkaListener, kafkaPythonGroupCommitsAndANewProcessResumes) {
+  (void)metadata_when_settled(kafka_address(0));
+  const std::string b = kafka_address(0) + "," + kafka_address(2);
+  const std::string produce =
+      "from kafka import KafkaProducer\n"
+      "p = KafkaProducer(bootstrap_servers='" + b + "', acks='all')\n"
+      "for i in range(90): p.send('kt', key=b'k%d' % i, value=b'v%d' % i)\n"
+      "p.flush()\n";
+  auto r = run_program({"/usr/bin/python3", "-c", produce}, {}, 60s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  // Reads `n` messages (or until idle), commits what it returned, prints the values.
+  auto consume = [&](int n) {
+    const std::string script =
+        "from kafka import KafkaConsumer\n"
+        "c = KafkaConsumer('kt', bootstrap_servers='" + b + "', group_id='pyg', auto_offset_reset='earliest',\n"
+        "                  enable_auto_commit=False, consumer_timeout_ms=8000)\n"
+        "got = []\n"
+        "for m in c:\n"
+        "    got.append(m.value.decode())\n"
+        "    if len(got) == " + std::to_string(n) + ": break\n"
+        "c.commit()\n"
+        "c.close()\n"
+        "print(' '.join(got))\n";
+    auto res = run_program({"/usr/bin/python3", "-c", script}, {}, 120s);
+    EXPECT_EQ(res.status, 0) << res.err;
+    std::vector<std::string> got;
+    std::istringstream in(res.out);
+    std::string v;
+    while (in >> v) got.push_back(v);
+    return got;
+  };
+  const auto first = consume(40);
+  ASSERT_EQ(first.size(), 40u);
+  const auto second = consume(1000);
+  std::set<std::string> all(first.begin(), first.end());
+  for (const auto& v : second) EXPECT_TRUE(all.insert(v).second) << v << " read by both processes";
+  EXPECT_EQ(all.size(), 90u) << "every message read once across the two processes";
+  std::int64_t sum = 0;
+  for (const auto& [part, off] : committed_offsets(cl.bootstrap(), "pyg", "kt")) sum += std::max<std::int64_t>(off, 0);
+  EXPECT_EQ(sum, 90) << "the commits are in the partitions' logs, where the native CLI reads them";
+}
+
+// Three confluent-kafka (librdkafka) consumer processes share six partitions in one group,
+// committing after each message; one is kill -9ed. The other two take its partitions over after
+// its session timeout and resume from its last commits: no offset of any partition is skipped,
+// and the only messages read twice are ones the killed process read but had not committed.
+TEST_F(KafkaListener, confluentGroupOfThree_oneKilled_theOthersResumeWithNothingSkipped) {
+  (void)metadata_when_settled(kafka_address(0));
+  create_topic(cl.bootstrap(), "k6", 6, 3);
+  std::string boot;
+  for (int i = 0; i < 3; ++i) boot += (i ? "," : "") + kafka_address(i);
+  const auto dir = cl.dir();
+  const std::string consumer = R"PY(
+import sys
+from confluent_kafka import Consumer
+name, boot = sys.argv[1], sys.argv[2]
+c = Consumer({'bootstrap.servers': boot, 'group.id': 'k6g', 'auto.offset.reset': 'earliest',
+              'enable.auto.commit': False, 'session.timeout.ms': 6000, 'heartbeat.interval.ms': 500})
+c.subscribe(['k6'])
+out = open(name, 'a', buffering=1)
+while True:
+    m = c.poll(0.2)
+    if m is None or m.error():
+        continue
+    out.write('%d %d %s\n' % (m.partition(), m.offset(), m.value().decode()))
+    c.commit(message=m, asynchronous=False)
+)PY";
+  const std::string script = R"PY(
+import os, signal, subprocess, sys, time
+from confluent_kafka import Producer
+boot, d, consumer = sys.argv[1], sys.argv[2], sys.argv[3]
+p = Producer({'bootstrap.servers': boot, 'acks': 'all', 'linger.ms': 5})
+def produce(lo, hi):
+    for i in range(lo, hi):
+        p.produce('k6', key=str(i), value='m%d' % i)
+        p.poll(0)
+    p.flush(60)
+produce(0, 3000)
+files = [os.path.join(d, 'c%d.txt' % i) for i in range(3)]
+procs = [subprocess.Popen([sys.executable, '-c', consumer, f, boot]) for f in files]
+def lines(f):
+    try:
+        with open(f) as h: return [l.split() for l in h if l.endswith('\n')]
+    except FileNotFoundError: return []
+def wait(cond, secs):
+    end = time.time() + secs
+    while time.time() < end:
+        if cond(): return True
+        time.sleep(0.05)
+    return False
+# All three own partitions (each has read something), then one dies mid-stream.
+ok = wait(lambda: all(len(lines(f)) > 0 for f in files), 60)
+produce(3000, 6000)
+ok = ok and wait(lambda: sum(len(lines(f)) for f in files) >= 4000, 60)
+procs[0].send_signal(signal.SIGKILL)
+procs[0].wait()
+victim = lines(files[0])
+produce(6000, 9000)
+seen = lambda: {(l[0], l[1]) for f in files for l in lines(f)}
+ok = wait(lambda: len(seen()) >= 9000, 120) and ok
+for pr in procs[1:]:
+    pr.terminate()
+    pr.wait()
+print('ok', ok, 'victim', len(victim), 'victim_partitions', len({l[0] for l in victim}))
+)PY";
+  auto r = run_program({"/usr/bin/python3", "-c", script, boot, dir.string(), consumer}, {}, 300s);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  std::printf("confluent-kafka group: %s", r.out.c_str());
+  EXPECT_NE(r.out.find("ok True"), std::string::npos) << r.out;
+  // Every offset of every partition was read; the survivors' reads of the victim's partitions
+  // start at most one message before where it stopped (its last message may be uncommitted).
+  std::map<int, std::set<std::int64_t>> read;
+  std::map<std::pair<int, std::int64_t>, int> times;
+  std::map<int, std::int64_t> victim_last;
+  std::set<std::string> values;
+  for (int i = 0; i < 3; ++i) {
+    std::ifstream f(dir / ("c" + std::to_string(i) + ".txt"));
+    int part;
+    std::int64_t off;
+    std::string v;
+    while (f >> part >> off >> v) {
+      read[part].insert(off);
+      ++times[{part, off}];
+      values.insert(v);
+      if (i == 0) victim_last[part] = std::max(victim_last.count(part) ? victim_last[part] : -1, off);
+    }
+  }
+  EXPECT_EQ(values.size(), 9000u) << "every message was read";
+  for (const auto& [part, offs] : read) {
+    ASSERT_FALSE(offs.empty());
+    EXPECT_EQ(*offs.begin(), 0) << "partition " << part;
+    EXPECT_EQ(static_cast<std::size_t>(*offs.rbegin() + 1), offs.size()) << "partition " << part << " has a gap";
+  }
+  int twice = 0;
+  for (const auto& [tp, n] : times) {
+    if (n < 2) continue;
+    ++twice;
+    EXPECT_EQ(n, 2) << tp.first << "/" << tp.second;
+    auto it = victim_last.find(tp.first);
+    EXPECT_TRUE(it != victim_last.end() && it->second == tp.second)
+        << tp.first << "/" << tp.second << " read twice, but it was not the killed consumer's last message there";
+  }
+  EXPECT_LE(twice, 6);
+  std::printf("confluent-kafka group: %d message(s) read twice (the killed consumer's uncommitted last ones)\n", twice);
+}
+
+// Admin apis through librdkafka's AdminClient (sent to the controller, as Kafka clients do):
+// create a topic, see its configs, delete it; a bad request gets Kafka's error, not a hang.
+TEST_F(KafkaListener, confluentAdminCreatesDescribesAndDeletesTopics) {
+  (void)metadata_when_settled(kafka_address(0));
+  const std::string script =
+      "from confluent_kafka.admin import AdminClient, NewTopic, ConfigResource\n"
+      "a = AdminClient({'bootstrap.servers': '" + kafka_address(1) + "'})\n"
+      "f = a.create_topics([NewTopic('made-by-kafka', 4, 3, config={'retention.ms': '3600000'})], operation_timeout=30)\n"
+      "f['made-by-kafka'].result(60)\n"
+      "print('created')\n"
+      "try:\n"
+      "    a.create_topics([NewTopic('made-by-kafka', 1, 1)])['made-by-kafka'].result(60)\n"
+      "except Exception as e:\n"
+      "    print('again:', e.args[0].name())\n"
+      "try:\n"
+      "    a.create_topics([NewTopic('too-many-replicas', 1, 5)])['too-many-replicas'].result(60)\n"
+      "except Exception as e:\n"
+      "    print('rf5:', e.args[0].name())\n"
+      "r = a.describe_configs([ConfigResource('topic', 'made-by-kafka')])\n"
+      "cfg = list(r.values())[0].result(60)\n"
+      "print('retention.ms', cfg['retention.ms'].value)\n"
+      "md = a.list_topics(timeout=30)\n"
+      "print('partitions', len(md.topics['made-by-kafka'].partitions))\n"
+      "a.delete_topics(['made-by-kafka'], operation_timeout=30)['made-by-kafka'].result(60)\n"
+      "print('deleted')\n";
+  auto r = run_program({"/usr/bin/python3", "-c", script}, {}, 120s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "created\nagain: TOPIC_ALREADY_EXISTS\nrf5: INVALID_REPLICATION_FACTOR\nretention.ms 3600000\n"
+            "partitions 4\ndeleted\n")
+      << r.err;
+  // The native side agrees: the topic is gone.
+  auto l = run_program({cli(), "--bootstrap", cl.bootstrap(), "topic", "list"}, {}, 30s);
+  EXPECT_EQ(l.out.find("made-by-kafka"), std::string::npos) << l.out;
 }
 
 }  // namespace
