@@ -52,7 +52,8 @@ done
 # fuzz_kafka_batch, fuzz_kafka_request: the Kafka listener's decoders from broker/src/kafka/.
 KAFKA_INC=(-I"$ROOT/broker/src/kafka")
 KAFKA_OBJS=()
-for s in "$ROOT/broker/src/kafka/kafka_wire.cc" "$ROOT/broker/src/kafka/kafka_batch.cc" "$ROOT/broker/src/kafka/kafka_requests.cc"; do
+for s in "$ROOT/broker/src/kafka/kafka_wire.cc" "$ROOT/broker/src/kafka/kafka_batch.cc" "$ROOT/broker/src/kafka/kafka_requests.cc" \
+         "$ROOT/broker/src/kafka/kafka_group_requests.cc"; do
   o="$OUT/obj/kafka_$(basename "$s" .cc).o"
   "$CXX" "${COMMON[@]}" "${KAFKA_INC[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link -c "$s" -o "$o"
   KAFKA_OBJS+=("$o")

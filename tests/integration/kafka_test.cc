@@ -133,7 +133,7 @@ TEST_F(KafkaListener, apiVersionsAnswersEachVersionAndTellsNewerClientsTheRange)
     EXPECT_EQ((*r)[3], 7);  // correlation id
     EXPECT_EQ((*r)[4], 0);  // error code 0
     EXPECT_EQ((*r)[5], 0);
-    EXPECT_EQ((*r)[6], 7);  // compact array: 6 apis
+    EXPECT_EQ((*r)[6], 19);  // compact array: 18 apis
   }
   // v9 (a client newer than us): UNSUPPORTED_VERSION with a v0 body listing ApiVersions 0-3.
   {

@@ -11,6 +11,7 @@
 #include <iterator>
 
 #include "kafka_batch.h"
+#include "kafka_group_requests.h"
 #include "kafka_requests.h"
 #include "kafka_wire.h"
 #include "quorumq/protocol/crc32c.h"
@@ -284,12 +285,128 @@ TEST(KafkaRequests, realClientRequestsDecode) {
       case api::fetch: { FetchRequest q; ok = parse_fetch(r, h.version, 100, q); break; }
       case api::list_offsets: { ListOffsetsRequest q; ok = parse_list_offsets(r, h.version, 100, q); break; }
       case api::init_producer_id: { InitProducerIdRequest q; ok = parse_init_producer_id(r, h.version, q); break; }
+      case api::find_coordinator: {
+        FindCoordinatorRequest q;
+        ok = parse_find_coordinator(r, h.version, q) && !q.key.empty();
+        break;
+      }
+      case api::join_group: {
+        JoinGroupRequest q;
+        ok = parse_join_group(r, h.version, 100, q) && q.protocol_type == "consumer" && !q.protocols.empty();
+        // The member's subscription (the consumer protocol's metadata) names the topic it reads.
+        std::vector<std::string_view> topics;
+        if (ok) {
+          EXPECT_TRUE(parse_subscription(q.protocols[0].metadata, 100, topics) && topics.size() == 1) << e.path();
+        }
+        break;
+      }
+      case api::sync_group: {
+        SyncGroupRequest q;
+        ok = parse_sync_group(r, h.version, 100, q);
+        // The leader's assignment (it is the only member) decodes to partitions of its topic.
+        ASSERT_TRUE(ok && q.assignments.size() == 1) << e.path();
+        std::vector<TopicPartitions> parts;
+        EXPECT_TRUE(parse_assignment(q.assignments[0].assignment, 100, parts) && parts.size() == 1 &&
+                    !parts[0].partitions.empty())
+            << e.path();
+        break;
+      }
+      case api::heartbeat: { HeartbeatRequest q; ok = parse_heartbeat(r, h.version, q); break; }
+      case api::leave_group: {
+        LeaveGroupRequest q;
+        ok = parse_leave_group(r, h.version, 100, q) && q.member_ids.size() == 1;
+        break;
+      }
+      case api::offset_commit: {
+        OffsetCommitRequest q;
+        ok = parse_offset_commit(r, h.version, 100, q) && !q.topics.empty();
+        break;
+      }
+      case api::offset_fetch: { OffsetFetchRequest q; ok = parse_offset_fetch(r, h.version, 100, q); break; }
+      case api::list_groups: ok = parse_list_groups(r, h.version); break;
+      case api::describe_groups: {
+        DescribeGroupsRequest q;
+        ok = parse_describe_groups(r, h.version, 100, q) && q.groups.size() == 1;
+        break;
+      }
+      case api::create_topics: {
+        CreateTopicsRequest q;
+        ok = parse_create_topics(r, h.version, 100, q) && q.topics.size() == 1 && q.topics[0].partitions == 1;
+        break;
+      }
+      case api::delete_topics: {
+        DeleteTopicsRequest q;
+        ok = parse_delete_topics(r, h.version, 100, q) && q.topics.size() == 1;
+        break;
+      }
+      case api::describe_configs: {
+        DescribeConfigsRequest q;
+        ok = parse_describe_configs(r, h.version, 100, q) && q.resources.size() == 1 && q.resources[0].type == 2;
+        break;
+      }
       default: FAIL() << e.path() << ": api " << h.key;
     }
     EXPECT_TRUE(ok) << e.path() << " (api " << h.key << " v" << h.version << ")";
     ++n;
   }
-  EXPECT_GE(n, 10);
+  EXPECT_GE(n, 30);
+}
+
+// Group requests: what one request may name is bounded, and the consumer protocol's
+// assignment round-trips.
+TEST(KafkaRequests, groupRequestLimitsAndAssignmentRoundTrip) {
+  Writer j;  // JoinGroup v1 with 3 protocols
+  j.string("g");
+  j.i32(10000);
+  j.i32(30000);
+  j.string("");
+  j.string("consumer");
+  j.array_length(3);
+  for (const char* p : {"range", "roundrobin", "cooperative-sticky"}) {
+    j.string(p);
+    j.bytes({});
+  }
+  {
+    Reader r(j.bytes());
+    JoinGroupRequest q;
+    EXPECT_FALSE(parse_join_group(r, 1, 2, q));
+  }
+  {
+    Reader r(j.bytes());
+    JoinGroupRequest q;
+    ASSERT_TRUE(parse_join_group(r, 1, 3, q));
+    EXPECT_EQ(q.protocols.size(), 3u);
+    EXPECT_EQ(q.rebalance_timeout_ms, 30000);
+  }
+  // The same bytes at v5 lack GroupInstanceId: refused, not misread.
+  {
+    Reader r(j.bytes());
+    JoinGroupRequest q;
+    EXPECT_FALSE(parse_join_group(r, 5, 3, q));
+  }
+  Writer a;
+  write_assignment(a, {{"t", {0, 2, 4}}, {"u", {1}}});
+  std::vector<TopicPartitions> parts;
+  ASSERT_TRUE(parse_assignment(a.bytes(), 10, parts));
+  ASSERT_EQ(parts.size(), 2u);
+  EXPECT_EQ(parts[0].topic, "t");
+  EXPECT_EQ(parts[0].partitions, (std::vector<std::int32_t>{0, 2, 4}));
+  EXPECT_EQ(parts[1].topic, "u");
+  parts.clear();
+  EXPECT_FALSE(parse_assignment(a.bytes(), 3, parts)) << "4 partitions over a limit of 3";
+  // An OffsetCommit v2 whose partitions run past the end.
+  Writer c;
+  c.string("g");
+  c.i32(1);
+  c.string("m");
+  c.i64(-1);
+  c.array_length(1);
+  c.string("t");
+  c.array_length(5);
+  c.i32(0);
+  Reader r(c.bytes());
+  OffsetCommitRequest q;
+  EXPECT_FALSE(parse_offset_commit(r, 2, 100, q));
 }
 
 TEST(KafkaRequests, limitsAndTruncationRefuse) {
