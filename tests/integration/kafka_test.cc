@@ -568,5 +568,129 @@ TEST_F(KafkaListener, confluentAdminCreatesDescribesAndDeletesTopics) {
   EXPECT_EQ(l.out.find("made-by-kafka"), std::string::npos) << l.out;
 }
 
+// A group is Kafka or native, never both at once: while a kafka-python member holds group
+// "mixed", the native CLI's consumer is refused with a message saying why; while a native
+// member holds group "native", a Kafka consumer's JoinGroup gets INCONSISTENT_GROUP_PROTOCOL.
+TEST_F(KafkaListener, aGroupIsKafkaOrNative_theOtherKindIsRefusedWhileItHasMembers) {
+  (void)metadata_when_settled(kafka_address(0));
+  const std::string script =
+      "import subprocess, sys, time\n"
+      "from kafka import KafkaConsumer\n"
+      "c = KafkaConsumer('kt', bootstrap_servers='" + kafka_address(0) + "', group_id='mixed')\n"
+      "end = time.time() + 30\n"
+      "while not c.assignment() and time.time() < end: c.poll(200)\n"
+      "print('kafka member', len(c.assignment()))\n"
+      "r = subprocess.run(sys.argv[1:] + ['consume', 'kt', '--group', 'mixed', '-e', '--timeout-ms', '10000'],\n"
+      "                   capture_output=True, text=True)\n"
+      "print('native', r.returncode, 'used by 1 Kafka-protocol consumer' in r.stderr)\n"
+      "sys.stderr.write(r.stderr)\n"
+      "c.close()\n";
+  auto r = run_program({"/usr/bin/python3", "-c", script, cli(), "--bootstrap", cl.bootstrap()}, {}, 90s);
+  EXPECT_EQ(r.out, "kafka member 3\nnative 1 True\n") << r.err;
+
+  testsupport::SpawnOptions o;
+  o.argv = {cli(), "--bootstrap", cl.bootstrap(), "consume", "kt", "--group", "native", "--timeout-ms", "60000"};
+  o.output = cl.dir() / "native-consumer.log";
+  testsupport::Process native(o);
+  ASSERT_TRUE(wait_until([&] {
+    auto d = run_program({cli(), "--bootstrap", cl.bootstrap(), "group", "list"}, {}, 30s);
+    return std::regex_search(d.out, std::regex("native\tstable\t[0-9]+\tsticky\t1"));
+  }, 30s));
+  const std::string join =
+      "from kafka import KafkaConsumer\n"
+      "try:\n"
+      "    k = KafkaConsumer('kt', bootstrap_servers='" + kafka_address(1) + "', group_id='native')\n"
+      "    k.poll(10000)\n"
+      "    print('joined', len(k.assignment()))\n"
+      "except Exception as e:\n"
+      "    print(type(e).__name__)\n";
+  r = run_program({"/usr/bin/python3", "-c", join}, {}, 60s);
+  EXPECT_EQ(r.out, "InconsistentGroupProtocolError\n") << r.err;
+  EXPECT_TRUE(native.running()) << "the native member carries on";
+}
+
+// The coordinator of Kafka groups is the controller's leader: kill -9 it while two confluent-kafka
+// consumers read and commit. They find the new coordinator, keep their generation (it reloads
+// the group from the replicated state) and read every message; no offset is skipped.
+TEST_F(KafkaListener, confluentGroupSurvivesItsCoordinatorKilled_nothingSkipped) {
+  const std::string md = metadata_when_settled(kafka_address(0));
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(md, m, std::regex("broker ([123]) at [^ ]+ \\(controller\\)"))) << md;
+  const int coordinator = std::stoi(m[1]) - 1;
+  std::string boot;
+  for (int i = 0; i < 3; ++i) boot += (i ? "," : "") + kafka_address(i);
+  const auto dir = cl.dir();
+  const std::string consumer = R"PY(
+import sys
+from confluent_kafka import Consumer, KafkaException
+name, boot = sys.argv[1], sys.argv[2]
+c = Consumer({'bootstrap.servers': boot, 'group.id': 'fo', 'auto.offset.reset': 'earliest',
+              'enable.auto.commit': False, 'session.timeout.ms': 10000, 'heartbeat.interval.ms': 500})
+c.subscribe(['kt'])
+out = open(name, 'a', buffering=1)
+while True:
+    m = c.poll(0.2)
+    if m is None or m.error():
+        continue
+    out.write('%d %d %s\n' % (m.partition(), m.offset(), m.value().decode()))
+    try:
+        c.commit(message=m, asynchronous=False)
+    except KafkaException as e:
+        sys.stderr.write('commit failed: %s\n' % e)
+)PY";
+  const std::string script = R"PY(
+import os, signal, subprocess, sys, time
+from confluent_kafka import Producer
+boot, d, consumer, victim = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+p = Producer({'bootstrap.servers': boot, 'acks': 'all', 'linger.ms': 5, 'message.timeout.ms': 60000})
+def produce(lo, hi):
+    for i in range(lo, hi):
+        p.produce('kt', key=str(i), value='m%d' % i)
+        p.poll(0)
+    p.flush(90)
+produce(0, 2000)
+files = [os.path.join(d, 'f%d.txt' % i) for i in range(2)]
+procs = [subprocess.Popen([sys.executable, '-c', consumer, f, boot]) for f in files]
+def lines(f):
+    try:
+        with open(f) as h: return [l.split() for l in h if l.endswith('\n')]
+    except FileNotFoundError: return []
+def wait(cond, secs):
+    end = time.time() + secs
+    while time.time() < end:
+        if cond(): return True
+        time.sleep(0.05)
+    return False
+ok = wait(lambda: all(len(lines(f)) > 0 for f in files) and sum(len(lines(f)) for f in files) >= 1000, 60)
+os.kill(victim, signal.SIGKILL)
+produce(2000, 4000)
+seen = lambda: {l[2] for f in files for l in lines(f)}
+ok = wait(lambda: len(seen()) >= 4000, 120) and ok
+for pr in procs:
+    pr.terminate()
+    pr.wait()
+print('ok', ok)
+)PY";
+  auto r = run_program({"/usr/bin/python3", "-c", script, boot, dir.string(), consumer,
+                        std::to_string(cl.broker(coordinator).pid())},
+                       {}, 300s);
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "ok True\n") << r.err;
+  std::map<int, std::set<std::int64_t>> read;
+  std::set<std::string> values;
+  std::size_t lines = 0;
+  for (int i = 0; i < 2; ++i) {
+    std::ifstream f(dir / ("f" + std::to_string(i) + ".txt"));
+    int part;
+    std::int64_t off;
+    std::string v;
+    while (f >> part >> off >> v) read[part].insert(off), values.insert(v), ++lines;
+  }
+  EXPECT_EQ(values.size(), 4000u);
+  for (const auto& [part, offs] : read)
+    EXPECT_EQ(static_cast<std::size_t>(*offs.rbegin() + 1), offs.size()) << "partition " << part << " has a gap";
+  std::printf("coordinator kill: %zu reads for %zu messages\n", lines, values.size());
+}
+
 }  // namespace
 }  // namespace quorumq::test

@@ -103,7 +103,13 @@ void handle_describe_groups(BrokerContext& ctx, const FrameHeader& h, const Desc
   flatbuffers::FlatBufferBuilder fbb(1024);
   std::vector<flatbuffers::Offset<GroupDescription>> out;
   for (const auto& s : states) {
-    const Assignment target = GroupCoordinator::target_of(s, ctx.topics);
+    // A Kafka group's target is what its leader assigned (its owners); a native group's, the assignor's.
+    Assignment target;
+    if (s.is_kafka()) {
+      for (const auto& [tp, o] : s.owners) target[tp] = o.member;
+    } else {
+      target = GroupCoordinator::target_of(s, ctx.topics);
+    }
     bool stable = true;
     std::vector<flatbuffers::Offset<GroupMemberDescription>> members;
     for (const auto& [id, m] : s.members) {
