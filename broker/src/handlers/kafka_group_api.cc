@@ -33,6 +33,10 @@ constexpr std::int16_t kInvalidRequest = 42;
 constexpr std::int16_t kNotController = 41;
 constexpr std::int16_t kInvalidTopic = 17;
 constexpr auto kForwardTimeout = std::chrono::milliseconds(5000);
+// What one member may make the coordinator hold in memory: its protocols' metadata (a consumer's
+// subscription) and, in the leader's SyncGroup, all members' assignments together.
+constexpr std::size_t kMaxJoinMetadataBytes = 256u << 10;
+constexpr std::size_t kMaxSyncAssignmentBytes = 4u << 20;
 
 constexpr std::array<ApiRange, 12> kGroupApis{{{api::offset_commit, 2, 7},
                                                {api::offset_fetch, 1, 5},
@@ -90,11 +94,30 @@ void join_group(BrokerContext& ctx, const Header& h, Reader& r, std::function<vo
   j.session_timeout_ms = req.session_timeout_ms;
   j.rebalance_timeout_ms = req.rebalance_timeout_ms;
   j.require_known_member_id = h.version >= 4;
-  for (const auto& p : req.protocols) j.protocols.push_back({std::string(p.name), {p.metadata.begin(), p.metadata.end()}});
+  std::size_t metadata_bytes = 0;
+  for (const auto& p : req.protocols) {
+    metadata_bytes += p.name.size() + p.metadata.size();
+    j.protocols.push_back({std::string(p.name), {p.metadata.begin(), p.metadata.end()}});
+  }
   if (req.protocol_type == "consumer" && !req.protocols.empty()) {
     std::vector<std::string_view> topics;
     if (parse_subscription(req.protocols.front().metadata, max_items(ctx), topics))
       for (const auto t : topics) j.topics.emplace_back(t);
+  }
+  if (metadata_bytes > kMaxJoinMetadataBytes || j.topics.size() > ctx.config.max_subscription_topics) {
+    spdlog::warn("Kafka group {}: JoinGroup refused: {} bytes of protocol metadata (at most {}), {} topics (at most "
+                 "{}, --max-subscription-topics)",
+                 j.group.substr(0, 64), metadata_bytes, kMaxJoinMetadataBytes, j.topics.size(),
+                 ctx.config.max_subscription_topics);
+    Writer w = start(h);
+    if (h.version >= 2) w.i32(0);
+    w.i16(KE::group_max_size_reached);
+    w.i32(-1);
+    w.string("");
+    w.string("");
+    w.string(j.member_id);
+    w.array_length(0);
+    return done(finish(w));
   }
   ctx.kafka_groups.join(std::move(j), [h, done = std::move(done)](KafkaGroupCoordinator::JoinAnswer a) {
     Writer w = start(h);
@@ -121,6 +144,17 @@ void sync_group(BrokerContext& ctx, const Header& h, Reader& r, std::function<vo
   s.group = std::string(req.group_id);
   s.member_id = std::string(req.member_id);
   s.generation = req.generation_id;
+  std::size_t assignment_bytes = 0;
+  for (const auto& a : req.assignments) assignment_bytes += a.member_id.size() + a.assignment.size();
+  if (assignment_bytes > kMaxSyncAssignmentBytes) {
+    spdlog::warn("Kafka group {}: SyncGroup refused: {} bytes of assignments, at most {}", s.group.substr(0, 64),
+                 assignment_bytes, kMaxSyncAssignmentBytes);
+    Writer w = start(h);
+    if (h.version >= 1) w.i32(0);
+    w.i16(KE::group_max_size_reached);
+    w.bytes({});
+    return done(finish(w));
+  }
   for (const auto& a : req.assignments) {
     const std::string id(a.member_id);
     s.assignments[id] = {a.assignment.begin(), a.assignment.end()};

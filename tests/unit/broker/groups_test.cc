@@ -223,6 +223,22 @@ TEST(GroupCodec, RoundTripsAndRejectsEveryTruncation) {
   EXPECT_EQ(decode_group_state(longer), s);
 }
 
+// A Kafka-protocol group's kind travels with its state (the native coordinator leaves such
+// groups alone after a restart or a failover); a native group's encodes no kind.
+TEST(GroupCodec, TheKafkaProtocolTypeRoundTrips) {
+  auto s = group("range", {"a"}, {"t"});
+  s.protocol_type = "consumer";
+  s.owners[{"t", 0}] = PartitionOwner{"a", 3};
+  auto back = decode_group_state(encode_group_state(s));
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->is_kafka());
+  EXPECT_EQ(*back, s);
+  s.protocol_type.clear();
+  back = decode_group_state(encode_group_state(s));
+  ASSERT_TRUE(back);
+  EXPECT_FALSE(back->is_kafka());
+}
+
 TEST(GroupCodec, HugeCountsDoNotAllocate) {
   std::vector<std::uint8_t> b = {1, 1, 0, 0, 0, 'g', 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
   EXPECT_FALSE(decode_group_state(b));
