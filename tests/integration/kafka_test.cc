@@ -1,7 +1,9 @@
 // The Kafka listener (issue 17) with clients nobody here wrote: kcat (librdkafka) and
 // kafka-python list the cluster, produce and consume through --kafka-listen of three real
 // brokers, and what they write is what quorumq's own CLI reads (and the other way round);
-// hostile bytes on the Kafka port close that connection and nothing else. Groups come next.
+// hostile bytes on the Kafka port close that connection and nothing else; consumer groups of
+// kcat, kafka-python and confluent-kafka commit, resume, survive a killed member and a killed
+// coordinator; librdkafka's AdminClient creates, describes and deletes topics.
 #include <gtest/gtest.h>
 
 #include <fstream>
