@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, every Debian 12 package quorumq needs to build, test and run, and
-# says which ones it installed. Idempotent: a machine that has them all is left untouched.
+# says which ones it installed; then Node.js and KafkaJS (npm) for the KafkaJS integration
+# test. Idempotent: a machine that has them all is left untouched.
 set -euo pipefail
 
 PACKAGES=(
@@ -20,18 +21,39 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+apt_install() {
+  if [ "$(id -u)" -ne 0 ] && [ -z "$SUDO" ]; then
+    echo "install-deps: need root or sudo to install: $*" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  apt_install "${missing[@]}"
+  echo "install-deps: done"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
-  SUDO=sudo
+# Node.js and KafkaJS for tests/integration/kafkajs_test (issue 17). Debian's nodejs and npm,
+# unless a node and npm are already on the PATH (a NodeSource nodejs carries its own npm, and
+# Debian's npm package would conflict with it).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "install-deps: installing nodejs npm"
+  apt_install nodejs npm
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-echo "install-deps: done"
+# kafkajs at the version package-lock.json pins, into tests/integration/kafkajs/node_modules.
+KAFKAJS_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/kafkajs"
+KAFKAJS_VERSION=2.2.4
+if [ "$(node -p "try { require('$KAFKAJS_DIR/node_modules/kafkajs/package.json').version } catch { '' }")" = "$KAFKAJS_VERSION" ]; then
+  echo "install-deps: kafkajs $KAFKAJS_VERSION present"
+else
+  echo "install-deps: installing kafkajs $KAFKAJS_VERSION (npm ci in tests/integration/kafkajs)"
+  (cd "$KAFKAJS_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi
