@@ -200,12 +200,19 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
     for (auto& tp : *topics)
       for (auto& p : tp.partitions) p.error = 21, p.message = "acks must be -1 (all), 1 or 0";  // INVALID_REQUIRED_ACKS
   }
-  flatbuffers::FlatBufferBuilder fbb(1024);
+  // Sized for every batch at once: a large request is not copied as the builder grows.
+  std::size_t total = 1024;
+  for (const auto& tp : *topics)
+    for (const auto& p : tp.partitions) total += p.batch.size() + tp.name.size() + 64;
+  flatbuffers::FlatBufferBuilder fbb(total);
   std::vector<flatbuffers::Offset<wire::ProduceTopicData>> tds;
-  for (const auto& tp : *topics) {
+  for (auto& tp : *topics) {
     std::vector<flatbuffers::Offset<wire::ProducePartitionData>> pds;
-    for (const auto& p : tp.partitions)
-      if (p.error == 0) pds.push_back(wire::CreateProducePartitionData(fbb, p.index, fbb.CreateVector(p.batch)));
+    for (auto& p : tp.partitions)
+      if (p.error == 0) {
+        pds.push_back(wire::CreateProducePartitionData(fbb, p.index, fbb.CreateVector(p.batch)));
+        std::vector<std::uint8_t>().swap(p.batch);  // copied into the request
+      }
     if (!pds.empty()) tds.push_back(wire::CreateProduceTopicData(fbb, fbb.CreateString(tp.name), fbb.CreateVector(pds)));
   }
   const wire::Acks native_acks = acks == 0 ? wire::Acks::none : acks == 1 ? wire::Acks::leader : wire::Acks::quorum;
@@ -285,31 +292,23 @@ void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(An
                                      : std::span<const std::uint8_t>()};
         });
         Writer w = start(h);
+        // One allocation: the stored batches plus at most 8 bytes more per 61-byte header, the
+        // rest per partition.
+        std::size_t total = 256;
+        for (const auto& [tp, res] : native) total += res.records.size() * 9 / 8 + tp.first.size() + 64;
+        w.reserve(total);
         w.i32(0);  // ThrottleTimeMs
         if (h.version >= 7) {
           w.i16(0);  // ErrorCode
           w.i32(0);  // SessionId: no session
         }
         w.array_length(static_cast<std::int32_t>(topics->size()));
-        Writer records;
         for (const auto& t : *topics) {
           w.string(t.name);
           w.array_length(static_cast<std::int32_t>(t.partitions.size()));
           for (const auto& p : t.partitions) {
             auto it = native.find({t.name, p.index});
             const Result res = it != native.end() ? it->second : Result{missing_code(whole), -1, -1, {}};
-            records.bytes().clear();
-            // Stored batches, one after another (batch_length at byte 16); only data batches
-            // hold offsets a Kafka consumer can see.
-            std::size_t at = 0;
-            while (res.error == 0 && res.records.size() - at >= kBatchHeaderSize) {
-              const BatchView v(res.records.subspan(at));
-              const std::size_t len = v.batch_length();
-              if (len < kBatchHeaderSize || len > res.records.size() - at) break;
-              const BatchView one(res.records.subspan(at, len));
-              if (one.type() == BatchType::data && one.record_count() > 0) (void)append_as_kafka(one, records);
-              at += len;
-            }
             w.i32(p.index);
             w.i16(res.error);
             w.i64(res.hw);
@@ -317,7 +316,20 @@ void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(An
             if (h.version >= 5) w.i64(res.log_start);
             w.array_length(0);     // AbortedTransactions
             if (h.version >= 11) w.i32(-1);  // PreferredReadReplica
-            w.bytes(records.bytes());
+            // Records: the stored batches, one after another (batch_length at byte 16), written
+            // in place behind their size; only data batches hold offsets a consumer can see.
+            const std::size_t size_at = w.size();
+            w.i32(0);
+            std::size_t at = 0;
+            while (res.error == 0 && res.records.size() - at >= kBatchHeaderSize) {
+              const BatchView v(res.records.subspan(at));
+              const std::size_t len = v.batch_length();
+              if (len < kBatchHeaderSize || len > res.records.size() - at) break;
+              const BatchView one(res.records.subspan(at, len));
+              if (one.type() == BatchType::data && one.record_count() > 0) (void)append_as_kafka(one, w);
+              at += len;
+            }
+            w.patch_i32(size_at, static_cast<std::int32_t>(w.size() - size_at - 4));
           }
         }
         done(finish(w));

@@ -65,6 +65,7 @@ class Writer {
  public:
   std::vector<std::uint8_t>& bytes() { return b_; }
   std::size_t size() const { return b_.size(); }
+  void reserve(std::size_t n) { b_.reserve(n); }
 
   void i8(std::int8_t v) { b_.push_back(static_cast<std::uint8_t>(v)); }
   void i16(std::int16_t v);

@@ -77,7 +77,10 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
       srv_.outstanding.fetch_sub(1);
       busy_ = false;
       release(buf.size());
-      if (buf.capacity() > (256u << 10)) std::vector<std::uint8_t>().swap(buf);  // a large request's buffer goes
+      // A large request's buffer goes once the client pauses (a producer that keeps sending
+      // reuses it: no fresh pages to fault in per request).
+      if (std::error_code aec; buf.capacity() > (256u << 10) && sock_.available(aec) == 0)
+        std::vector<std::uint8_t>().swap(buf);
       if (closed_ || !answered_) co_return close();
       kafka::Answer a = std::move(*answered_);
       answered_.reset();

@@ -136,6 +136,8 @@ class BatchBuilder {
  public:
   explicit BatchBuilder(BatchType type = BatchType::data);
   void reset(BatchType type = BatchType::data);
+  // Room for `bytes` of batch (header included), so a large batch is not copied as it grows.
+  void reserve(std::size_t bytes) { buf_.reserve(bytes); }
   void add(std::optional<std::string_view> key, std::optional<std::string_view> value,
            std::int64_t timestamp_ms,
            std::span<const std::pair<std::string, std::string>> headers = {});
