@@ -12,6 +12,9 @@
 using namespace quorumq;
 using namespace quorumq::broker::kafka;
 
+// Compressed records (gzip, snappy, lz4, zstd) decompress to at most this: a bomb stops here.
+constexpr std::size_t kMaxRecords = 1 << 20;
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::span<const std::uint8_t> in(data, size);
   std::vector<std::span<const std::uint8_t>> parts;
@@ -19,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (split_batches(in, parts, err)) {
     for (const auto& p : parts) {
       std::vector<std::uint8_t> q;
-      if (!to_quorumq(p, q, err)) {
+      if (!to_quorumq(p, q, err, kMaxRecords)) {
         if (err.code == BatchCheck::ok || err.message.empty()) std::abort();
         continue;
       }
@@ -27,7 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       Writer w;
       if (!append_as_kafka(BatchView(q), w)) std::abort();
       std::vector<std::uint8_t> again;
-      if (!to_quorumq(w.bytes(), again, err) || again != q) std::abort();
+      if (!to_quorumq(w.bytes(), again, err, kMaxRecords) || again != q) std::abort();
     }
   }
   // The primitives on the same bytes: never read past the end, fail() once anything is short.

@@ -267,6 +267,8 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
   auto topics = std::make_shared<std::vector<OwnedTopic<Part>>>();
   for (const auto& t : req.topics) {
     OwnedTopic<Part> tp{std::string(t.name), {}};
+    // Compressed records may decompress to no more than a stored batch may hold.
+    const std::size_t max_records = detail::max_batch_bytes(ctx, ctx.topics.find(tp.name).get());
     for (const auto& rp : t.partitions) {
       Part part{rp.index};
       std::vector<std::span<const std::uint8_t>> batches;
@@ -280,7 +282,7 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
       } else if (!split_batches(*rp.records, batches, err) || batches.size() != 1) {
         part.error = err.code != BatchCheck::ok ? static_cast<std::int16_t>(err.code) : std::int16_t{87};
         part.message = err.message.empty() ? "a produce request carries exactly one record batch per partition" : err.message;
-      } else if (!to_quorumq(batches.front(), part.batch, err)) {
+      } else if (!to_quorumq(batches.front(), part.batch, err, max_records)) {
         part.error = static_cast<std::int16_t>(err.code);
         part.message = err.message;
       }
