@@ -31,7 +31,10 @@ constexpr std::int16_t kUnknownTopicOrPartition = 3;
 constexpr std::int16_t kLeaderNotAvailable = 5;
 constexpr std::int16_t kUnsupportedVersion = 35;
 
-constexpr std::array<ApiRange, 6> kApis{{{kProduce, 3, 8},
+// Produce from v0: librdkafka before 2.11.1 sends gzip, snappy and lz4 only to a broker listing
+// Produce v0 (its check asks for a version in [0, 0]; kafka.md); v0-2 requests carry old message
+// formats, which are refused per partition (UNSUPPORTED_FOR_MESSAGE_FORMAT).
+constexpr std::array<ApiRange, 6> kApis{{{kProduce, 0, 8},
                                          {kFetch, 4, 11},
                                          {kListOffsets, 1, 5},
                                          {kMetadata, 0, 8},
@@ -246,7 +249,7 @@ Answer metadata(BrokerContext& ctx, const Header& h, Reader& r) {
   return finish(w);
 }
 
-// ---- Produce 3-8 -------------------------------------------------------------------------
+// ---- Produce 0-8 (RecordBatch v2 only) ---------------------------------------------------
 // Each partition's RecordBatch is checked and converted here; the appends run through the
 // native produce handler (leadership, limits, idempotence, acks, timeout), whose answer is
 // turned back into Kafka's.
@@ -331,7 +334,7 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
             w.i32(p.index);
             w.i16(res.error);
             w.i64(res.error == 0 ? res.base_offset : -1);
-            w.i64(-1);                                          // LogAppendTimeMs: CreateTime topics
+            if (h.version >= 2) w.i64(-1);                      // LogAppendTimeMs: CreateTime topics
             if (h.version >= 5) w.i64(res.log_start);           // LogStartOffset
             if (h.version >= 8) {
               w.array_length(0);                                // RecordErrors
@@ -340,7 +343,7 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
             }
           }
         }
-        w.i32(0);  // ThrottleTimeMs
+        if (h.version >= 1) w.i32(0);  // ThrottleTimeMs
         done(finish(w));
       });
 }

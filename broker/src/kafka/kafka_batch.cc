@@ -23,6 +23,11 @@ bool split_batches(std::span<const std::uint8_t> records, std::vector<std::span<
                    ConvertError& err) {
   std::size_t at = 0;
   while (at < records.size()) {
+    // A message set of magic 0 or 1 (old clients, Produce v0-2) has its magic at the same place.
+    if (records.size() - at > 16 && records[at + 16] < 2)
+      return fail(err, BatchCheck::unsupported_for_message_format,
+                  "message format v" + std::to_string(records[at + 16]) +
+                      " is not supported: use a client that sends RecordBatch v2 (Kafka 0.11+, librdkafka 0.11+)");
     Reader r(records.subspan(at));
     (void)r.i64();  // baseOffset
     const std::int32_t len = r.i32();

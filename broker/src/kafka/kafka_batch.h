@@ -49,7 +49,8 @@ struct ConvertError {
 };
 
 // Splits the `records` field of a produce request into its batches (views into `records`).
-// Fails on a batch whose length runs past the end or on trailing bytes.
+// Fails on a batch whose length runs past the end, on trailing bytes (CORRUPT_MESSAGE), or on a
+// message set of magic 0 or 1 (UNSUPPORTED_FOR_MESSAGE_FORMAT).
 bool split_batches(std::span<const std::uint8_t> records, std::vector<std::span<const std::uint8_t>>& out,
                    ConvertError& err);
 

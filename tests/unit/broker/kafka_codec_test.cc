@@ -238,6 +238,13 @@ TEST(KafkaBatch, refusalsCarryKafkaCodes) {
   two.push_back(0);
   parts.clear();
   EXPECT_FALSE(split_batches(two, parts, err));
+  // A v0 message set (what a Produce v0-2 of an old client carries), even one too short for a
+  // RecordBatch header: the old format's code, not CORRUPT_MESSAGE.
+  const std::vector<std::uint8_t> v0{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 14, 1, 2, 3, 4, 0, 0,
+                                     0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0};
+  parts.clear();
+  EXPECT_FALSE(split_batches(v0, parts, err));
+  EXPECT_EQ(err.code, BatchCheck::unsupported_for_message_format) << err.message;
 }
 
 // Random damage never crashes the decoder (the fuzz target fuzz_kafka_batch goes further).
