@@ -367,5 +367,59 @@ TEST_F(KafkaListener, idempotentConfluentProducerAcrossLeaderKill_everyAckedMess
   EXPECT_EQ(n_acked, 20000u);
 }
 
+// Compressed batches against the limits, on one broker with 6 MiB frames and the default 4 MiB
+// batches: kafka-python gzips 5 MiB of zeros (5 KiB on the wire) and gets MESSAGE_TOO_LARGE
+// (MessageSizeTooLargeError), nothing written; three partitions of 3 MB each in one request
+// decompress to more than a frame together, so exactly one is refused the same way while the
+// other two are stored.
+class KafkaCompressionLimits : public ::testing::Test {
+ protected:
+  static testsupport::ClusterOptions options() {
+    testsupport::ClusterOptions o;
+    o.brokers = 1;
+    o.broker_bin = broker_binary();
+    o.kafka = true;
+    o.extra_args = {"--max-frame-bytes", std::to_string(6 << 20)};
+    return o;
+  }
+  void SetUp() override {
+    auto r = cl.start(90s);
+    ASSERT_TRUE(r) << r.error();
+    create_topic(cl.bootstrap(), "kb", 3, 1);
+  }
+  testsupport::LocalCluster cl{options()};
+};
+
+TEST_F(KafkaCompressionLimits, kafkaPythonGzipBombAndOversizedRequestAreRefused_nothingOfThemWritten) {
+  const std::string b = "127.0.0.1:" + std::to_string(cl.kafka_port(0));
+  const std::string script =
+      "from kafka import KafkaProducer, KafkaConsumer, TopicPartition\n"
+      "from kafka.errors import MessageSizeTooLargeError\n"
+      "def producer():\n"
+      "    return KafkaProducer(bootstrap_servers='" + b + "', acks='all', compression_type='gzip', retries=0,\n"
+      "                         max_request_size=64 << 20, batch_size=16 << 20, buffer_memory=128 << 20, linger_ms=300)\n"
+      "def outcome(f):\n"
+      "    try:\n"
+      "        f.get(30)\n"
+      "        return 'ok'\n"
+      "    except MessageSizeTooLargeError:\n"
+      "        return 'too large'\n"
+      "p = producer()\n"
+      "print('bomb', outcome(p.send('kb', bytes(5 << 20), partition=0)))\n"
+      "p.close()\n"
+      "p = producer()\n"
+      "fs = [p.send('kb', bytes(3000000), partition=i) for i in range(3)]\n"
+      "p.flush()\n"
+      "got = [outcome(f) for f in fs]\n"
+      "print('request', sorted(got))\n"
+      "c = KafkaConsumer(bootstrap_servers='" + b + "')\n"
+      "ends = c.end_offsets([TopicPartition('kb', i) for i in range(3)])\n"
+      "print('stored', [ends[TopicPartition('kb', i)] for i in range(3)] == [int(g == 'ok') for g in got])\n";
+  auto r = run_program({"/usr/bin/python3", "-c", script}, {}, 120s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "bomb too large\nrequest ['ok', 'ok', 'too large']\nstored True\n") << r.err;
+  EXPECT_TRUE(cl.broker(0).running());
+}
+
 }  // namespace
 }  // namespace quorumq::test

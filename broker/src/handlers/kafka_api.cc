@@ -268,9 +268,13 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
     std::vector<std::uint8_t> batch;  // converted
   };
   auto topics = std::make_shared<std::vector<OwnedTopic<Part>>>();
+  // Compressed records may decompress to no more than a stored batch may hold, and the converted
+  // batches of one request, all held until the native append, to no more than --max-frame-bytes
+  // (what an uncompressed request can carry): many small bombs in one request cost no more memory
+  // than a plain request.
+  std::size_t request_budget = ctx.config.max_frame_bytes;
   for (const auto& t : req.topics) {
     OwnedTopic<Part> tp{std::string(t.name), {}};
-    // Compressed records may decompress to no more than a stored batch may hold.
     const std::size_t max_records = detail::max_batch_bytes(ctx, ctx.topics.find(tp.name).get());
     for (const auto& rp : t.partitions) {
       Part part{rp.index};
@@ -285,10 +289,15 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
       } else if (!split_batches(*rp.records, batches, err) || batches.size() != 1) {
         part.error = err.code != BatchCheck::ok ? static_cast<std::int16_t>(err.code) : std::int16_t{87};
         part.message = err.message.empty() ? "a produce request carries exactly one record batch per partition" : err.message;
-      } else if (!to_quorumq(batches.front(), part.batch, err, max_records)) {
+      } else if (!to_quorumq(batches.front(), part.batch, err, std::min(max_records, request_budget))) {
         part.error = static_cast<std::int16_t>(err.code);
-        part.message = err.message;
+        part.message = err.code == BatchCheck::message_too_large && request_budget < max_records
+                           ? "the batches of this request decompress to more than --max-frame-bytes (" +
+                                 std::to_string(ctx.config.max_frame_bytes) +
+                                 " bytes) together: send fewer partitions per request"
+                           : err.message;
       }
+      request_budget -= std::min(request_budget, part.batch.size());
       tp.partitions.push_back(std::move(part));
     }
     topics->push_back(std::move(tp));
