@@ -49,18 +49,21 @@ for s in "${PEER_SRCS[@]}"; do
   "$CXX" "${COMMON[@]}" "${PEER_INC[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link -c "$s" -o "$o"
   PEER_OBJS+=("$o")
 done
-# fuzz_kafka_batch, fuzz_kafka_request: the Kafka listener's decoders from broker/src/kafka/.
+# fuzz_kafka_batch, fuzz_kafka_request: the Kafka listener's decoders from broker/src/kafka/,
+# with the compression codecs (Debian's zlib, snappy, lz4, zstd, not instrumented: the fuzzer
+# explores our use of them, the output limit and the framing around them).
 KAFKA_INC=(-I"$ROOT/broker/src/kafka")
+KAFKA_LIBS=(-lz -lsnappy -llz4 -lzstd)
 KAFKA_OBJS=()
 for s in "$ROOT/broker/src/kafka/kafka_wire.cc" "$ROOT/broker/src/kafka/kafka_batch.cc" "$ROOT/broker/src/kafka/kafka_requests.cc" \
-         "$ROOT/broker/src/kafka/kafka_group_requests.cc"; do
+         "$ROOT/broker/src/kafka/kafka_compression.cc" "$ROOT/broker/src/kafka/kafka_group_requests.cc"; do
   o="$OUT/obj/kafka_$(basename "$s" .cc).o"
   "$CXX" "${COMMON[@]}" "${KAFKA_INC[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link -c "$s" -o "$o"
   KAFKA_OBJS+=("$o")
 done
 extra_for() {  # extra compile/link arguments of one target
   if [[ $1 == fuzz_peer ]]; then echo "${PEER_INC[*]} ${PEER_OBJS[*]} -lcrypto"; fi
-  if [[ $1 == fuzz_kafka_batch || $1 == fuzz_kafka_request ]]; then echo "${KAFKA_INC[*]} ${KAFKA_OBJS[*]}"; fi
+  if [[ $1 == fuzz_kafka_batch || $1 == fuzz_kafka_request ]]; then echo "${KAFKA_INC[*]} ${KAFKA_OBJS[*]} ${KAFKA_LIBS[*]}"; fi
 }
 
 if [[ $MODE == seeds ]]; then

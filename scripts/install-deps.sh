@@ -9,9 +9,11 @@ PACKAGES=(
   libasio-dev libflatbuffers-dev flatbuffers-compiler liblmdb-dev lmdb-utils
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libcli11-dev libssl-dev
   nlohmann-json3-dev
+  zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
   clang libclang-rt-14-dev
   curl iproute2 procps e2fsprogs util-linux python3
   python3-kafka kcat python3-confluent-kafka
+  python3-snappy python3-lz4 python3-zstandard
 )
 
 missing=()

@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (ok && q.topics && q.topics->size() > kMax) std::abort();
     return ok;
   });
-  each_version<ProduceRequest>(body, 3, 8, [](Reader& r, std::int16_t v, ProduceRequest& q) {
+  each_version<ProduceRequest>(body, 0, 8, [](Reader& r, std::int16_t v, ProduceRequest& q) {
     const bool ok = parse_produce(r, v, kMax, q);
     if (ok && partitions(q) > kMax) std::abort();
     return ok;

@@ -2,6 +2,7 @@
 // partition lookup, "why this broker cannot serve that partition", and leader hints.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <set>
@@ -89,6 +90,16 @@ inline std::optional<Status> not_served(BrokerContext& ctx, const std::shared_pt
 }
 
 inline const BrokerConfig& cfg(BrokerContext& c) { return c.config; }
+
+// The largest record batch a produce to `topic` may store: the topic's max.message.bytes, else
+// the broker's --max-message-bytes, never past what a frame can carry. The native produce path
+// checks stored batches against it; the Kafka one also bounds decompression with it.
+inline std::uint32_t max_batch_bytes(BrokerContext& ctx, const Topic* topic) {
+  if (topic)
+    if (const auto s = topic_settings(topic->config); s.max_message_bytes)
+      return std::min(*s.max_message_bytes, cfg(ctx).max_frame_bytes - 1024);
+  return cfg(ctx).max_message_bytes;
+}
 
 // Bounds the work one request makes the broker do: at most --max-partitions-per-request
 // (topic, partition) pairs and, where `unique`, none twice. Returns why the request is refused.

@@ -30,7 +30,10 @@ constexpr std::int16_t kUnknownTopicOrPartition = 3;
 constexpr std::int16_t kLeaderNotAvailable = 5;
 constexpr std::int16_t kUnsupportedVersion = 35;
 
-constexpr std::array<ApiRange, 6> kDataApis{{{kProduce, 3, 8},
+// Produce from v0: librdkafka before 2.11.1 sends gzip, snappy and lz4 only to a broker listing
+// Produce v0 (its check asks for a version in [0, 0]; kafka.md); v0-2 requests carry old message
+// formats, which are refused per partition (UNSUPPORTED_FOR_MESSAGE_FORMAT).
+constexpr std::array<ApiRange, 6> kDataApis{{{kProduce, 0, 8},
                                              {kFetch, 4, 11},
                                              {kListOffsets, 1, 5},
                                              {kMetadata, 0, 8},
@@ -154,7 +157,7 @@ Answer metadata(BrokerContext& ctx, const Header& h, Reader& r) {
   return finish(w);
 }
 
-// ---- Produce 3-8 -------------------------------------------------------------------------
+// ---- Produce 0-8 (RecordBatch v2 only) ---------------------------------------------------
 // Each partition's RecordBatch is checked and converted here; the appends run through the
 // native produce handler (leadership, limits, idempotence, acks, timeout), whose answer is
 // turned back into Kafka's.
@@ -173,8 +176,14 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
     std::vector<std::uint8_t> batch;  // converted
   };
   auto topics = std::make_shared<std::vector<OwnedTopic<Part>>>();
+  // Compressed records may decompress to no more than a stored batch may hold, and the converted
+  // batches of one request, all held until the native append, to no more than --max-frame-bytes
+  // (what an uncompressed request can carry): many small bombs in one request cost no more memory
+  // than a plain request.
+  std::size_t request_budget = ctx.config.max_frame_bytes;
   for (const auto& t : req.topics) {
     OwnedTopic<Part> tp{std::string(t.name), {}};
+    const std::size_t max_records = detail::max_batch_bytes(ctx, ctx.topics.find(tp.name).get());
     for (const auto& rp : t.partitions) {
       Part part{rp.index};
       std::vector<std::span<const std::uint8_t>> batches;
@@ -188,10 +197,15 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
       } else if (!split_batches(*rp.records, batches, err) || batches.size() != 1) {
         part.error = err.code != BatchCheck::ok ? static_cast<std::int16_t>(err.code) : std::int16_t{87};
         part.message = err.message.empty() ? "a produce request carries exactly one record batch per partition" : err.message;
-      } else if (!to_quorumq(batches.front(), part.batch, err)) {
+      } else if (!to_quorumq(batches.front(), part.batch, err, std::min(max_records, request_budget))) {
         part.error = static_cast<std::int16_t>(err.code);
-        part.message = err.message;
+        part.message = err.code == BatchCheck::message_too_large && request_budget < max_records
+                           ? "the batches of this request decompress to more than --max-frame-bytes (" +
+                                 std::to_string(ctx.config.max_frame_bytes) +
+                                 " bytes) together: send fewer partitions per request"
+                           : err.message;
       }
+      request_budget -= std::min(request_budget, part.batch.size());
       tp.partitions.push_back(std::move(part));
     }
     topics->push_back(std::move(tp));
@@ -244,7 +258,7 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
             w.i32(p.index);
             w.i16(res.error);
             w.i64(res.error == 0 ? res.base_offset : -1);
-            w.i64(-1);                                          // LogAppendTimeMs: CreateTime topics
+            if (h.version >= 2) w.i64(-1);                      // LogAppendTimeMs: CreateTime topics
             if (h.version >= 5) w.i64(res.log_start);           // LogStartOffset
             if (h.version >= 8) {
               w.array_length(0);                                // RecordErrors
@@ -253,7 +267,7 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
             }
           }
         }
-        w.i32(0);  // ThrottleTimeMs
+        if (h.version >= 1) w.i32(0);  // ThrottleTimeMs
         done(finish(w));
       });
 }

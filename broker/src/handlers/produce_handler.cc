@@ -151,11 +151,7 @@ void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceReque
           res = {{ErrorCode::invalid_request, "no records"}, -1};
           continue;
         }
-        // The topic's max.message.bytes overrides the broker's (never past what a frame can carry).
-        std::uint32_t limit = cfg(ctx).max_message_bytes;
-        if (const auto s = topic_settings(topic->config); s.max_message_bytes)
-          limit = std::min(*s.max_message_bytes, cfg(ctx).max_frame_bytes - 1024);
-        auto split = split_and_validate({rec->data(), rec->size()}, limit);
+        auto split = split_and_validate({rec->data(), rec->size()}, max_batch_bytes(ctx, topic.get()));
         if (!split.status.ok()) {
           res = {std::move(split.status), -1};
           continue;

@@ -3,6 +3,7 @@
 #include <limits>
 #include <utility>
 
+#include "kafka_compression.h"
 #include "quorumq/protocol/crc32c.h"
 
 namespace quorumq::broker::kafka {
@@ -22,6 +23,11 @@ bool split_batches(std::span<const std::uint8_t> records, std::vector<std::span<
                    ConvertError& err) {
   std::size_t at = 0;
   while (at < records.size()) {
+    // A message set of magic 0 or 1 (old clients, Produce v0-2) has its magic at the same place.
+    if (records.size() - at > 16 && records[at + 16] < 2)
+      return fail(err, BatchCheck::unsupported_for_message_format,
+                  "message format v" + std::to_string(records[at + 16]) +
+                      " is not supported: use a client that sends RecordBatch v2 (Kafka 0.11+, librdkafka 0.11+)");
     Reader r(records.subspan(at));
     (void)r.i64();  // baseOffset
     const std::int32_t len = r.i32();
@@ -36,7 +42,8 @@ bool split_batches(std::span<const std::uint8_t> records, std::vector<std::span<
   return true;
 }
 
-bool to_quorumq(std::span<const std::uint8_t> kb, std::vector<std::uint8_t>& out, ConvertError& err) {
+bool to_quorumq(std::span<const std::uint8_t> kb, std::vector<std::uint8_t>& out, ConvertError& err,
+                std::size_t max_records_bytes) {
   if (kb.size() < 17)
     return fail(err, BatchCheck::corrupt_message, "record batch shorter than its header");
   const std::int8_t magic = static_cast<std::int8_t>(kb[16]);
@@ -64,14 +71,28 @@ bool to_quorumq(std::span<const std::uint8_t> kb, std::vector<std::uint8_t>& out
     return fail(err, BatchCheck::corrupt_message, "record batch length field disagrees with its size");
   if (crc32c(kb.data() + 21, kb.size() - 21) != crc)
     return fail(err, BatchCheck::corrupt_message, "record batch CRC-32C mismatch (corrupted in transit?)");
-  if ((attributes & 0x7) != 0)
+  const int codec = attributes & 0x7;
+  if (codec > static_cast<int>(Codec::zstd))
     return fail(err, BatchCheck::unsupported_compression_type,
-                "compressed record batches are not supported yet: set compression.type=none in the producer");
+                "compression codec " + std::to_string(codec) + " is unknown (1 gzip, 2 snappy, 3 lz4, 4 zstd)");
   if (attributes & 0x10)
     return fail(err, BatchCheck::invalid_record, "transactional batches are not supported (quorumq has no transactions)");
   if (attributes & 0x20) return fail(err, BatchCheck::invalid_record, "control batches may not be produced");
   if (count <= 0 || last_offset_delta != count - 1)
     return fail(err, BatchCheck::invalid_record, "record count and lastOffsetDelta disagree (or the batch is empty)");
+  // The records: as sent, or decompressed (never to more than max_records_bytes) and then
+  // stored uncompressed.
+  std::vector<std::uint8_t> plain;
+  if (codec != 0) {
+    std::string why;
+    switch (decompress(codec, h.take(h.remaining()), max_records_bytes, plain, why)) {
+      case Decompressed::ok: break;
+      case Decompressed::too_large: return fail(err, BatchCheck::message_too_large, std::move(why));
+      case Decompressed::unknown_codec: return fail(err, BatchCheck::unsupported_compression_type, std::move(why));
+      case Decompressed::corrupt: return fail(err, BatchCheck::corrupt_message, std::move(why));
+    }
+    h = Reader(plain);
+  }
   if (static_cast<std::size_t>(count) > h.remaining() / 7)  // a record takes at least 7 bytes
     return fail(err, BatchCheck::corrupt_message, "record count larger than the batch can hold");
 

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Checks quorumq's RecordBatch v2 conversion against kafka-python's own record-batch code
 (Debian python3-kafka, an implementation nobody here wrote): batches kafka-python builds convert
-record for record; the batch quorumq writes parses in kafka-python with a valid CRC.
+record for record, uncompressed and compressed with each codec it has (gzip; snappy, lz4, zstd
+through Debian python3-snappy, python3-lz4, python3-zstandard); the batch quorumq writes parses
+in kafka-python with a valid CRC.
 Usage: kafka_batch_oracle.py PATH/TO/kafka_batch_tool"""
 import json
 import os
@@ -15,6 +17,13 @@ except ImportError:
     sys.exit("kafka-python is missing: apt-get install python3-kafka (scripts/install-deps.sh installs it)")
 
 from kafka.record.util import calc_crc32c as crc32c  # kafka-python's own CRC-32C
+import kafka.codec
+
+CODECS = {1: ("gzip", kafka.codec.has_gzip, "python3 (gzip)"), 2: ("snappy", kafka.codec.has_snappy, "python3-snappy"),
+          3: ("lz4", kafka.codec.has_lz4, "python3-lz4"), 4: ("zstd", kafka.codec.has_zstd, "python3-zstandard")}
+missing = [pkg for _, has, pkg in CODECS.values() if not has()]
+if missing:
+    sys.exit(f"kafka-python lacks codecs: apt-get install {' '.join(missing)} (scripts/install-deps.sh installs them)")
 
 tool = sys.argv[1]
 failures = []
@@ -45,10 +54,15 @@ with tempfile.TemporaryDirectory() as d:
                                                         for i in range(300)]),
         "large value": ((9, 0, 0), [(1, b"big", os.urandom(200000), [("k", b"")])]),
     }
-    for name, (producer, records) in cases.items():
+    # Each case compressed with each codec too: the records as kafka-python compressed them.
+    for codec, (codec_name, _, _) in CODECS.items():
+        for name, case in list(cases.items()):
+            if len(case) == 2:
+                cases[f"{name}, {codec_name}"] = case + (codec,)
+    for name, (producer, records, *codec) in cases.items():
         path = os.path.join(d, "in.bin")
         with open(path, "wb") as f:
-            f.write(build(producer, records))
+            f.write(build(producer, records, compression=codec[0] if codec else 0))
         out = subprocess.run([tool, "from-kafka", path], capture_output=True)
         check(out.returncode == 0, f"{name}: refused: {out.stdout[:200]!r}")
         if out.returncode != 0:
@@ -71,9 +85,17 @@ with tempfile.TemporaryDirectory() as d:
         f.write(build((1, 0, 0), [(1, b"a", b"1", [])]) + build((1, 0, 1), [(2, b"b", b"2", [])]))
     out = subprocess.run([tool, "from-kafka", path], capture_output=True)
     check(out.returncode == 0 and len(out.stdout.splitlines()) == 2, "two batches in one records field")
-    # Refusals with Kafka's codes: gzip (76 until compression is supported), transactional (87).
-    for name, blob, code in (("gzip", build((1, 0, 0), [(1, b"a", b"x" * 100, [])], compression=1), 76),
-                             ("transactional", build((1, 0, 0), [(1, b"a", b"x", [])], transactional=True), 87)):
+    # Refusals with Kafka's codes: a codec beyond zstd (76), transactional (87), compressed
+    # records that decompress past the tool's limit (10).
+    def with_codec(blob, codec):
+        b = bytearray(blob)
+        b[22] = (b[22] & ~7) | codec
+        b[17:21] = crc32c(bytes(b[21:])).to_bytes(4, "big")
+        return bytes(b)
+    big = build((1, 0, 0), [(1, b"a", b"x" * 17000000, [])], compression=1)  # 17 MB of x, gzipped
+    for name, blob, code in (("codec 5", with_codec(build((1, 0, 0), [(1, b"a", b"x" * 100, [])]), 5), 76),
+                             ("transactional", build((1, 0, 0), [(1, b"a", b"x", [])], transactional=True), 87),
+                             ("gzip past 16 MiB", big, 10)):
         path = os.path.join(d, "bad.bin")
         with open(path, "wb") as f:
             f.write(blob)
@@ -98,4 +120,5 @@ with tempfile.TemporaryDirectory() as d:
 
 if failures:
     sys.exit(f"{len(failures)} check(s) failed")
-print("kafka-python agrees with quorumq's RecordBatch v2 conversion in both directions")
+print(f"kafka-python agrees with quorumq's RecordBatch v2 conversion in both directions "
+      f"({len(cases)} kafka-python batches converted, {len(CODECS)} codecs)")

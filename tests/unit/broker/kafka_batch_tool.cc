@@ -1,8 +1,9 @@
 // Test tool for kafka_batch_oracle.py: converts between Kafka RecordBatch v2 files and quorumq
 // batches so that kafka-python (an implementation nobody here wrote) can check both directions.
 //   kafka_batch_tool to-kafka OUT     writes a sample quorumq batch as Kafka bytes
-//   kafka_batch_tool from-kafka IN    converts Kafka bytes and prints each record as a JSON line
-//                                     (or "refused CODE MESSAGE" and exit 1)
+//   kafka_batch_tool from-kafka IN [MAX]  converts Kafka bytes (compressed records decompress to
+//                                     at most MAX bytes, default 16 MiB) and prints each record
+//                                     as a JSON line (or "refused CODE MESSAGE" and exit 1)
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -17,8 +18,8 @@ using namespace quorumq;
 using namespace quorumq::broker::kafka;
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s to-kafka OUT | from-kafka IN\n", argv[0]);
+  if (argc != 3 && !(argc == 4 && std::string(argv[1]) == "from-kafka")) {
+    std::fprintf(stderr, "usage: %s to-kafka OUT | from-kafka IN [MAX]\n", argv[0]);
     return 2;
   }
   const std::string mode = argv[1];
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (mode != "from-kafka") return 2;
+  const std::size_t max_records = argc == 4 ? std::stoull(argv[3]) : std::size_t{16} << 20;
   std::ifstream f(argv[2], std::ios::binary);
   const std::vector<std::uint8_t> k((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   std::vector<std::span<const std::uint8_t>> parts;
@@ -47,7 +49,7 @@ int main(int argc, char** argv) {
   }
   for (const auto& part : parts) {
     std::vector<std::uint8_t> out;
-    if (!to_quorumq(part, out, err)) {
+    if (!to_quorumq(part, out, err, max_records)) {
       std::printf("refused %d %s\n", static_cast<int>(err.code), err.message.c_str());
       return 1;
     }

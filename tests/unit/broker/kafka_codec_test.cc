@@ -19,6 +19,9 @@
 namespace quorumq::broker::kafka {
 namespace {
 
+// What compressed records may decompress to (kafka_compression_test.cc tests the limit).
+constexpr std::size_t kMaxRecords = 4 << 20;
+
 TEST(KafkaWire, primitivesRoundTrip) {
   Writer w;
   w.i8(-5);
@@ -163,7 +166,7 @@ TEST(KafkaBatch, roundTripKeepsRecordsAndProducer) {
   ASSERT_TRUE(append_as_kafka(BatchView(q), w));
   std::vector<std::uint8_t> back;
   ConvertError err;
-  ASSERT_TRUE(to_quorumq(w.bytes(), back, err)) << err.message;
+  ASSERT_TRUE(to_quorumq(w.bytes(), back, err, kMaxRecords)) << err.message;
   BatchView a(q), b(back);
   ASSERT_EQ(b.validate(), BatchError::ok);
   EXPECT_EQ(b.producer_id(), 77);
@@ -194,7 +197,7 @@ TEST(KafkaBatch, refusalsCarryKafkaCodes) {
   auto expect = [](std::vector<std::uint8_t> k, BatchCheck code, const char* what) {
     std::vector<std::uint8_t> out;
     ConvertError err;
-    EXPECT_FALSE(to_quorumq(k, out, err)) << what;
+    EXPECT_FALSE(to_quorumq(k, out, err, kMaxRecords)) << what;
     EXPECT_EQ(err.code, code) << what << ": " << err.message;
     EXPECT_FALSE(err.message.empty());
   };
@@ -209,9 +212,13 @@ TEST(KafkaBatch, refusalsCarryKafkaCodes) {
   k[16] = 1;
   expect(k, BatchCheck::unsupported_for_message_format, "magic 1");
   k = w.bytes();
-  k[22] |= 0x02;  // snappy
+  k[22] |= 0x02;  // snappy, but the records are not snappy data
   fix_crc(k);
-  expect(k, BatchCheck::unsupported_compression_type, "compressed");
+  expect(k, BatchCheck::corrupt_message, "claims snappy");
+  k = w.bytes();
+  k[22] |= 0x05;  // no such codec
+  fix_crc(k);
+  expect(k, BatchCheck::unsupported_compression_type, "codec 5");
   k = w.bytes();
   k[22] |= 0x10;
   fix_crc(k);
@@ -232,6 +239,13 @@ TEST(KafkaBatch, refusalsCarryKafkaCodes) {
   two.push_back(0);
   parts.clear();
   EXPECT_FALSE(split_batches(two, parts, err));
+  // A v0 message set (what a Produce v0-2 of an old client carries), even one too short for a
+  // RecordBatch header: the old format's code, not CORRUPT_MESSAGE.
+  const std::vector<std::uint8_t> v0{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 14, 1, 2, 3, 4, 0, 0,
+                                     0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0};
+  parts.clear();
+  EXPECT_FALSE(split_batches(v0, parts, err));
+  EXPECT_EQ(err.code, BatchCheck::unsupported_for_message_format) << err.message;
 }
 
 // Random damage never crashes the decoder (the fuzz target fuzz_kafka_batch goes further).
@@ -247,7 +261,7 @@ TEST(KafkaBatch, randomDamageIsRefusedOrConverted) {
     if (rng() % 3 == 0) k.resize(rng() % k.size());
     std::vector<std::uint8_t> out;
     ConvertError err;
-    if (to_quorumq(k, out, err)) {
+    if (to_quorumq(k, out, err, kMaxRecords)) {
       EXPECT_EQ(BatchView(out).validate(), BatchError::ok);
     } else {
       EXPECT_NE(err.code, BatchCheck::ok);
@@ -279,7 +293,7 @@ TEST(KafkaRequests, realClientRequestsDecode) {
         ConvertError err;
         ASSERT_TRUE(split_batches(*q.topics[0].partitions[0].records, parts, err)) << err.message;
         ASSERT_EQ(parts.size(), 1u);
-        EXPECT_TRUE(to_quorumq(parts[0], out, err)) << e.path() << ": " << err.message;
+        EXPECT_TRUE(to_quorumq(parts[0], out, err, kMaxRecords)) << e.path() << ": " << err.message;
         break;
       }
       case api::fetch: { FetchRequest q; ok = parse_fetch(r, h.version, 100, q); break; }
