@@ -599,7 +599,12 @@ TEST_F(KafkaListener, confluentAdminCreatesDescribesAndDeletesTopics) {
       "r = a.describe_configs([ConfigResource('topic', 'made-by-kafka')])\n"
       "cfg = list(r.values())[0].result(60)\n"
       "print('retention.ms', cfg['retention.ms'].value)\n"
-      "md = a.list_topics(timeout=30)\n"
+      "import time\n"
+      "end = time.time() + 20\n"  // every broker learns of the topic when it applies the controller's entry
+      "while True:\n"
+      "    md = a.list_topics(timeout=30)\n"  // from any broker
+      "    if 'made-by-kafka' in md.topics or time.time() > end: break\n"
+      "    time.sleep(0.05)\n"
       "print('partitions', len(md.topics['made-by-kafka'].partitions))\n"
       "a.delete_topics(['made-by-kafka'], operation_timeout=30)['made-by-kafka'].result(60)\n"
       "print('deleted')\n";
@@ -609,9 +614,12 @@ TEST_F(KafkaListener, confluentAdminCreatesDescribesAndDeletesTopics) {
             "created\nagain: TOPIC_ALREADY_EXISTS\nrf5: INVALID_REPLICATION_FACTOR\nretention.ms 3600000\n"
             "partitions 4\ndeleted\n")
       << r.err;
-  // The native side agrees: the topic is gone.
-  auto l = run_program({cli(), "--bootstrap", cl.bootstrap(), "topic", "list"}, {}, 30s);
-  EXPECT_EQ(l.out.find("made-by-kafka"), std::string::npos) << l.out;
+  // The native side agrees: the topic is gone (once the broker asked has applied the deletion).
+  std::string listed;
+  EXPECT_TRUE(wait_until([&] {
+    listed = run_program({cli(), "--bootstrap", cl.bootstrap(), "topic", "list"}, {}, 30s).out;
+    return listed.find("kt") != std::string::npos && listed.find("made-by-kafka") == std::string::npos;
+  }, 20s)) << listed;
 }
 
 // A group is Kafka or native, never both at once: while a kafka-python member holds group
