@@ -1,5 +1,7 @@
 #include "admin_cmd.h"
 
+#include <fstream>
+#include <sstream>
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -11,8 +13,10 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 
 namespace quorumq::cli {
 namespace fs = std::filesystem;
@@ -36,7 +40,7 @@ struct HttpAnswer {
 
 // One HTTP/1.0 request over a blocking socket with a deadline; the error says what to check.
 std::optional<HttpAnswer> http_request(const std::string& addr, const std::string& method, const std::string& target,
-                                       std::uint32_t timeout_ms, std::string& error) {
+                                       const std::string& bearer, std::uint32_t timeout_ms, std::string& error) {
   const auto colon = addr.rfind(':');
   if (colon == std::string::npos || colon == 0) {
     error = "'" + addr + "' is not HOST:PORT (the broker's --admin-listen address, e.g. 127.0.0.1:9644)";
@@ -75,7 +79,9 @@ std::optional<HttpAnswer> http_request(const std::string& addr, const std::strin
     if (error.empty()) error = "cannot connect to " + addr;
     return std::nullopt;
   }
-  const std::string req = method + " " + target + " HTTP/1.0\r\nHost: " + addr + "\r\nContent-Length: 0\r\n\r\n";
+  const std::string req = method + " " + target + " HTTP/1.0\r\nHost: " + addr + "\r\n" +
+                          (bearer.empty() ? std::string() : "Authorization: Bearer " + bearer + "\r\n") +
+                          "Content-Length: 0\r\n\r\n";
   std::size_t sent = 0;
   std::string resp;
   bool ok = true;
@@ -127,14 +133,27 @@ bool looks_like_lmdb(const fs::path& file) {
 
 }  // namespace
 
-int admin_backup(const std::string& broker_admin_addr, const std::string& to_dir, std::uint32_t timeout_ms) {
+int admin_backup(const std::string& broker_admin_addr, const std::string& to_dir, std::uint32_t timeout_ms,
+                 const std::string& token_file) {
   if (to_dir.empty()) {
     std::cerr << "quorumq admin backup: --to must name a directory below the broker's --backup-dir\n";
     return 2;
   }
+  std::string token;
+  if (!token_file.empty()) {
+    std::ifstream in(token_file, std::ios::binary);
+    if (!in) {
+      std::cerr << "quorumq admin backup: cannot read --admin-token-file " << token_file << "\n";
+      return 2;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    token = ss.str();
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  }
   std::string error;
   const auto t0 = std::chrono::steady_clock::now();
-  auto a = http_request(broker_admin_addr, "POST", "/v1/backup?to=" + url_encode(to_dir), timeout_ms, error);
+  auto a = http_request(broker_admin_addr, "POST", "/v1/backup?to=" + url_encode(to_dir), token, timeout_ms, error);
   if (!a) {
     std::cerr << "quorumq admin backup: " << error << "\n";
     return 1;
@@ -143,6 +162,7 @@ int admin_backup(const std::string& broker_admin_addr, const std::string& to_dir
     std::cerr << "quorumq admin backup: broker answered HTTP " << a->status << ": " << a->body;
     if (a->status == 404) std::cerr << "(is this broker older than the backup endpoint?)\n";
     if (a->status == 403) std::cerr << "(start the broker with --backup-dir DIR and back up below DIR)\n";
+    if (a->status == 401) std::cerr << "(pass the broker's token with --admin-token-file or QUORUMQ_ADMIN_TOKEN_FILE)\n";
     return 1;
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -202,6 +222,7 @@ void add_admin_commands(CLI::App& app, int& rc) {
   struct BackupArgs {
     std::string broker, to;
     std::uint32_t timeout_ms = 600000;
+    std::string token_file;
   };
   auto b = std::make_shared<BackupArgs>();
   auto* backup = admin->add_subcommand(
@@ -212,7 +233,10 @@ void add_admin_commands(CLI::App& app, int& rc) {
                      "taken below it)")
       ->required();
   backup->add_option("--timeout-ms", b->timeout_ms, "Give up waiting for the copy after this long")->capture_default_str();
-  backup->callback([b, &rc] { rc = admin_backup(b->broker, b->to, b->timeout_ms); });
+  backup->add_option("--admin-token-file", b->token_file,
+                     "File holding the broker's admin token (its --admin-token-file), if it has one")
+      ->envname("QUORUMQ_ADMIN_TOKEN_FILE");
+  backup->callback([b, &rc] { rc = admin_backup(b->broker, b->to, b->timeout_ms, b->token_file); });
 
   struct RestoreArgs {
     std::string from, data_dir;

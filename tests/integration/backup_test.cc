@@ -196,5 +196,62 @@ TEST(Backup, ColdBackupOfAStoppedBrokerRestores) {
   EXPECT_EQ(lost, 0u) << "of " << acked.size();
 }
 
+// The admin endpoint behind --admin-token-file (issue 18): probes stay open; /metrics and a
+// backup need `Authorization: Bearer <token>`. A missing or wrong token gets 401 (counted in
+// quorumq_admin_auth_failures_total, logged with the peer address) and writes nothing; the
+// CLI's backup passes the token from a file. A token file that is short or missing stops the
+// broker at start with a message saying how to make one.
+TEST(AdminToken, metricsAndBackupNeedTheToken_probesDoNot) {
+  TempDir dir;
+  const auto token_file = dir.path() / "admin.token";
+  const std::string token = "s3cret-admin-token-0123456789";
+  std::ofstream(token_file) << token << "\n";
+  std::filesystem::permissions(token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  const auto backups = dir.path() / "backups";
+  std::filesystem::create_directories(backups);
+  BrokerProcess b(1, dir.path() / "d",
+                  {"--log-level=info", "--admin-token-file=" + token_file.string(), "--backup-dir=" + backups.string(),
+                   "--backup-min-free-percent=0"});
+  b.start();
+  const std::string base = "http://127.0.0.1:" + std::to_string(b.admin_port());
+  // HTTP status of a curl request, with optional extra arguments (headers, method).
+  auto status = [&](const std::string& path, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(base + path);
+    return run_program(argv, {}, 30s).out;
+  };
+  EXPECT_EQ(status("/healthz"), "200");
+  EXPECT_EQ(status("/readyz"), "200");
+  EXPECT_EQ(status("/metrics"), "401");
+  EXPECT_EQ(status("/metrics", {"-H", "Authorization: Bearer wrong-token-wrong-token"}), "401");
+  EXPECT_EQ(status("/metrics", {"-H", "Authorization: Bearer " + token + "x"}), "401");
+  EXPECT_EQ(status("/metrics", {"-H", "Authorization: Bearer " + token}), "200");
+  EXPECT_EQ(status("/v1/backup?to=b0", {"-X", "POST"}), "401");
+  EXPECT_FALSE(std::filesystem::exists(backups / "b0")) << "a refused backup wrote nothing";
+  // The refusals are counted and logged with where they came from.
+  auto m = run_program({"curl", "-s", "-H", "Authorization: Bearer " + token, base + "/metrics"}, {}, 30s);
+  EXPECT_NE(m.out.find("quorumq_admin_auth_failures_total 4"), std::string::npos) << m.out.substr(0, 400);
+  EXPECT_NE(b.log_contains("refused: missing or wrong bearer token").find("from 127.0.0.1"), std::string::npos);
+  // The CLI without the token is told what to pass; with it, the backup is made.
+  EXPECT_EQ(cli::admin_backup("127.0.0.1:" + std::to_string(b.admin_port()), "b1", 60000), 1);
+  EXPECT_FALSE(std::filesystem::exists(backups / "b1"));
+  EXPECT_EQ(cli::admin_backup("127.0.0.1:" + std::to_string(b.admin_port()), "b1", 60000, token_file.string()), 0);
+  EXPECT_TRUE(std::filesystem::exists(backups / "b1" / "data.mdb"));
+  // Bad token files stop the broker at start, saying what to do.
+  std::ofstream(dir.path() / "short.token") << "short\n";
+  for (const auto& [file, says] : std::vector<std::pair<std::string, std::string>>{
+           {(dir.path() / "short.token").string(), "at least 16 bytes"},
+           {(dir.path() / "missing.token").string(), "cannot read it"}}) {
+    auto r = run_program({broker_binary(), "--node-id=1", "--listen=127.0.0.1:" + std::to_string(free_port()),
+                          "--admin-listen=127.0.0.1:" + std::to_string(free_port()),
+                          "--data-dir=" + (dir.path() / "d2").string(), "--admin-token-file=" + file},
+                         {}, 30s);
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.err.find("--admin-token-file " + file + ": "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace quorumq::test

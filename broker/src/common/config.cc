@@ -91,6 +91,10 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
                  "File holding the secret every broker of the cluster shares; peers prove they know it "
                  "(HMAC challenge) before their replication traffic is accepted")
       ->envname("QUORUMQ_CLUSTER_SECRET_FILE");
+  app.add_option("--admin-token-file", c.admin_token_file,
+                 "File holding the admin endpoint's bearer token: /metrics and POST /v1/backup then need "
+                 "`Authorization: Bearer <token>` (/healthz and /readyz stay open for probes)")
+      ->envname("QUORUMQ_ADMIN_TOKEN_FILE");
   app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|critical|off")
       ->envname("QUORUMQ_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -230,24 +234,31 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
     if (c.peer_listen->port == c.admin_listen.port && c.peer_listen->host == c.admin_listen.host)
       return std::unexpected("--peer-listen " + c.peer_listen->str() + " is also --admin-listen: use another port");
   }
-  if (!c.cluster_secret_file.empty()) {
-    std::ifstream in(c.cluster_secret_file, std::ios::binary);
+  // A secret from a file: trailing newline and spaces dropped, 16..4096 bytes.
+  auto read_secret = [](const std::string& flag, const std::string& path, std::string& out,
+                        bool& world_readable) -> std::optional<std::string> {
+    std::ifstream in(path, std::ios::binary);
     if (!in)
-      return std::unexpected("--cluster-secret-file " + c.cluster_secret_file +
-                             ": cannot read it (create it with e.g. `head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE`)");
+      return flag + " " + path + ": cannot read it (create it with e.g. `head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE`)";
     std::ostringstream ss;
     ss << in.rdbuf();
     std::string secret = ss.str();
     while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
     if (secret.size() < 16)
-      return std::unexpected("--cluster-secret-file " + c.cluster_secret_file +
-                             ": the secret must be at least 16 bytes (e.g. `head -c 32 /dev/urandom | base64`)");
-    if (secret.size() > 4096)
-      return std::unexpected("--cluster-secret-file " + c.cluster_secret_file + ": the secret is longer than 4096 bytes");
-    c.cluster_secret = std::move(secret);
+      return flag + " " + path + ": the secret must be at least 16 bytes (e.g. `head -c 32 /dev/urandom | base64`)";
+    if (secret.size() > 4096) return flag + " " + path + ": the secret is longer than 4096 bytes";
+    out = std::move(secret);
     struct stat st {};
-    if (::stat(c.cluster_secret_file.c_str(), &st) == 0) c.cluster_secret_world_readable = (st.st_mode & S_IROTH) != 0;
-  }
+    if (::stat(path.c_str(), &st) == 0) world_readable = (st.st_mode & S_IROTH) != 0;
+    return std::nullopt;
+  };
+  if (!c.cluster_secret_file.empty())
+    if (auto e = read_secret("--cluster-secret-file", c.cluster_secret_file, c.cluster_secret,
+                             c.cluster_secret_world_readable))
+      return std::unexpected(*e);
+  if (!c.admin_token_file.empty())
+    if (auto e = read_secret("--admin-token-file", c.admin_token_file, c.admin_token, c.admin_token_world_readable))
+      return std::unexpected(*e);
   if (!c.backup_dir.empty()) {
     namespace fs = std::filesystem;
     const fs::path b(c.backup_dir);

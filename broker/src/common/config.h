@@ -48,6 +48,10 @@ struct BrokerConfig {
   std::string cluster_secret;
   std::string cluster_secret_file;
   bool cluster_secret_world_readable = false;
+  // The admin endpoint's bearer token (--admin-token-file); empty: its routes are open.
+  std::string admin_token;
+  std::string admin_token_file;
+  bool admin_token_world_readable = false;
   // Without a secret a multi-broker cluster refuses to start unless this is set: anyone who
   // reaches --peer-listen could then pose as a broker (local experiments only).
   bool allow_unauthenticated_peers = false;

@@ -1,4 +1,5 @@
-// The admin HTTP endpoint: /healthz, /readyz, /metrics and POST /v1/backup. Each request is
+// The admin HTTP endpoint: /healthz, /readyz, /metrics and POST /v1/backup (the last two behind
+// a bearer token with --admin-token-file). Each request is
 // one short coroutine with a 5 s deadline (see docs/architecture.md for why it is not on an
 // HTTP library's thread pool).
 #include <sys/stat.h>
@@ -13,6 +14,37 @@
 #include "server_impl.h"
 
 namespace quorumq::broker {
+
+namespace {
+// Whether the request's headers carry `Authorization: Bearer <token>` (header name in any case;
+// the token compared in constant time, so its bytes cannot be guessed one by one by timing).
+bool bearer_matches(const std::string& req, const std::string& token) {
+  std::size_t at = req.find("\r\n");
+  while (at != std::string::npos && at + 2 < req.size()) {
+    const std::size_t end = req.find("\r\n", at + 2);
+    if (end == std::string::npos) break;
+    std::string line = req.substr(at + 2, end - at - 2);
+    at = end;
+    constexpr std::string_view kName = "authorization:";
+    if (line.size() < kName.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < kName.size() && same; ++i)
+      same = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
+    if (!same) continue;
+    std::string v = line.substr(kName.size());
+    while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
+    if (v.size() < 7 || (v.compare(0, 7, "Bearer ") != 0 && v.compare(0, 7, "bearer ") != 0)) return false;
+    const std::string_view got = std::string_view(v).substr(7);
+    unsigned diff = got.size() == token.size() ? 0u : 1u;
+    for (std::size_t i = 0; i < token.size(); ++i)
+      diff |= static_cast<unsigned>(static_cast<unsigned char>(token[i]) ^
+                                    static_cast<unsigned char>(i < got.size() ? got[i] : 0));
+    return diff == 0;
+  }
+  return false;
+}
+}  // namespace
 
 awaitable<void> Server::Impl::admin_session(Socket sock) {
   std::string req;
@@ -68,8 +100,21 @@ awaitable<void> Server::Impl::admin_session(Socket sock) {
     if (const auto q = path.find('?'); q != std::string::npos) query = path.substr(q + 1), path.resize(q);
   }
   int status = 200;
-  std::string body, type = "text/plain; charset=utf-8";
-  if (path == "/healthz") {
+  std::string body, type = "text/plain; charset=utf-8", extra_headers;
+  // With --admin-token-file, every route but the probes needs the token (compared in constant
+  // time); a refusal is counted and logged with the peer's address, at most once a minute.
+  const bool probe = path == "/healthz" || path == "/readyz";
+  if (!probe && !config.admin_token.empty() && !bearer_matches(req, config.admin_token)) {
+    metrics.admin_auth_failures.fetch_add(1, std::memory_order_relaxed);
+    std::error_code pec;
+    const auto ep = sock.remote_endpoint(pec);
+    log_limited(spdlog::level::warn, "admin-auth", "admin HTTP: {} {} from {} refused: missing or wrong bearer token",
+                method.substr(0, 8), path.substr(0, 64), pec ? std::string("?") : ep.address().to_string());
+    status = 401;
+    extra_headers = "WWW-Authenticate: Bearer realm=\"quorumq-admin\"\r\n";
+    body = "this route needs the admin token: send `Authorization: Bearer <the token in the broker's "
+           "--admin-token-file>` (/healthz and /readyz need none)\n";
+  } else if (path == "/healthz") {
     body = "ok\n";
   } else if (path == "/readyz") {
     // Ready: the controller is known (topics applied) and every hosted replica is in its
@@ -97,11 +142,13 @@ awaitable<void> Server::Impl::admin_session(Socket sock) {
     body = "not found: try /healthz, /readyz, /metrics or POST /v1/backup?to=DIR (below --backup-dir)\n";
   }
   const char* reason = status == 200 ? "OK" : status == 503 ? "Service Unavailable" : status == 400 ? "Bad Request"
+                       : status == 401 ? "Unauthorized"
                        : status == 405 ? "Method Not Allowed" : status == 409 ? "Conflict"
                        : status == 403 ? "Forbidden" : status == 507 ? "Insufficient Storage"
                        : status == 500 ? "Internal Server Error" : "Not Found";
   std::string resp = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " + type +
-                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+                     "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra_headers +
+                     "Connection: close\r\n\r\n" + body;
   co_await asio::async_write(sock, asio::buffer(resp), kTuple);
   std::error_code ignored;
   sock.shutdown(tcp::socket::shutdown_both, ignored);

@@ -247,6 +247,16 @@ std::expected<void, std::string> Server::start() {
       spdlog::warn("--cluster-secret-file {} is readable by every user of this machine: chmod 600 it",
                    d.config.cluster_secret_file);
   }
+  if (d.config.admin_token.empty()) {
+    const auto& h = d.config.admin_listen.host;
+    if (h != "127.0.0.1" && h != "localhost" && h != "::1")
+      spdlog::warn("admin endpoint {} has no --admin-token-file: anyone who reaches it can read /metrics{}; give it a "
+                   "token file (e.g. `head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE`)",
+                   d.config.admin_listen.str(), d.config.backup_dir.empty() ? "" : " and start backups");
+  } else if (d.config.admin_token_world_readable) {
+    spdlog::warn("--admin-token-file {} is readable by every user of this machine: chmod 600 it",
+                 d.config.admin_token_file);
+  }
   d.topics.set_hooks(
       [&d](Partition& p, bool) {
         auto opts = d.replication.base_options();
