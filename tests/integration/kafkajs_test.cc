@@ -401,5 +401,41 @@ TEST_F(KafkaJs, adminCreatesListsDescribesAndDeletesTopicsTheNativeCliSees) {
   EXPECT_TRUE(nobody.at("members").empty());
 }
 
+// KafkaJS's admin resetOffsets (earliest, then latest) on a group that has read a topic: KafkaJS
+// commits the sentinels -2 / -1; the broker resolves them at each partition's leader to the
+// log's start and end, which fetchOffsets, the native CLI and the group's next consumer all see.
+TEST_F(KafkaJs, adminResetOffsetsToEarliestAndLatest_theGroupRereadsOrSkips) {
+  const auto sent = produce(60);
+  std::map<int, std::int64_t> ends;
+  expect_dense_offsets(sent, ends);
+  std::string until = "end:";
+  for (const auto& [p, end] : ends) until += (until.size() > 4 ? "," : "") + std::to_string(p) + "=" + std::to_string(end);
+  const auto first = consume(kafka_bootstrap(), "R", until);
+  ASSERT_EQ(first.status, 0) << first.err;
+  ASSERT_EQ(first.messages.size(), 60u);
+  EXPECT_EQ(cli_committed("R"), ends);
+
+  auto r = node({"reset", kafka_bootstrap(), kTopic, "R", "earliest"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::map<int, std::int64_t> zero;
+  for (const auto& [p, _] : ends) zero[p] = 0;
+  auto fetched = [](const RunResult& res) {
+    std::map<int, std::int64_t> out;
+    for (const auto& j : json_lines(res.out))
+      for (const auto& o : j.at("offsets")) out[o.at("partition")] = std::stoll(o.at("offset").get<std::string>());
+    return out;
+  };
+  EXPECT_EQ(fetched(r), zero) << r.out;
+  EXPECT_EQ(cli_committed("R"), zero);
+  const auto again = consume(kafka_bootstrap(), "R", until);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(again.messages.size(), 60u) << "the whole topic again after a reset to earliest";
+
+  r = node({"reset", kafka_bootstrap(), kTopic, "R", "latest"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(fetched(r), ends) << r.out;
+  EXPECT_EQ(cli_committed("R"), ends);
+}
+
 }  // namespace
 }  // namespace quorumq::test

@@ -309,7 +309,9 @@ void offset_commit(BrokerContext& ctx, const Header& h, Reader& r, std::function
       else fan->set(tp, e);
     }
   fan->pending += by_leader.size();
-  for (auto& [leader, items] : by_leader) {
+  using Items = std::vector<std::pair<std::size_t, std::size_t>>;
+  // The native commit of `items` at `leader` (their offsets final by now).
+  auto commit_at = [&ctx, topics, fan, group, member, generation = req.generation_id](node_id leader, const Items& items) {
     flatbuffers::FlatBufferBuilder fbb(256);
     std::map<std::string, std::vector<flatbuffers::Offset<wire::OffsetCommitPartition>>> parts;
     std::vector<TP> sent;
@@ -321,7 +323,7 @@ void offset_commit(BrokerContext& ctx, const Header& h, Reader& r, std::function
     }
     std::vector<flatbuffers::Offset<wire::OffsetCommitTopic>> tops;
     for (auto& [name, ps] : parts) tops.push_back(wire::CreateOffsetCommitTopic(fbb, fbb.CreateString(name), fbb.CreateVector(ps)));
-    fbb.Finish(wire::CreateOffsetCommitRequest(fbb, fbb.CreateString(group), req.generation_id,
+    fbb.Finish(wire::CreateOffsetCommitRequest(fbb, fbb.CreateString(group), generation,
                                                member.empty() ? 0 : fbb.CreateString(member), fbb.CreateVector(tops)));
     run_at<wire::OffsetCommitResponse>(ctx, leader, protocol::ApiId::offset_commit, fbb,
                                        [fan, sent = std::move(sent)](const wire::OffsetCommitResponse* resp) {
@@ -335,6 +337,50 @@ void offset_commit(BrokerContext& ctx, const Header& h, Reader& r, std::function
                                          }
                                          fan->done();
                                        });
+  };
+  for (auto& [leader, items] : by_leader) {
+    // -1 (latest) and -2 (earliest), which KafkaJS's resetOffsets commits, are resolved at the
+    // leader first, as `kafka-consumer-groups --reset-offsets` and `quorumq group reset` do: the
+    // log then holds a real offset every client (and the native CLI) reads the same way.
+    std::map<std::string, std::vector<flatbuffers::Offset<wire::ListOffsetsPartition>>> specs;
+    flatbuffers::FlatBufferBuilder fbb(256);
+    for (const auto& [ti, pi] : items) {
+      const auto& p = (*topics)[ti].partitions[pi];
+      if (p.offset == -1 || p.offset == -2)
+        specs[(*topics)[ti].name].push_back(wire::CreateListOffsetsPartition(
+            fbb, p.index, p.offset == -2 ? wire::OffsetSpec::earliest : wire::OffsetSpec::latest));
+    }
+    if (specs.empty()) {
+      commit_at(leader, items);
+      continue;
+    }
+    std::vector<flatbuffers::Offset<wire::ListOffsetsTopic>> tops;
+    for (auto& [name, ps] : specs) tops.push_back(wire::CreateListOffsetsTopic(fbb, fbb.CreateString(name), fbb.CreateVector(ps)));
+    fbb.Finish(wire::CreateListOffsetsRequest(fbb, fbb.CreateVector(tops)));
+    run_at<wire::ListOffsetsResponse>(
+        ctx, leader, protocol::ApiId::list_offsets, fbb,
+        [commit_at, topics, fan, leader = leader, items = items](const wire::ListOffsetsResponse* resp) {
+          const auto got = by_partition<std::optional<std::int64_t>>(
+              resp, [](const wire::ListOffsetsPartitionResponse* p) {
+                return p->error() == wire::ErrorCode::none ? std::optional<std::int64_t>(p->offset()) : std::nullopt;
+              });
+          Items ready;
+          for (const auto& [ti, pi] : items) {
+            auto& t = (*topics)[ti];
+            auto& p = t.partitions[pi];
+            if (p.offset == -1 || p.offset == -2) {
+              auto it = got.find({t.name, p.index});
+              if (it == got.end() || !it->second) {
+                fan->set({t.name, p.index}, KE::coordinator_load_in_progress);  // the leader moved: retry
+                continue;
+              }
+              p.offset = *it->second;
+            }
+            ready.emplace_back(ti, pi);
+          }
+          if (ready.empty()) return fan->done();
+          commit_at(leader, ready);
+        });
   }
   fan->done();
 }

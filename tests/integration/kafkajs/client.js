@@ -20,6 +20,8 @@
 //       deleteTopics, then listTopics.
 //   node client.js describe BROKERS GROUP
 //       describeGroups of GROUP (and one that does not exist).
+//   node client.js reset BROKERS TOPIC GROUP earliest|latest
+//       admin resetOffsets of GROUP on TOPIC, then fetchOffsets: {"offsets":[{"partition","offset"}]}.
 'use strict';
 
 const { Kafka, Partitioners, logLevel } = require('kafkajs');
@@ -173,12 +175,22 @@ async function describe(group) {
   await a.disconnect();
 }
 
+async function reset(topic, group, where) {
+  const a = kafka.admin();
+  await a.connect();
+  await a.resetOffsets({ groupId: group, topic, earliest: where === 'earliest' });
+  const fetched = await a.fetchOffsets({ groupId: group, topics: [topic] });
+  out({ offsets: fetched[0].partitions.map(({ partition, offset }) => ({ partition, offset })) });
+  await a.disconnect();
+}
+
 (async () => {
   if (mode === 'produce') await produce(args[0], Number(args[1]));
   else if (mode === 'consume') await consume(args[0], args[1], args[2], args[3] === 'crash');
   else if (mode === 'admin') await admin(args[0]);
   else if (mode === 'delete') await deleteTopic(args[0]);
   else if (mode === 'describe') await describe(args[0]);
+  else if (mode === 'reset') await reset(args[0], args[1], args[2]);
   else throw new Error(`unknown mode ${mode}`);
   process.exit(0);
 })().catch((e) => {
