@@ -9,14 +9,16 @@
   kafka_bench.py cli-consume --expect N --json FILE -- CMD...
                                            run a `quorumq consume ... -e -f '%o\\n'` command, count
                                            its lines, time them (from start and from the first line)
+  kafka_bench.py elections ADMIN_PORT...   the brokers' quorumq_raft_elections_started_total, summed
   kafka_bench.py headline FILE [EXPECT]    one line for the progress output of a finished step
   kafka_bench.py summarize OUT_DIR         the Markdown tables (also written to OUT_DIR/table.md)
 
 OUT_DIR holds per round R, brokers B and partitions P the files rR-bB-pP-STEP.json, STEP one of
-native-produce (quorumq-bench --json), kafka-produce (rdkbench), kafka-fsync (the probe run just
-before kafka-produce), {native,kafka}-consume-{ntopic,ktopic} (quorumq CLI timed here / rdkbench:
+native-produce (quorumq-bench --json), kafka-produce and kafka-produce-idem (rdkbench, the second
+only with KAFKA_IDEMPOTENT_TOO=1), kafka-produce[-idem]-fsync (the probe run just before it), {native,kafka}-consume-{ntopic,ktopic} (quorumq CLI timed here / rdkbench:
 the topic written by the native producer / by the Kafka producer of that round), each with a .rc
-file (the step's exit status), and meta.txt. Ratios are Kafka / native within one round.
+file (the step's exit status) and a .elections file (Raft elections the brokers started during the
+step: with no faults injected, each is a spurious one that stalls its partition), and meta.txt. Ratios are Kafka / native within one round.
 """
 import json
 import os
@@ -33,6 +35,8 @@ GOAL = 0.80
 FIGURES = [
     ("produce", "produce", "msg/s", "native-produce", ("produce", "msgs_per_s"),
      "kafka-produce", ("msgs_per_s",), True),
+    ("produce-idem", "produce, Kafka idempotent", "msg/s", "native-produce", ("produce", "msgs_per_s"),
+     "kafka-produce-idem", ("msgs_per_s",), True),
     ("p50", "produce ack p50", "µs", "native-produce", ("produce", "ack_latency", "p50_us"),
      "kafka-produce", ("ack_latency", "p50_us"), False),
     ("p99", "produce ack p99", "µs", "native-produce", ("produce", "ack_latency", "p99_us"),
@@ -112,6 +116,29 @@ def wait_ready(port, seconds=30.0):
     return False
 
 
+def elections(ports):
+    total = 0
+    for port in ports:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                body = r.read().decode()
+        except OSError:
+            return None
+        m = re.search(r"^quorumq_raft_elections_started_total\s+(\S+)$", body, re.M)
+        total += float(m.group(1)) if m else 0
+    return int(total)
+
+
+def elections_during(path):
+    """Elections started during the step (the .elections file holds 'before after'), or None."""
+    try:
+        with open(re.sub(r"\.json$", ".elections", path)) as f:
+            before, after = f.read().split()
+        return int(after) - int(before)
+    except (OSError, ValueError):
+        return None
+
+
 def topic_ready(partitions):
     try:
         doc = json.loads(sys.stdin.read())
@@ -128,6 +155,7 @@ def cli_consume(expect, out_path, cmd):
     fd = proc.stdout.fileno()
     count = 0
     first = last = None
+    first_count = 0  # lines of the first chunk: the rate from the first line counts those after it
     while True:
         chunk = os.read(fd, 1 << 20)
         if not chunk:
@@ -137,6 +165,7 @@ def cli_consume(expect, out_path, cmd):
             now = time.monotonic()
             if first is None:
                 first = now
+                first_count = n
             last = now
             count += n
     rc = proc.wait()
@@ -144,7 +173,8 @@ def cli_consume(expect, out_path, cmd):
     read_secs = (last - first) if last and first else 0.0
     doc = {"tool": "quorumq-cli", "mode": "consume", "command": cmd, "consumed": count, "expected": expect,
            "seconds": round(secs, 4), "msgs_per_s": count / secs if secs > 0 else 0.0,
-           "read_seconds": round(read_secs, 4), "read_msgs_per_s": count / read_secs if read_secs > 0 else 0.0,
+           "read_seconds": round(read_secs, 4), "first_chunk": first_count,
+           "read_msgs_per_s": (count - first_count) / read_secs if read_secs > 0 else 0.0,
            "exit": rc}
     with open(out_path, "w") as f:
         json.dump(doc, f)
@@ -213,10 +243,10 @@ def step_value(out, prefix, step, path, expect):
     return dig(doc, path), None
 
 
-def fsync_of(out, prefix, side):
-    if side == "native":
-        return dig(load_json(os.path.join(out, f"{prefix}-native-produce.json")), ("machine", "fsync_mean_us"))
-    return dig(load_json(os.path.join(out, f"{prefix}-kafka-fsync.json")), ("fsync_mean_us",))
+def fsync_of(out, prefix, step):
+    if step.startswith("native"):
+        return dig(load_json(os.path.join(out, f"{prefix}-{step}.json")), ("machine", "fsync_mean_us"))
+    return dig(load_json(os.path.join(out, f"{prefix}-{step}-fsync.json")), ("fsync_mean_us",))
 
 
 def read_meta(out):
@@ -240,14 +270,16 @@ def collect(out, expect):
     rows = []  # (setup, figure, unit, higher_better, [per-round dicts])
     for (b, p), rounds in setups_in(out).items():
         for key, figure, unit, nstep, npath, kstep, kpath, higher in FIGURES:
+            if not any(os.path.exists(os.path.join(out, f"r{r}-b{b}-p{p}-{kstep}.rc")) for r in rounds):
+                continue  # a step this run did not have (kafka-produce-idem without KAFKA_IDEMPOTENT_TOO)
             per = []
             for r in rounds:
                 prefix = f"r{r}-b{b}-p{p}"
                 nv, nprob = step_value(out, prefix, nstep, npath, expect)
                 kv, kprob = step_value(out, prefix, kstep, kpath, expect)
                 per.append({"round": r, "native": nv, "kafka": kv, "nprob": nprob, "kprob": kprob,
-                            "nfsync": fsync_of(out, prefix, "native") if key == "produce" else None,
-                            "kfsync": fsync_of(out, prefix, "kafka") if key == "produce" else None})
+                            "nfsync": fsync_of(out, prefix, nstep) if key.startswith("produce") else None,
+                            "kfsync": fsync_of(out, prefix, kstep) if key.startswith("produce") else None})
             rows.append((setup_name(b, p), figure, unit, higher, per))
     return rows
 
@@ -262,8 +294,9 @@ def summary_table(rows):
         if higher and ratios:
             met = sum(1 for x in ratios if x >= GOAL)
             goal = f"{met}/{len(ratios)} rounds"
-        fs = "" if figure != "produce" else \
-            f"{fmt(mean_or_none(r['nfsync'] for r in per))} / {fmt(mean_or_none(r['kfsync'] for r in per))}"
+        fs = ""
+        if any(r["nfsync"] is not None or r["kfsync"] is not None for r in per):
+            fs = f"{fmt(mean_or_none(r['nfsync'] for r in per))} / {fmt(mean_or_none(r['kfsync'] for r in per))}"
         complete = sum(1 for r in per if r["native"] is not None and r["kafka"] is not None)
         out.append(f"| {setup} | {figure} | {unit} | {spread([r['native'] for r in per])} "
                    f"| {spread([r['kafka'] for r in per])} | {spread(ratios, 'ratio')} | {goal} | {fs} "
@@ -284,7 +317,7 @@ def round_table(rows, meta):
             n = f"{fmt(r['native'])} {unit}" if r["native"] is not None else f"— ({r['nprob']})"
             k = f"{fmt(r['kafka'])} {unit}" if r["kafka"] is not None else f"— ({r['kprob']})"
             ratio = fmt(r["kafka"] / r["native"], "ratio") if r["kafka"] is not None and r["native"] else "—"
-            fs = f"{fmt(r['nfsync'])} / {fmt(r['kfsync'])}" if figure == "produce" else ""
+            fs = f"{fmt(r['nfsync'])} / {fmt(r['kfsync'])}" if r["nfsync"] is not None or r["kfsync"] is not None else ""
             out.append(f"| {rnd} ({first}) | {setup} | {figure} | {n} | {k} | {ratio} | {fs} |")
     return "\n".join(out)
 
@@ -293,6 +326,7 @@ def summarize(out):
     meta = read_meta(out)
     expect = int(meta["messages"]) if meta.get("messages", "").isdigit() else None
     rows = collect(out, expect)
+    notes = retry_notes(out)
     g = meta.get
     body = "\n".join([
         f"### Kafka protocol vs native, side by side ({g('date', '?')})",
@@ -303,12 +337,16 @@ def summarize(out):
         f"Command: `{g('command', '?')}` — {g('rounds', '?')} interleaved rounds (odd: Kafka first, even: native first), "
         f"{g('messages', '?')} messages of {g('size', '?')} B per run, a fresh topic per run, "
         f"acks=all / acks=quorum, linger {g('linger_ms', '?')} ms, batch {g('batch_bytes', '?')} B, "
-        f"{g('max_in_flight', '?')} requests in flight, idempotent producers, closed loop with quorumq-bench's "
-        f"window on both (max-in-flight × batch × partitions / size).",
+        f"{g('max_in_flight', '?')} requests in flight, closed loop with quorumq-bench's "
+        f"window on both (max-in-flight × batch × partitions / size); the native producer is idempotent, "
+        f"rdkbench's enable.idempotence={'true' if g('kafka_idempotence') == '1' else 'false'} (an idempotent "
+        f"librdkafka keeps one ProduceRequest per partition in flight; the row 'produce, Kafka idempotent', "
+        f"when present, measures it).",
         "",
-        "Native: quorumq-bench (produce; SDK) and `quorumq consume -e` (consume, every partition without a "
-        "group, timed by the script from its first output line to its last). Kafka: rdkbench (librdkafka; "
-        "consume with its simple consumer, no group, timed from the first message to the last). Both "
+        "Native: quorumq-bench (produce; SDK) and `quorumq consume -e -f '%o\\n'` (consume, every partition "
+        "without a group, timed by the script from its first output chunk to its last line). Kafka: rdkbench "
+        "(librdkafka; consume with its simple consumer, no group, timed from the first message to the last). "
+        "Consume rates count the messages after the first chunk / batch, over the time from it to the last. Both "
         "consumers read both topics of the round: the one written natively and the one written through "
         "the Kafka listener. A msg/s ratio below 1 means the Kafka path is slower; a latency ratio above 1 "
         "means it is slower.",
@@ -320,10 +358,41 @@ def summarize(out):
         round_table(rows, meta),
         "",
         "</details>",
-    ])
+    ] + (["", "Steps with retries librdkafka made silently (its statistics; the application saw no error) "
+          "or with Raft elections during them (spurious: no faults are injected):"] + notes if notes else []))
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write(body + "\n")
     return body
+
+
+def retry_note(doc):
+    """What librdkafka retried silently (rdkbench's client_stats), or ''."""
+    cs = doc.get("client_stats") or {}
+    parts = []
+    if doc.get("messages_resent"):
+        parts.append(f"{doc['messages_resent']} messages sent again after an error answer")
+    for key, text in (("request_retries", "request retries"), ("request_timeouts", "request timeouts"),
+                      ("transmit_errors", "transmit errors"), ("receive_errors", "receive errors")):
+        if cs.get(key):
+            parts.append(f"{cs[key]} {text}")
+    return ", ".join(parts)
+
+
+def retry_notes(out):
+    notes = []
+    for name in sorted(os.listdir(out)):
+        if not re.match(r"r\d+-b\d+-p\d+-(native|kafka)-(produce|produce-idem|consume-\w+)\.json$", name):
+            continue
+        path = os.path.join(out, name)
+        doc = load_json(path)
+        parts = [retry_note(doc)] if doc and "-kafka-" in name else []
+        el = elections_during(path)
+        if el:
+            parts.append(f"{el} Raft election{'s' if el > 1 else ''} started during the step")
+        note = ", ".join(p for p in parts if p)
+        if note:
+            notes.append(f"- {name[:-5]}: {note}")
+    return notes
 
 
 def headline(path, expect=None):
@@ -340,10 +409,13 @@ def headline(path, expect=None):
                 f"(fsync {fmt(dig(doc, ('machine', 'fsync_mean_us')))} µs)")
     elif doc.get("mode") == "produce":
         lat = doc.get("ack_latency") or {}
-        fs = load_json(path.replace("-kafka-produce.json", "-kafka-fsync.json"))
+        fs = load_json(re.sub(r"\.json$", "-fsync.json", path))
         text = (f"{fmt(doc.get('msgs_per_s'))} msg/s, {doc.get('acked')} acked, {doc.get('failed')} failed, "
                 f"ack p50 {fmt(lat.get('p50_us'))} µs p99 {fmt(lat.get('p99_us'))} µs "
                 f"(fsync {fmt(dig(fs, ('fsync_mean_us',)))} µs)")
+        retries = retry_note(doc)
+        if retries:
+            text += f"; {retries}"
         if doc.get("error_count"):
             text += f"; {doc['error_count']} errors, first: {doc['errors'][0] if doc.get('errors') else '?'}"
     else:
@@ -351,8 +423,14 @@ def headline(path, expect=None):
                 f"({fmt(doc.get('msgs_per_s'))} from the start), read {doc.get('consumed')}")
         if expect and doc.get("consumed") != expect:
             text += f" of {expect} EXPECTED"
+        retries = retry_note(doc)
+        if retries:
+            text += f"; {retries}"
         if doc.get("error_count"):
             text += f"; {doc['error_count']} errors, first: {doc['errors'][0] if doc.get('errors') else '?'}"
+    el = elections_during(path)
+    if el:
+        text += f"; {el} Raft election{'s' if el > 1 else ''} during the step"
     return text + tail
 
 
@@ -366,6 +444,10 @@ def main(argv):
         return 0
     if cmd == "ready" and len(argv) >= 2:
         return 0 if wait_ready(int(argv[1]), float(argv[2]) if len(argv) > 2 else 30.0) else 1
+    if cmd == "elections" and len(argv) >= 2:
+        n = elections([int(p) for p in argv[1:]])
+        print("?" if n is None else n)
+        return 0
     if cmd == "topic-ready" and len(argv) == 2:
         return 0 if topic_ready(int(argv[1])) else 1
     if cmd == "cli-consume" and "--" in argv:

@@ -10,7 +10,12 @@
 #                      --size S --acks quorum (its own fsync probe of the data dir first)
 #     kafka-produce    rdkbench produce (bench/kafka/rdkbench.c, librdkafka) through the Kafka
 #                      listener, acks=all, same N, S, linger, batch, requests in flight and
-#                      window as quorumq-bench; the same fsync probe just before it
+#                      window as quorumq-bench; the same fsync probe just before it.
+#                      Not idempotent by default (librdkafka's default): an idempotent librdkafka
+#                      sends one ProduceRequest per partition at a time (its limit is 5 messages
+#                      in flight, not 5 requests; librdkafka PR #4989), quorumq's SDK keeps 5.
+#     kafka-produce-idem   with KAFKA_IDEMPOTENT_TOO=1: the same, enable.idempotence=true, into a
+#                      third topic (produce figure only)
 #     native-consume-ntopic / -ktopic   `quorumq consume T -e` (every partition, no group),
 #                      counted and timed here, of the natively written / Kafka-written topic
 #     kafka-consume-ntopic / -ktopic    rdkbench consume (librdkafka's simple consumer, no group)
@@ -22,6 +27,8 @@
 # Usage: scripts/kafka_bench.sh [--rounds N] [--messages N] [--size S] [--help]
 #   env: ROUNDS=2 MESSAGES=500000 SIZE=1024 BROKERS="1 3" PARTITIONS="1 3"
 #        LINGER_MS=5 BATCH_BYTES=262144 MAX_IN_FLIGHT=5 (both clients; quorumq-bench's defaults)
+#        KAFKA_IDEMPOTENCE=0 (rdkbench's enable.idempotence) KAFKA_IDEMPOTENT_TOO=0 (1: the extra
+#        idempotent Kafka produce step, about 20% more time)
 #        BUILD=build/release (quorumq's build dir; never built here)
 #        BASE_PORT=23000 (client BASE+i, admin BASE+100+i, peer BASE+200+i, Kafka BASE+300+i)
 #        OUT=<dir for raw results and broker logs> (default a fresh /tmp/quorumq-kafka-bench-XXXXXX, kept)
@@ -50,6 +57,8 @@ PARTITIONS=${PARTITIONS:-"1 3"}
 LINGER_MS=${LINGER_MS:-5}
 BATCH_BYTES=${BATCH_BYTES:-262144}
 MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-5}
+KAFKA_IDEMPOTENCE=${KAFKA_IDEMPOTENCE:-0}
+KAFKA_IDEMPOTENT_TOO=${KAFKA_IDEMPOTENT_TOO:-0}
 BUILD=${BUILD:-build/release}
 BENCH=$BUILD/bench/quorumq-bench
 BROKER_BIN=$BUILD/broker/quorumq-broker
@@ -58,7 +67,7 @@ BASE_PORT=${BASE_PORT:-23000}
 RDK_BUILD_DIR=${RDK_BUILD_DIR:-build/rdkbench}
 OUT=${OUT:-$(mktemp -d /tmp/quorumq-kafka-bench-XXXXXX)}
 HELPER=scripts/kafka_bench.py
-for v in ROUNDS MESSAGES SIZE LINGER_MS BATCH_BYTES MAX_IN_FLIGHT BASE_PORT; do
+for v in ROUNDS MESSAGES SIZE LINGER_MS BATCH_BYTES MAX_IN_FLIGHT BASE_PORT KAFKA_IDEMPOTENCE KAFKA_IDEMPOTENT_TOO; do
   [[ ${!v} =~ ^[0-9]+$ ]] || { echo "$v must be a non-negative integer" >&2; exit 2; }
 done
 ((ROUNDS >= 1 && MESSAGES >= 1 && SIZE >= 32)) || { echo "ROUNDS and MESSAGES >= 1, SIZE >= 32" >&2; exit 2; }
@@ -122,7 +131,9 @@ cluster_start() {
   (umask 077; head -c 32 /dev/urandom | base64 > "$DATA/cluster.secret")
   BOOT=
   KBOOT=
+  ADMIN_PORTS=()
   for ((i = 1; i <= n; i++)); do
+    ADMIN_PORTS+=($((BASE_PORT + 100 + i)))
     args=(--node-id "$i" --listen "127.0.0.1:$((BASE_PORT + i))" --admin-listen "127.0.0.1:$((BASE_PORT + 100 + i))"
       --kafka-listen "127.0.0.1:$((BASE_PORT + 300 + i))" --data-dir "$DATA/b$i" --log-level warn)
     ((n == 1)) || args+=(--peers "$peers" --cluster-secret-file "$DATA/cluster.secret")
@@ -131,9 +142,14 @@ cluster_start() {
     BOOT+="${BOOT:+,}127.0.0.1:$((BASE_PORT + i))"
     KBOOT+="${KBOOT:+,}127.0.0.1:$((BASE_PORT + 300 + i))"
   done
+  local deadline=$((SECONDS + 30))
   for ((i = 1; i <= n; i++)); do
-    python3 "$HELPER" ready $((BASE_PORT + 100 + i)) 30 ||
-      { echo "broker $i did not become ready: $(tail -n 3 "$OUT/$tag-broker$i.log")" >&2; return 1; }
+    until python3 "$HELPER" ready $((BASE_PORT + 100 + i)) 1; do
+      if ! kill -0 "${PIDS[i - 1]}" 2> /dev/null || ((SECONDS >= deadline)); then
+        echo "broker $i did not become ready: $(tail -n 3 "$OUT/$tag-broker$i.log")" >&2
+        return 1
+      fi
+    done
   done
 }
 
@@ -155,7 +171,7 @@ topic_create() {
 }
 
 # --- steps -------------------------------------------------------------------------------------
-STEPS_PER_SETUP=6
+STEPS_PER_SETUP=$((6 + (KAFKA_IDEMPOTENT_TOO ? 1 : 0)))
 ROUND=0
 SETUP=
 STEP_NO=0
@@ -168,14 +184,16 @@ progress() {  # NAME SECONDS RESULT
 run_step() {
   local name=$1 t0=$SECONDS rc=0; shift
   STEP_NO=$((STEP_NO + 1))
-  local base=$OUT/$PREFIX-$name
+  local base=$OUT/$PREFIX-$name el0
   printf '%s\t%s\n' "$PREFIX-$name" "$*" >> "$OUT/commands.txt"
+  el0=$(python3 "$HELPER" elections "${ADMIN_PORTS[@]}")
   if [[ $name == native-produce || $name == native-consume-* ]]; then
     timeout --kill-after=10 "$STEP_TIMEOUT" "$@" > "$base.log" 2>&1 || rc=$?
   else
     timeout --kill-after=10 "$STEP_TIMEOUT" "$@" > "$base.json" 2> "$base.log" || rc=$?
   fi
   echo "$rc" > "$base.rc"
+  echo "$el0 $(python3 "$HELPER" elections "${ADMIN_PORTS[@]}")" > "$base.elections"
   progress "$name" $((SECONDS - t0)) "$(python3 "$HELPER" headline "$base.json" "$MESSAGES")$( ((rc == 0)) || echo " (exit $rc, see $base.log)")"
 }
 
@@ -186,11 +204,13 @@ native_produce() {
     --fsync-dir "$DATA" --quiet --json "$OUT/$PREFIX-native-produce.json"
 }
 
-kafka_produce() {
-  python3 "$HELPER" fsync "$DATA" > "$OUT/$PREFIX-kafka-fsync.json"
-  run_step kafka-produce "$RDKBENCH" produce --bootstrap "$KBOOT" --topic "$KTOPIC" --messages "$MESSAGES" \
+kafka_produce() {  # [-idem]: the idempotent variant into its own topic
+  local step=kafka-produce${1:-} topic=$KTOPIC idem=$KAFKA_IDEMPOTENCE
+  [[ -z ${1:-} ]] || { topic=$ITOPIC; idem=1; }
+  python3 "$HELPER" fsync "$DATA" > "$OUT/$PREFIX-$step-fsync.json"
+  run_step "$step" "$RDKBENCH" produce --bootstrap "$KBOOT" --topic "$topic" --messages "$MESSAGES" \
     --size "$SIZE" --acks all --linger-ms "$LINGER_MS" --batch-size "$BATCH_BYTES" --max-in-flight "$MAX_IN_FLIGHT" \
-    --label "$PREFIX-kafka-produce"
+    --idempotence "$idem" --label "$PREFIX-$step"
 }
 
 native_consume() {  # ntopic|ktopic TOPIC
@@ -211,16 +231,18 @@ setup_steps() {  # B P: one broker set's steps for one partition count (brokers 
   PREFIX=r$ROUND-b$b-p$P
   NTOPIC=native-$PREFIX
   KTOPIC=kafka-$PREFIX
-  if ! topic_create "$NTOPIC" "$P" "$reps" || ! topic_create "$KTOPIC" "$P" "$reps"; then
+  ITOPIC=kafkaidem-$PREFIX
+  if ! topic_create "$NTOPIC" "$P" "$reps" || ! topic_create "$KTOPIC" "$P" "$reps" ||
+    { ((KAFKA_IDEMPOTENT_TOO)) && ! topic_create "$ITOPIC" "$P" "$reps"; }; then
     echo "[round $ROUND/$ROUNDS, $SETUP] topics not created: skipped its steps"
     return
   fi
   if ((ROUND % 2)); then
-    kafka_produce; native_produce
+    kafka_produce; ((KAFKA_IDEMPOTENT_TOO == 0)) || kafka_produce -idem; native_produce
     kafka_consume ntopic "$NTOPIC"; native_consume ntopic "$NTOPIC"
     kafka_consume ktopic "$KTOPIC"; native_consume ktopic "$KTOPIC"
   else
-    native_produce; kafka_produce
+    native_produce; kafka_produce; ((KAFKA_IDEMPOTENT_TOO == 0)) || kafka_produce -idem
     native_consume ntopic "$NTOPIC"; kafka_consume ntopic "$NTOPIC"
     native_consume ktopic "$KTOPIC"; kafka_consume ktopic "$KTOPIC"
   fi
@@ -243,7 +265,9 @@ setup_steps() {  # B P: one broker set's steps for one partition count (brokers 
   echo "linger_ms=$LINGER_MS"
   echo "batch_bytes=$BATCH_BYTES"
   echo "max_in_flight=$MAX_IN_FLIGHT"
-  echo "command=ROUNDS=$ROUNDS MESSAGES=$MESSAGES SIZE=$SIZE BROKERS=\"$BROKERS\" PARTITIONS=\"$PARTITIONS\" $COMMAND"
+  echo "kafka_idempotence=$KAFKA_IDEMPOTENCE"
+  echo "kafka_idempotent_too=$KAFKA_IDEMPOTENT_TOO"
+  echo "command=ROUNDS=$ROUNDS MESSAGES=$MESSAGES SIZE=$SIZE BROKERS=\"$BROKERS\" PARTITIONS=\"$PARTITIONS\" KAFKA_IDEMPOTENCE=$KAFKA_IDEMPOTENCE KAFKA_IDEMPOTENT_TOO=$KAFKA_IDEMPOTENT_TOO $COMMAND"
 } > "$OUT/meta.txt"
 
 n_setups=$(($(wc -w <<< "$BROKERS") * $(wc -w <<< "$PARTITIONS")))
