@@ -1,7 +1,8 @@
 // The Kafka listener (--kafka-listen, issue 17): its accept loop and one KafkaConnection per
 // client. Kafka framing is a big-endian int32 size, then the request; answers go back in request
-// order, so a connection handles one request at a time (a client may pipeline: the rest waits in
-// the socket buffer, which is TCP backpressure).
+// order. Produce and Fetch requests are handled up to 8 at a time (librdkafka keeps several in
+// flight); any other request runs alone, as on a Kafka broker. What waits stays in the socket
+// buffer: TCP backpressure.
 //
 // Limits as on the native listener: a request larger than --max-frame-bytes, a malformed one or
 // one for an api not served closes that connection only; the request's bytes count against
@@ -17,11 +18,13 @@ namespace quorumq::broker {
 class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
  public:
   KafkaConnection(Server::Impl& srv, Socket sock)
-      : srv_(srv), sock_(std::move(sock)), reply_wake_(sock_.get_executor()), watchdog_(sock_.get_executor()) {}
+      : srv_(srv), sock_(std::move(sock)), read_wake_(sock_.get_executor()), write_wake_(sock_.get_executor()),
+        watchdog_(sock_.get_executor()) {}
 
   void start() {
     auto self = shared_from_this();
-    asio::co_spawn(sock_.get_executor(), [self] { return self->session(); }, asio::detached);
+    asio::co_spawn(sock_.get_executor(), [self] { return self->reader(); }, asio::detached);
+    asio::co_spawn(sock_.get_executor(), [self] { return self->writer(); }, asio::detached);
     asio::co_spawn(sock_.get_executor(), [self] { return self->watch(); }, asio::detached);
   }
   void close_from_any_thread() {
@@ -29,8 +32,28 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
   }
 
  private:
-  awaitable<void> session() {
-    std::vector<std::uint8_t> buf;
+  // Produce and Fetch requests (the data path) are handled up to kMaxInFlight at a time, as
+  // librdkafka pipelines them; their answers still leave in request order, and the native
+  // handlers append a partition's batches in the order they are called, so order and
+  // idempotence hold. Any other request runs alone: it waits for those before it and holds back
+  // those after it, as on a Kafka broker (group and offset requests never overlap).
+  static constexpr std::size_t kMaxInFlight = 8;
+  struct Slot {
+    std::vector<std::uint8_t> request;  // kept until answered: the handlers may view it
+    std::optional<kafka::Answer> answer;
+    bool exclusive = false;
+  };
+
+  static bool is_data_api(const std::vector<std::uint8_t>& req) {
+    const int key = (int{req[0]} << 8) | req[1];
+    return key == 0 || key == 1;  // Produce, Fetch
+  }
+  bool may_dispatch(bool data) const {
+    if (slots_.empty()) return true;
+    return data && !slots_.back()->exclusive && slots_.size() < kMaxInFlight;
+  }
+
+  awaitable<void> reader() {
     for (;;) {
       std::array<std::uint8_t, 4> size_bytes{};
       auto [ec, n] = co_await asio::async_read(sock_, asio::buffer(size_bytes), kTuple);
@@ -48,42 +71,66 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
       }
       // The broker-wide cap holds everyone back: wait before taking the bytes in.
       while (srv_.over_buffer_cap() && !closed_) {
-        reply_wake_.expires_after(std::chrono::milliseconds(50));
-        co_await reply_wake_.async_wait(kTuple);
+        read_wake_.expires_after(std::chrono::milliseconds(50));
+        co_await read_wake_.async_wait(kTuple);
       }
-      buf.resize(static_cast<std::size_t>(size));
-      charge(buf.size());
-      auto [ec2, n2] = co_await asio::async_read(sock_, asio::buffer(buf), kTuple);
+      auto slot = std::make_shared<Slot>();
+      slot->request = std::move(spare_);  // a buffer whose pages are already there, if any
+      slot->request.resize(static_cast<std::size_t>(size));
+      charge(slot->request.size());
+      auto [ec2, n2] = co_await asio::async_read(sock_, asio::buffer(slot->request), kTuple);
       partial_since_.reset();
       last_read_ = Clock::now();
       if (ec2 || closed_) {
-        release(buf.size());
+        release(slot->request.size());
         co_return close();
       }
-      answered_.reset();
-      busy_ = true;
+      const bool data = is_data_api(slot->request);
+      while (!closed_ && !may_dispatch(data)) {
+        read_wake_.expires_at(Clock::time_point::max());
+        co_await read_wake_.async_wait(kTuple);
+      }
+      if (closed_) {
+        release(slot->request.size());
+        co_return;
+      }
+      slot->exclusive = !data;
+      slots_.push_back(slot);
       srv_.outstanding.fetch_add(1);
       auto self = shared_from_this();
-      kafka::handle(srv_.ctx, buf, [self](kafka::Answer a) {
-        asio::dispatch(self->sock_.get_executor(), [self, a = std::move(a)]() mutable {
-          self->answered_ = std::move(a);
-          self->reply_wake_.cancel();
+      kafka::handle(srv_.ctx, slot->request, [self, slot](kafka::Answer a) {
+        asio::dispatch(self->sock_.get_executor(), [self, slot, a = std::move(a)]() mutable {
+          slot->answer = std::move(a);
+          if (self->closed_) return self->drop_answered();
+          self->write_wake_.cancel();
         });
       });
-      while (!answered_ && !closed_) {
-        reply_wake_.expires_at(Clock::time_point::max());
-        co_await reply_wake_.async_wait(kTuple);
+    }
+  }
+
+  // Answers in request order: the oldest request's answer as soon as it is there.
+  awaitable<void> writer() {
+    for (;;) {
+      while (!closed_ && (slots_.empty() || !slots_.front()->answer)) {
+        write_wake_.expires_at(Clock::time_point::max());
+        co_await write_wake_.async_wait(kTuple);
       }
+      if (closed_) co_return drop_answered();
+      auto slot = std::move(slots_.front());
+      slots_.pop_front();
       srv_.outstanding.fetch_sub(1);
-      busy_ = false;
-      release(buf.size());
-      // A large request's buffer goes once the client pauses (a producer that keeps sending
-      // reuses it: no fresh pages to fault in per request).
-      if (std::error_code aec; buf.capacity() > (256u << 10) && sock_.available(aec) == 0)
-        std::vector<std::uint8_t>().swap(buf);
-      if (closed_ || !answered_) co_return close();
-      kafka::Answer a = std::move(*answered_);
-      answered_.reset();
+      release(slot->request.size());
+      read_wake_.cancel();  // room for the next request
+      kafka::Answer a = std::move(*slot->answer);
+      // One large request buffer is kept for the next request while the client keeps sending (no
+      // fresh pages to fault in per request); it goes once the client pauses.
+      if (std::error_code aec; slot->request.capacity() > spare_.capacity() && sock_.available(aec) > 0)
+        spare_ = std::move(slot->request);
+      else if (slot->request.capacity() <= (256u << 10) && spare_.capacity() < slot->request.capacity())
+        spare_ = std::move(slot->request);
+      if (std::error_code aec; spare_.capacity() > (256u << 10) && sock_.available(aec) == 0)
+        std::vector<std::uint8_t>().swap(spare_);
+      slot.reset();
       if (!a.bytes.empty()) {
         charge(a.bytes.size());
         answer_bytes_ = a.bytes.size();
@@ -96,14 +143,32 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
         write_since_.reset();
         answer_bytes_ = 0;
         release(a.bytes.size());
-        if (wec) co_return close();
+        if (wec) {
+          close();
+          co_return drop_answered();
+        }
       }
       if (a.close) {
         srv_.metrics.bad_frames.fetch_add(1, std::memory_order_relaxed);
         srv_.log_limited(spdlog::level::warn, "kafka-badrequest", "Kafka connection {}: {}; closing it", peer(), a.why);
         std::error_code ignored;
         sock_.shutdown(tcp::socket::shutdown_send, ignored);
-        co_return close();
+        close();
+        co_return drop_answered();
+      }
+    }
+  }
+
+  // After close: requests already answered give their bytes back now; the others when their
+  // answer arrives (each handler answers exactly once).
+  void drop_answered() {
+    for (auto it = slots_.begin(); it != slots_.end();) {
+      if ((*it)->answer) {
+        release((*it)->request.size());
+        srv_.outstanding.fetch_sub(1);
+        it = slots_.erase(it);
+      } else {
+        ++it;
       }
     }
   }
@@ -114,7 +179,7 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
       co_await watchdog_.async_wait(kTuple);
       if (closed_) co_return;
       if (srv_.time_limit_reached("Kafka connection", peer(), answer_bytes_, write_since_, partial_since_,
-                                  !busy_ && !write_since_, last_read_))
+                                  slots_.empty() && !write_since_, last_read_))
         close();
     }
   }
@@ -127,7 +192,8 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
     closed_ = true;
     std::error_code ec;
     sock_.close(ec);
-    reply_wake_.cancel();
+    read_wake_.cancel();
+    write_wake_.cancel();
     watchdog_.cancel();
     srv_.metrics.connections_open.fetch_sub(1);
     srv_.on_kafka_closed(shared_from_this());
@@ -141,10 +207,10 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
 
   Server::Impl& srv_;
   Socket sock_;
-  Timer reply_wake_, watchdog_;
-  std::optional<kafka::Answer> answered_;
-  bool busy_ = false;
-  std::size_t answer_bytes_ = 0;  // the answer being written
+  Timer read_wake_, write_wake_, watchdog_;
+  std::deque<std::shared_ptr<Slot>> slots_;  // requests being handled, oldest first
+  std::vector<std::uint8_t> spare_;          // a request buffer to reuse
+  std::size_t answer_bytes_ = 0;             // the answer being written
   bool closed_ = false;
   Clock::time_point last_read_ = Clock::now();
   std::optional<Clock::time_point> partial_since_;
