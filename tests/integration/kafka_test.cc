@@ -474,8 +474,9 @@ TEST_F(KafkaListener, kafkaPythonGroupCommitsAndANewProcessResumes) {
   EXPECT_EQ(sum, 90) << "the commits are in the partitions' logs, where the native CLI reads them";
 }
 
-// Three confluent-kafka (librdkafka) consumer processes share six partitions in one group,
-// committing after each message; one is kill -9ed. The other two take its partitions over after
+// Three confluent-kafka (librdkafka) consumer processes share six partitions in one group with
+// the cooperative-sticky assignor (incremental rebalances: members keep what they keep while the
+// rest moves in two steps), committing after each message; one is kill -9ed. The other two take its partitions over after
 // its session timeout and resume from its last commits: no offset of any partition is skipped,
 // and the only messages read twice are ones the killed process read but had not committed.
 TEST_F(KafkaListener, confluentGroupOfThree_oneKilled_theOthersResumeWithNothingSkipped) {
@@ -489,7 +490,8 @@ import sys
 from confluent_kafka import Consumer
 name, boot = sys.argv[1], sys.argv[2]
 c = Consumer({'bootstrap.servers': boot, 'group.id': 'k6g', 'auto.offset.reset': 'earliest',
-              'enable.auto.commit': False, 'session.timeout.ms': 6000, 'heartbeat.interval.ms': 500})
+              'enable.auto.commit': False, 'session.timeout.ms': 6000, 'heartbeat.interval.ms': 500,
+              'partition.assignment.strategy': 'cooperative-sticky'})
 c.subscribe(['k6'])
 out = open(name, 'a', buffering=1)
 while True:
