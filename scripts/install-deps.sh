@@ -11,7 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev
   zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev
   clang libclang-rt-14-dev
-  curl iproute2 procps e2fsprogs util-linux python3
+  curl openssl iproute2 procps e2fsprogs util-linux python3
   python3-kafka kcat python3-confluent-kafka
   python3-snappy python3-lz4 python3-zstandard
 )

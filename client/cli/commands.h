@@ -19,6 +19,8 @@ struct Global {
   std::string bootstrap = "127.0.0.1:9092";
   std::uint32_t connect_timeout_ms = 5000;
   bool json = false;  // listings and consume print one JSON object per line
+  bool tls = false;
+  std::string tls_ca_file, tls_cert_file, tls_key_file;
 };
 
 // Shared helpers (common.cc).
@@ -28,6 +30,10 @@ void apply_global(C& c, const Global& g) {
   c.bootstrap = g.bootstrap;
   c.client_id = "quorumq-cli";
   c.connect_timeout_ms = g.connect_timeout_ms;
+  c.tls = g.tls;
+  c.tls_ca_file = g.tls_ca_file;
+  c.tls_cert_file = g.tls_cert_file;
+  c.tls_key_file = g.tls_key_file;
 }
 std::unique_ptr<Admin> make_admin(const Global& g);
 // "k=v" -> {k, v}; nullopt if there is no '=' or the key is empty.

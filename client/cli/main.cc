@@ -22,6 +22,14 @@ int main(int argc, char** argv) {
   app.add_option("--connect-timeout-ms", g.connect_timeout_ms, "Give up on an unreachable broker after this long")
       ->capture_default_str();
   app.add_flag("--json", g.json, "One JSON object per line (listings, consumed messages, produce --print-offsets)");
+  app.add_flag("--tls", g.tls, "Connect with TLS (brokers with --tls-cert-file), trusting the system's CAs")
+      ->envname("QUORUMQ_CLIENT_TLS");
+  app.add_option("--tls-ca-file", g.tls_ca_file, "PEM CA certificates the brokers' certificates chain to (implies --tls)")
+      ->envname("QUORUMQ_CLIENT_TLS_CA_FILE");
+  app.add_option("--tls-cert-file", g.tls_cert_file, "This client's PEM certificate, for brokers that require one")
+      ->envname("QUORUMQ_CLIENT_TLS_CERT_FILE");
+  app.add_option("--tls-key-file", g.tls_key_file, "The PEM private key of --tls-cert-file")
+      ->envname("QUORUMQ_CLIENT_TLS_KEY_FILE");
   int rc = 0;
 
   // topic ...

@@ -1,3 +1,4 @@
+#include "tls_stream.h"
 #include "quorumq/config.h"
 
 #include "core.h"
@@ -22,6 +23,9 @@ std::expected<void, Error> ClientConfig::validate() const {
   if (reconnect_backoff_ms == 0 || reconnect_backoff_max_ms < reconnect_backoff_ms)
     return invalid("reconnect_backoff_ms must be > 0 and <= reconnect_backoff_max_ms");
   if (max_frame_bytes < 1024) return invalid("max_frame_bytes must be >= 1024");
+  if (tls_cert_file.empty() != tls_key_file.empty())
+    return invalid("tls_cert_file and tls_key_file go together (this client's certificate and its private key)");
+  if (auto t = client::make_tls_context(*this); !t.error.empty()) return invalid(t.error);
   if (stall_timeout_ms == 0) return invalid("stall_timeout_ms must be > 0");
   return {};
 }

@@ -12,9 +12,10 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr std::size_t kMaxFramesPerWrite = 64;
 }  // namespace
 
-Connection::Connection(asio::io_context& io, const ClientConfig& config, std::string host, std::uint16_t port)
-    : io_(io), config_(config), host_(std::move(host)), port_(port),
-      address_(host_ + ":" + std::to_string(port_)), socket_(io) {}
+Connection::Connection(asio::io_context& io, const ClientConfig& config, std::string host, std::uint16_t port,
+                       asio::ssl::context* tls)
+    : io_(io), config_(config), host_(std::move(host)), port_(port), address_(host_ + ":" + std::to_string(port_)),
+      tls_(tls), stream_(std::make_shared<BrokerStream>(io, nullptr)) {}
 
 void Connection::request(protocol::ApiId api, flatbuffers::DetachedBuffer body, Clock::time_point deadline,
                          bool expect_response, ResponseFn fn, std::chrono::milliseconds expected) {
@@ -65,17 +66,33 @@ asio::awaitable<void> Connection::connect_and_run(std::uint64_t gen) {
                                      "; check --bootstrap / QUORUMQ_BOOTSTRAP"));
     co_return;
   }
+  auto stream = std::make_shared<BrokerStream>(io_, tls_);
+  stream_ = stream;
   asio::steady_timer timer(io_, std::chrono::milliseconds(config_.connect_timeout_ms));
   bool timed_out = false;
-  timer.async_wait([this, self, gen, &timed_out](std::error_code ec) {
+  timer.async_wait([this, self, gen, stream, &timed_out](std::error_code ec) {
     if (!ec && gen == generation_ && state_ == State::connecting) {
       timed_out = true;
-      std::error_code ignored;
-      socket_.close(ignored);
+      stream->close();
     }
   });
-  socket_ = asio::ip::tcp::socket(io_);
-  auto [cec, ep] = co_await asio::async_connect(socket_, endpoints, kToken);
+  auto [cec, ep] = co_await asio::async_connect(stream->socket(), endpoints, kToken);
+  if (!cec && !timed_out && gen == generation_ && stream->is_tls()) {
+    // TLS within the same connect_timeout_ms: a broker without TLS (or a paused one) ends here.
+    stream->expect_host(host_, config_.tls_verify_hostname);
+    auto [hec] = co_await stream->async_handshake(kToken);
+    if (gen != generation_) co_return;
+    if (hec || timed_out) {
+      timer.cancel();
+      std::string why = timed_out ? "no TLS handshake within connect_timeout_ms" : hec.message();
+      refused_ = !timed_out;
+      on_connect_failed(make_error(ClientError::broker_unreachable,
+                                   "TLS handshake with broker " + address_ + " failed: " + why +
+                                       "; does the broker have TLS on (--tls-cert-file), and is its certificate "
+                                       "signed by tls_ca_file (--tls-ca-file) for the name dialed?"));
+      co_return;
+    }
+  }
   timer.cancel();
   if (gen != generation_) co_return;
   if (cec || timed_out) {
@@ -91,7 +108,7 @@ asio::awaitable<void> Connection::connect_and_run(std::uint64_t gen) {
     co_return;
   }
   std::error_code ignored;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  stream->socket().set_option(asio::ip::tcp::no_delay(true), ignored);
   refused_ = false;
   first_bytes_.clear();
 
@@ -137,7 +154,7 @@ asio::awaitable<void> Connection::connect_and_run(std::uint64_t gen) {
   protocol::FrameDecoder decoder(config_.max_frame_bytes);
   for (;;) {
     auto buf = decoder.prepare(kReadChunk);
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf.data(), buf.size()), kToken);
+    auto [ec, n] = co_await stream->async_read_some(asio::buffer(buf.data(), buf.size()), kToken);
     if (gen != generation_) co_return;
     if (ec) {
       const std::string why = ec == asio::error::eof ? "closed by the broker" : ec.message();
@@ -151,7 +168,9 @@ asio::awaitable<void> Connection::connect_and_run(std::uint64_t gen) {
           e = make_error(ClientError::broker_unreachable,
                          address_ + " closed the connection before answering the quorumq handshake" +
                              (ec == asio::error::eof ? std::string() : " (" + why + ")") + ": is it a quorumq broker's client address (its --listen), not its admin or peer "
-                             "port? check --bootstrap / QUORUMQ_BOOTSTRAP");
+                             "port? check --bootstrap / QUORUMQ_BOOTSTRAP" +
+                             (stream->is_tls() ? std::string()
+                                               : std::string("; if the broker has TLS on, connect with --tls-ca-file")));
         }
         on_connect_failed(e);
       } else {
@@ -263,7 +282,7 @@ void Connection::do_write() {
     bufs.emplace_back(o.frame.body.data(), o.frame.body.size());
   }
   const std::uint64_t gen = generation_;
-  asio::async_write(socket_, bufs, [self = shared_from_this(), batch, gen](std::error_code ec, std::size_t) {
+  asio::async_write(*stream_, bufs, [self = shared_from_this(), stream = stream_, batch, gen](std::error_code ec, std::size_t) {
     if (gen != self->generation_) return;
     self->writing_ = false;
     if (ec) {
@@ -301,8 +320,7 @@ void Connection::fail_connection(const Error& e) {
   ++generation_;
   state_ = State::idle;
   if (failures_ == 0) next_attempt_ = Clock::now() + std::chrono::milliseconds(config_.reconnect_backoff_ms);
-  std::error_code ignored;
-  socket_.close(ignored);
+  stream_->close();
   writing_ = false;
   write_queue_.clear();
   auto inflight = std::move(in_flight_);
@@ -317,8 +335,7 @@ void Connection::close(const Error& reason) {
   if (state_ == State::closed) return;
   state_ = State::closed;  // first: callbacks below must not start a new connect
   ++generation_;
-  std::error_code ignored;
-  socket_.close(ignored);
+  stream_->close();
   if (backoff_timer_) backoff_timer_->cancel();
   write_queue_.clear();
   auto inflight = std::move(in_flight_);

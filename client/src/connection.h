@@ -21,6 +21,7 @@
 #include <asio.hpp>
 
 #include "core.h"
+#include "tls_stream.h"
 #include "quorumq/protocol/frame.h"
 #include "quorumq/protocol/messages.h"
 
@@ -28,7 +29,9 @@ namespace quorumq::client {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(asio::io_context& io, const ClientConfig& config, std::string host, std::uint16_t port);
+  // `tls`: the client's TLS context (null: plain TCP); it outlives the connection.
+  Connection(asio::io_context& io, const ClientConfig& config, std::string host, std::uint16_t port,
+             asio::ssl::context* tls = nullptr);
 
   // `expected`: how long the answer may legitimately take (a fetch's long-poll wait); past
   // that plus stall_timeout_ms the connection counts as stalled (see Core).
@@ -96,7 +99,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string host_;
   std::uint16_t port_;
   std::string address_;
-  asio::ip::tcp::socket socket_;
+  asio::ssl::context* tls_;
+  std::shared_ptr<BrokerStream> stream_;  // this attempt's; operations hold their own reference
   State state_ = State::idle;
   std::uint64_t generation_ = 0;  // bumps per connect attempt: stale coroutines stop
   std::uint32_t failures_ = 0;

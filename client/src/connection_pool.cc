@@ -49,7 +49,7 @@ std::shared_ptr<Connection> Core::Impl::connection(const std::string& address) {
   std::string host;
   std::uint16_t port = 0;
   if (!parse_host_port(address, host, port)) return nullptr;
-  auto c = std::make_shared<Connection>(io, config, host, port);
+  auto c = std::make_shared<Connection>(io, config, host, port, tls.get());
   connections.emplace(address, c);
   return c;
 }

@@ -21,6 +21,7 @@
 
 #include <asio.hpp>
 
+#include "tls_stream.h"
 #include "connection.h"
 #include "core.h"
 
@@ -30,9 +31,11 @@ namespace quorumq::client {
 bool parse_host_port(std::string_view s, std::string& host, std::uint16_t& port);
 
 struct Core::Impl {
-  explicit Impl(const ClientConfig& c) : config(c), work(asio::make_work_guard(io)), sweep(io) {}
+  explicit Impl(const ClientConfig& c)
+      : config(c), tls(client::make_tls_context(c).context), work(asio::make_work_guard(io)), sweep(io) {}
 
   ClientConfig config;
+  std::shared_ptr<asio::ssl::context> tls;  // null without TLS (validate() refused bad TLS files)
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   std::thread thread;

@@ -91,6 +91,19 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
                  "File holding the secret every broker of the cluster shares; peers prove they know it "
                  "(HMAC challenge) before their replication traffic is accepted")
       ->envname("QUORUMQ_CLUSTER_SECRET_FILE");
+  app.add_option("--tls-cert-file", c.tls_cert_file,
+                 "PEM certificate chain: the client listener (--listen) and the Kafka listener speak TLS 1.2+ "
+                 "with it (needs --tls-key-file)")
+      ->envname("QUORUMQ_TLS_CERT_FILE");
+  app.add_option("--tls-key-file", c.tls_key_file, "PEM private key of --tls-cert-file")->envname("QUORUMQ_TLS_KEY_FILE");
+  app.add_option("--tls-ca-file", c.tls_ca_file,
+                 "PEM CA certificates client certificates are checked against (mutual TLS)")
+      ->envname("QUORUMQ_TLS_CA_FILE");
+  std::string client_auth = "none";
+  app.add_option("--tls-client-auth", client_auth,
+                 "none | required: with required, a client without a certificate from --tls-ca-file is refused")
+      ->envname("QUORUMQ_TLS_CLIENT_AUTH")
+      ->check(CLI::IsMember({"none", "required"}));
   app.add_option("--admin-token-file", c.admin_token_file,
                  "File holding the admin endpoint's bearer token: /metrics and POST /v1/backup then need "
                  "`Authorization: Bearer <token>` (/healthz and /readyz stay open for probes)")
@@ -256,6 +269,13 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
     if (auto e = read_secret("--cluster-secret-file", c.cluster_secret_file, c.cluster_secret,
                              c.cluster_secret_world_readable))
       return std::unexpected(*e);
+  c.tls_client_auth_required = client_auth == "required";
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty())
+    return std::unexpected("--tls-cert-file and --tls-key-file go together (the certificate and its private key)");
+  if (c.tls_cert_file.empty() && (!c.tls_ca_file.empty() || c.tls_client_auth_required))
+    return std::unexpected("--tls-ca-file and --tls-client-auth need --tls-cert-file (TLS on the listeners first)");
+  if (c.tls_client_auth_required && c.tls_ca_file.empty())
+    return std::unexpected("--tls-client-auth=required needs --tls-ca-file (the CA clients' certificates chain to)");
   if (!c.admin_token_file.empty())
     if (auto e = read_secret("--admin-token-file", c.admin_token_file, c.admin_token, c.admin_token_world_readable))
       return std::unexpected(*e);

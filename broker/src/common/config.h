@@ -48,6 +48,9 @@ struct BrokerConfig {
   std::string cluster_secret;
   std::string cluster_secret_file;
   bool cluster_secret_world_readable = false;
+  // TLS on the client and Kafka listeners (--tls-cert-file); empty: plain TCP.
+  std::string tls_cert_file, tls_key_file, tls_ca_file;
+  bool tls_client_auth_required = false;
   // The admin endpoint's bearer token (--admin-token-file); empty: its routes are open.
   std::string admin_token;
   std::string admin_token_file;

@@ -19,14 +19,12 @@ namespace quorumq::broker {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(Server::Impl& srv, Socket sock)
-      : srv_(srv), sock_(std::move(sock)), decoder_(srv.config.max_frame_bytes), out_wake_(sock_.get_executor()),
-        in_wake_(sock_.get_executor()), watchdog_(sock_.get_executor()) {}
+      : srv_(srv), sock_(srv.client_stream(std::move(sock))), decoder_(srv.config.max_frame_bytes),
+        out_wake_(sock_.get_executor()), in_wake_(sock_.get_executor()), watchdog_(sock_.get_executor()) {}
 
   void start() {
     auto self = shared_from_this();
-    asio::co_spawn(sock_.get_executor(), [self] { return self->reader(); }, asio::detached);
-    asio::co_spawn(sock_.get_executor(), [self] { return self->writer(); }, asio::detached);
-    asio::co_spawn(sock_.get_executor(), [self] { return self->watch(); }, asio::detached);
+    asio::co_spawn(sock_.get_executor(), [self] { return self->begin(); }, asio::detached);
   }
 
   // Any thread. Releases what the request held (`charged` bytes, plus `reserved` for its answer
@@ -51,6 +49,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
+  // The TLS handshake (if the listener has TLS), then reading, writing and the time limits.
+  awaitable<void> begin() {
+    if (!co_await srv_.tls_handshake(sock_, "client")) co_return close();
+    auto self = shared_from_this();
+    asio::co_spawn(sock_.get_executor(), [self] { return self->reader(); }, asio::detached);
+    asio::co_spawn(sock_.get_executor(), [self] { return self->writer(); }, asio::detached);
+    asio::co_spawn(sock_.get_executor(), [self] { return self->watch(); }, asio::detached);
+  }
+
   // What an answer may need before it exists: a fetch reserves its (clamped) max_bytes.
   static constexpr std::size_t kAnswerReserve = 4096;
 
@@ -269,7 +276,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   Server::Impl& srv_;
-  Socket sock_;
+  ClientStream sock_;
   protocol::FrameDecoder decoder_;
   std::deque<protocol::OutgoingFrame> outq_;
   Timer out_wake_, in_wake_, watchdog_;

@@ -18,14 +18,12 @@ namespace quorumq::broker {
 class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
  public:
   KafkaConnection(Server::Impl& srv, Socket sock)
-      : srv_(srv), sock_(std::move(sock)), read_wake_(sock_.get_executor()), write_wake_(sock_.get_executor()),
-        watchdog_(sock_.get_executor()) {}
+      : srv_(srv), sock_(srv.client_stream(std::move(sock))), read_wake_(sock_.get_executor()),
+        write_wake_(sock_.get_executor()), watchdog_(sock_.get_executor()) {}
 
   void start() {
     auto self = shared_from_this();
-    asio::co_spawn(sock_.get_executor(), [self] { return self->reader(); }, asio::detached);
-    asio::co_spawn(sock_.get_executor(), [self] { return self->writer(); }, asio::detached);
-    asio::co_spawn(sock_.get_executor(), [self] { return self->watch(); }, asio::detached);
+    asio::co_spawn(sock_.get_executor(), [self] { return self->begin(); }, asio::detached);
   }
   void close_from_any_thread() {
     asio::dispatch(sock_.get_executor(), [self = shared_from_this()] { self->close(); });
@@ -43,6 +41,15 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
     std::optional<kafka::Answer> answer;
     bool exclusive = false;
   };
+
+  // The TLS handshake (SSL on the Kafka listener, if configured), then reading and writing.
+  awaitable<void> begin() {
+    if (!co_await srv_.tls_handshake(sock_, "Kafka")) co_return close();
+    auto self = shared_from_this();
+    asio::co_spawn(sock_.get_executor(), [self] { return self->reader(); }, asio::detached);
+    asio::co_spawn(sock_.get_executor(), [self] { return self->writer(); }, asio::detached);
+    asio::co_spawn(sock_.get_executor(), [self] { return self->watch(); }, asio::detached);
+  }
 
   static bool is_data_api(const std::vector<std::uint8_t>& req) {
     const int key = (int{req[0]} << 8) | req[1];
@@ -206,7 +213,7 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
   }
 
   Server::Impl& srv_;
-  Socket sock_;
+  ClientStream sock_;
   Timer read_wake_, write_wake_, watchdog_;
   std::deque<std::shared_ptr<Slot>> slots_;  // requests being handled, oldest first
   std::vector<std::uint8_t> spare_;          // a request buffer to reuse

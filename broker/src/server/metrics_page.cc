@@ -97,6 +97,10 @@ std::string Server::Impl::render_metrics() const {
   counter("quorumq_connections_open", "Client connections open", static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.connections_open)), "gauge");
   counter("quorumq_connections_refused_total", "Connections refused by --max-connections", m.connections_refused);
   counter("quorumq_bad_frames_total", "Malformed, oversized or unverifiable frames (connection closed)", m.bad_frames);
+  counter("quorumq_tls_handshake_failures_total",
+          "Client and Kafka connections closed because their TLS handshake failed (plain text, untrusted or no "
+          "certificate, timeout)",
+          m.tls_handshake_failures);
   counter("quorumq_admin_auth_failures_total",
           "Admin HTTP requests refused for a missing or wrong bearer token (--admin-token-file)", m.admin_auth_failures);
   counter("quorumq_connection_buffered_bytes",

@@ -235,6 +235,7 @@ std::expected<void, std::string> Server::start() {
     spdlog::info("node {} serves Kafka clients on {}", d.config.node_id, d.config.kafka_listen->str());
   }
   register_raft_api();
+  if (auto e = d.load_tls()) return std::unexpected(*e);
   if (auto p = d.transport.listen(); !p) return std::unexpected(p.error());
   if (d.config.peers.size() > 1) {
     spdlog::info("node {}: peers connect to {}; peer links {}", d.config.node_id, d.config.peer_listen->str(),

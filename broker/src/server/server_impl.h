@@ -20,6 +20,7 @@
 #include <stop_token>
 #include <thread>
 
+#include "client_stream.h"
 #include "context.h"
 #include "handlers.h"
 #include "peer_transport.h"
@@ -38,6 +39,7 @@ using Socket = tcp::socket::rebind_executor<Strand>::other;
 using Timer = asio::steady_timer::rebind_executor<Strand>::other;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = asio::experimental::as_tuple(use_awaitable);
+using ClientStream = BasicClientStream<Socket>;
 
 namespace server_detail {
 
@@ -122,6 +124,14 @@ struct Server::Impl {
   tcp::acceptor acceptor{io};
   tcp::acceptor admin_acceptor{io};
   tcp::acceptor kafka_acceptor{io};  // open only with --kafka-listen
+  // TLS for the client and Kafka listeners (--tls-cert-file), built at start (tls.cc).
+  std::optional<asio::ssl::context> tls;
+  std::optional<std::string> load_tls();  // an error message, or nullopt
+  // A client stream on a socket accepted by a client listener: TLS if configured.
+  ClientStream client_stream(Socket sock) { return ClientStream(std::move(sock), tls ? &*tls : nullptr); }
+  // The TLS handshake of an accepted connection, within --partial-frame-timeout-ms; false (the
+  // stream closed, the failure counted and logged) if it failed. True at once without TLS.
+  awaitable<bool> tls_handshake(ClientStream& s, std::string_view kind);
   asio::signal_set signals{io, SIGINT, SIGTERM};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{io.get_executor()};
   std::mutex conns_mu;

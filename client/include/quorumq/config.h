@@ -35,6 +35,15 @@ struct QUORUMQ_API ClientConfig {
   // request_timeout_ms.
   std::uint32_t stall_timeout_ms = 300;
   std::uint32_t max_frame_bytes = 64u << 20;
+  // TLS to the brokers (a broker with --tls-cert-file): on when `tls` is set or a CA file is
+  // given. The broker's certificate must chain to tls_ca_file (else the system's CAs) and name
+  // the host dialed (unless tls_verify_hostname is false). tls_cert_file + tls_key_file: this
+  // client's certificate, for brokers that require one (--tls-client-auth=required).
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool tls_verify_hostname = true;
 
   [[nodiscard]] std::expected<void, Error> validate() const;
 };

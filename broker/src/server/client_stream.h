@@ -1,0 +1,52 @@
+// A client connection's byte stream (server layer only): the TCP socket, or TLS over it when the
+// broker has --tls-cert-file. It meets Asio's AsyncReadStream and AsyncWriteStream, so
+// asio::async_read / async_write and the connections' coroutines work on either unchanged.
+#pragma once
+
+#include <asio.hpp>
+#include <asio/ssl.hpp>
+
+#include <optional>
+#include <utility>
+
+namespace quorumq::broker {
+
+template <typename Socket>
+class BasicClientStream {
+ public:
+  using executor_type = typename Socket::executor_type;
+  BasicClientStream(Socket s, asio::ssl::context* tls) {
+    if (tls) tls_.emplace(std::move(s), *tls);
+    else plain_.emplace(std::move(s));
+  }
+  executor_type get_executor() { return socket().get_executor(); }
+  Socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+  const Socket& socket() const { return tls_ ? tls_->next_layer() : *plain_; }
+  bool is_tls() const { return tls_.has_value(); }
+  SSL* ssl() { return tls_ ? tls_->native_handle() : nullptr; }
+
+  template <typename Token>
+  auto async_handshake(Token&& token) {
+    return tls_->async_handshake(asio::ssl::stream_base::server, std::forward<Token>(token));
+  }
+  template <typename Buffers, typename Token>
+  auto async_read_some(const Buffers& b, Token&& token) {
+    if (tls_) return tls_->async_read_some(b, std::forward<Token>(token));
+    return plain_->async_read_some(b, std::forward<Token>(token));
+  }
+  template <typename Buffers, typename Token>
+  auto async_write_some(const Buffers& b, Token&& token) {
+    if (tls_) return tls_->async_write_some(b, std::forward<Token>(token));
+    return plain_->async_write_some(b, std::forward<Token>(token));
+  }
+  void close(std::error_code& ec) { socket().close(ec); }
+  void shutdown(asio::ip::tcp::socket::shutdown_type what, std::error_code& ec) { socket().shutdown(what, ec); }
+  asio::ip::tcp::endpoint remote_endpoint(std::error_code& ec) const { return socket().remote_endpoint(ec); }
+  std::size_t available(std::error_code& ec) const { return socket().available(ec); }
+
+ private:
+  std::optional<Socket> plain_;
+  std::optional<asio::ssl::stream<Socket>> tls_;
+};
+
+}  // namespace quorumq::broker

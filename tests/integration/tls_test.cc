@@ -1,0 +1,153 @@
+// TLS on the client and Kafka listeners (issue 18, first part), with real processes and
+// certificates made by the openssl command line: the quorumq CLI (our SDK) and kcat (librdkafka,
+// security.protocol=SSL) produce and consume through a broker with --tls-cert-file; a plain-text
+// client, a client that does not trust the broker's CA, and (with --tls-client-auth=required) a
+// client without a certificate are each refused with a message that says what to do, counted in
+// quorumq_tls_handshake_failures_total, and change nothing; a key that does not match its
+// certificate stops the broker at start.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "harness.h"
+
+namespace quorumq::test {
+namespace {
+
+std::string cli() { return std::filesystem::path(broker_binary()).parent_path().parent_path() / "client/cli/quorumq"; }
+
+// A CA, a broker certificate for localhost / 127.0.0.1 signed by it, a client certificate signed
+// by it, and a second CA nobody uses.
+class Certificates {
+ public:
+  explicit Certificates(const std::filesystem::path& dir) : dir_(dir) {
+    ca("ca");
+    ca("other-ca");
+    leaf("broker", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1");
+    leaf("client", "quorumq-client", "extendedKeyUsage=clientAuth");
+  }
+  std::string operator()(const std::string& name) const { return (dir_ / name).string(); }
+
+ private:
+  void run(const std::vector<std::string>& argv) {
+    auto r = run_program(argv, {}, std::chrono::seconds(60));
+    ASSERT_EQ(r.status, 0) << r.err;
+  }
+  void ca(const std::string& n) {
+    run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", (*this)(n + ".key"), "-out",
+         (*this)(n + ".pem"), "-days", "2", "-subj", "/CN=" + n});
+  }
+  void leaf(const std::string& n, const std::string& cn, const std::string& ext) {
+    run({"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", (*this)(n + ".key"), "-out", (*this)(n + ".csr"),
+         "-subj", "/CN=" + cn});
+    std::ofstream((*this)(n + ".ext")) << ext << "\n";
+    run({"openssl", "x509", "-req", "-in", (*this)(n + ".csr"), "-CA", (*this)("ca.pem"), "-CAkey", (*this)("ca.key"),
+         "-CAcreateserial", "-out", (*this)(n + ".pem"), "-days", "2", "-extfile", (*this)(n + ".ext")});
+  }
+  std::filesystem::path dir_;
+};
+
+std::string metric(std::uint16_t admin_port, const std::string& name) {
+  auto m = http_get(admin_port, "/metrics");
+  if (!m) return {};
+  const auto at = m->body.find("\n" + name + " ");
+  if (at == std::string::npos) return {};
+  const auto end = m->body.find('\n', at + 1);
+  return m->body.substr(at + name.size() + 2, end - at - name.size() - 2);
+}
+
+TEST(Tls, cliAndKcatOverTls_plainAndUntrustedClientsRefused) {
+  TempDir dir;
+  Certificates certs(dir.path());
+  const std::uint16_t kafka_port = free_port();
+  BrokerProcess b(1, dir.path() / "d",
+                  {"--log-level=info", "--tls-cert-file=" + certs("broker.pem"), "--tls-key-file=" + certs("broker.key"),
+                   "--kafka-listen=127.0.0.1:" + std::to_string(kafka_port)});
+  b.start();
+  EXPECT_NE(b.log_contains("TLS on the client and Kafka listener(s)").find("TLS 1.2+"), std::string::npos);
+  const std::vector<std::string> tls = {cli(), "--bootstrap", "localhost:" + std::to_string(b.port()), "--tls-ca-file",
+                                        certs("ca.pem")};
+  auto with = [](std::vector<std::string> base, std::vector<std::string> more) {
+    base.insert(base.end(), more.begin(), more.end());
+    return base;
+  };
+  auto r = run_program(with(tls, {"topic", "create", "t", "--partitions", "1", "--replicas", "1"}), {}, 60s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_program(with(tls, {"produce", "t"}), "one\ntwo\n", 60s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_program(with(tls, {"consume", "t", "-p", "0", "-e"}), {}, 60s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "one\ntwo\n");
+
+  // A plain-text client: refused, told about TLS; the broker counts and logs it.
+  r = run_program({cli(), "--bootstrap", b.address(), "--connect-timeout-ms", "3000", "topic", "list"}, {}, 60s);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("if the broker has TLS on, connect with --tls-ca-file"), std::string::npos) << r.err;
+  EXPECT_TRUE(wait_until([&] { return !b.log_contains("TLS handshake failed").empty(); }, 10s));
+  EXPECT_NE(b.log_contains("TLS handshake failed").find("plain text"), std::string::npos);
+  // A client that trusts another CA: refused by its own check, before it sends anything.
+  r = run_program({cli(), "--bootstrap", "localhost:" + std::to_string(b.port()), "--tls-ca-file", certs("other-ca.pem"),
+                   "--connect-timeout-ms", "3000", "topic", "list"},
+                  {}, 60s);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("certificate verify failed"), std::string::npos) << r.err;
+  EXPECT_NE(metric(b.admin_port(), "quorumq_tls_handshake_failures_total"), "0");
+
+  // kcat over SSL on the Kafka listener reads what the CLI wrote and writes more.
+  const std::string kafka = "127.0.0.1:" + std::to_string(kafka_port);
+  const std::vector<std::string> ssl = {"-X", "security.protocol=SSL", "-X", "ssl.ca.location=" + certs("ca.pem")};
+  r = run_program(with({"kcat", "-b", kafka, "-P", "-t", "t"}, ssl), "three\n", 60s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = run_program(with({"kcat", "-b", kafka, "-C", "-t", "t", "-o", "beginning", "-e", "-q"}, ssl), {}, 60s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "one\ntwo\nthree\n");
+  // kcat in plain text gets nowhere (and writes nothing).
+  r = run_program({"kcat", "-b", kafka, "-P", "-t", "t", "-X", "message.timeout.ms=3000"}, "plain\n", 60s);
+  EXPECT_NE(r.status, 0);
+  r = run_program(with(tls, {"consume", "t", "-p", "0", "-e"}), {}, 60s);
+  EXPECT_EQ(r.out, "one\ntwo\nthree\n");
+}
+
+TEST(Tls, mutualTls_aClientWithoutACertificateIsRefused) {
+  TempDir dir;
+  Certificates certs(dir.path());
+  BrokerProcess b(1, dir.path() / "d",
+                  {"--log-level=info", "--tls-cert-file=" + certs("broker.pem"), "--tls-key-file=" + certs("broker.key"),
+                   "--tls-ca-file=" + certs("ca.pem"), "--tls-client-auth=required"});
+  b.start();
+  const std::vector<std::string> base = {cli(), "--bootstrap", "localhost:" + std::to_string(b.port()),
+                                         "--tls-ca-file", certs("ca.pem"), "--connect-timeout-ms", "3000"};
+  auto with = [&](std::vector<std::string> more) {
+    auto v = base;
+    v.insert(v.end(), more.begin(), more.end());
+    return v;
+  };
+  auto r = run_program(with({"topic", "list"}), {}, 60s);
+  EXPECT_NE(r.status, 0) << "no client certificate, yet the broker answered: " << r.out;
+  EXPECT_TRUE(wait_until([&] { return !b.log_contains("TLS handshake failed").empty(); }, 10s));
+  r = run_program(with({"--tls-cert-file", certs("client.pem"), "--tls-key-file", certs("client.key"), "topic", "create",
+                        "m", "--partitions", "1", "--replicas", "1"}),
+                  {}, 60s);
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST(Tls, badCertificateFilesStopTheBrokerSayingWhy) {
+  TempDir dir;
+  Certificates certs(dir.path());
+  auto start = [&](const std::string& cert, const std::string& key) {
+    return run_program({broker_binary(), "--node-id=1", "--listen=127.0.0.1:" + std::to_string(free_port()),
+                        "--admin-listen=127.0.0.1:" + std::to_string(free_port()),
+                        "--data-dir=" + (dir.path() / "d").string(), "--tls-cert-file=" + cert, "--tls-key-file=" + key},
+                       {}, 30s);
+  };
+  auto r = start(certs("broker.pem"), certs("client.key"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--tls-key-file " + certs("client.key") + ": key values mismatch"), std::string::npos) << r.err;
+  r = start(certs("missing.pem"), certs("broker.key"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--tls-cert-file " + certs("missing.pem")), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace quorumq::test
