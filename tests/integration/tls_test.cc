@@ -7,6 +7,7 @@
 // certificate stops the broker at start.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -130,6 +131,70 @@ TEST(Tls, mutualTls_aClientWithoutACertificateIsRefused) {
                         "m", "--partitions", "1", "--replicas", "1"}),
                   {}, 60s);
   EXPECT_EQ(r.status, 0) << r.err;
+}
+
+// SIGHUP reloads the certificate files: new connections get the new certificate (here one from
+// another CA, so who trusts what tells them apart), a connection opened before keeps working,
+// and a reload of broken files keeps the previous certificate (counted, logged).
+TEST(Tls, sighupReloadsCertificates_openConnectionsCarryOn) {
+  TempDir dir;
+  Certificates certs(dir.path());
+  // The broker reads these two paths; the test swaps what they hold.
+  const auto cert = dir.path() / "live.pem", key = dir.path() / "live.key";
+  std::filesystem::copy_file(certs("broker.pem"), cert);
+  std::filesystem::copy_file(certs("broker.key"), key);
+  // A second broker certificate, from the other CA.
+  auto mk = [&](std::vector<std::string> argv) {
+    auto r = run_program(argv, {}, 60s);
+    ASSERT_EQ(r.status, 0) << r.err;
+  };
+  mk({"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", certs("b2.key"), "-out", certs("b2.csr"), "-subj",
+      "/CN=localhost"});
+  mk({"openssl", "x509", "-req", "-in", certs("b2.csr"), "-CA", certs("other-ca.pem"), "-CAkey", certs("other-ca.key"),
+      "-CAcreateserial", "-out", certs("b2.pem"), "-days", "2", "-extfile", certs("broker.ext")});
+  BrokerProcess b(1, dir.path() / "d",
+                  {"--log-level=info", "--tls-cert-file=" + cert.string(), "--tls-key-file=" + key.string()});
+  b.start();
+  auto client = [&](const std::string& ca) {
+    return std::vector<std::string>{cli(), "--bootstrap", "localhost:" + std::to_string(b.port()), "--tls-ca-file", ca,
+                                    "--connect-timeout-ms", "3000"};
+  };
+  auto with = [](std::vector<std::string> base, std::vector<std::string> more) {
+    base.insert(base.end(), more.begin(), more.end());
+    return base;
+  };
+  ASSERT_EQ(run_program(with(client(certs("ca.pem")), {"topic", "create", "t", "--partitions", "1", "--replicas", "1"}),
+                        {}, 60s).status, 0);
+  // A consumer that connected under the first certificate, printing as messages arrive.
+  testsupport::SpawnOptions o;
+  o.argv = with(client(certs("ca.pem")), {"consume", "t", "-p", "0", "-o", "beginning", "-n", "2", "--timeout-ms", "60000"});
+  o.output = dir.path() / "consumer.out";
+  testsupport::Process consumer(o);
+  ASSERT_EQ(run_program(with(client(certs("ca.pem")), {"produce", "t"}), "before\n", 60s).status, 0);
+  auto out = [&] {
+    std::ifstream f(dir.path() / "consumer.out");
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  ASSERT_TRUE(wait_until([&] { return out().find("before\n") != std::string::npos; }, 30s)) << out();
+
+  // Broken files first: the reload fails and the old certificate stays.
+  std::filesystem::copy_file(certs("client.key"), key, std::filesystem::copy_options::overwrite_existing);
+  ASSERT_EQ(::kill(b.pid(), SIGHUP), 0);
+  EXPECT_TRUE(wait_until([&] { return !b.log_contains("TLS certificates NOT reloaded").empty(); }, 10s));
+  EXPECT_EQ(run_program(with(client(certs("ca.pem")), {"topic", "list"}), {}, 60s).status, 0);
+  // Then the other CA's certificate: new clients must trust that CA now.
+  std::filesystem::copy_file(certs("b2.pem"), cert, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(certs("b2.key"), key, std::filesystem::copy_options::overwrite_existing);
+  ASSERT_EQ(::kill(b.pid(), SIGHUP), 0);
+  EXPECT_TRUE(wait_until([&] { return !b.log_contains("TLS certificates reloaded from").empty(); }, 10s));
+  auto r = run_program(with(client(certs("ca.pem")), {"topic", "list"}), {}, 60s);
+  EXPECT_NE(r.status, 0) << "a client trusting only the old CA still connected";
+  EXPECT_NE(r.err.find("certificate verify failed"), std::string::npos) << r.err;
+  r = run_program(with(client(certs("other-ca.pem")), {"produce", "t"}), "after\n", 60s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  // The consumer's connection, made under the old certificate, still delivers.
+  EXPECT_TRUE(wait_until([&] { return out().find("after\n") != std::string::npos; }, 30s)) << out();
+  EXPECT_EQ(consumer.wait(30s), std::optional<int>(0)) << out();
 }
 
 TEST(Tls, badCertificateFilesStopTheBrokerSayingWhy) {

@@ -29,7 +29,9 @@ struct Metrics {
   std::atomic<std::uint64_t> connections_refused{0};
   std::atomic<std::uint64_t> bad_frames{0};
   std::atomic<std::uint64_t> admin_auth_failures{0};
-  std::atomic<std::uint64_t> tls_handshake_failures{0};  // client/Kafka connections whose TLS handshake failed  // admin requests without the right bearer token
+  std::atomic<std::uint64_t> tls_handshake_failures{0};  // client/Kafka connections whose TLS handshake failed
+  std::atomic<std::uint64_t> tls_reloads{0}, tls_reload_failures{0};  // SIGHUP
+  std::atomic<std::int64_t> tls_certificate_not_after{0};  // Unix time; 0: no TLS  // admin requests without the right bearer token
   std::atomic<std::uint64_t> connections_backpressured{0};  // times a connection stopped reading (budget)
   std::atomic<std::uint64_t> connections_write_timeouts{0};  // closed: answers not read for --write-timeout-ms
   std::atomic<std::uint64_t> accept_errors{0};     // accept() failed (e.g. out of descriptors)

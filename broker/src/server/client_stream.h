@@ -6,6 +6,7 @@
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -15,8 +16,10 @@ template <typename Socket>
 class BasicClientStream {
  public:
   using executor_type = typename Socket::executor_type;
-  BasicClientStream(Socket s, asio::ssl::context* tls) {
-    if (tls) tls_.emplace(std::move(s), *tls);
+  // `tls` null: plain TCP. The stream keeps its context alive (a reload on SIGHUP makes a new
+  // one for new connections; established ones go on with theirs).
+  BasicClientStream(Socket s, std::shared_ptr<asio::ssl::context> tls) : ctx_(std::move(tls)) {
+    if (ctx_) tls_.emplace(std::move(s), *ctx_);
     else plain_.emplace(std::move(s));
   }
   executor_type get_executor() { return socket().get_executor(); }
@@ -45,6 +48,7 @@ class BasicClientStream {
   std::size_t available(std::error_code& ec) const { return socket().available(ec); }
 
  private:
+  std::shared_ptr<asio::ssl::context> ctx_;
   std::optional<Socket> plain_;
   std::optional<asio::ssl::stream<Socket>> tls_;
 };

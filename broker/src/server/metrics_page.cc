@@ -101,6 +101,12 @@ std::string Server::Impl::render_metrics() const {
           "Client and Kafka connections closed because their TLS handshake failed (plain text, untrusted or no "
           "certificate, timeout)",
           m.tls_handshake_failures);
+  counter("quorumq_tls_reloads_total", "Successful reloads of the TLS certificates (SIGHUP)", m.tls_reloads);
+  counter("quorumq_tls_reload_failures_total", "SIGHUP reloads that failed (the previous certificates stay in use)",
+          m.tls_reload_failures);
+  counter("quorumq_tls_certificate_not_after_seconds",
+          "When the client listeners' TLS certificate expires (Unix time; 0 without TLS): alert well before",
+          static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.tls_certificate_not_after.load())), "gauge");
   counter("quorumq_admin_auth_failures_total",
           "Admin HTTP requests refused for a missing or wrong bearer token (--admin-token-file)", m.admin_auth_failures);
   counter("quorumq_connection_buffered_bytes",

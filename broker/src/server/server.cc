@@ -185,6 +185,7 @@ awaitable<void> Server::Impl::shutdown() {
   std::error_code ec;
   admin_acceptor.close(ec);
   signals.cancel(ec);
+  hup.cancel(ec);
   work.reset();
   t.expires_after(std::chrono::milliseconds(20));
   co_await t.async_wait(kTuple);
@@ -296,6 +297,7 @@ std::expected<void, std::string> Server::start() {
       cv.wait_for(lk, stop, std::chrono::seconds(1), [] { return false; });  // nothing to check: look again later
     }
   });
+  asio::co_spawn(d.io, d.reload_tls_on_sighup(), asio::detached);
   d.signals.async_wait([&d](std::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {} received", sig);

@@ -124,11 +124,22 @@ struct Server::Impl {
   tcp::acceptor acceptor{io};
   tcp::acceptor admin_acceptor{io};
   tcp::acceptor kafka_acceptor{io};  // open only with --kafka-listen
-  // TLS for the client and Kafka listeners (--tls-cert-file), built at start (tls.cc).
-  std::optional<asio::ssl::context> tls;
+  // TLS for the client and Kafka listeners (--tls-cert-file), built at start and again on
+  // SIGHUP (tls.cc); new connections take the current context.
+  std::shared_ptr<asio::ssl::context> tls;  // under tls_mu
+  std::mutex tls_mu;
+  asio::signal_set hup{io, SIGHUP};
   std::optional<std::string> load_tls();  // an error message, or nullopt
+  awaitable<void> reload_tls_on_sighup();
   // A client stream on a socket accepted by a client listener: TLS if configured.
-  ClientStream client_stream(Socket sock) { return ClientStream(std::move(sock), tls ? &*tls : nullptr); }
+  ClientStream client_stream(Socket sock) {
+    std::shared_ptr<asio::ssl::context> ctx;
+    {
+      std::lock_guard lk(tls_mu);
+      ctx = tls;
+    }
+    return ClientStream(std::move(sock), std::move(ctx));
+  }
   // The TLS handshake of an accepted connection, within --partial-frame-timeout-ms; false (the
   // stream closed, the failure counted and logged) if it failed. True at once without TLS.
   awaitable<bool> tls_handshake(ClientStream& s, std::string_view kind);
