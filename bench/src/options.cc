@@ -15,6 +15,8 @@ std::expected<BenchConfig, int> parse_options(int argc, char** argv) {
 
   app.add_option("--spawn", c.spawn, "Start N local brokers in temp dirs (and remove them at the end)")->check(CLI::Range(1, 9));
   app.add_option("--bootstrap", c.bootstrap, "Running brokers HOST:PORT,... (instead of --spawn)");
+  app.add_option("--tls-ca-file", c.tls_ca_file,
+                 "Connect with TLS (brokers with --tls-cert-file), trusting this PEM CA (with --bootstrap)");
   app.add_option("--broker-bin", c.broker_bin, "quorumq-broker for --spawn (default: $QUORUMQ_BROKER_BIN or the build tree)");
   app.add_option("--broker-log-level", c.broker_log_level, "--log-level of spawned brokers");
   app.add_option("--election-timeout-ms", c.election_timeout_ms, "Passed to spawned brokers (0: their default)");

@@ -19,6 +19,7 @@ struct BenchConfig {
   std::uint32_t election_timeout_ms = 0;  // 0: broker default
   bool keep_data = false;
   std::string fsync_dir;                  // --bootstrap runs: where to probe the fsync ceiling
+  std::string tls_ca_file;                // --bootstrap runs: brokers with TLS, their CA (PEM)
 
   // Workload.
   double duration_s = 10;                 // 0 with --messages: until that many are sent

@@ -17,6 +17,6 @@ struct TopicLayout {
 
 // replicas 0: min(3, brokers). Fails after ~60 s.
 std::expected<TopicLayout, std::string> setup_topic(const std::string& bootstrap, const std::string& topic, int partitions,
-                                                    int replicas);
+                                                    int replicas, const std::string& tls_ca_file = {});
 
 }  // namespace quorumq::bench
