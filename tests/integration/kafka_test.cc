@@ -11,6 +11,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "cluster.h"
 #include "load.h"
@@ -474,6 +475,68 @@ TEST_F(KafkaListener, kafkaPythonGroupCommitsAndANewProcessResumes) {
   EXPECT_EQ(sum, 90) << "the commits are in the partitions' logs, where the native CLI reads them";
 }
 
+// The confluent-kafka group tests' Python. A consumer process (argv: its output file, the
+// brokers) of `group` on `topic`, committing each message after writing "partition offset value".
+std::string confluent_consumer(const std::string& group, const std::string& topic, const std::string& config) {
+  return R"PY(
+import sys
+from confluent_kafka import Consumer, KafkaException
+name, boot = sys.argv[1], sys.argv[2]
+c = Consumer({'bootstrap.servers': boot, 'group.id': ')PY" + group + R"PY(', 'auto.offset.reset': 'earliest',
+              'enable.auto.commit': False, 'heartbeat.interval.ms': 500, )PY" + config + R"PY(})
+c.subscribe([')PY" + topic + R"PY('])
+out = open(name, 'a', buffering=1)
+while True:
+    m = c.poll(0.2)
+    if m is None or m.error():
+        continue
+    out.write('%d %d %s\n' % (m.partition(), m.offset(), m.value().decode()))
+    try:
+        c.commit(message=m, asynchronous=False)
+    except KafkaException as e:
+        sys.stderr.write('commit failed: %s\n' % e)
+)PY";
+}
+// The driver's start (argv: brokers, a directory, the consumer script, ...): produce(lo, hi)
+// sends m<lo>..m<hi-1> to `topic` with acks=all; spawn(n) starts n consumers writing
+// <dir>/c<i>.txt; lines(f) reads one's output; wait(cond, secs) polls a condition.
+std::string confluent_driver(const std::string& topic) {
+  return R"PY(
+import os, signal, subprocess, sys, time
+from confluent_kafka import Producer
+boot, d, consumer = sys.argv[1], sys.argv[2], sys.argv[3]
+p = Producer({'bootstrap.servers': boot, 'acks': 'all', 'linger.ms': 5, 'message.timeout.ms': 60000})
+def produce(lo, hi):
+    for i in range(lo, hi):
+        p.produce(')PY" + topic + R"PY(', key=str(i), value='m%d' % i)
+        p.poll(0)
+    p.flush(90)
+def spawn(n):
+    files = [os.path.join(d, 'c%d.txt' % i) for i in range(n)]
+    return files, [subprocess.Popen([sys.executable, '-c', consumer, f, boot]) for f in files]
+def lines(f):
+    try:
+        with open(f) as h: return [l.split() for l in h if l.endswith('\n')]
+    except FileNotFoundError: return []
+def wait(cond, secs):
+    end = time.time() + secs
+    while time.time() < end:
+        if cond(): return True
+        time.sleep(0.05)
+    return False
+)PY";
+}
+// What consumer i wrote: (partition, offset, value) per message, in order.
+std::vector<std::tuple<int, std::int64_t, std::string>> consumed_by(const std::filesystem::path& dir, int i) {
+  std::vector<std::tuple<int, std::int64_t, std::string>> out;
+  std::ifstream f(dir / ("c" + std::to_string(i) + ".txt"));
+  int part;
+  std::int64_t off;
+  std::string v;
+  while (f >> part >> off >> v) out.emplace_back(part, off, v);
+  return out;
+}
+
 // Three confluent-kafka (librdkafka) consumer processes share six partitions in one group with
 // the cooperative-sticky assignor (incremental rebalances: members keep what they keep while the
 // rest moves in two steps), committing after each message; one is kill -9ed. The other two take its partitions over after
@@ -485,45 +548,11 @@ TEST_F(KafkaListener, confluentGroupOfThree_oneKilled_theOthersResumeWithNothing
   std::string boot;
   for (int i = 0; i < 3; ++i) boot += (i ? "," : "") + kafka_address(i);
   const auto dir = cl.dir();
-  const std::string consumer = R"PY(
-import sys
-from confluent_kafka import Consumer
-name, boot = sys.argv[1], sys.argv[2]
-c = Consumer({'bootstrap.servers': boot, 'group.id': 'k6g', 'auto.offset.reset': 'earliest',
-              'enable.auto.commit': False, 'session.timeout.ms': 6000, 'heartbeat.interval.ms': 500,
-              'partition.assignment.strategy': 'cooperative-sticky'})
-c.subscribe(['k6'])
-out = open(name, 'a', buffering=1)
-while True:
-    m = c.poll(0.2)
-    if m is None or m.error():
-        continue
-    out.write('%d %d %s\n' % (m.partition(), m.offset(), m.value().decode()))
-    c.commit(message=m, asynchronous=False)
-)PY";
-  const std::string script = R"PY(
-import os, signal, subprocess, sys, time
-from confluent_kafka import Producer
-boot, d, consumer = sys.argv[1], sys.argv[2], sys.argv[3]
-p = Producer({'bootstrap.servers': boot, 'acks': 'all', 'linger.ms': 5})
-def produce(lo, hi):
-    for i in range(lo, hi):
-        p.produce('k6', key=str(i), value='m%d' % i)
-        p.poll(0)
-    p.flush(60)
+  const std::string consumer =
+      confluent_consumer("k6g", "k6", "'session.timeout.ms': 6000, 'partition.assignment.strategy': 'cooperative-sticky'");
+  const std::string script = confluent_driver("k6") + R"PY(
 produce(0, 3000)
-files = [os.path.join(d, 'c%d.txt' % i) for i in range(3)]
-procs = [subprocess.Popen([sys.executable, '-c', consumer, f, boot]) for f in files]
-def lines(f):
-    try:
-        with open(f) as h: return [l.split() for l in h if l.endswith('\n')]
-    except FileNotFoundError: return []
-def wait(cond, secs):
-    end = time.time() + secs
-    while time.time() < end:
-        if cond(): return True
-        time.sleep(0.05)
-    return False
+files, procs = spawn(3)
 # All three own partitions (each has read something), then one dies mid-stream.
 ok = wait(lambda: all(len(lines(f)) > 0 for f in files), 60)
 produce(3000, 6000)
@@ -549,18 +578,13 @@ print('ok', ok, 'victim', len(victim), 'victim_partitions', len({l[0] for l in v
   std::map<std::pair<int, std::int64_t>, int> times;
   std::map<int, std::int64_t> victim_last;
   std::set<std::string> values;
-  for (int i = 0; i < 3; ++i) {
-    std::ifstream f(dir / ("c" + std::to_string(i) + ".txt"));
-    int part;
-    std::int64_t off;
-    std::string v;
-    while (f >> part >> off >> v) {
+  for (int i = 0; i < 3; ++i)
+    for (const auto& [part, off, v] : consumed_by(dir, i)) {
       read[part].insert(off);
       ++times[{part, off}];
       values.insert(v);
       if (i == 0) victim_last[part] = std::max(victim_last.count(part) ? victim_last[part] : -1, off);
     }
-  }
   EXPECT_EQ(values.size(), 9000u) << "every message was read";
   for (const auto& [part, offs] : read) {
     ASSERT_FALSE(offs.empty());
@@ -676,47 +700,11 @@ TEST_F(KafkaListener, confluentGroupSurvivesItsCoordinatorKilled_nothingSkipped)
   std::string boot;
   for (int i = 0; i < 3; ++i) boot += (i ? "," : "") + kafka_address(i);
   const auto dir = cl.dir();
-  const std::string consumer = R"PY(
-import sys
-from confluent_kafka import Consumer, KafkaException
-name, boot = sys.argv[1], sys.argv[2]
-c = Consumer({'bootstrap.servers': boot, 'group.id': 'fo', 'auto.offset.reset': 'earliest',
-              'enable.auto.commit': False, 'session.timeout.ms': 10000, 'heartbeat.interval.ms': 500})
-c.subscribe(['kt'])
-out = open(name, 'a', buffering=1)
-while True:
-    m = c.poll(0.2)
-    if m is None or m.error():
-        continue
-    out.write('%d %d %s\n' % (m.partition(), m.offset(), m.value().decode()))
-    try:
-        c.commit(message=m, asynchronous=False)
-    except KafkaException as e:
-        sys.stderr.write('commit failed: %s\n' % e)
-)PY";
-  const std::string script = R"PY(
-import os, signal, subprocess, sys, time
-from confluent_kafka import Producer
-boot, d, consumer, victim = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-p = Producer({'bootstrap.servers': boot, 'acks': 'all', 'linger.ms': 5, 'message.timeout.ms': 60000})
-def produce(lo, hi):
-    for i in range(lo, hi):
-        p.produce('kt', key=str(i), value='m%d' % i)
-        p.poll(0)
-    p.flush(90)
+  const std::string consumer = confluent_consumer("fo", "kt", "'session.timeout.ms': 10000");
+  const std::string script = confluent_driver("kt") + R"PY(
+victim = int(sys.argv[4])
 produce(0, 2000)
-files = [os.path.join(d, 'f%d.txt' % i) for i in range(2)]
-procs = [subprocess.Popen([sys.executable, '-c', consumer, f, boot]) for f in files]
-def lines(f):
-    try:
-        with open(f) as h: return [l.split() for l in h if l.endswith('\n')]
-    except FileNotFoundError: return []
-def wait(cond, secs):
-    end = time.time() + secs
-    while time.time() < end:
-        if cond(): return True
-        time.sleep(0.05)
-    return False
+files, procs = spawn(2)
 ok = wait(lambda: all(len(lines(f)) > 0 for f in files) and sum(len(lines(f)) for f in files) >= 1000, 60)
 os.kill(victim, signal.SIGKILL)
 produce(2000, 4000)
@@ -735,13 +723,8 @@ print('ok', ok)
   std::map<int, std::set<std::int64_t>> read;
   std::set<std::string> values;
   std::size_t lines = 0;
-  for (int i = 0; i < 2; ++i) {
-    std::ifstream f(dir / ("f" + std::to_string(i) + ".txt"));
-    int part;
-    std::int64_t off;
-    std::string v;
-    while (f >> part >> off >> v) read[part].insert(off), values.insert(v), ++lines;
-  }
+  for (int i = 0; i < 2; ++i)
+    for (const auto& [part, off, v] : consumed_by(dir, i)) read[part].insert(off), values.insert(v), ++lines;
   EXPECT_EQ(values.size(), 4000u);
   for (const auto& [part, offs] : read)
     EXPECT_EQ(static_cast<std::size_t>(*offs.rbegin() + 1), offs.size()) << "partition " << part << " has a gap";
