@@ -104,6 +104,9 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
                  "none | required: with required, a client without a certificate from --tls-ca-file is refused")
       ->envname("QUORUMQ_TLS_CLIENT_AUTH")
       ->check(CLI::IsMember({"none", "required"}));
+  app.add_flag("--admin-tls", c.admin_tls,
+               "Serve the admin endpoint over HTTPS with --tls-cert-file (probes then use scheme HTTPS)")
+      ->envname("QUORUMQ_ADMIN_TLS");
   app.add_option("--admin-token-file", c.admin_token_file,
                  "File holding the admin endpoint's bearer token: /metrics and POST /v1/backup then need "
                  "`Authorization: Bearer <token>` (/healthz and /readyz stay open for probes)")
@@ -274,6 +277,8 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
     return std::unexpected("--tls-cert-file and --tls-key-file go together (the certificate and its private key)");
   if (c.tls_cert_file.empty() && (!c.tls_ca_file.empty() || c.tls_client_auth_required))
     return std::unexpected("--tls-ca-file and --tls-client-auth need --tls-cert-file (TLS on the listeners first)");
+  if (c.admin_tls && c.tls_cert_file.empty())
+    return std::unexpected("--admin-tls needs --tls-cert-file (the certificate the admin endpoint serves)");
   if (c.tls_client_auth_required && c.tls_ca_file.empty())
     return std::unexpected("--tls-client-auth=required needs --tls-ca-file (the CA clients' certificates chain to)");
   if (!c.admin_token_file.empty())

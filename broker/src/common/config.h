@@ -51,6 +51,7 @@ struct BrokerConfig {
   // TLS on the client and Kafka listeners (--tls-cert-file); empty: plain TCP.
   std::string tls_cert_file, tls_key_file, tls_ca_file;
   bool tls_client_auth_required = false;
+  bool admin_tls = false;  // the admin endpoint over HTTPS with the same certificate (--admin-tls)
   // The admin endpoint's bearer token (--admin-token-file); empty: its routes are open.
   std::string admin_token;
   std::string admin_token_file;

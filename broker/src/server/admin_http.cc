@@ -46,7 +46,11 @@ bool bearer_matches(const std::string& req, const std::string& token) {
 }
 }  // namespace
 
-awaitable<void> Server::Impl::admin_session(Socket sock) {
+awaitable<void> Server::Impl::admin_session(Socket plain) {
+  // HTTPS with --admin-tls: the same certificate (and client-certificate rule) as the client
+  // listeners.
+  ClientStream sock = config.admin_tls ? client_stream(std::move(plain)) : ClientStream(std::move(plain), nullptr);
+  if (!co_await tls_handshake(sock, "admin")) co_return;
   std::string req;
   Timer deadline(sock.get_executor());
   deadline.expires_after(std::chrono::seconds(5));
