@@ -10,8 +10,10 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "harness.h"
+#include "quorumq/testsupport/local_cluster.h"
 
 namespace quorumq::test {
 namespace {
@@ -223,6 +225,58 @@ TEST(Tls, adminEndpointOverHttps) {
                   "http://127.0.0.1:" + std::to_string(b.admin_port()) + "/healthz"}),
             "000");
   EXPECT_TRUE(wait_until([&] { return !b.log_contains("admin connection from").empty(); }, 10s));
+}
+
+// Three TLS brokers: a kcat consumer group over SSL commits offsets of partitions led by other
+// brokers than the coordinator (which forwards them over TLS, presenting its own certificate),
+// and the native CLI over TLS reads those commits back.
+TEST(Tls, threeBrokers_kafkaGroupCommitsForwardedOverTls) {
+  TempDir dir;
+  Certificates certs(dir.path());
+  testsupport::ClusterOptions o;
+  o.brokers = 3;
+  o.broker_bin = broker_binary();
+  o.kafka = true;
+  o.extra_args = {"--tls-cert-file=" + certs("broker.pem"), "--tls-key-file=" + certs("broker.key"),
+                  "--tls-ca-file=" + certs("ca.pem")};
+  testsupport::LocalCluster cl(o);
+  auto started = cl.start(90s);
+  ASSERT_TRUE(started) << started.error();
+  const std::vector<std::string> cli_tls = {cli(), "--bootstrap", cl.bootstrap(), "--tls-ca-file", certs("ca.pem")};
+  auto with = [](std::vector<std::string> base, std::vector<std::string> more) {
+    base.insert(base.end(), more.begin(), more.end());
+    return base;
+  };
+  auto r = run_program(with(cli_tls, {"topic", "create", "g3", "--partitions", "3", "--replicas", "3"}), {}, 60s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string in;
+  for (int i = 0; i < 30; ++i) in += "k" + std::to_string(i) + ":v" + std::to_string(i) + "\n";
+  const std::vector<std::string> ssl = {"-X", "security.protocol=SSL", "-X", "ssl.ca.location=" + certs("ca.pem")};
+  const std::string kafka = "127.0.0.1:" + std::to_string(cl.kafka_port(0));
+  ASSERT_TRUE(wait_until([&] {
+    return run_program(with({"kcat", "-b", kafka, "-P", "-t", "g3", "-K:"}, ssl), in, 60s).status == 0;
+  }, 30s));
+  r = run_program(with({"kcat", "-b", kafka, "-G", "tg", "-X", "auto.offset.reset=earliest", "-e", "-q", "g3"}, ssl), {},
+                  90s);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::istringstream lines(r.out);
+  int n = 0;
+  for (std::string l; std::getline(lines, l);) ++n;
+  EXPECT_EQ(n, 30) << r.out;
+  // kcat committed on leaving: the commits are in the partitions' logs, all 30 messages' worth.
+  std::int64_t sum = 0;
+  EXPECT_TRUE(wait_until([&] {
+    auto q = run_program(with(cli_tls, {"group", "offsets", "tg"}), {}, 60s);
+    sum = 0;
+    std::istringstream qs(q.out);
+    for (std::string line; std::getline(qs, line);) {
+      std::istringstream ls(line);
+      std::string t, committed;
+      int p;
+      if (ls >> t >> p >> committed && t == "g3" && committed != "-") sum += std::stoll(committed);
+    }
+    return sum == 30;
+  }, 30s)) << "committed offsets sum to " << sum;
 }
 
 TEST(Tls, badCertificateFilesStopTheBrokerSayingWhy) {

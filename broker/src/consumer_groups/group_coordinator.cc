@@ -250,7 +250,14 @@ void GroupCoordinator::on_applied(const std::string& name) {
     Group& g = it->second;
     auto s = registry_.get(name);
     if (s && s->is_kafka()) {  // Kafka consumers took the group over after it emptied
-      wake_locked(g, out, true);
+      for (auto& [pid, p] : g.parked) {
+        if (p.timer) p.timer->cancel();
+        out.replies.emplace_back(std::move(p.reply),
+                                 Answer{ErrorCode::unknown_member_id,
+                                        "group " + name + " is now used by Kafka-protocol consumers; use another group id",
+                                        {}, -1, {}, {}, 0});
+      }
+      g.parked.clear();
       answer_leaves_locked(g, out, true);
       groups_.erase(it);
     } else {

@@ -26,6 +26,12 @@ std::string new_member_id(const std::string& client_id) {
   return prefix + buf;
 }
 
+std::size_t protocols_bytes(const std::vector<KafkaGroupCoordinator::Protocol>& ps) {
+  std::size_t n = 0;
+  for (const auto& p : ps) n += p.name.size() + p.metadata.size();
+  return n;
+}
+
 const char* state_name(int s) {
   static const char* names[] = {"Empty", "PreparingRebalance", "CompletingRebalance", "Stable"};
   return names[s];
@@ -75,6 +81,7 @@ void KafkaGroupCoordinator::fail_all_locked(Replies& out, std::int16_t code) {
       m.sync_reply = nullptr;
     }
   groups_.clear();
+  metadata_bytes_ = 0;
 }
 
 // Coordinating: leading the controller group with an entry of this term committed. A new term
@@ -146,11 +153,20 @@ GroupState KafkaGroupCoordinator::replicated_locked(const std::string& name, con
   return s;
 }
 
-std::optional<std::string> KafkaGroupCoordinator::over_limits_locked(const std::string& name, const Group& g) const {
+std::optional<std::string> KafkaGroupCoordinator::over_limits_locked(const std::string& name, Group& g) {
   const std::size_t bytes = encode_group_state(replicated_locked(name, g)).size();
-  if (bytes <= limits_.max_group_state_bytes) return std::nullopt;
-  return "group " + name + " would take " + std::to_string(bytes) + " bytes of replicated state, over the limit of " +
-         std::to_string(limits_.max_group_state_bytes) + " (fewer members, topics or partitions per group)";
+  if (bytes > limits_.max_group_state_bytes)
+    return "group " + name + " would take " + std::to_string(bytes) + " bytes of replicated state, over the limit of " +
+           std::to_string(limits_.max_group_state_bytes) + " (fewer members, topics or partitions per group)";
+  // Every checkpoint of the controller holds every group: all Kafka groups together are bounded.
+  std::size_t total = bytes;
+  for (const auto& [other, og] : groups_)
+    if (other != name) total += og.state_bytes;
+  if (total > limits_.max_groups_state_bytes)
+    return "Kafka consumer groups would take " + std::to_string(total) + " bytes of replicated state in all, over " +
+           std::to_string(limits_.max_groups_state_bytes) + "; remove unused groups' members";
+  g.state_bytes = bytes;
+  return std::nullopt;
 }
 
 // Replicates the group's current state; with one proposal in flight, the newest state goes next.
@@ -162,22 +178,25 @@ void KafkaGroupCoordinator::propose_locked(const std::string& name, Group& g, Re
   }
   g.in_flight = true;
   g.dirty = false;
-  const std::uint64_t seq = g.seq;
-  out.push_back([this, bytes = encode_group_state(replicated_locked(name, g)), name, seq]() mutable {
+  const std::uint64_t seq = g.seq, term = term_;
+  out.push_back([this, bytes = encode_group_state(replicated_locked(name, g)), name, seq, term]() mutable {
     std::weak_ptr<bool> alive = alive_;
-    controller_.propose_raw(std::move(bytes), [this, alive, name, seq](std::optional<Status> err) {
+    controller_.propose_raw(std::move(bytes), [this, alive, name, seq, term](std::optional<Status> err) {
       if (err) spdlog::debug("Kafka group {}: proposal failed: {}", name, err->message);
-      exec_.post([this, alive, name, seq, ok = !err] {
-        if (alive.lock()) on_committed(name, seq, ok);
+      exec_.post([this, alive, name, seq, term, ok = !err] {
+        if (alive.lock()) on_committed(name, seq, ok, term);
       });
     });
   });
 }
 
-void KafkaGroupCoordinator::on_committed(const std::string& name, std::uint64_t seq, bool ok) {
+void KafkaGroupCoordinator::on_committed(const std::string& name, std::uint64_t seq, bool ok, std::uint64_t term) {
   Replies out;
   {
     std::lock_guard lk(mu_);
+    // Only for the groups of the term that proposed it: a new term reloaded every group (its
+    // sequence numbers start again), and this proposal's outcome means nothing to them.
+    if (active_locked() != E::none || term != term_) return;
     auto it = groups_.find(name);
     if (it == groups_.end()) return;
     Group& g = it->second;
@@ -193,7 +212,7 @@ void KafkaGroupCoordinator::on_committed(const std::string& name, std::uint64_t 
           out.push_back([f = std::move(m.sync_reply), a = m.assignment] { f(SyncAnswer{E::none, a}); }),
               m.sync_reply = nullptr;
     }
-    if (ok && g.dirty && active_locked() == E::none) {
+    if (ok && g.dirty) {
       --g.seq;  // re-proposing the newest state is not a new change
       propose_locked(name, g, out);
     }
@@ -235,6 +254,7 @@ void KafkaGroupCoordinator::maybe_complete_join_locked(const std::string& name, 
   for (const auto& id : missing) {
     spdlog::info("Kafka group {}: member {} did not rejoin within the rebalance timeout; removed", name, id);
     std::erase_if(g.owners, [&](const auto& kv) { return kv.second == id; });
+    metadata_bytes_ -= protocols_bytes(g.members[id].protocols);
     g.members.erase(id);
   }
   if (g.leader.size() && !g.members.contains(g.leader)) g.leader.clear();
@@ -294,6 +314,7 @@ void KafkaGroupCoordinator::remove_member_locked(const std::string& name, Group&
     out.push_back([f = std::move(it->second.join_reply)] { f(JoinAnswer{.error = E::unknown_member_id}); });
   if (it->second.sync_reply)
     out.push_back([f = std::move(it->second.sync_reply)] { f(SyncAnswer{E::unknown_member_id, {}}); });
+  metadata_bytes_ -= protocols_bytes(it->second.protocols);
   g.members.erase(it);
   std::erase_if(g.owners, [&](const auto& kv) { return kv.second == id; });
   if (g.leader == id) g.leader.clear();
@@ -366,6 +387,10 @@ void KafkaGroupCoordinator::join(Join j, std::function<void(JoinAnswer)> reply) 
       is_new = true;
     }
     Member& m = g.members[id];
+    // What this join changes of an existing member, to put back if the join is refused.
+    auto old_protocols = m.protocols;
+    auto old_topics = m.topics;
+    const auto old_session = m.session_timeout_ms, old_rebalance = m.rebalance_timeout_ms;
     const bool same_protocols =
         !is_new && m.protocols.size() == j.protocols.size() &&
         std::equal(m.protocols.begin(), m.protocols.end(), j.protocols.begin(),
@@ -375,13 +400,28 @@ void KafkaGroupCoordinator::join(Join j, std::function<void(JoinAnswer)> reply) 
     m.client_host = j.client_host;
     m.session_timeout_ms = j.session_timeout_ms;
     m.rebalance_timeout_ms = j.rebalance_timeout_ms;
+    metadata_bytes_ -= protocols_bytes(m.protocols);
     m.protocols = std::move(j.protocols);
+    metadata_bytes_ += protocols_bytes(m.protocols);
     m.topics = std::move(j.topics);
     m.last_seen = now;
     g.protocol_type = j.protocol_type;
-    if (auto why = over_limits_locked(j.group, g)) {
+    std::optional<std::string> why = over_limits_locked(j.group, g);
+    if (!why && metadata_bytes_ > limits_.max_metadata_bytes)
+      why = "Kafka group members hold " + std::to_string(metadata_bytes_) + " bytes of protocol metadata in all, over " +
+            std::to_string(limits_.max_metadata_bytes);
+    if (why) {
       spdlog::warn("Kafka group {}: refused member {}: {}", j.group, id, *why);
-      if (is_new) g.members.erase(id);
+      metadata_bytes_ -= protocols_bytes(m.protocols);
+      if (is_new) {
+        g.members.erase(id);
+      } else {
+        metadata_bytes_ += protocols_bytes(old_protocols);
+        m.protocols = std::move(old_protocols);
+        m.topics = std::move(old_topics);
+        m.session_timeout_ms = old_session;
+        m.rebalance_timeout_ms = old_rebalance;
+      }
       return fail(E::group_max_size_reached);
     }
     if (m.join_reply) out.push_back([f = std::move(m.join_reply)] { f(JoinAnswer{.error = E::rebalance_in_progress}); });

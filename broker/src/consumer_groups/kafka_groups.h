@@ -111,6 +111,8 @@ class KafkaGroupCoordinator {
     std::size_t max_groups;
     std::size_t max_group_members;
     std::size_t max_group_state_bytes = 1u << 20;
+    std::size_t max_groups_state_bytes = 16u << 20;  // all Kafka groups' replicated state together
+    std::size_t max_metadata_bytes = 256u << 20;     // all members' JoinGroup metadata held in memory
     std::chrono::milliseconds initial_rebalance_delay{300};
   };
   KafkaGroupCoordinator(Controller& controller, GroupRegistry& registry, Executor& exec, Limits limits);
@@ -162,16 +164,17 @@ class KafkaGroupCoordinator {
     std::uint64_t seq = 0;         // proposals made
     std::uint64_t sync_seq = 0;    // the proposal that carries the leader's assignment
     std::uint64_t committed = 0;   // highest proposal committed
+    std::size_t state_bytes = 0;   // encoded replicated state when last checked
   };
   using Replies = std::vector<std::function<void()>>;
 
   std::int16_t active_locked();
-  std::optional<std::string> over_limits_locked(const std::string& name, const Group& g) const;
+  std::optional<std::string> over_limits_locked(const std::string& name, Group& g);
   void rebalance_locked(const std::string& name, Group& g, Replies& out, const char* why);
   void maybe_complete_join_locked(const std::string& name, Group& g, Replies& out, bool deadline_passed);
   void remove_member_locked(const std::string& name, Group& g, const std::string& id, Replies& out, const char* why);
   void propose_locked(const std::string& name, Group& g, Replies& out);
-  void on_committed(const std::string& name, std::uint64_t seq, bool ok);
+  void on_committed(const std::string& name, std::uint64_t seq, bool ok, std::uint64_t term);
   void fail_all_locked(Replies& out, std::int16_t code);
   GroupState replicated_locked(const std::string& name, const Group& g) const;
   void tick();
@@ -186,6 +189,7 @@ class KafkaGroupCoordinator {
   bool stopped_ = false;
   std::uint64_t term_ = 0;
   std::map<std::string, Group> groups_;
+  std::size_t metadata_bytes_ = 0;  // JoinGroup metadata held by all members (Limits::max_metadata_bytes)
   std::shared_ptr<TimerHandle> tick_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

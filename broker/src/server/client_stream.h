@@ -29,8 +29,8 @@ class BasicClientStream {
   SSL* ssl() { return tls_ ? tls_->native_handle() : nullptr; }
 
   template <typename Token>
-  auto async_handshake(Token&& token) {
-    return tls_->async_handshake(asio::ssl::stream_base::server, std::forward<Token>(token));
+  auto async_handshake(asio::ssl::stream_base::handshake_type type, Token&& token) {
+    return tls_->async_handshake(type, std::forward<Token>(token));
   }
   template <typename Buffers, typename Token>
   auto async_read_some(const Buffers& b, Token&& token) {

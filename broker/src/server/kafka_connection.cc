@@ -36,6 +36,7 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
   // idempotence hold. Any other request runs alone: it waits for those before it and holds back
   // those after it, as on a Kafka broker (group and offset requests never overlap).
   static constexpr std::size_t kMaxInFlight = 8;
+  static constexpr std::size_t kSpareMax = 1u << 20;
   struct Slot {
     std::vector<std::uint8_t> request;  // kept until answered: the handlers may view it
     std::optional<kafka::Answer> answer;
@@ -82,7 +83,9 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
         co_await read_wake_.async_wait(kTuple);
       }
       auto slot = std::make_shared<Slot>();
+      release(spare_.capacity());         // counted as the request's from here
       slot->request = std::move(spare_);  // a buffer whose pages are already there, if any
+      spare_ = {};
       slot->request.resize(static_cast<std::size_t>(size));
       charge(slot->request.size());
       auto [ec2, n2] = co_await asio::async_read(sock_, asio::buffer(slot->request), kTuple);
@@ -107,6 +110,8 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
       auto self = shared_from_this();
       kafka::handle(srv_.ctx, slot->request, [self, slot](kafka::Answer a) {
         asio::dispatch(self->sock_.get_executor(), [self, slot, a = std::move(a)]() mutable {
+          // An answer waiting for its turn counts against --max-buffered-bytes from now on.
+          self->charge(a.bytes.size());
           slot->answer = std::move(a);
           if (self->closed_) return self->drop_answered();
           self->write_wake_.cancel();
@@ -129,17 +134,19 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
       release(slot->request.size());
       read_wake_.cancel();  // room for the next request
       kafka::Answer a = std::move(*slot->answer);
-      // One large request buffer is kept for the next request while the client keeps sending (no
-      // fresh pages to fault in per request); it goes once the client pauses.
-      if (std::error_code aec; slot->request.capacity() > spare_.capacity() && sock_.available(aec) > 0)
+      // One request buffer (at most 1 MiB, counted while kept) serves the next request: no fresh
+      // pages to fault in per request. A large one goes once the client pauses.
+      if (slot->request.capacity() <= kSpareMax && slot->request.capacity() > spare_.capacity()) {
+        release(spare_.capacity());
         spare_ = std::move(slot->request);
-      else if (slot->request.capacity() <= (256u << 10) && spare_.capacity() < slot->request.capacity())
-        spare_ = std::move(slot->request);
-      if (std::error_code aec; spare_.capacity() > (256u << 10) && sock_.available(aec) == 0)
+        charge(spare_.capacity());
+      }
+      if (std::error_code aec; spare_.capacity() > (256u << 10) && sock_.available(aec) == 0) {
+        release(spare_.capacity());
         std::vector<std::uint8_t>().swap(spare_);
+      }
       slot.reset();
       if (!a.bytes.empty()) {
-        charge(a.bytes.size());
         answer_bytes_ = a.bytes.size();
         write_since_ = Clock::now();
         auto progress = [this](const std::error_code& wec, std::size_t) -> std::size_t {
@@ -149,12 +156,13 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
         auto [wec, wn] = co_await asio::async_write(sock_, asio::buffer(a.bytes), progress, kTuple);
         write_since_.reset();
         answer_bytes_ = 0;
-        release(a.bytes.size());
         if (wec) {
+          release(a.bytes.size());
           close();
           co_return drop_answered();
         }
       }
+      release(a.bytes.size());  // an empty answer (acks=0) was charged nothing
       if (a.close) {
         srv_.metrics.bad_frames.fetch_add(1, std::memory_order_relaxed);
         srv_.log_limited(spdlog::level::warn, "kafka-badrequest", "Kafka connection {}: {}; closing it", peer(), a.why);
@@ -171,7 +179,7 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
   void drop_answered() {
     for (auto it = slots_.begin(); it != slots_.end();) {
       if ((*it)->answer) {
-        release((*it)->request.size());
+        release((*it)->request.size() + (*it)->answer->bytes.size());
         srv_.outstanding.fetch_sub(1);
         it = slots_.erase(it);
       } else {
@@ -199,6 +207,8 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
     closed_ = true;
     std::error_code ec;
     sock_.close(ec);
+    release(spare_.capacity());
+    std::vector<std::uint8_t>().swap(spare_);
     read_wake_.cancel();
     write_wake_.cancel();
     watchdog_.cancel();

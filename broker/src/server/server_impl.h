@@ -86,15 +86,22 @@ class AsioExecutor final : public Executor {
 // client listener per request.
 class AsioPeerRequests final : public PeerRequests {
  public:
-  AsioPeerRequests(asio::io_context& io, ReplicaManager& replication, std::uint32_t max_frame_bytes)
-      : io_(io), replication_(replication), max_frame_bytes_(max_frame_bytes) {}
+  AsioPeerRequests(asio::io_context& io, ReplicaManager& replication, const BrokerConfig& config)
+      : io_(io), replication_(replication), config_(config) {}
   void send(node_id to, protocol::ApiId api, std::vector<std::uint8_t> payload, std::chrono::milliseconds timeout,
             std::function<void(Reply)> done) override;
 
  private:
+  // With --tls-cert-file the other brokers' client listeners speak TLS: this broker dials them
+  // as a TLS client, presenting its own certificate (for --tls-client-auth=required) and checking
+  // theirs against --tls-ca-file when given.
+  std::shared_ptr<asio::ssl::context> client_tls();
   asio::io_context& io_;
   ReplicaManager& replication_;
-  const std::uint32_t max_frame_bytes_;
+  const BrokerConfig& config_;
+  std::mutex tls_mu_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  std::string tls_error_;
 };
 
 using server_detail::AsioExecutor;
@@ -119,7 +126,7 @@ struct Server::Impl {
                                GroupCoordinator::Limits{config.max_groups, config.max_group_members}};
   KafkaGroupCoordinator kafka_groups{controller, groups, exec,
                                       KafkaGroupCoordinator::Limits{config.max_groups, config.max_group_members}};
-  AsioPeerRequests peer_requests{io, replication, config.max_frame_bytes};
+  AsioPeerRequests peer_requests{io, replication, config};
   BrokerContext ctx;
   tcp::acceptor acceptor{io};
   tcp::acceptor admin_acceptor{io};

@@ -117,17 +117,24 @@ awaitable<void> Server::Impl::reload_tls_on_sighup() {
 
 awaitable<bool> Server::Impl::tls_handshake(ClientStream& s, std::string_view kind) {
   if (!s.is_tls()) co_return true;
+  // The deadline's state lives apart from this frame: a deadline that fired in the same turn as
+  // the handshake finished may run after this coroutine returned, and must then touch nothing.
+  struct Deadline {
+    bool done = false, timed_out = false;
+  };
+  auto state = std::make_shared<Deadline>();
   Timer deadline(s.get_executor());
-  bool timed_out = false;
   deadline.expires_after(std::chrono::milliseconds(std::min<std::uint32_t>(config.partial_frame_timeout_ms, 10000)));
-  deadline.async_wait([&s, &timed_out](std::error_code ec) {
-    if (ec) return;
-    timed_out = true;
+  deadline.async_wait([&s, state](std::error_code ec) {
+    if (ec || state->done) return;  // `s` is alive while the handshake is still awaited
+    state->timed_out = true;
     std::error_code ignored;
     s.close(ignored);
   });
-  auto [ec] = co_await s.async_handshake(kTuple);
+  auto [ec] = co_await s.async_handshake(asio::ssl::stream_base::server, kTuple);
+  state->done = true;
   deadline.cancel();
+  const bool timed_out = state->timed_out;
   if (!ec && !timed_out) co_return true;
   metrics.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
   std::error_code pec;
