@@ -486,6 +486,7 @@ c = Consumer({'bootstrap.servers': boot, 'group.id': ')PY" + group + R"PY(', 'au
               'enable.auto.commit': False, 'heartbeat.interval.ms': 500, )PY" + config + R"PY(})
 c.subscribe([')PY" + topic + R"PY('])
 out = open(name, 'a', buffering=1)
+failed = open(name + '.failed', 'a', buffering=1)
 while True:
     m = c.poll(0.2)
     if m is None or m.error():
@@ -493,7 +494,8 @@ while True:
     out.write('%d %d %s\n' % (m.partition(), m.offset(), m.value().decode()))
     try:
         c.commit(message=m, asynchronous=False)
-    except KafkaException as e:
+    except KafkaException as e:  # e.g. REBALANCE_IN_PROGRESS while a rebalance completes, as in Kafka
+        failed.write('%d %d\n' % (m.partition(), m.offset()))
         sys.stderr.write('commit failed: %s\n' % e)
 )PY";
 }
@@ -526,6 +528,15 @@ def wait(cond, secs):
     return False
 )PY";
 }
+// The (partition, offset) pairs whose commit consumer i saw refused.
+std::set<std::pair<int, std::int64_t>> commit_refused_by(const std::filesystem::path& dir, int i) {
+  std::set<std::pair<int, std::int64_t>> out;
+  std::ifstream f(dir / ("c" + std::to_string(i) + ".txt.failed"));
+  int part;
+  std::int64_t off;
+  while (f >> part >> off) out.emplace(part, off);
+  return out;
+}
 // What consumer i wrote: (partition, offset, value) per message, in order.
 std::vector<std::tuple<int, std::int64_t, std::string>> consumed_by(const std::filesystem::path& dir, int i) {
   std::vector<std::tuple<int, std::int64_t, std::string>> out;
@@ -539,9 +550,11 @@ std::vector<std::tuple<int, std::int64_t, std::string>> consumed_by(const std::f
 
 // Three confluent-kafka (librdkafka) consumer processes share six partitions in one group with
 // the cooperative-sticky assignor (incremental rebalances: members keep what they keep while the
-// rest moves in two steps), committing after each message; one is kill -9ed. The other two take its partitions over after
-// its session timeout and resume from its last commits: no offset of any partition is skipped,
-// and the only messages read twice are ones the killed process read but had not committed.
+// rest moves in two steps), committing after each message; one is kill -9ed. The other two take
+// its partitions over after its session timeout and resume from its last commits: no offset of
+// any partition is skipped, and a message is read twice only if it was not committed: the killed
+// process's last one in a partition, or one whose commit was refused while a rebalance completed
+// (REBALANCE_IN_PROGRESS, as Kafka answers) before its partition moved.
 TEST_F(KafkaListener, confluentGroupOfThree_oneKilled_theOthersResumeWithNothingSkipped) {
   (void)metadata_when_settled(kafka_address(0));
   create_topic(cl.bootstrap(), "k6", 6, 3);
@@ -591,17 +604,21 @@ print('ok', ok, 'victim', len(victim), 'victim_partitions', len({l[0] for l in v
     EXPECT_EQ(*offs.begin(), 0) << "partition " << part;
     EXPECT_EQ(static_cast<std::size_t>(*offs.rbegin() + 1), offs.size()) << "partition " << part << " has a gap";
   }
+  std::set<std::pair<int, std::int64_t>> refused;
+  for (int i = 0; i < 3; ++i) refused.merge(commit_refused_by(dir, i));
   int twice = 0;
   for (const auto& [tp, n] : times) {
     if (n < 2) continue;
     ++twice;
-    EXPECT_EQ(n, 2) << tp.first << "/" << tp.second;
     auto it = victim_last.find(tp.first);
-    EXPECT_TRUE(it != victim_last.end() && it->second == tp.second)
-        << tp.first << "/" << tp.second << " read twice, but it was not the killed consumer's last message there";
+    const bool victims_last = it != victim_last.end() && it->second == tp.second;
+    EXPECT_TRUE(victims_last || refused.contains(tp))
+        << tp.first << "/" << tp.second << " read " << n
+        << " times, but it was committed (not the killed consumer's last message, no commit of it refused)";
   }
-  EXPECT_LE(twice, 6);
-  std::printf("confluent-kafka group: %d message(s) read twice (the killed consumer's uncommitted last ones)\n", twice);
+  std::printf("confluent-kafka group: %d message(s) read twice (uncommitted: the killed consumer's last ones, %zu "
+              "commits refused during rebalances)\n",
+              twice, refused.size());
 }
 
 // Admin apis through librdkafka's AdminClient (sent to the controller, as Kafka clients do):
