@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 
 namespace quorumq::broker {
@@ -45,6 +46,12 @@ class BasicClientStream {
   void close(std::error_code& ec) { socket().close(ec); }
   void shutdown(asio::ip::tcp::socket::shutdown_type what, std::error_code& ec) { socket().shutdown(what, ec); }
   asio::ip::tcp::endpoint remote_endpoint(std::error_code& ec) const { return socket().remote_endpoint(ec); }
+  // "address:port" of the other end, "?" once the socket is closed (for log lines).
+  std::string peer() const {
+    std::error_code ec;
+    const auto ep = socket().remote_endpoint(ec);
+    return ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
   std::size_t available(std::error_code& ec) const { return socket().available(ec); }
 
  private:

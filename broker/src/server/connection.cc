@@ -269,11 +269,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     srv_.on_closed(shared_from_this());
   }
 
-  std::string peer() const {
-    std::error_code ec;
-    const auto ep = sock_.remote_endpoint(ec);
-    return ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
-  }
+  std::string peer() const { return sock_.peer(); }
 
   Server::Impl& srv_;
   ClientStream sock_;
