@@ -164,9 +164,7 @@ Answer metadata(BrokerContext& ctx, const Header& h, Reader& r) {
 void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
   ProduceRequest req;
   if (!parse_produce(r, h.version, ctx.config.max_partitions_per_request, req))
-    return done(close_with("malformed Produce request, or more than " +
-                           std::to_string(ctx.config.max_partitions_per_request) +
-                           " partitions (--max-partitions-per-request)"));
+    return done(malformed_or_too_many(ctx, "Produce"));
   const std::int16_t acks = req.acks;
   const std::int32_t timeout_ms = req.timeout_ms;
   struct Part {
@@ -278,8 +276,7 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
 void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
   FetchRequest req;
   if (!parse_fetch(r, h.version, ctx.config.max_partitions_per_request, req))
-    return done(close_with("malformed Fetch request, or more than " + std::to_string(ctx.config.max_partitions_per_request) +
-                           " partitions (--max-partitions-per-request)"));
+    return done(malformed_or_too_many(ctx, "Fetch"));
   // IsolationLevel: no transactions, so read_committed reads what read_uncommitted does.
   const std::int32_t max_wait = req.max_wait_ms, min_bytes = req.min_bytes, max_bytes = req.max_bytes;
   auto topics = std::make_shared<std::vector<OwnedTopic<FetchRequest::Partition>>>(owned(req.topics));
@@ -354,9 +351,7 @@ void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(An
 void list_offsets(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
   ListOffsetsRequest req;
   if (!parse_list_offsets(r, h.version, ctx.config.max_partitions_per_request, req))
-    return done(close_with("malformed ListOffsets request, or more than " +
-                           std::to_string(ctx.config.max_partitions_per_request) +
-                           " partitions (--max-partitions-per-request)"));
+    return done(malformed_or_too_many(ctx, "ListOffsets"));
   auto topics = std::make_shared<std::vector<OwnedTopic<ListOffsetsRequest::Partition>>>(owned(req.topics));
   flatbuffers::FlatBufferBuilder fbb(1024);
   std::vector<flatbuffers::Offset<wire::ListOffsetsTopic>> lts;

@@ -121,6 +121,11 @@ inline Answer finish(Writer& w) {
   return Answer{std::move(w.bytes()), false, {}};
 }
 inline Answer close_with(std::string why) { return Answer{{}, true, std::move(why)}; }
+// The answer to a data request that does not parse or names more partitions than one request may.
+inline Answer malformed_or_too_many(BrokerContext& ctx, std::string_view api) {
+  return close_with("malformed " + std::string(api) + " request, or more than " +
+                    std::to_string(ctx.config.max_partitions_per_request) + " partitions (--max-partitions-per-request)");
+}
 
 // kafka_group_api.cc: the group, offset and admin apis, and their handler (false: not one of them).
 std::span<const ApiRange> group_apis();
