@@ -241,16 +241,18 @@ void run_at(BrokerContext& ctx, node_id at, protocol::ApiId api, flatbuffers::Fl
                  });
 }
 
-// Collects per-partition results from several leaders, then answers once.
-template <typename Result>
-struct FanOut {
+// Results that several asynchronous steps fill in (under a mutex), answered once by `finish`:
+// `pending` counts the steps plus the caller's own hold, and the last done() answers.
+template <typename Results>
+struct Gather {
   std::mutex mu;
-  std::map<TP, Result> results;
+  Results results;
   std::size_t pending = 1;
-  std::function<void(std::map<TP, Result>&)> finish;
-  void set(const TP& tp, Result r) {
+  std::function<void(Results&)> finish;
+  template <typename F>
+  void update(F&& f) {
     std::lock_guard lk(mu);
-    results[tp] = std::move(r);
+    f(results);
   }
   void done() {
     {
@@ -258,6 +260,14 @@ struct FanOut {
       if (--pending != 0) return;
     }
     finish(results);
+  }
+};
+
+// Per-partition results from several leaders.
+template <typename Result>
+struct FanOut : Gather<std::map<TP, Result>> {
+  void set(const TP& tp, Result r) {
+    this->update([&](auto& m) { m[tp] = std::move(r); });
   }
 };
 
@@ -545,22 +555,10 @@ std::int16_t admin_code(const Status& s) {
   return k;
 }
 
-// Answers once every topic has its outcome.
-struct TopicFan {
-  std::mutex mu;
-  std::vector<TopicOutcome> out;
-  std::size_t pending = 1;
-  std::function<void(const std::vector<TopicOutcome>&)> finish;
+// Every topic's outcome of a CreateTopics / DeleteTopics.
+struct TopicFan : Gather<std::vector<TopicOutcome>> {
   void set(std::size_t i, std::optional<Status> err) {
-    std::lock_guard lk(mu);
-    if (err) out[i].error = admin_code(*err), out[i].message = err->message;
-  }
-  void done() {
-    {
-      std::lock_guard lk(mu);
-      if (--pending != 0) return;
-    }
-    finish(out);
+    if (err) update([&](auto& out) { out[i].error = admin_code(*err), out[i].message = err->message; });
   }
 };
 
@@ -583,9 +581,9 @@ void create_topics(BrokerContext& ctx, const Header& h, Reader& r, std::function
   const bool controller = ctx.controller.leader() == ctx.replication.self();
   std::vector<std::pair<std::size_t, TopicConfig>> work;
   for (const auto& t : req.topics) {
-    fan->out.push_back({std::string(t.name), KE::none, {}});
-    const std::size_t i = fan->out.size() - 1;
-    auto& o = fan->out[i];
+    fan->results.push_back({std::string(t.name), KE::none, {}});
+    const std::size_t i = fan->results.size() - 1;
+    auto& o = fan->results[i];
     TopicConfig tc;
     tc.partitions = t.partitions < 0 ? static_cast<std::int32_t>(ctx.config.default_partitions) : t.partitions;
     tc.replication_factor = t.replication_factor < 0 ? static_cast<std::int16_t>(std::min(3, ctx.cluster_size()))
@@ -605,7 +603,7 @@ void create_topics(BrokerContext& ctx, const Header& h, Reader& r, std::function
   }
   fan->pending += work.size();
   for (auto& [i, tc] : work)
-    ctx.controller.create_topic(fan->out[i].name, tc, [fan, i = i](std::optional<Status> err) {
+    ctx.controller.create_topic(fan->results[i].name, tc, [fan, i = i](std::optional<Status> err) {
       fan->set(i, std::move(err));
       fan->done();
     });
@@ -627,11 +625,11 @@ void delete_topics(BrokerContext& ctx, const Header& h, Reader& r, std::function
     done(finish(w));
   };
   const bool controller = ctx.controller.leader() == ctx.replication.self();
-  for (const auto t : req.topics) fan->out.push_back({std::string(t), controller ? KE::none : kNotController, {}});
+  for (const auto t : req.topics) fan->results.push_back({std::string(t), controller ? KE::none : kNotController, {}});
   if (controller) {
-    fan->pending += fan->out.size();
-    for (std::size_t i = 0; i < fan->out.size(); ++i)
-      ctx.controller.delete_topic(fan->out[i].name, [fan, i](std::optional<Status> err) {
+    fan->pending += fan->results.size();
+    for (std::size_t i = 0; i < fan->results.size(); ++i)
+      ctx.controller.delete_topic(fan->results[i].name, [fan, i](std::optional<Status> err) {
         fan->set(i, std::move(err));
         fan->done();
       });
