@@ -98,6 +98,18 @@ Info info(ErrorCode e) noexcept {
       return {"no such consumer group; check the group id", false};
     case ErrorCode::group_not_empty:
       return {"the consumer group has members; stop them (or wait for their session timeout) first", false};
+    case ErrorCode::sasl_authentication_failed:
+      return {"authentication failed: wrong user name or password (check --user and the password)", false};
+    case ErrorCode::authentication_required:
+      return {"this broker requires SASL authentication: give a user and password (--user, --password-file)", false};
+    case ErrorCode::unsupported_sasl_mechanism:
+      return {"unsupported SASL mechanism; use SCRAM-SHA-256 or SCRAM-SHA-512", false};
+    case ErrorCode::topic_authorization_failed:
+      return {"not authorized for this topic operation; ask an administrator for an ACL (quorumq acl add)", false};
+    case ErrorCode::group_authorization_failed:
+      return {"not authorized for this consumer group; ask an administrator for an ACL (quorumq acl add)", false};
+    case ErrorCode::cluster_authorization_failed:
+      return {"not authorized for this cluster operation; ask an administrator for an ACL (quorumq acl add)", false};
   }
   return {"unknown error code (the peer is newer than this build); upgrade", false};
 }

@@ -18,11 +18,14 @@ constexpr ApiVersionRange kApis[] = {
     {ApiId::offset_fetch, 0, 0},  {ApiId::init_producer_id, 0, 0},
     {ApiId::group_heartbeat, 0, 0}, {ApiId::describe_groups, 0, 0}, {ApiId::alter_topic_config, 0, 0},
     {ApiId::offset_delete, 0, 0},
+    {ApiId::sasl_authenticate, 0, 0}, {ApiId::alter_users, 0, 0}, {ApiId::describe_users, 0, 0},
+    {ApiId::create_acls, 0, 0},   {ApiId::delete_acls, 0, 0},   {ApiId::describe_acls, 0, 0},
 };
 constexpr const char* kApiNames[] = {
     "api_versions", "metadata",      "create_topic", "delete_topic",  "list_topics",      "produce",
     "fetch",        "list_offsets", "offset_commit", "offset_fetch", "init_producer_id",
     "group_heartbeat", "describe_groups", "alter_topic_config", "offset_delete",
+    "sasl_authenticate", "alter_users", "describe_users", "create_acls", "delete_acls", "describe_acls",
 };
 static_assert(std::size(kApis) == std::size(kApiNames));
 

@@ -41,6 +41,12 @@ constexpr Pair kVerifiers[] = {
     {&verify_as<wire::DescribeGroupsRequest>, &verify_as<wire::DescribeGroupsResponse>},
     {&verify_as<wire::AlterTopicConfigRequest>, &verify_as<wire::AlterTopicConfigResponse>},
     {&verify_as<wire::OffsetDeleteRequest>, &verify_as<wire::OffsetDeleteResponse>},
+    {&verify_as<wire::SaslAuthenticateRequest>, &verify_as<wire::SaslAuthenticateResponse>},
+    {&verify_as<wire::AlterUsersRequest>, &verify_as<wire::AlterUsersResponse>},
+    {&verify_as<wire::DescribeUsersRequest>, &verify_as<wire::DescribeUsersResponse>},
+    {&verify_as<wire::CreateAclsRequest>, &verify_as<wire::CreateAclsResponse>},
+    {&verify_as<wire::DeleteAclsRequest>, &verify_as<wire::DeleteAclsResponse>},
+    {&verify_as<wire::DescribeAclsRequest>, &verify_as<wire::DescribeAclsResponse>},
 };
 
 ErrorCode verify(ApiId api, std::uint16_t version, std::span<const std::uint8_t> payload,

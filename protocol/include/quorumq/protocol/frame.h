@@ -46,6 +46,12 @@ enum class ApiId : std::uint16_t {
   describe_groups = 12,
   alter_topic_config = 13,
   offset_delete = 14,
+  sasl_authenticate = 15,
+  alter_users = 16,
+  describe_users = 17,
+  create_acls = 18,
+  delete_acls = 19,
+  describe_acls = 20,
   // 100..149: reserved for broker-to-broker apis (raft_append, raft_vote, raft_install_snapshot,
   // ...) that the replication work adds. Clients never send them.
   internal_first = 100,
