@@ -220,10 +220,10 @@ void Controller::apply(const raft::Entry& e, std::span<const std::uint8_t> batch
   }
   ++entries_since_checkpoint_;
   bytes_since_checkpoint_ += batch.size();
-  if (extension_) {
-    const auto cmd = extension_->command();
+  for (auto* ext : extensions_) {
+    const auto cmd = ext->command();
     if (p.size() > cmd.size() && std::equal(cmd.begin(), cmd.end(), p.begin()) && p[cmd.size()] == '\n') {
-      extension_->apply_command(p.subspan(cmd.size() + 1), e.index);
+      ext->apply_command(p.subspan(cmd.size() + 1), e.index);
       return;
     }
   }
@@ -263,8 +263,8 @@ std::vector<std::uint8_t> Controller::encode_checkpoint(log_index covers) const 
     topics.push_back(state::CreateCheckpointTopic(fbb, t->id, c));
   }
   std::vector<flatbuffers::Offset<state::Blob>> blobs;
-  if (extension_)
-    for (const auto& item : extension_->checkpoint_items()) blobs.push_back(state::CreateBlobDirect(fbb, &item));
+  for (const auto* ext : extensions_)
+    for (const auto& item : ext->checkpoint_items()) blobs.push_back(state::CreateBlobDirect(fbb, &item));
   const auto b = state::CreateControllerCheckpointDirect(fbb, covers.value, &topics, &blobs);
   return finish_state_record(fbb, state::Body::ControllerCheckpoint, b.Union());
 }
@@ -319,8 +319,8 @@ void Controller::apply_record(const raft::Entry& e, std::span<const std::uint8_t
       topics_.apply_alter(state_str(a->name()), configs_of(a->configs()));
       return;
     }
-    default:  // the extension's records (consumer-group state)
-      if (extension_) extension_->apply_command(p, e.index);
+    default:  // the extensions' records (consumer-group state, users, ACLs)
+      if (auto* ext = owner_of(rec->type())) ext->apply_command(p, e.index);
       else spdlog::error("controller entry {}: a record nobody here applies, skipped", e.index.value);
       return;
   }
@@ -375,10 +375,20 @@ void Controller::install_checkpoint(const raft::Entry& e, CheckpointContents cp)
     }
     topics_.apply_create(name, c.cfg, std::move(c.assignment), started_, id);
   }
-  // The extension's state (consumer groups): exactly the checkpoint's.
-  if (extension_ && !extension_->restore_checkpoint(items))
-    spdlog::error("controller entry {}: a checkpoint item of '{}' was unreadable and skipped", e.index.value,
-                  extension_->command());
+  // The extensions' state (consumer groups, users, ACLs): exactly the checkpoint's. Each gets the
+  // items of its types; items of earlier builds (not state records) were the groups'.
+  std::map<ControllerExtension*, std::vector<std::span<const std::uint8_t>>> per_ext;
+  for (auto* ext : extensions_) per_ext[ext];
+  for (const auto& item : items) {
+    ControllerExtension* ext = extensions_.empty() ? nullptr : extensions_.front();
+    if (is_state_record(item))
+      if (const auto rec = read_state_record(item)) ext = owner_of(rec->type());
+    if (ext) per_ext[ext].push_back(item);
+  }
+  for (auto& [ext, its] : per_ext)
+    if (!ext->restore_checkpoint(its))
+      spdlog::error("controller entry {}: a checkpoint item of '{}' was unreadable and skipped", e.index.value,
+                    ext->command());
   entries_since_checkpoint_ = 0;
   bytes_since_checkpoint_ = 0;
   checkpoints_applied_.fetch_add(1, std::memory_order_relaxed);
@@ -391,8 +401,14 @@ void Controller::install_checkpoint(const raft::Entry& e, CheckpointContents cp)
         spdlog::warn("controller: trimming the log before checkpoint {} failed: {}", index, res.error().message);
     });
   }
-  spdlog::info("controller: checkpoint at entry {} ({} topics, {} {} items); the log before it is trimmed",
-               e.index.value, topics.size(), items.size(), extension_ ? extension_->command() : "extension");
+  spdlog::info("controller: checkpoint at entry {} ({} topics, {} extension items); the log before it is trimmed",
+               e.index.value, topics.size(), items.size());
+}
+
+ControllerExtension* Controller::owner_of(state::Body type) const {
+  for (auto* ext : extensions_)
+    if (ext->owns(type)) return ext;
+  return nullptr;
 }
 
 void Controller::maybe_checkpoint() {

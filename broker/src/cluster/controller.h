@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "executor.h"
+#include "quorumq/broker/state_generated.h"
 #include "replicated_log.h"
 #include "topics.h"
 
@@ -43,11 +44,14 @@ class ControllerExtension {
  public:
   virtual ~ControllerExtension() = default;
   virtual std::string_view command() const = 0;
+  // Whether this extension applies records of this type (each type has exactly one owner).
+  virtual bool owns(state::Body type) const = 0;
   // A committed command's body (under the controller group's lock, on every broker).
   virtual void apply_command(std::span<const std::uint8_t> body, log_index index) = 0;
   // The whole state, as items for a checkpoint ...
   virtual std::vector<std::vector<std::uint8_t>> checkpoint_items() const = 0;
-  // ... and the state replaced by a checkpoint's items (false: an item was unreadable).
+  // ... and the state replaced by a checkpoint's items (false: an item was unreadable). It gets
+  // the items of the types it owns (and, for the first extension, items of earlier builds).
   virtual bool restore_checkpoint(const std::vector<std::span<const std::uint8_t>>& items) = 0;
 };
 
@@ -63,8 +67,8 @@ class Controller : public Applier {
   static constexpr const char* kGroup = "__controller";
 
   Controller(storage::Storage& storage, TopicManager& topics, std::vector<node_id> brokers, node_id self);
-  // Before start(): the state kept by a layer above (consumer groups).
-  void set_extension(ControllerExtension* ext) { extension_ = ext; }
+  // Before start(): state kept by the layers above (consumer groups, users and ACLs).
+  void add_extension(ControllerExtension* ext) { extensions_.push_back(ext); }
   std::expected<void, std::string> start(GroupOptions base, Transport& transport, Executor& exec);
   void stop();
 
@@ -112,7 +116,8 @@ class Controller : public Applier {
 
   storage::Storage& storage_;
   TopicManager& topics_;
-  ControllerExtension* extension_ = nullptr;
+  std::vector<ControllerExtension*> extensions_;
+  ControllerExtension* owner_of(state::Body type) const;
   const std::vector<node_id> brokers_;
   const node_id self_;
   std::shared_ptr<ReplicatedLog> group_;

@@ -111,6 +111,18 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
                  "File holding the admin endpoint's bearer token: /metrics and POST /v1/backup then need "
                  "`Authorization: Bearer <token>` (/healthz and /readyz stay open for probes)")
       ->envname("QUORUMQ_ADMIN_TOKEN_FILE");
+  app.add_flag("--sasl", c.sasl,
+               "Require SASL SCRAM-SHA-256/512 authentication on the client and Kafka listeners; ACLs are then "
+               "enforced (docs/security.md)")
+      ->envname("QUORUMQ_SASL");
+  app.add_option("--super-users", c.super_users,
+                 "Comma-separated user names that may do everything (ACLs are not checked for them)")
+      ->envname("QUORUMQ_SUPER_USERS")
+      ->delimiter(',');
+  app.add_option("--sasl-bootstrap-user-file", c.bootstrap_user_file,
+                 "File holding `name:password` of a super user valid on this broker from the first start, to "
+                 "create the first users and ACLs (remove it once real administrators exist)")
+      ->envname("QUORUMQ_SASL_BOOTSTRAP_USER_FILE");
   app.add_option("--log-level", c.log_level, "trace|debug|info|warn|error|critical|off")
       ->envname("QUORUMQ_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -284,6 +296,26 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
   if (!c.admin_token_file.empty())
     if (auto e = read_secret("--admin-token-file", c.admin_token_file, c.admin_token, c.admin_token_world_readable))
       return std::unexpected(*e);
+  if (!c.bootstrap_user_file.empty()) {
+    std::string text;
+    bool world_readable = false;
+    if (auto e = read_secret("--sasl-bootstrap-user-file", c.bootstrap_user_file, text, world_readable))
+      return std::unexpected(*e);
+    const auto colon = text.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == text.size() || text.find('\n') != std::string::npos)
+      return std::unexpected("--sasl-bootstrap-user-file " + c.bootstrap_user_file +
+                             ": expected one line `name:password` (e.g. `echo \"admin:$(head -c 24 /dev/urandom | "
+                             "base64)\" > FILE; chmod 600 FILE`)");
+    c.bootstrap_user = text.substr(0, colon);
+    c.bootstrap_password = text.substr(colon + 1);
+    if (world_readable)
+      return std::unexpected("--sasl-bootstrap-user-file " + c.bootstrap_user_file +
+                             " is readable by every user: chmod 600 it");
+    if (!c.sasl) return std::unexpected("--sasl-bootstrap-user-file needs --sasl (the user logs in with SASL)");
+  }
+  for (const auto& u : c.super_users)
+    if (u.empty() || u.starts_with("User:"))
+      return std::unexpected("--super-users takes user names (alice,bob), not principals or empty names");
   if (!c.backup_dir.empty()) {
     namespace fs = std::filesystem;
     const fs::path b(c.backup_dir);
@@ -304,6 +336,10 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
                            " brokers needs --cluster-secret-file (the same secret on every broker, e.g. `head -c 32 "
                            "/dev/urandom | base64 > FILE; chmod 600 FILE`): without it anyone who reaches "
                            "--peer-listen can pose as a broker (--allow-unauthenticated-peers to accept that)");
+  if (c.sasl && c.peers.size() > 1 && c.cluster_secret.empty())
+    return std::unexpected("--sasl on a cluster of " + std::to_string(c.peers.size()) +
+                           " brokers needs --cluster-secret-file: brokers authenticate to each other's client "
+                           "listeners with a credential derived from it (forwarded offset commits)");
   if (c.heartbeat_interval_ms * 2 > c.election_timeout_ms)
     return std::unexpected("--heartbeat-interval-ms must be at most half of --election-timeout-ms");
   if (c.max_message_bytes + 1024 > c.max_frame_bytes)

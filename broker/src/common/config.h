@@ -56,6 +56,15 @@ struct BrokerConfig {
   std::string admin_token;
   std::string admin_token_file;
   bool admin_token_world_readable = false;
+  // SASL SCRAM required on the client and Kafka listeners (--sasl); ACLs are enforced whenever
+  // clients are authenticated (--sasl or --tls-client-auth=required).
+  bool sasl = false;
+  std::vector<std::string> super_users;  // user names (principal User:<name>)
+  // The bootstrap super user (--sasl-bootstrap-user-file "name:password"): valid on this broker
+  // without the controller, so the first user and ACLs can be created.
+  std::string bootstrap_user, bootstrap_password;
+  std::string bootstrap_user_file;
+  bool authorization() const { return sasl || tls_client_auth_required; }
   // Without a secret a multi-broker cluster refuses to start unless this is set: anyone who
   // reaches --peer-listen could then pose as a broker (local experiments only).
   bool allow_unauthenticated_peers = false;

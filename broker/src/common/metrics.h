@@ -29,6 +29,9 @@ struct Metrics {
   std::atomic<std::uint64_t> connections_refused{0};
   std::atomic<std::uint64_t> bad_frames{0};
   std::atomic<std::uint64_t> admin_auth_failures{0};
+  std::atomic<std::uint64_t> sasl_authentications{0};        // SASL exchanges that succeeded
+  std::atomic<std::uint64_t> sasl_authentication_failures{0};
+  std::atomic<std::uint64_t> authorization_failures{0};      // requests refused by the ACLs
   std::atomic<std::uint64_t> tls_handshake_failures{0};  // client/Kafka connections whose TLS handshake failed
   std::atomic<std::uint64_t> tls_reloads{0}, tls_reload_failures{0};  // SIGHUP
   std::atomic<std::int64_t> tls_certificate_not_after{0};  // Unix time; 0: no TLS  // admin requests without the right bearer token

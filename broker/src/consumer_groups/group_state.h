@@ -105,6 +105,7 @@ class GroupRegistry final : public ControllerExtension {
   void apply(GroupState s);
   // ControllerExtension
   std::string_view command() const override { return "group"; }
+  bool owns(state::Body type) const override { return type == state::Body::GroupState; }
   void apply_command(std::span<const std::uint8_t> body, log_index index) override;
   std::vector<std::vector<std::uint8_t>> checkpoint_items() const override;
   bool restore_checkpoint(const std::vector<std::span<const std::uint8_t>>& items) override;

@@ -20,6 +20,7 @@
 #include "kafka_groups.h"
 #include "quorumq/protocol/frame.h"
 #include "replication.h"
+#include "security.h"
 #include "quorumq/storage/storage.h"
 
 namespace quorumq::broker {
@@ -70,15 +71,16 @@ struct BrokerContext {
   GroupCoordinator& coordinator;
   KafkaGroupCoordinator& kafka_groups;
   PeerRequests& peers;
+  Security& security;
   ProducerIdAllocator producer_ids;
   std::atomic<bool> shutting_down{false};
   std::atomic<bool> ready{false};
 
   BrokerContext(const BrokerConfig& c, storage::Storage& s, TopicManager& t, Metrics& m, Executor& e,
                 ReplicaManager& r, Controller& ctl, GroupRegistry& g, GroupCoordinator& gc, KafkaGroupCoordinator& kg,
-                PeerRequests& pr)
+                PeerRequests& pr, Security& sec)
       : config(c), storage(s), topics(t), metrics(m), exec(e), replication(r), controller(ctl), groups(g),
-        coordinator(gc), kafka_groups(kg), peers(pr), producer_ids(s, c.node_id) {}
+        coordinator(gc), kafka_groups(kg), peers(pr), security(sec), producer_ids(s, c.node_id) {}
   std::int32_t cluster_size() const { return static_cast<std::int32_t>(replication.brokers().size()); }
 };
 

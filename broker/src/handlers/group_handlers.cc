@@ -3,6 +3,7 @@
 #include <map>
 
 #include "handler_util.h"
+#include "security_handlers.h"
 
 namespace quorumq::broker::detail {
 
@@ -83,7 +84,8 @@ void handle_group_heartbeat(BrokerContext& ctx, const FrameHeader& h, const Grou
   });
 }
 
-void handle_describe_groups(BrokerContext& ctx, const FrameHeader& h, const DescribeGroupsRequest* req, Respond respond) {
+void handle_describe_groups(BrokerContext& ctx, const FrameHeader& h, const DescribeGroupsRequest* req, Respond respond,
+                            const Principal& who) {
   std::vector<GroupState> states;
   std::vector<std::string> missing;
   if (req->group_ids() && req->group_ids()->size() > cfg(ctx).max_partitions_per_request)
@@ -91,13 +93,16 @@ void handle_describe_groups(BrokerContext& ctx, const FrameHeader& h, const Desc
                                                  "the request names more than " +
                                                      std::to_string(cfg(ctx).max_partitions_per_request) +
                                                      " groups (--max-partitions-per-request)"));
+  std::vector<std::string> refused;
   if (req->group_ids() && req->group_ids()->size() > 0) {
     for (const auto* g : *req->group_ids()) {
-      if (auto s = ctx.groups.get(g->str())) states.push_back(std::move(*s));
+      if (!visible(ctx, who, ResourceType::group, g->str())) refused.push_back(g->str());
+      else if (auto s = ctx.groups.get(g->str())) states.push_back(std::move(*s));
       else missing.push_back(g->str());
     }
   } else {
-    states = ctx.groups.all();
+    for (auto& s : ctx.groups.all())
+      if (visible(ctx, who, ResourceType::group, s.name)) states.push_back(std::move(s));
   }
   const auto coordinator = ctx.controller.leader();
   flatbuffers::FlatBufferBuilder fbb(1024);
@@ -131,6 +136,9 @@ void handle_describe_groups(BrokerContext& ctx, const FrameHeader& h, const Desc
                                          s.generation, fbb.CreateString(s.assignor),
                                          coordinator ? coordinator->value : -1, fbb.CreateVector(members)));
   }
+  for (const auto& m : refused)
+    out.push_back(CreateGroupDescription(fbb, fbb.CreateString(m), ErrorCode::group_authorization_failed,
+                                         fbb.CreateString("unknown"), -1, 0, coordinator ? coordinator->value : -1));
   for (const auto& m : missing)
     out.push_back(CreateGroupDescription(fbb, fbb.CreateString(m), ErrorCode::group_id_not_found,
                                          fbb.CreateString("unknown"), -1, 0, coordinator ? coordinator->value : -1));

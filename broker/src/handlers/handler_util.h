@@ -134,6 +134,12 @@ std::optional<std::string> check_partitions(BrokerContext& ctx, const TopicVec* 
 void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceRequest* req, Respond respond);
 void handle_fetch(BrokerContext& ctx, const FrameHeader& h, const FetchRequest* req, Respond respond);
 void handle_group_heartbeat(BrokerContext& ctx, const FrameHeader& h, const GroupHeartbeatRequest* req, Respond respond);
-void handle_describe_groups(BrokerContext& ctx, const FrameHeader& h, const DescribeGroupsRequest* req, Respond respond);
+void handle_describe_groups(BrokerContext& ctx, const FrameHeader& h, const DescribeGroupsRequest* req, Respond respond,
+                            const Principal& who);
+void handle_alter_users(BrokerContext& ctx, const FrameHeader& h, const AlterUsersRequest* req, Respond respond);
+void handle_describe_users(BrokerContext& ctx, const FrameHeader& h, const DescribeUsersRequest* req, Respond respond);
+void handle_create_acls(BrokerContext& ctx, const FrameHeader& h, const CreateAclsRequest* req, Respond respond);
+void handle_delete_acls(BrokerContext& ctx, const FrameHeader& h, const DeleteAclsRequest* req, Respond respond);
+void handle_describe_acls(BrokerContext& ctx, const FrameHeader& h, const DescribeAclsRequest* req, Respond respond);
 
 }  // namespace quorumq::broker::detail

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "handler_util.h"
+#include "security_handlers.h"
 #include "quorumq/protocol/record_batch.h"
 #include "state_record.h"
 
@@ -16,7 +17,8 @@ using namespace detail;
 namespace {
 
 // ----------------------------------------------------------------------------- the others
-void handle_metadata(BrokerContext& ctx, const FrameHeader& h, const MetadataRequest* req, Respond respond) {
+void handle_metadata(BrokerContext& ctx, const FrameHeader& h, const MetadataRequest* req, Respond respond,
+                     const Principal& who) {
   if (req->topics() && req->topics()->size() > cfg(ctx).max_partitions_per_request)
     return respond(protocol::make_error_response(
         h, ErrorCode::invalid_request,
@@ -28,14 +30,16 @@ void handle_metadata(BrokerContext& ctx, const FrameHeader& h, const MetadataReq
     if (auto a = ctx.replication.address_of(b))
       brokers.push_back(CreateBrokerMetadata(fbb, b.value, fbb.CreateString(a->host), a->port));
   std::vector<std::shared_ptr<const Topic>> topics;
-  std::vector<std::string> missing;
+  std::vector<std::string> missing, refused;
   if (req->topics() && req->topics()->size() > 0) {
     for (const auto* n : *req->topics()) {
-      if (auto t = ctx.topics.find(n->str())) topics.push_back(t);
+      if (!visible(ctx, who, ResourceType::topic, n->str())) refused.push_back(n->str());
+      else if (auto t = ctx.topics.find(n->str())) topics.push_back(t);
       else missing.push_back(n->str());
     }
   } else {
-    topics = ctx.topics.list();
+    for (auto& t : ctx.topics.list())
+      if (visible(ctx, who, ResourceType::topic, t->name)) topics.push_back(std::move(t));
   }
   std::vector<flatbuffers::Offset<TopicMetadata>> tms;
   for (const auto& t : topics) {
@@ -55,6 +59,8 @@ void handle_metadata(BrokerContext& ctx, const FrameHeader& h, const MetadataReq
   }
   for (const auto& m : missing)
     tms.push_back(CreateTopicMetadata(fbb, fbb.CreateString(m), ErrorCode::unknown_topic_or_partition));
+  for (const auto& m : refused)
+    tms.push_back(CreateTopicMetadata(fbb, fbb.CreateString(m), ErrorCode::topic_authorization_failed));
   const auto controller = ctx.controller.leader();
   auto root = CreateMetadataResponse(fbb, ErrorCode::none, fbb.CreateVector(brokers), controller ? controller->value : -1,
                                      fbb.CreateString(ctx.config.cluster_id), fbb.CreateVector(tms));
@@ -194,11 +200,12 @@ void handle_delete_topic(BrokerContext& ctx, const FrameHeader& h, const DeleteT
   });
 }
 
-void handle_list_topics(BrokerContext& ctx, const FrameHeader& h, const ListTopicsRequest*, Respond respond) {
+void handle_list_topics(BrokerContext& ctx, const FrameHeader& h, const ListTopicsRequest*, Respond respond,
+                        const Principal& who) {
   flatbuffers::FlatBufferBuilder fbb(512);
   std::vector<flatbuffers::Offset<TopicListing>> ls;
   for (const auto& t : ctx.topics.list())
-    ls.push_back(CreateTopicListing(fbb, fbb.CreateString(t->name), t->config.partitions, t->config.replication_factor));
+    if (visible(ctx, who, ResourceType::topic, t->name)) ls.push_back(CreateTopicListing(fbb, fbb.CreateString(t->name), t->config.partitions, t->config.replication_factor));
   auto root = CreateListTopicsResponse(fbb, ErrorCode::none, fbb.CreateVector(ls));
   respond(finish_response(fbb, root, h));
 }
@@ -446,8 +453,10 @@ std::expected<std::int64_t, storage::Error> ProducerIdAllocator::next() {
   return (next_++ << 32) | static_cast<std::int64_t>(static_cast<std::uint32_t>(node_));
 }
 
-void handle_request(BrokerContext& ctx, const FrameHeader& h, std::span<const std::uint8_t> payload, Respond respond) {
+void handle_request(BrokerContext& ctx, const FrameHeader& h, std::span<const std::uint8_t> payload, Respond respond,
+                    const Principal& who) {
   using protocol::payload_as;
+  if (auto refused = authorize(ctx, h, payload, who)) return respond(std::move(*refused));
   switch (h.api_id) {
     case ApiId::api_versions:
       ctx.metrics.other_requests.fetch_add(1, std::memory_order_relaxed);
@@ -458,12 +467,13 @@ void handle_request(BrokerContext& ctx, const FrameHeader& h, std::span<const st
   }
   ctx.metrics.other_requests.fetch_add(1, std::memory_order_relaxed);
   switch (h.api_id) {
-    case ApiId::metadata: return handle_metadata(ctx, h, payload_as<MetadataRequest>(payload), std::move(respond));
+    case ApiId::metadata: return handle_metadata(ctx, h, payload_as<MetadataRequest>(payload), std::move(respond), who);
     case ApiId::create_topic:
       return handle_create_topic(ctx, h, payload_as<CreateTopicRequest>(payload), std::move(respond));
     case ApiId::delete_topic:
       return handle_delete_topic(ctx, h, payload_as<DeleteTopicRequest>(payload), std::move(respond));
-    case ApiId::list_topics: return handle_list_topics(ctx, h, payload_as<ListTopicsRequest>(payload), std::move(respond));
+    case ApiId::list_topics:
+      return handle_list_topics(ctx, h, payload_as<ListTopicsRequest>(payload), std::move(respond), who);
     case ApiId::list_offsets:
       return handle_list_offsets(ctx, h, payload_as<ListOffsetsRequest>(payload), std::move(respond));
     case ApiId::offset_commit:
@@ -475,11 +485,19 @@ void handle_request(BrokerContext& ctx, const FrameHeader& h, std::span<const st
     case ApiId::group_heartbeat:
       return handle_group_heartbeat(ctx, h, payload_as<GroupHeartbeatRequest>(payload), std::move(respond));
     case ApiId::describe_groups:
-      return handle_describe_groups(ctx, h, payload_as<DescribeGroupsRequest>(payload), std::move(respond));
+      return handle_describe_groups(ctx, h, payload_as<DescribeGroupsRequest>(payload), std::move(respond), who);
     case ApiId::alter_topic_config:
       return handle_alter_topic_config(ctx, h, payload_as<AlterTopicConfigRequest>(payload), std::move(respond));
     case ApiId::offset_delete:
       return handle_offset_delete(ctx, h, payload_as<OffsetDeleteRequest>(payload), std::move(respond));
+    case ApiId::alter_users: return handle_alter_users(ctx, h, payload_as<AlterUsersRequest>(payload), std::move(respond));
+    case ApiId::describe_users:
+      return handle_describe_users(ctx, h, payload_as<DescribeUsersRequest>(payload), std::move(respond));
+    case ApiId::create_acls: return handle_create_acls(ctx, h, payload_as<CreateAclsRequest>(payload), std::move(respond));
+    case ApiId::delete_acls: return handle_delete_acls(ctx, h, payload_as<DeleteAclsRequest>(payload), std::move(respond));
+    case ApiId::describe_acls:
+      return handle_describe_acls(ctx, h, payload_as<DescribeAclsRequest>(payload), std::move(respond));
+    // SaslAuthenticate is the connection's (it changes who the connection is); never here.
     default:
       return respond(protocol::make_error_response(h, ErrorCode::unknown_api, "this broker does not serve that api"));
   }

@@ -8,6 +8,7 @@
 #include <span>
 
 #include "context.h"
+#include "security.h"
 #include "quorumq/protocol/frame.h"
 #include "quorumq/protocol/messages.h"
 
@@ -18,7 +19,8 @@ namespace quorumq::broker {
 using Respond = std::function<void(std::optional<protocol::OutgoingFrame>)>;
 
 // `payload` passed verify_request for header.api_id/version; it is valid only during the call.
+// `who` made the request (authorized here, before any handler runs; see security_handlers.h).
 void handle_request(BrokerContext& ctx, const protocol::FrameHeader& header, std::span<const std::uint8_t> payload,
-                    Respond respond);
+                    Respond respond, const Principal& who);
 
 }  // namespace quorumq::broker

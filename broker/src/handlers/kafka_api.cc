@@ -23,6 +23,8 @@ constexpr std::int16_t kFetch = api::fetch;
 constexpr std::int16_t kListOffsets = api::list_offsets;
 constexpr std::int16_t kApiVersions = api::api_versions;
 constexpr std::int16_t kMetadata = api::metadata;
+constexpr std::int16_t kSaslHandshake = 17;
+constexpr std::int16_t kSaslAuthenticate = 36;
 constexpr std::int16_t kInitProducerId = api::init_producer_id;
 
 constexpr std::int16_t kNone = 0;
@@ -46,6 +48,8 @@ const std::vector<ApiRange>& all_apis() {
     std::vector<ApiRange> v(kDataApis.begin(), kDataApis.end());
     const auto g = group_apis();
     v.insert(v.end(), g.begin(), g.end());
+    const auto sa = sasl_apis();
+    v.insert(v.end(), sa.begin(), sa.end());
     std::sort(v.begin(), v.end(), [](const ApiRange& a, const ApiRange& b) { return a.key < b.key; });
     return v;
   }();
@@ -230,7 +234,7 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
   const wire::Acks native_acks = acks == 0 ? wire::Acks::none : acks == 1 ? wire::Acks::leader : wire::Acks::quorum;
   fbb.Finish(wire::CreateProduceRequest(fbb, native_acks, timeout_ms > 0 ? timeout_ms : 30000, fbb.CreateVector(tds)));
   call_native<wire::ProduceResponse>(
-      ctx, protocol::ApiId::produce, fbb,
+      ctx, h.who, protocol::ApiId::produce, fbb,
       [h, acks, topics, done = std::move(done)](const wire::ProduceResponse* resp, wire::ErrorCode whole) {
         if (acks == 0) return done(Answer{});  // fire and forget: Kafka sends nothing back
         struct Result {
@@ -290,7 +294,7 @@ void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(An
   }
   fbb.Finish(wire::CreateFetchRequest(fbb, max_wait, min_bytes, max_bytes, fbb.CreateVector(fts)));
   call_native<wire::FetchResponse>(
-      ctx, protocol::ApiId::fetch, fbb,
+      ctx, h.who, protocol::ApiId::fetch, fbb,
       [h, topics, done = std::move(done)](const wire::FetchResponse* resp, wire::ErrorCode whole) {
         struct Result {
           std::int16_t error;
@@ -367,7 +371,7 @@ void list_offsets(BrokerContext& ctx, const Header& h, Reader& r, std::function<
   }
   fbb.Finish(wire::CreateListOffsetsRequest(fbb, fbb.CreateVector(lts)));
   call_native<wire::ListOffsetsResponse>(
-      ctx, protocol::ApiId::list_offsets, fbb,
+      ctx, h.who, protocol::ApiId::list_offsets, fbb,
       [h, topics, done = std::move(done)](const wire::ListOffsetsResponse* resp, wire::ErrorCode whole) {
         struct Result {
           std::int16_t error;
@@ -415,7 +419,7 @@ void init_producer_id(BrokerContext& ctx, const Header& h, Reader& r, std::funct
   flatbuffers::FlatBufferBuilder fbb(128);
   fbb.Finish(wire::CreateInitProducerIdRequest(fbb, 0, -1, -1, timeout_ms > 0 ? timeout_ms : 30000));
   call_native<wire::InitProducerIdResponse>(
-      ctx, protocol::ApiId::init_producer_id, fbb,
+      ctx, h.who, protocol::ApiId::init_producer_id, fbb,
       [h, done = std::move(done)](const wire::InitProducerIdResponse* resp, wire::ErrorCode whole) {
         Writer w = start(h);
         w.i32(0);  // ThrottleTimeMs
@@ -436,11 +440,20 @@ void init_producer_id(BrokerContext& ctx, const Header& h, Reader& r, std::funct
 
 std::span<const ApiRange> supported_apis() { return all_apis(); }
 
-void handle(BrokerContext& ctx, std::span<const std::uint8_t> request, std::function<void(Answer)> done) {
+void handle(BrokerContext& ctx, Session& session, std::span<const std::uint8_t> request,
+            std::function<void(Answer)> done) {
+  if (session.raw_tokens) return sasl_raw_token(ctx, session, request, std::move(done));
   Reader r(request);
   Header h;
   if (!parse_header(r, h)) return done(close_with("malformed Kafka request header"));
   if (h.key == kApiVersions) return done(api_versions(h, r));
+  h.who = session.sasl.principal();
+  if (h.key == kSaslHandshake) return sasl_handshake(ctx, session, h, r, std::move(done));
+  if (h.key == kSaslAuthenticate) return sasl_authenticate(ctx, session, h, r, std::move(done));
+  if (ctx.security.authentication_required() && !session.sasl.authenticated())
+    return done(close_with("api key " + std::to_string(h.key) +
+                           " before SASL authentication: this listener requires SASL (client settings "
+                           "security.protocol=SASL_SSL or SASL_PLAINTEXT, sasl.mechanism=SCRAM-SHA-256)"));
   const auto& apis = all_apis();
   const auto it = std::find_if(apis.begin(), apis.end(), [&h](const ApiRange& a) { return a.key == h.key; });
   if (it == apis.end())

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "context.h"
+#include "security.h"
 
 namespace quorumq::broker::kafka {
 
@@ -25,9 +26,19 @@ struct Answer {
   std::string why;                  // for the log when closing
 };
 
-// Handles one request (the bytes after its size prefix). Calls `done` exactly once, possibly on
-// another thread.
-void handle(BrokerContext& ctx, std::span<const std::uint8_t> request, std::function<void(Answer)> done);
+// One Kafka connection's authentication state (SaslHandshake, SaslAuthenticate; kafka_sasl.cc).
+// Its connection runs SASL requests alone (never beside another request), so no lock.
+struct Session {
+  SaslSession sasl;
+  std::string mechanism;    // from SaslHandshake
+  bool raw_tokens = false;  // after SaslHandshake v0: the next frames are bare SASL tokens
+  std::string peer;         // the client's address, for log lines
+};
+
+// Handles one request (the bytes after its size prefix) of `session`'s connection. Calls `done`
+// exactly once, possibly on another thread.
+void handle(BrokerContext& ctx, Session& session, std::span<const std::uint8_t> request,
+            std::function<void(Answer)> done);
 
 // What ApiVersions advertises: (api key, min version, max version).
 struct ApiRange {

@@ -226,7 +226,7 @@ template <typename Response>
 void run_at(BrokerContext& ctx, node_id at, protocol::ApiId api, flatbuffers::FlatBufferBuilder& fbb,
             std::function<void(const Response*)> then) {
   if (at == ctx.replication.self())
-    return call_native<Response>(ctx, api, fbb, [then = std::move(then)](const Response* r, wire::ErrorCode) { then(r); });
+    return call_native<Response>(ctx, Principal{.name = {}, .internal = true}, api, fbb, [then = std::move(then)](const Response* r, wire::ErrorCode) { then(r); });
   auto buf = fbb.Release();
   const auto* info = protocol::find_api(api);
   const std::uint16_t version = info ? info->max_version : 0;

@@ -52,6 +52,12 @@ inline std::int16_t kafka_code(wire::ErrorCode c) {
     case E::invalid_config: return 40;
     case E::group_id_not_found: return 69;
     case E::group_not_empty: return 68;
+    case E::sasl_authentication_failed: return 58;
+    case E::authentication_required: return 34;   // ILLEGAL_SASL_STATE
+    case E::unsupported_sasl_mechanism: return 33;
+    case E::topic_authorization_failed: return 29;
+    case E::group_authorization_failed: return 30;
+    case E::cluster_authorization_failed: return 31;
     default: return -1;  // UNKNOWN_SERVER_ERROR
   }
 }
@@ -59,7 +65,7 @@ inline std::int16_t kafka_code(wire::ErrorCode c) {
 // Runs a native request (a finished flatbuffer) through the native handlers and hands its
 // response payload (nullptr: none, or an ErrorResponse) to `then`.
 template <typename Response>
-void call_native(BrokerContext& ctx, protocol::ApiId api, flatbuffers::FlatBufferBuilder& fbb,
+void call_native(BrokerContext& ctx, const Principal& who, protocol::ApiId api, flatbuffers::FlatBufferBuilder& fbb,
                  std::function<void(const Response*, wire::ErrorCode)> then) {
   auto buf = std::make_shared<flatbuffers::DetachedBuffer>(fbb.Release());
   const auto* info = protocol::find_api(api);
@@ -73,7 +79,8 @@ void call_native(BrokerContext& ctx, protocol::ApiId api, flatbuffers::FlatBuffe
                      return then(nullptr, e->error());
                    }
                    then(protocol::payload_as<Response>(payload), wire::ErrorCode::none);
-                 });
+                 },
+                 who);
 }
 
 // A request's topics as the answer walks them: names owned (the request's bytes are gone by
@@ -107,7 +114,10 @@ inline std::int16_t missing_code(wire::ErrorCode whole) {
   return kafka_code(whole == wire::ErrorCode::none ? wire::ErrorCode::unknown : whole);
 }
 
-using Header = RequestHeader;
+// A request's header and who sent it (the connection's SASL principal; authorized by each api).
+struct Header : RequestHeader {
+  Principal who;
+};
 
 // The response: size prefix (patched by finish), correlation id (response header v0).
 inline Writer start(const Header& h) {
@@ -126,6 +136,14 @@ inline Answer malformed_or_too_many(BrokerContext& ctx, std::string_view api) {
   return close_with("malformed " + std::string(api) + " request, or more than " +
                     std::to_string(ctx.config.max_partitions_per_request) + " partitions (--max-partitions-per-request)");
 }
+
+// kafka_sasl.cc: SaslHandshake and SaslAuthenticate (and bare tokens after a v0 handshake).
+std::span<const ApiRange> sasl_apis();
+void sasl_handshake(BrokerContext& ctx, Session& s, const Header& h, Reader& r, std::function<void(Answer)> done);
+void sasl_authenticate(BrokerContext& ctx, Session& s, const Header& h, Reader& r, std::function<void(Answer)> done);
+void sasl_raw_token(BrokerContext& ctx, Session& s, std::span<const std::uint8_t> token, std::function<void(Answer)> done);
+// Whether `h.who` may do `op` on the resource; counts and logs a refusal.
+bool allowed(BrokerContext& ctx, const Header& h, AclOperation op, ResourceType type, std::string_view name);
 
 // kafka_group_api.cc: the group, offset and admin apis, and their handler (false: not one of them).
 std::span<const ApiRange> group_apis();

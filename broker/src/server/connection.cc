@@ -52,6 +52,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // The TLS handshake (if the listener has TLS), then reading, writing and the time limits.
   awaitable<void> begin() {
     if (!co_await srv_.tls_handshake(sock_, "client")) co_return close();
+    if (auto p = srv_.certificate_principal(sock_); !p.empty() && !srv_.ctx.security.authentication_required())
+      session_.set_principal(Principal{std::move(p)});
     auto self = shared_from_this();
     asio::co_spawn(sock_.get_executor(), [self] { return self->reader(); }, asio::detached);
     asio::co_spawn(sock_.get_executor(), [self] { return self->writer(); }, asio::detached);
@@ -165,6 +167,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
       fail(protocol::make_error_response(h, code));
       return;
     }
+    if (auth_failed_) return;  // the refusal is on its way; nothing else is served
+    if (h.api_id == protocol::ApiId::sasl_authenticate) return sasl_step(h, frame.payload);
+    if (srv_.ctx.security.authentication_required() && !session_.authenticated() &&
+        h.api_id != protocol::ApiId::api_versions) {
+      srv_.log_limited(spdlog::level::warn, "unauthenticated",
+                       "connection {}: api {} before SASL authentication; refused and closed", peer(),
+                       protocol::api_name(h.api_id));
+      fail(protocol::make_error_response(h, wire::ErrorCode::authentication_required,
+                                         "this broker requires SASL SCRAM authentication (--sasl) before any request "
+                                         "but ApiVersions: give the client a user and password (CLI: --user and "
+                                         "--password-file; SDK: ClientConfig::sasl_user)"));
+      return;
+    }
     // The request's bytes count everywhere; the reservation for its answer (a fetch's clamped
     // max_bytes) only against this connection's budget: a long poll that waits holds no memory
     // yet, and twenty idle consumers must not stop the broker reading everyone else.
@@ -179,9 +194,56 @@ class Connection : public std::enable_shared_from_this<Connection> {
     ++outstanding_;
     srv_.outstanding.fetch_add(1);
     auto self = shared_from_this();
-    handle_request(srv_.ctx, h, frame.payload, [self, charged, reserved](std::optional<protocol::OutgoingFrame> f) {
-      self->send(std::move(f), charged, reserved);
-    });
+    handle_request(
+        srv_.ctx, h, frame.payload,
+        [self, charged, reserved](std::optional<protocol::OutgoingFrame> f) { self->send(std::move(f), charged, reserved); },
+        session_.principal());
+  }
+
+  // One SASL token (SaslAuthenticate). A failure of any kind is answered the same way, after the
+  // same delay, and closes the connection: a client learns nothing about which users exist and
+  // cannot try passwords quickly.
+  void sasl_step(const protocol::FrameHeader& h, std::span<const std::uint8_t> payload) {
+    const auto* req = protocol::payload_as<wire::SaslAuthenticateRequest>(payload);
+    if (!srv_.ctx.security.authentication_required()) {
+      fail(protocol::make_error_response(h, wire::ErrorCode::invalid_request,
+                                         "SASL is not enabled on this broker (it runs without --sasl): connect "
+                                         "without a user"));
+      return;
+    }
+    const auto* bytes = req->auth_bytes();
+    const std::string_view token = bytes ? std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size())
+                                         : std::string_view();
+    auto step = session_.step(srv_.ctx.security, req->mechanism() ? req->mechanism()->string_view() : "", token);
+    flatbuffers::FlatBufferBuilder fbb(256);
+    if (step.outcome == SaslSession::Step::failed) {
+      srv_.metrics.sasl_authentication_failures.fetch_add(1, std::memory_order_relaxed);
+      srv_.log_limited(spdlog::level::warn, "sasl", "connection {}: SASL authentication failed (user '{}'): {}", peer(),
+                       session_.user(), step.why);
+      const auto msg = fbb.CreateString(step.code == wire::ErrorCode::unsupported_sasl_mechanism
+                                            ? "unsupported SASL mechanism: use SCRAM-SHA-256 or SCRAM-SHA-512"
+                                            : "authentication failed: wrong user name or password");
+      auto f = protocol::finish_response(fbb, wire::CreateSaslAuthenticateResponse(fbb, step.code, msg), h);
+      auth_failed_ = true;
+      auto timer = std::make_shared<Timer>(sock_.get_executor());
+      timer->expires_after(kAuthFailureDelay);
+      timer->async_wait([self = shared_from_this(), timer, f = std::move(f)](std::error_code) mutable {
+        if (!self->closed_) self->fail(std::move(f));
+      });
+      return;
+    }
+    std::string principal;
+    if (step.outcome == SaslSession::Step::done) {
+      srv_.metrics.sasl_authentications.fetch_add(1, std::memory_order_relaxed);
+      principal = session_.principal().name;
+      spdlog::info("connection {}: authenticated as {}", peer(), principal);
+    }
+    const auto out = fbb.CreateVector(reinterpret_cast<const std::uint8_t*>(step.bytes.data()), step.bytes.size());
+    const auto who = fbb.CreateString(principal);
+    auto f = protocol::finish_response(fbb, wire::CreateSaslAuthenticateResponse(fbb, wire::ErrorCode::none, 0, out, who), h);
+    charge(f.size_bytes());
+    outq_.push_back(std::move(f));
+    out_wake_.cancel();
   }
 
   // Answer with an error, flush, close: the stream can no longer be trusted.
@@ -280,6 +342,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t decoder_held_ = 0;  // the decoder's buffers, as counted broker-wide
   std::int64_t outstanding_ = 0;
   bool closing_ = false;
+  SaslSession session_;      // who this connection acts as (SASL, or the client certificate)
+  bool auth_failed_ = false; // a SASL failure is being answered (after kAuthFailureDelay)
   bool closed_ = false;
   Clock::time_point last_read_ = Clock::now();
   std::optional<Clock::time_point> partial_since_;

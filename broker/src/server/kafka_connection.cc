@@ -46,6 +46,9 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
   // The TLS handshake (SSL on the Kafka listener, if configured), then reading and writing.
   awaitable<void> begin() {
     if (!co_await srv_.tls_handshake(sock_, "Kafka")) co_return close();
+    session_.peer = peer();
+    if (auto p = srv_.certificate_principal(sock_); !p.empty() && !srv_.ctx.security.authentication_required())
+      session_.sasl.set_principal(Principal{std::move(p)});
     auto self = shared_from_this();
     asio::co_spawn(sock_.get_executor(), [self] { return self->reader(); }, asio::detached);
     asio::co_spawn(sock_.get_executor(), [self] { return self->writer(); }, asio::detached);
@@ -108,7 +111,7 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
       slots_.push_back(slot);
       srv_.outstanding.fetch_add(1);
       auto self = shared_from_this();
-      kafka::handle(srv_.ctx, slot->request, [self, slot](kafka::Answer a) {
+      kafka::handle(srv_.ctx, session_, slot->request, [self, slot](kafka::Answer a) {
         asio::dispatch(self->sock_.get_executor(), [self, slot, a = std::move(a)]() mutable {
           // An answer waiting for its turn counts against --max-buffered-bytes from now on.
           self->charge(a.bytes.size());
@@ -225,6 +228,7 @@ class KafkaConnection : public std::enable_shared_from_this<KafkaConnection> {
   std::vector<std::uint8_t> spare_;          // a request buffer to reuse
   std::size_t answer_bytes_ = 0;             // the answer being written
   bool closed_ = false;
+  kafka::Session session_;  // SASL state and principal; SASL requests run alone (exclusive)
   Clock::time_point last_read_ = Clock::now();
   std::optional<Clock::time_point> partial_since_;
   std::optional<Clock::time_point> write_since_;

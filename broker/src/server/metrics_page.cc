@@ -107,6 +107,12 @@ std::string Server::Impl::render_metrics() const {
   counter("quorumq_tls_certificate_not_after_seconds",
           "When the client listeners' TLS certificate expires (Unix time; 0 without TLS): alert well before",
           static_cast<std::uint64_t>(std::max<std::int64_t>(0, m.tls_certificate_not_after.load())), "gauge");
+  counter("quorumq_sasl_authentications_total", "SASL SCRAM logins that succeeded (client and Kafka listeners)",
+          m.sasl_authentications);
+  counter("quorumq_sasl_authentication_failures_total",
+          "SASL logins refused (wrong password, unknown user, malformed or replayed exchange)",
+          m.sasl_authentication_failures);
+  counter("quorumq_authorization_failures_total", "Requests refused by the ACLs", m.authorization_failures);
   counter("quorumq_admin_auth_failures_total",
           "Admin HTTP requests refused for a missing or wrong bearer token (--admin-token-file)", m.admin_auth_failures);
   counter("quorumq_connection_buffered_bytes",

@@ -40,6 +40,10 @@ using Timer = asio::steady_timer::rebind_executor<Strand>::other;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = asio::experimental::as_tuple(use_awaitable);
 using ClientStream = BasicClientStream<Socket>;
+// How long a failed SASL login waits before its answer (and the connection's close): the same
+// for every kind of failure, so neither timing nor content tells an unknown user from a wrong
+// password, and guessing passwords over one connection is slow.
+inline constexpr std::chrono::milliseconds kAuthFailureDelay{1000};
 
 namespace server_detail {
 
@@ -127,6 +131,7 @@ struct Server::Impl {
   KafkaGroupCoordinator kafka_groups{controller, groups, exec,
                                       KafkaGroupCoordinator::Limits{config.max_groups, config.max_group_members}};
   AsioPeerRequests peer_requests{io, replication, config};
+  Security security;
   BrokerContext ctx;
   tcp::acceptor acceptor{io};
   tcp::acceptor admin_acceptor{io};
@@ -150,6 +155,9 @@ struct Server::Impl {
   // The TLS handshake of an accepted connection, within --partial-frame-timeout-ms; false (the
   // stream closed, the failure counted and logged) if it failed. True at once without TLS.
   awaitable<bool> tls_handshake(ClientStream& s, std::string_view kind);
+  // "User:<CN>" of the client's certificate when the listener requires one
+  // (--tls-client-auth=required), else "" (tls.cc).
+  std::string certificate_principal(ClientStream& s);
   asio::signal_set signals{io, SIGINT, SIGTERM};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{io.get_executor()};
   std::mutex conns_mu;
@@ -173,7 +181,8 @@ struct Server::Impl {
   std::jthread scrub_thread;
 
   Impl(const BrokerConfig& c, storage::Storage& s, Metrics& m)
-      : config(c), metrics(m), storage(s), ctx(c, s, topics, m, exec, replication, controller, groups, coordinator, kafka_groups, peer_requests) {}
+      : config(c), metrics(m), storage(s), ctx(c, s, topics, m, exec, replication, controller, groups, coordinator, kafka_groups, peer_requests,
+            security) {}
   ~Impl() {
     if (scrub_thread.joinable()) {
       scrub_thread.request_stop();

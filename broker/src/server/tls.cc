@@ -150,4 +150,15 @@ awaitable<bool> Server::Impl::tls_handshake(ClientStream& s, std::string_view ki
   co_return false;
 }
 
+std::string Server::Impl::certificate_principal(ClientStream& s) {
+  if (!config.tls_client_auth_required || !s.ssl()) return {};
+  X509* cert = SSL_get1_peer_certificate(s.ssl());
+  if (!cert) return {};
+  char cn[256];
+  const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+  X509_free(cert);
+  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof cn) return {};
+  return "User:" + std::string(cn, static_cast<std::size_t>(n));
+}
+
 }  // namespace quorumq::broker

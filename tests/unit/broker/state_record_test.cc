@@ -216,7 +216,7 @@ struct ControllerFixture : ::testing::Test {
   TopicManager topics{*st, metrics, node_id{99}, 1000};  // hosts nothing: node 99 is in no replica set
   Controller ctl{*st, topics, {node_id{1}, node_id{2}, node_id{3}}, node_id{99}};
   GroupRegistry groups;
-  void SetUp() override { ctl.set_extension(&groups); }
+  void SetUp() override { ctl.add_extension(&groups); }
   void apply(std::uint64_t index, const std::string& text) {
     apply(index, std::vector<std::uint8_t>(text.begin(), text.end()));
   }
