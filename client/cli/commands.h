@@ -13,6 +13,10 @@
 
 #include <quorumq/quorumq.h>
 
+namespace CLI {
+class App;
+}
+
 namespace quorumq::cli {
 
 struct Global {
@@ -21,7 +25,13 @@ struct Global {
   bool json = false;  // listings and consume print one JSON object per line
   bool tls = false;
   std::string tls_ca_file, tls_cert_file, tls_key_file;
+  // SASL SCRAM login (brokers with --sasl): the password from a file, or from the environment.
+  std::string sasl_user, sasl_password_file, sasl_mechanism = "SCRAM-SHA-256";
 };
+
+// The login password: the first line of --password-file, else QUORUMQ_CLIENT_SASL_PASSWORD.
+// Exits 2 with a message when a user is given without a readable password.
+std::string login_password(const Global& g);
 
 // Shared helpers (common.cc).
 void fail(const std::string& what, const Error& e);
@@ -34,6 +44,9 @@ void apply_global(C& c, const Global& g) {
   c.tls_ca_file = g.tls_ca_file;
   c.tls_cert_file = g.tls_cert_file;
   c.tls_key_file = g.tls_key_file;
+  c.sasl_user = g.sasl_user;
+  c.sasl_mechanism = g.sasl_mechanism;
+  if (!g.sasl_user.empty()) c.sasl_password = login_password(g);
 }
 std::unique_ptr<Admin> make_admin(const Global& g);
 // "k=v" -> {k, v}; nullopt if there is no '=' or the key is empty.
@@ -106,5 +119,8 @@ struct GroupResetOptions {
 };
 int group_reset(const Global& g, const GroupResetOptions& o);
 int group_delete(const Global& g, const std::string& group);
+
+// `quorumq user create|passwd|delete|list` and `quorumq acl add|remove|list` (security_cmd.cc).
+void add_security_commands(CLI::App& app, const Global& g, int& rc);
 
 }  // namespace quorumq::cli

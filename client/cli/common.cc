@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <charconv>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "commands.h"
@@ -17,6 +19,26 @@ bool parse_i64(const std::string& s, std::int64_t& out) {
   return !s.empty() && ec == std::errc{} && p == s.data() + s.size();
 }
 }  // namespace
+
+std::string login_password(const Global& g) {
+  std::string pw;
+  if (!g.sasl_password_file.empty()) {
+    std::ifstream in(g.sasl_password_file);
+    if (!in || !std::getline(in, pw) || pw.empty()) {
+      std::cerr << "error: --password-file " << g.sasl_password_file
+                << ": cannot read a password from it (one line; chmod 600 it)\n";
+      std::exit(2);
+    }
+  } else if (const char* env = std::getenv("QUORUMQ_CLIENT_SASL_PASSWORD"); env && *env) {
+    pw = env;
+  } else {
+    std::cerr << "error: --user " << g.sasl_user
+              << " needs a password: --password-file FILE (or QUORUMQ_CLIENT_SASL_PASSWORD)\n";
+    std::exit(2);
+  }
+  if (!pw.empty() && pw.back() == '\r') pw.pop_back();
+  return pw;
+}
 
 void fail(const std::string& what, const Error& e) { std::cerr << "error: " << what << ": " << e.to_string() << "\n"; }
 

@@ -30,6 +30,15 @@ int main(int argc, char** argv) {
       ->envname("QUORUMQ_CLIENT_TLS_CERT_FILE");
   app.add_option("--tls-key-file", g.tls_key_file, "The PEM private key of --tls-cert-file")
       ->envname("QUORUMQ_CLIENT_TLS_KEY_FILE");
+  app.add_option("--user", g.sasl_user, "Log in as this SASL SCRAM user (brokers with --sasl)")
+      ->envname("QUORUMQ_CLIENT_SASL_USER");
+  app.add_option("--password-file", g.sasl_password_file,
+                 "File whose first line is --user's password (or set QUORUMQ_CLIENT_SASL_PASSWORD)")
+      ->envname("QUORUMQ_CLIENT_SASL_PASSWORD_FILE");
+  app.add_option("--sasl-mechanism", g.sasl_mechanism, "SCRAM-SHA-256 or SCRAM-SHA-512")
+      ->envname("QUORUMQ_CLIENT_SASL_MECHANISM")
+      ->check(CLI::IsMember({"SCRAM-SHA-256", "SCRAM-SHA-512"}))
+      ->capture_default_str();
   int rc = 0;
 
   // topic ...
@@ -161,6 +170,8 @@ int main(int argc, char** argv) {
 
   // admin backup|restore: operator tasks (admin_cmd.cc)
   add_admin_commands(app, rc);
+  // user ..., acl ... (security_cmd.cc)
+  add_security_commands(app, g, rc);
 
   try {
     app.parse(argc, argv);

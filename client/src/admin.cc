@@ -2,80 +2,12 @@
 
 #include <thread>
 
-#include "core.h"
+#include "admin_impl.h"
 #include "membership.h"
-#include "quorumq/protocol/messages.h"
 #include "requests.h"
 
 namespace quorumq {
 
-using client::Clock;
-using client::Core;
-
-class Admin::Impl : public std::enable_shared_from_this<Admin::Impl> {
- public:
-  explicit Impl(const AdminConfig& c) : cfg_(c) {}
-  void start() { core_ = Core::start(cfg_); }
-
-  Clock::time_point deadline() const { return Clock::now() + std::chrono::milliseconds(cfg_.api_timeout_ms); }
-
-  // Runs fn on the I/O thread and waits; fails fast once closed.
-  template <typename T>
-  std::expected<T, Error> sync(std::function<void(std::function<void(std::expected<T, Error>)>)> fn) {
-    if (closed_) return std::unexpected(Error{make_error_code(ClientError::closed), "the admin client is closed"});
-    return client::run_sync<std::expected<T, Error>>(*core_, std::move(fn));
-  }
-
-  std::optional<Error> create_topic(const std::string& name, std::int32_t partitions, std::int16_t rf,
-                                    const std::map<std::string, std::string>& configs);
-  std::optional<Error> delete_topic(const std::string& name);
-  std::optional<Error> alter_topic_config(const std::string& name, const std::map<std::string, std::string>& set,
-                                          const std::vector<std::string>& remove);
-  std::optional<Error> alter_group_offsets(const std::string& group, const std::vector<TopicPartitionOffset>& offs);
-  std::optional<Error> delete_group_offsets(const std::string& group, const std::vector<TopicPartition>& tps);
-  // A member that just left (close()) may still count for a moment where the offsets are kept
-  // (the leave reaches each partition leader through the controller's log): a refusal because
-  // of members is retried for up to kMembersGone before it is reported.
-  static constexpr auto kMembersGone = std::chrono::milliseconds(3000);
-  template <typename F>
-  std::optional<Error> retry_while_members(F&& attempt) {
-    const auto until = Clock::now() + kMembersGone;
-    for (;;) {
-      auto e = attempt();
-      if (!e || e->code != make_error_code(BrokerError::group_not_empty) || Clock::now() >= until) return e;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-  }
-  std::expected<std::vector<TopicListing>, Error> list_topics(bool internal);
-  std::expected<TopicDescription, Error> describe_topic(const std::string& name);
-  std::expected<ClusterInfo, Error> cluster();
-  std::expected<std::vector<TopicPartitionOffset>, Error> list_offsets(const std::vector<TopicPartition>& tps,
-                                                                       OffsetSpec spec, std::int64_t ts);
-  std::expected<std::vector<GroupPartitionOffset>, Error> group_offsets(const std::string& group);
-  std::expected<std::vector<GroupInfo>, Error> describe_groups(const std::vector<std::string>& ids);
-  void close() {
-    if (closed_) return;
-    closed_ = true;
-    core_->stop();
-  }
-
-  AdminConfig cfg_;
-  std::shared_ptr<Core> core_;
-  std::atomic<bool> closed_{false};
-};
-
-namespace {
-struct Unit {};
-// Topic create/delete answer with (error, message); absent message: the code's own text.
-template <typename R>
-std::optional<Error> topic_op_result(const R* r, const std::string& what) {
-  if (r->error() == wire::ErrorCode::none) return std::nullopt;
-  Error e = client::broker_error(static_cast<std::int16_t>(r->error()),
-                                 r->message() ? r->message()->string_view() : std::string_view{});
-  e.message = what + ": " + e.message;
-  return e;
-}
-}  // namespace
 
 std::optional<Error> Admin::Impl::create_topic(const std::string& name, std::int32_t partitions, std::int16_t rf,
                                                const std::map<std::string, std::string>& configs) {
@@ -84,7 +16,7 @@ std::optional<Error> Admin::Impl::create_topic(const std::string& name, std::int
                  "create_topic needs a name, partitions >= 1 and replicas >= 1"};
   auto self = shared_from_this();
   const auto dl = deadline();
-  auto r = sync<Unit>([self, name, partitions, rf, configs, dl](std::function<void(std::expected<Unit, Error>)> done) {
+  auto r = sync<client::Unit>([self, name, partitions, rf, configs, dl](std::function<void(std::expected<client::Unit, Error>)> done) {
     self->core_->call(
         client::kController, protocol::ApiId::create_topic,
         [=, timeout = self->cfg_.api_timeout_ms] {
@@ -107,10 +39,10 @@ std::optional<Error> Admin::Impl::create_topic(const std::string& name, std::int
             return std::nullopt;
           }
           const auto* r = protocol::payload_as<wire::CreateTopicResponse>(payload);
-          auto e = topic_op_result(r, "create topic '" + name + "'");
+          auto e = client::topic_op_result(r, "create topic '" + name + "'");
           if (e && is_retriable(e->code)) return e;
           if (e) done(std::unexpected(*e));
-          else done(Unit{});
+          else done(client::Unit{});
           return std::nullopt;
         });
   });
@@ -121,7 +53,7 @@ std::optional<Error> Admin::Impl::create_topic(const std::string& name, std::int
 std::optional<Error> Admin::Impl::delete_topic(const std::string& name) {
   auto self = shared_from_this();
   const auto dl = deadline();
-  auto r = sync<Unit>([self, name, dl](std::function<void(std::expected<Unit, Error>)> done) {
+  auto r = sync<client::Unit>([self, name, dl](std::function<void(std::expected<client::Unit, Error>)> done) {
     self->core_->call(
         client::kController, protocol::ApiId::delete_topic,
         [=, timeout = self->cfg_.api_timeout_ms] {
@@ -137,12 +69,12 @@ std::optional<Error> Admin::Impl::delete_topic(const std::string& name) {
             return std::nullopt;
           }
           const auto* r = protocol::payload_as<wire::DeleteTopicResponse>(payload);
-          auto e = topic_op_result(r, "delete topic '" + name + "'");
+          auto e = client::topic_op_result(r, "delete topic '" + name + "'");
           if (e && is_retriable(e->code)) return e;
           if (e && e->code == make_error_code(BrokerError::unknown_topic_or_partition))
             e->message = client::topic_missing_message(name);
           if (e) done(std::unexpected(*e));
-          else done(Unit{});
+          else done(client::Unit{});
           return std::nullopt;
         });
   });
@@ -155,7 +87,7 @@ std::optional<Error> Admin::Impl::alter_topic_config(const std::string& name,
                                                      const std::vector<std::string>& remove) {
   auto self = shared_from_this();
   const auto dl = deadline();
-  auto r = sync<Unit>([self, name, set, remove, dl](std::function<void(std::expected<Unit, Error>)> done) {
+  auto r = sync<client::Unit>([self, name, set, remove, dl](std::function<void(std::expected<client::Unit, Error>)> done) {
     self->core_->call(
         client::kController, protocol::ApiId::alter_topic_config,
         [name, set, remove] {
@@ -182,12 +114,12 @@ std::optional<Error> Admin::Impl::alter_topic_config(const std::string& name,
             return std::nullopt;
           }
           const auto* r = protocol::payload_as<wire::AlterTopicConfigResponse>(payload);
-          auto e = topic_op_result(r, "change the configs of topic '" + name + "'");
+          auto e = client::topic_op_result(r, "change the configs of topic '" + name + "'");
           if (e && is_retriable(e->code)) return e;
           if (e && e->code == make_error_code(BrokerError::unknown_topic_or_partition))
             e->message = client::topic_missing_message(name);
           if (e) done(std::unexpected(*e));
-          else done(Unit{});
+          else done(client::Unit{});
           return std::nullopt;
         });
   });
@@ -205,11 +137,11 @@ std::optional<Error> Admin::Impl::alter_group_offsets(const std::string& group,
   auto self = shared_from_this();
   const auto dl = deadline();
   return retry_while_members([&] {
-    auto r = sync<Unit>([self, group, offs, dl](std::function<void(std::expected<Unit, Error>)> done) {
+    auto r = sync<client::Unit>([self, group, offs, dl](std::function<void(std::expected<client::Unit, Error>)> done) {
       // generation -1: a commit from outside the group; the broker refuses it while the group
       // has members (their own commits would race it).
       client::offset_commit_async(*self->core_, group, offs, dl, [done, group](std::optional<Error> e) {
-        if (!e) return done(Unit{});
+        if (!e) return done(client::Unit{});
         if (e->code == make_error_code(BrokerError::unknown_member_id))
           e = Error{make_error_code(BrokerError::group_not_empty),
                     "group '" + group + "' has members: stop the group's consumers first (or wait for their "
@@ -233,9 +165,9 @@ std::optional<Error> Admin::Impl::delete_group_offsets(const std::string& group,
   auto self = shared_from_this();
   const auto dl = deadline();
   return retry_while_members([&] {
-    auto r = sync<Unit>([self, group, parts, dl](std::function<void(std::expected<Unit, Error>)> done) {
+    auto r = sync<client::Unit>([self, group, parts, dl](std::function<void(std::expected<client::Unit, Error>)> done) {
       client::offset_delete_async(*self->core_, group, parts, dl, [done, group](std::optional<Error> e) {
-        if (!e) return done(Unit{});
+        if (!e) return done(client::Unit{});
         if (e->code == make_error_code(BrokerError::group_not_empty))
           e->message = "group '" + group + "' has members: stop the group's consumers first (or wait for their "
                        "session timeout), then delete it (" + e->message + ")";

@@ -1,5 +1,6 @@
 #include "tls_stream.h"
 #include "quorumq/config.h"
+#include "quorumq/protocol/scram.h"
 
 #include "core.h"
 
@@ -27,6 +28,11 @@ std::expected<void, Error> ClientConfig::validate() const {
     return invalid("tls_cert_file and tls_key_file go together (this client's certificate and its private key)");
   if (auto t = client::make_tls_context(*this); !t.error.empty()) return invalid(t.error);
   if (stall_timeout_ms == 0) return invalid("stall_timeout_ms must be > 0");
+  if (!sasl_user.empty() && !protocol::scram::mechanism_from_name(sasl_mechanism))
+    return invalid("sasl_mechanism must be SCRAM-SHA-256 or SCRAM-SHA-512 (got '" + sasl_mechanism + "')");
+  if (!sasl_user.empty() && sasl_password.empty())
+    return invalid("sasl_user is set but sasl_password is empty (CLI: --password-file)");
+  if (sasl_user.size() > protocol::scram::kMaxUserBytes) return invalid("sasl_user is longer than 256 bytes");
   return {};
 }
 

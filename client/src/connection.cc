@@ -1,5 +1,7 @@
 #include "connection.h"
 
+#include "quorumq/protocol/scram.h"
+
 #include <asio/experimental/as_tuple.hpp>
 
 #include "quorumq/protocol/verify.h"
@@ -143,7 +145,8 @@ asio::awaitable<void> Connection::connect_and_run(std::uint64_t gen) {
                                   if (r->apis())
                                     for (const auto* a : *r->apis())
                                       broker_versions_[a->api_id()] = {a->min_version(), a->max_version()};
-                                  on_ready();
+                                  if (config_.sasl_user.empty()) on_ready();
+                                  else start_sasl(gen);
                                 }};
     Outgoing out;
     out.frame = protocol::finish_frame(fbb, protocol::FrameHeader{protocol::ApiId::api_versions, 0, corr, 0});
@@ -233,6 +236,60 @@ void Connection::dispatch(const protocol::Frame& frame) {
     return;
   }
   inf.fn(nullptr, frame.payload);
+}
+
+// SASL SCRAM after the handshake: client-first, then client-final; ready once the broker proved
+// it knows the credential too. Any failure fails the connect attempt (refused: retrying with the
+// same password cannot help).
+void Connection::start_sasl(std::uint64_t gen) {
+  const auto mech = protocol::scram::mechanism_from_name(config_.sasl_mechanism);
+  auto scram = std::make_shared<protocol::scram::ClientExchange>(
+      mech.value_or(protocol::scram::Mechanism::sha256), config_.sasl_user, config_.sasl_password);
+  auto send = [this, gen](const std::string& token, auto then) {
+    flatbuffers::FlatBufferBuilder fbb(256);
+    const auto m = fbb.CreateString(config_.sasl_mechanism);
+    const auto b = fbb.CreateVector(reinterpret_cast<const std::uint8_t*>(token.data()), token.size());
+    fbb.Finish(wire::CreateSaslAuthenticateRequest(fbb, m, b));
+    const std::uint32_t corr = next_correlation_++;
+    in_flight_[corr] = InFlight{
+        protocol::ApiId::sasl_authenticate, 0, Clock::now() + std::chrono::milliseconds(config_.connect_timeout_ms),
+        [this, gen, then](const Error* err, std::span<const std::uint8_t> payload) {
+          if (gen != generation_) return;
+          auto failed = [this](Error e) {
+            refused_ = true;
+            on_connect_failed(e);
+          };
+          if (err) return failed(make_error(err->code, "SASL login to broker " + address_ + " as " + config_.sasl_user +
+                                                           " failed: " + err->message));
+          const auto* r = protocol::payload_as<wire::SaslAuthenticateResponse>(payload);
+          if (r->error() != wire::ErrorCode::none)
+            return failed(broker_error(static_cast<std::int16_t>(r->error()),
+                                       "SASL login to broker " + address_ + " as " + config_.sasl_user + " failed: " +
+                                           (r->message() ? r->message()->str() : std::string())));
+          const auto* b = r->auth_bytes();
+          then(b ? std::string(reinterpret_cast<const char*>(b->data()), b->size()) : std::string());
+        }};
+    Outgoing out;
+    out.frame = protocol::finish_frame(fbb, protocol::FrameHeader{protocol::ApiId::sasl_authenticate, 0, corr, 0});
+    write_queue_.push_back(std::move(out));
+    do_write();
+  };
+  send(scram->first(), [this, gen, scram, send](std::string server_first) {
+    std::string why;
+    auto final = scram->final(server_first, &why);
+    if (!final) {
+      refused_ = true;
+      return on_connect_failed(make_error(ClientError::protocol_error, "SASL login to broker " + address_ + ": " + why));
+    }
+    send(*final, [this, scram](std::string server_final) {
+      std::string why;
+      if (!scram->verify_server(server_final, &why)) {
+        refused_ = true;
+        return on_connect_failed(make_error(ClientError::protocol_error, "SASL login to broker " + address_ + ": " + why));
+      }
+      on_ready();
+    });
+  });
 }
 
 void Connection::on_ready() {

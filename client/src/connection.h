@@ -87,6 +87,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> connect_and_run(std::uint64_t generation);
   void on_connect_failed(const Error& e);
   void on_ready();
+  void start_sasl(std::uint64_t generation);
   void dispatch(const protocol::Frame& frame);
   void send_now(Queued q);
   void do_write();

@@ -15,7 +15,7 @@ static_assert(static_cast<int>(BrokerError::not_leader) == static_cast<int>(wire
 static_assert(static_cast<int>(BrokerError::duplicate_sequence) ==
               static_cast<int>(wire::ErrorCode::duplicate_sequence));
 static_assert(static_cast<int>(BrokerError::group_not_empty) == static_cast<int>(wire::ErrorCode::group_not_empty));
-static_assert(static_cast<int>(wire::ErrorCode::MAX) == static_cast<int>(BrokerError::group_not_empty));
+static_assert(static_cast<int>(wire::ErrorCode::MAX) == static_cast<int>(BrokerError::cluster_authorization_failed));
 
 namespace {
 const char* client_error_name(ClientError e) {

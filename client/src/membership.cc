@@ -193,8 +193,16 @@ void Membership::on_answer(const Error* err, std::span<const std::uint8_t> paylo
     in_flight_ = false;
     if (topics_.empty()) return;  // left meanwhile
     const auto* r = err ? nullptr : protocol::payload_as<wire::GroupHeartbeatResponse>(payload);
-    const wire::ErrorCode code = r ? r->error() : wire::ErrorCode::none;
-    if (err || code == wire::ErrorCode::not_coordinator || code == wire::ErrorCode::coordinator_not_available ||
+    wire::ErrorCode code = r ? r->error() : wire::ErrorCode::none;
+    // A refusal by the ACLs comes as an error answer: not a coordinator problem to retry.
+    if (err && (err->code == make_error_code(BrokerError::group_authorization_failed) ||
+                err->code == make_error_code(BrokerError::topic_authorization_failed))) {
+      code = static_cast<wire::ErrorCode>(err->code.value());
+      error_ = *err;
+      error_->message = "consumer group " + cfg_.group_id + ": " + error_->message;
+      wake = true;
+      next = kSlow;
+    } else if (err || code == wire::ErrorCode::not_coordinator || code == wire::ErrorCode::coordinator_not_available ||
         code == wire::ErrorCode::broker_shutting_down || code == wire::ErrorCode::request_timed_out) {
       // The coordinator moved or is unreachable: find it again. Past the session timeout our
       // partitions belong to others: stop consuming them.

@@ -46,6 +46,21 @@ struct GroupInfo {
   std::vector<GroupMemberInfo> members;
 };
 
+struct UserListing {
+  std::string name;
+  std::vector<std::string> mechanisms;  // "SCRAM-SHA-256", "SCRAM-SHA-512"
+  std::vector<std::int32_t> iterations;
+};
+
+struct AclBinding {
+  std::string principal;             // "User:alice", "User:*"
+  bool allow = true;                 // false: deny (deny wins)
+  std::string operation;             // read, write, create, delete, describe, alter, all
+  std::string resource_type;         // topic, group, cluster
+  std::string pattern = "literal";   // literal ("*": every name) or prefixed
+  std::string name;                  // the topic or group (ignored for cluster)
+};
+
 class QUORUMQ_API Admin {
  public:
   [[nodiscard]] static std::expected<std::unique_ptr<Admin>, Error> create(const AdminConfig& config);
@@ -86,6 +101,19 @@ class QUORUMQ_API Admin {
   // stay: group_offsets). list_groups: every group with members.
   [[nodiscard]] std::expected<GroupInfo, Error> describe_group(const std::string& group_id);
   [[nodiscard]] std::expected<std::vector<GroupInfo>, Error> list_groups();
+
+  // SCRAM users (brokers with --sasl; needs the cluster alter permission). The credential is
+  // derived here (salted, `iterations` rounds, both SHA-256 and SHA-512): the password never
+  // leaves this process. create_only: fail if the user exists; update_only: fail if it does not.
+  [[nodiscard]] std::expected<void, Error> upsert_user(const std::string& name, const std::string& password,
+                                                      bool create_only, bool update_only, int iterations = 8192);
+  [[nodiscard]] std::expected<void, Error> delete_user(const std::string& name);
+  [[nodiscard]] std::expected<std::vector<UserListing>, Error> list_users();
+  // ACLs (docs/security.md). delete_acls/list_acls take a filter: empty fields match anything,
+  // and with any_permission both allows and denies match.
+  [[nodiscard]] std::expected<void, Error> create_acls(const std::vector<AclBinding>& acls);
+  [[nodiscard]] std::expected<std::vector<AclBinding>, Error> delete_acls(const AclBinding& filter, bool any_permission);
+  [[nodiscard]] std::expected<std::vector<AclBinding>, Error> list_acls(const AclBinding& filter, bool any_permission);
 
   void close();
 

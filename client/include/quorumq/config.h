@@ -44,6 +44,12 @@ struct QUORUMQ_API ClientConfig {
   std::string tls_cert_file;
   std::string tls_key_file;
   bool tls_verify_hostname = true;
+  // SASL SCRAM login (a broker with --sasl): every connection authenticates as sasl_user right
+  // after the handshake. sasl_mechanism: "SCRAM-SHA-256" or "SCRAM-SHA-512". Use TLS too, or
+  // the traffic (not the password: SCRAM never sends it) can be read on the way.
+  std::string sasl_user;
+  std::string sasl_password;
+  std::string sasl_mechanism = "SCRAM-SHA-256";
 
   [[nodiscard]] std::expected<void, Error> validate() const;
 };

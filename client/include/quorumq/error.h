@@ -51,6 +51,12 @@ enum class BrokerError : std::int16_t {
   invalid_config = 30,
   group_id_not_found = 31,
   group_not_empty = 32,
+  sasl_authentication_failed = 33,
+  authentication_required = 34,
+  unsupported_sasl_mechanism = 35,
+  topic_authorization_failed = 36,
+  group_authorization_failed = 37,
+  cluster_authorization_failed = 38,
 };
 
 enum class ClientError : int {
