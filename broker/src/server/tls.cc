@@ -1,7 +1,7 @@
 // TLS on the client and Kafka listeners (issue 18, first part): the server context from
 // --tls-cert-file / --tls-key-file (and --tls-ca-file with --tls-client-auth=required for mutual
-// TLS; the policy lives in tls/tls_context.h), its reload on SIGHUP, and the handshake of each
-// accepted connection.
+// TLS; the policy lives in tls/tls_context.h, shared with the peer links), its reload on SIGHUP
+// (with the peer links' certificate), and the handshake of each accepted connection.
 #include <expected>
 
 #include "server_impl.h"
@@ -38,18 +38,28 @@ std::optional<std::string> Server::Impl::load_tls() {
   return std::nullopt;
 }
 
-// SIGHUP: the TLS files are read again; new connections
+// SIGHUP: the TLS files (the listeners' and the peer links') are read again; new connections
 // use them, established ones keep going with what they began with. A reload that fails keeps
 // the previous certificates.
 awaitable<void> Server::Impl::reload_tls_on_sighup() {
   for (;;) {
     auto [ec, sig] = co_await hup.async_wait(kTuple);
     if (ec || stopping) co_return;
-    if (config.tls_cert_file.empty()) {
-      spdlog::info("SIGHUP: no --tls-cert-file, nothing to reload");
+    if (config.tls_cert_file.empty() && config.peer_tls_cert_file.empty()) {
+      spdlog::info("SIGHUP: neither --tls-cert-file nor --peer-tls-cert-file, nothing to reload");
       continue;
     }
-    reload_listener_tls();
+    if (!config.tls_cert_file.empty()) reload_listener_tls();
+    if (!config.peer_tls_cert_file.empty()) {
+      if (auto e = transport.reload_tls()) {
+        metrics.tls_reload_failures.fetch_add(1, std::memory_order_relaxed);
+        spdlog::error("SIGHUP: peer TLS certificates NOT reloaded, the previous ones stay in use: {}", *e);
+      } else {
+        metrics.tls_reloads.fetch_add(1, std::memory_order_relaxed);
+        spdlog::info("SIGHUP: peer TLS certificates reloaded from {} (new peer links use them; open ones continue)",
+                     config.peer_tls_cert_file);
+      }
+    }
   }
 }
 
