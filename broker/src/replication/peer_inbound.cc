@@ -133,8 +133,7 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
     if (const auto mismatch = identity_mismatch(sock_, hello->node_id)) {
       t_.tls_identity_failures.fetch_add(1, std::memory_order_relaxed);
       key = "identity:" + host_of(address_);
-      const std::string reason = "it claims to be broker " + std::to_string(hello->node_id) + " but " + *mismatch +
-                                 " (expected " + node_identity(hello->node_id) + ")";
+      const std::string reason = "it claims to be broker " + std::to_string(hello->node_id) + " but " + *mismatch;
       co_await refuse(key, reason);
       co_return;
     }

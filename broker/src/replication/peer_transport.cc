@@ -91,7 +91,7 @@ std::optional<std::string> identity_mismatch(PeerStream& s, std::int32_t id) {
   const auto names = certificate_names(s.peer_certificate());
   const auto expected = node_identity(id);
   if (names.matches(expected)) return std::nullopt;
-  return "its certificate names " + names.str() + ", not " + expected + " (CN or DNS subjectAltName)";
+  return "its certificate names " + names.str() + ", expected " + expected + " (as CN or DNS subjectAltName)";
 }
 
 // A handshake message from a frame, or why not (an ErrorResponse names the peer's complaint:

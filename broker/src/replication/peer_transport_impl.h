@@ -52,8 +52,9 @@ awaitable<std::error_code> write_frames(PeerStream& s, const std::vector<protoco
 awaitable<bool> tls_handshake(PeerStream& s, asio::ssl::stream_base::handshake_type role, std::string& why);
 // The name a broker's peer certificate must carry (CN or DNS SAN): "quorumq-node-<id>".
 std::string node_identity(std::int32_t id);
-// Why the certificate the other end of `s` presented does not name broker `id` (nullopt: it
-// does, or the link has no TLS).
+// Why the certificate the other end of `s` presented does not name broker `id` ("its
+// certificate names CN=x, DNS:y, expected quorumq-node-<id> ..."); nullopt: it does, or the
+// link has no TLS.
 std::optional<std::string> identity_mismatch(PeerStream& s, std::int32_t id);
 // A handshake message from a frame, or why not (an ErrorResponse names the peer's complaint:
 // typically a client listener refusing internal apis, i.e. --peers points at client ports).
