@@ -18,6 +18,8 @@ class Cluster {
   // peer port (--peers lists the peer ports), and all share a cluster secret file, as a
   // production cluster would. `extra` flags go to every broker; their log level is info.
   Cluster(int n, std::vector<std::string> extra = {}) : cluster_(options(n, std::move(extra))) {}
+  // Any other set-up (per-broker flags, no cluster secret, ...); broker_bin is filled in.
+  explicit Cluster(testsupport::ClusterOptions o) : cluster_(with_binary(std::move(o))) {}
   void start_all() {
     // Each broker waits for /readyz, which needs a controller leader, so start them together.
     if (auto r = cluster_.start(30s * size()); !r) throw std::runtime_error(r.error());
@@ -73,6 +75,10 @@ class Cluster {
     o.broker_bin = broker_binary();
     o.log_level = "info";
     o.extra_args = std::move(extra);
+    return o;
+  }
+  static testsupport::ClusterOptions with_binary(testsupport::ClusterOptions o) {
+    if (o.broker_bin.empty()) o.broker_bin = broker_binary();
     return o;
   }
   testsupport::LocalCluster cluster_;

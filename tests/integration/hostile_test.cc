@@ -777,7 +777,8 @@ TEST(HostilePeers, noClusterSecret_refusedUnlessExplicitlyAllowed) {
                         "--peers=" + peers},
                        {}, 30s);
   EXPECT_EQ(r.status, 2) << r.err;
-  EXPECT_NE(r.err.find("needs --cluster-secret-file"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("needs its peers authenticated: --cluster-secret-file"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--peer-tls-cert-file"), std::string::npos) << r.err;
 }
 
 // Twenty-odd consumers long-polling with the default 50 MiB max_bytes reserved the broker-wide

@@ -39,11 +39,13 @@ LocalCluster::LocalCluster(ClusterOptions options)
   }
   fs::permissions(secret_file_, fs::perms::owner_read | fs::perms::owner_write);
   for (int i = 0; i < n; ++i) {
-    std::vector<std::string> args = {"--peers=" + peers_, "--cluster-secret-file=" + secret_file_.string(),
-                                     "--log-level=" + options_.log_level};
+    std::vector<std::string> args = {"--peers=" + peers_, "--log-level=" + options_.log_level};
+    if (options_.cluster_secret) args.push_back("--cluster-secret-file=" + secret_file_.string());
     const auto at = static_cast<std::size_t>(i);
     if (options_.kafka) args.push_back("--kafka-listen=127.0.0.1:" + std::to_string(kafka_ports_[at]));
     args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+    if (at < options_.node_args.size())
+      args.insert(args.end(), options_.node_args[at].begin(), options_.node_args[at].end());
     auto b = std::make_unique<BrokerProcess>(options_.broker_bin, i + 1, dir_.path() / ("b" + std::to_string(i + 1)),
                                              std::move(args), ports[at], admin_ports[at]);
     b->set_die_with_parent(options_.die_with_parent);

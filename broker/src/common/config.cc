@@ -104,6 +104,16 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
                  "none | required: with required, a client without a certificate from --tls-ca-file is refused")
       ->envname("QUORUMQ_TLS_CLIENT_AUTH")
       ->check(CLI::IsMember({"none", "required"}));
+  app.add_option("--peer-tls-cert-file", c.peer_tls_cert_file,
+                 "PEM certificate chain this broker presents on peer links (TLS 1.2+ both ways); it must name "
+                 "the broker: CN or a DNS subjectAltName quorumq-node-<node id> (needs --peer-tls-key-file and "
+                 "--peer-tls-ca-file)")
+      ->envname("QUORUMQ_PEER_TLS_CERT_FILE");
+  app.add_option("--peer-tls-key-file", c.peer_tls_key_file, "PEM private key of --peer-tls-cert-file")
+      ->envname("QUORUMQ_PEER_TLS_KEY_FILE");
+  app.add_option("--peer-tls-ca-file", c.peer_tls_ca_file,
+                 "PEM CA certificates the other brokers' peer certificates must chain to (both directions)")
+      ->envname("QUORUMQ_PEER_TLS_CA_FILE");
   app.add_flag("--admin-tls", c.admin_tls,
                "Serve the admin endpoint over HTTPS with --tls-cert-file (probes then use scheme HTTPS)")
       ->envname("QUORUMQ_ADMIN_TLS");
@@ -293,6 +303,18 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
     return std::unexpected("--admin-tls needs --tls-cert-file (the certificate the admin endpoint serves)");
   if (c.tls_client_auth_required && c.tls_ca_file.empty())
     return std::unexpected("--tls-client-auth=required needs --tls-ca-file (the CA clients' certificates chain to)");
+  {
+    const bool cert = !c.peer_tls_cert_file.empty(), key = !c.peer_tls_key_file.empty(), ca = !c.peer_tls_ca_file.empty();
+    if ((cert || key || ca) && !(cert && key && ca)) {
+      std::string missing;
+      for (const auto& [set, flag] : {std::pair{cert, "--peer-tls-cert-file"}, std::pair{key, "--peer-tls-key-file"},
+                                      std::pair{ca, "--peer-tls-ca-file"}})
+        if (!set) missing += (missing.empty() ? "" : " and ") + std::string(flag);
+      return std::unexpected("peer TLS needs all three of --peer-tls-cert-file (this broker's certificate, naming "
+                             "quorumq-node-" + std::to_string(c.node_id) + "), --peer-tls-key-file (its key) and "
+                             "--peer-tls-ca-file (the CA of every broker's certificate): " + missing + " missing");
+    }
+  }
   if (!c.admin_token_file.empty())
     if (auto e = read_secret("--admin-token-file", c.admin_token_file, c.admin_token, c.admin_token_world_readable))
       return std::unexpected(*e);
@@ -331,11 +353,13 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
       return std::unexpected("--backup-dir " + c.backup_dir + " and --data-dir " + c.data_dir +
                              " must not contain each other: keep backups apart from the live data");
   }
-  if (c.peers.size() > 1 && c.cluster_secret.empty() && !c.allow_unauthenticated_peers)
+  if (c.peers.size() > 1 && c.cluster_secret.empty() && !c.peer_tls() && !c.allow_unauthenticated_peers)
     return std::unexpected("a cluster of " + std::to_string(c.peers.size()) +
-                           " brokers needs --cluster-secret-file (the same secret on every broker, e.g. `head -c 32 "
-                           "/dev/urandom | base64 > FILE; chmod 600 FILE`): without it anyone who reaches "
-                           "--peer-listen can pose as a broker (--allow-unauthenticated-peers to accept that)");
+                           " brokers needs its peers authenticated: --cluster-secret-file (the same secret on every "
+                           "broker, e.g. `head -c 32 /dev/urandom | base64 > FILE; chmod 600 FILE`) and/or peer TLS "
+                           "(--peer-tls-cert-file, --peer-tls-key-file, --peer-tls-ca-file; docs/security.md): "
+                           "without either anyone who reaches --peer-listen can pose as a broker "
+                           "(--allow-unauthenticated-peers to accept that)");
   if (c.sasl && c.peers.size() > 1 && c.cluster_secret.empty())
     return std::unexpected("--sasl on a cluster of " + std::to_string(c.peers.size()) +
                            " brokers needs --cluster-secret-file: brokers authenticate to each other's client "

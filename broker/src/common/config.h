@@ -51,6 +51,12 @@ struct BrokerConfig {
   // TLS on the client and Kafka listeners (--tls-cert-file); empty: plain TCP.
   std::string tls_cert_file, tls_key_file, tls_ca_file;
   bool tls_client_auth_required = false;
+  // Mutual TLS on the peer links (--peer-tls-*): all three or none. The peer listener requires a
+  // certificate from peer_tls_ca_file, the dialer verifies the listener's against it, and each
+  // side checks that the other's certificate names the node it claims to be (CN or a DNS SAN
+  // "quorumq-node-<id>"). Authenticates peers on its own (an alternative to the cluster secret).
+  std::string peer_tls_cert_file, peer_tls_key_file, peer_tls_ca_file;
+  bool peer_tls() const { return !peer_tls_cert_file.empty(); }
   bool admin_tls = false;  // the admin endpoint over HTTPS with the same certificate (--admin-tls)
   // The admin endpoint's bearer token (--admin-token-file); empty: its routes are open.
   std::string admin_token;
@@ -65,8 +71,8 @@ struct BrokerConfig {
   std::string bootstrap_user, bootstrap_password;
   std::string bootstrap_user_file;
   bool authorization() const { return sasl || tls_client_auth_required; }
-  // Without a secret a multi-broker cluster refuses to start unless this is set: anyone who
-  // reaches --peer-listen could then pose as a broker (local experiments only).
+  // Without a secret or peer TLS a multi-broker cluster refuses to start unless this is set:
+  // anyone who reaches --peer-listen could then pose as a broker (local experiments only).
   bool allow_unauthenticated_peers = false;
   std::string log_level = "info";
   std::string cluster_id = "quorumq";

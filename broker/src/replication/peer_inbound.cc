@@ -15,8 +15,9 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
   // Handshake frames are small: until the peer is authenticated the decoder takes at most
   // kHandshakeFrameMax bytes, so unauthenticated connections cannot make the broker buffer much.
   static constexpr std::uint32_t kHandshakeFrameMax = 8 * 1024;
+  // The stream is TLS when the transport has peer TLS (the context current at accept time).
   Inbound(PeerTransport::Impl& t, Socket sock)
-      : t_(t), sock_(std::move(sock)), decoder_(kHandshakeFrameMax), deadline_(sock_.get_executor()) {}
+      : t_(t), sock_(std::move(sock), t.server_tls()), decoder_(kHandshakeFrameMax), deadline_(sock_.get_executor()) {}
 
   void start() {
     asio::co_spawn(sock_.get_executor(), [self = shared_from_this()] { return self->run(); }, asio::detached);
@@ -46,10 +47,12 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
   }
 
   awaitable<void> run() {
-    address_ = endpoint_of(sock_);
+    address_ = sock_.peer();
+    // One deadline for the TLS handshake and the peer handshake together.
     deadline_.expires_after(kHandshakeTimeout);
     deadline_.async_wait([self = shared_from_this()](std::error_code ec) {
       if (!ec && !self->authenticated_) {
+        self->timed_out_ = true;
         self->t_.handshakes_refused.fetch_add(1, std::memory_order_relaxed);
         self->t_.log.log(spdlog::level::warn, "timeout:" + self->address_,
                          "peer listener: {} did not finish the peer handshake within {} s; closed", self->address_,
@@ -111,12 +114,27 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
   awaitable<void> session() {
     const auto& cfg = t_.config;
     std::string why, key;
+    // 0. TLS (with --peer-tls-*): the dialer's certificate must chain to the peer CA.
+    if (!co_await tls_handshake(sock_, asio::ssl::stream_base::server, why)) {
+      if (timed_out_) co_return;  // the deadline logged and counted it
+      t_.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      t_.log.log(spdlog::level::warn, "tls:" + host_of(address_), "peer listener: {}: {}", address_, why);
+      co_return;
+    }
     // 1. hello
     auto f = co_await next_frame(sock_, decoder_, why);
     if (!f) co_return;
     const auto hello = handshake_of(*f, why);
     if (const auto reason = check_hello(hello, why, key)) {
       co_await refuse(key, *reason);
+      co_return;
+    }
+    // 1b. The certificate must name the node the hello claims, before we tell it anything.
+    if (const auto mismatch = identity_mismatch(sock_, hello->node_id)) {
+      t_.tls_identity_failures.fetch_add(1, std::memory_order_relaxed);
+      key = "identity:" + host_of(address_);
+      const std::string reason = "it claims to be broker " + std::to_string(hello->node_id) + " but " + *mismatch;
+      co_await refuse(key, reason);
       co_return;
     }
     // 2. challenge: prove we know the secret, ask the dialer to prove it.
@@ -205,11 +223,15 @@ class Inbound : public std::enable_shared_from_this<Inbound> {
   }
 
   PeerTransport::Impl& t_;
-  Socket sock_;
+  // "1.2.3.4" of "1.2.3.4:5678": log lines are limited per host, not per connection.
+  static std::string host_of(const std::string& address) { return address.substr(0, address.rfind(':')); }
+
+  PeerStream sock_;
   protocol::FrameDecoder decoder_;
   Timer deadline_;
   std::string address_;
   bool authenticated_ = false;
+  bool timed_out_ = false;  // the handshake deadline closed the connection
   std::optional<node_id> peer_;
 };
 

@@ -12,7 +12,7 @@ namespace quorumq::broker::peer_detail {
 class Link : public std::enable_shared_from_this<Link> {
  public:
   Link(PeerTransport::Impl& t, node_id peer, HostPort addr)
-      : t_(t), strand_(asio::make_strand(t.io)), sock_(strand_), wake_(strand_), peer_(peer), addr_(std::move(addr)) {}
+      : t_(t), strand_(asio::make_strand(t.io)), wake_(strand_), peer_(peer), addr_(std::move(addr)) {}
 
   void start() {
     asio::co_spawn(strand_, [self = shared_from_this()] { return self->run(); }, asio::detached);
@@ -21,7 +21,7 @@ class Link : public std::enable_shared_from_this<Link> {
     stopped_.store(true);
     asio::post(strand_, [self = shared_from_this()] {
       std::error_code ec;
-      self->sock_.close(ec);
+      if (self->sock_) self->sock_->close(ec);
       self->wake_.cancel();
     });
   }
@@ -55,7 +55,9 @@ class Link : public std::enable_shared_from_this<Link> {
       asio::post(strand_, [self = shared_from_this()] { self->wake_.cancel(); });
   }
 
-  // TCP connect, then the handshake; false (socket closed) on any failure.
+  // TCP connect, TLS (with --peer-tls-*: the listener's certificate must chain to the peer CA and
+  // name the broker we meant to reach), then the handshake; false (socket closed) on any
+  // failure. Each attempt makes a new stream (a TLS session is not reusable).
   awaitable<bool> connect() {
     tcp::resolver resolver(strand_);
     const std::string port = std::to_string(addr_.port);
@@ -66,15 +68,18 @@ class Link : public std::enable_shared_from_this<Link> {
                  rec.message());
       co_return false;
     }
+    auto stream = std::make_shared<PeerStream>(Socket(strand_), t_.client_tls());
+    sock_ = stream;
+    // One deadline for connect, TLS and the peer handshake together.
     Timer deadline(strand_);
     deadline.expires_after(kHandshakeTimeout);
-    deadline.async_wait([this](std::error_code ec) {
+    deadline.async_wait([stream](std::error_code ec) {
       if (!ec) {
         std::error_code ignored;
-        sock_.close(ignored);
+        stream->close(ignored);
       }
     });
-    auto [ec, ep] = co_await asio::async_connect(sock_, eps, kTuple);
+    auto [ec, ep] = co_await asio::async_connect(stream->socket(), eps, kTuple);
     if (ec) {
       deadline.cancel();
       // Refused right after the link was up: nothing listens on the peer port any more, so the
@@ -89,9 +94,24 @@ class Link : public std::enable_shared_from_this<Link> {
       co_return false;  // the peer is down or not reachable: retried with backoff
     }
     std::error_code ignored;
-    sock_.set_option(tcp::no_delay(true), ignored);
+    stream->socket().set_option(tcp::no_delay(true), ignored);
     std::string why;
-    const bool ok = co_await handshake(why);
+    bool ok = co_await tls_handshake(*stream, asio::ssl::stream_base::client, why);
+    if (!ok) {
+      if (stream->is_open()) t_.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+      else why.clear();  // the deadline (or stop) closed it: "did not finish in time"
+    }
+    if (ok) {
+      if (auto mismatch = identity_mismatch(*stream, peer_.value)) {
+        // Whoever answers at this address holds a certificate from our CA, but not broker
+        // peer_'s: tell it nothing.
+        t_.tls_identity_failures.fetch_add(1, std::memory_order_relaxed);
+        why = "it is not broker " + std::to_string(peer_.value) + ": " + *mismatch +
+              " (check --peers and that broker's --peer-tls-cert-file)";
+        ok = false;
+      }
+    }
+    if (ok) ok = co_await handshake(why);
     deadline.cancel();
     if (!ok) {
       t_.handshakes_refused.fetch_add(1, std::memory_order_relaxed);
@@ -104,14 +124,15 @@ class Link : public std::enable_shared_from_this<Link> {
     was_up_ = true;
     // Nothing comes back on this connection after the welcome; reading tells us when the peer
     // closes it.
-    asio::co_spawn(strand_, [self = shared_from_this()]() -> awaitable<void> {
+    // It closes only its own stream: a later connection has a new one.
+    asio::co_spawn(strand_, [self = shared_from_this(), stream]() -> awaitable<void> {
       char buf[256];
       for (;;) {
-        auto [rec2, n] = co_await self->sock_.async_read_some(asio::buffer(buf), kTuple);
+        auto [rec2, n] = co_await stream->async_read_some(asio::buffer(buf), kTuple);
         if (rec2) break;
       }
       std::error_code ig;
-      self->sock_.close(ig);
+      stream->close(ig);
       self->wake_.cancel();
     }, asio::detached);
     co_return true;
@@ -135,8 +156,9 @@ class Link : public std::enable_shared_from_this<Link> {
     }
     hello.nonce = make_nonce();
     const auto hello_frame = encode_handshake(hello);  // named: see Inbound::session
-    if (!co_await write_frame(sock_, hello_frame)) co_return false;
-    auto f = co_await next_frame(sock_, decoder, why);
+    auto& sock = *sock_;
+    if (!co_await write_frame(sock, hello_frame)) co_return false;
+    auto f = co_await next_frame(sock, decoder, why);
     if (!f) co_return false;
     auto ch = handshake_of(*f, why);
     if (!ch) {
@@ -169,8 +191,8 @@ class Link : public std::enable_shared_from_this<Link> {
     proof.mac = handshake_mac(cfg.cluster_secret, MacRole::dialer, cfg.cluster_id, cfg.node_id, peer_.value,
                               hello.nonce, ch->nonce);
     const auto proof_frame = encode_handshake(proof);
-    if (!co_await write_frame(sock_, proof_frame)) co_return false;
-    f = co_await next_frame(sock_, decoder, why);
+    if (!co_await write_frame(sock, proof_frame)) co_return false;
+    f = co_await next_frame(sock, decoder, why);
     if (!f) co_return false;
     auto w = handshake_of(*f, why);
     if (!w) co_return false;
@@ -199,7 +221,7 @@ class Link : public std::enable_shared_from_this<Link> {
         connected = co_await connect();
         if (!connected) {
           std::error_code ig;
-          sock_.close(ig);
+          if (sock_) sock_->close(ig);
           drop_queue();
           Timer t(strand_);
           t.expires_after(std::chrono::milliseconds(backoff_ms));
@@ -221,13 +243,13 @@ class Link : public std::enable_shared_from_this<Link> {
         if (have_announce_) ann.swap(announce_), have_ann = true, have_announce_ = false;
       }
       if (batch.empty() && !have_ann) {
-        if (!sock_.is_open()) {
+        if (!sock_->is_open()) {
           connected = false;
           continue;
         }
         wake_.expires_at(std::chrono::steady_clock::time_point::max());
         co_await wake_.async_wait(kTuple);
-        if (!sock_.is_open()) connected = false;
+        if (!sock_->is_open()) connected = false;
         continue;
       }
       // Chunk into envelopes of bounded size; the announcement rides in the first.
@@ -253,17 +275,13 @@ class Link : public std::enable_shared_from_this<Link> {
       }
       if (!chunk.empty() || have_ann)
         frames.push_back(encode_envelope(self_id, t_.config.cluster_id, chunk, ann, dirs));
-      std::vector<asio::const_buffer> bufs;
-      for (const auto& f : frames) {
-        bufs.emplace_back(f.header.data(), f.header.size());
-        bufs.emplace_back(f.body.data(), f.body.size());
-      }
-      auto [ec, n] = co_await asio::async_write(sock_, bufs, kTuple);
+      const auto stream = sock_;  // alive across the write
+      const auto ec = co_await write_frames(*stream, frames, out_);
       if (ec) {
         spdlog::debug("replication link to broker {}: {}; reconnecting", peer_.value, ec.message());
         t_.dropped.fetch_add(batch.size(), std::memory_order_relaxed);
         std::error_code ig;
-        sock_.close(ig);
+        stream->close(ig);
         connected = false;
       }
     }
@@ -279,7 +297,8 @@ class Link : public std::enable_shared_from_this<Link> {
 
   PeerTransport::Impl& t_;
   Strand strand_;
-  Socket sock_;
+  std::shared_ptr<PeerStream> sock_;  // on the strand: the current connection (null before the first)
+  std::vector<std::uint8_t> out_;     // on the strand: a TLS write's gathered frames
   Timer wake_;
   node_id peer_;
   HostPort addr_;

@@ -6,6 +6,7 @@
 
 #include "peer_transport_impl.h"
 #include "quorumq/protocol/errors.h"
+#include "tls_context.h"
 #include "quorumq/protocol/quorumq_generated.h"
 #include "quorumq/protocol/verify.h"
 
@@ -18,14 +19,8 @@ std::size_t approx_bytes(const GroupMessage& gm) {
   return n;
 }
 
-std::string endpoint_of(const Socket& s) {
-  std::error_code ec;
-  const auto ep = s.remote_endpoint(ec);
-  return ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
-}
-
 // Reads the next whole frame. The payload points into `d`: valid until the next call on `d`.
-awaitable<std::optional<protocol::Frame>> next_frame(Socket& s, protocol::FrameDecoder& d, std::string& why) {
+awaitable<std::optional<protocol::Frame>> next_frame(PeerStream& s, protocol::FrameDecoder& d, std::string& why) {
   for (;;) {
     auto r = d.next();
     if (r.status == protocol::FrameError::ok) co_return r.frame;
@@ -37,17 +32,66 @@ awaitable<std::optional<protocol::Frame>> next_frame(Socket& s, protocol::FrameD
     auto [ec, n] = co_await s.async_read_some(asio::buffer(buf.data(), buf.size()), kTuple);
     d.commit(ec ? 0 : n);
     if (ec) {
-      why = ec == asio::error::eof ? "the connection was closed" : ec.message();
+      why = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ? "the connection was closed"
+                                                                                 : ec.message();
       co_return std::nullopt;
     }
   }
 }
 
-awaitable<bool> write_frame(Socket& s, const protocol::OutgoingFrame& f) {
+awaitable<std::error_code> write_frames(PeerStream& s, const std::vector<protocol::OutgoingFrame>& frames,
+                                        std::vector<std::uint8_t>& scratch) {
+  if (s.is_tls()) {
+    scratch.clear();
+    for (const auto& f : frames) {
+      scratch.insert(scratch.end(), f.header.begin(), f.header.end());
+      scratch.insert(scratch.end(), f.body.data(), f.body.data() + f.body.size());
+    }
+    auto [ec, n] = co_await asio::async_write(s, asio::buffer(scratch), kTuple);
+    // A burst's buffer is not kept: an idle link holds no megabytes.
+    if (scratch.capacity() > (1u << 20)) std::vector<std::uint8_t>().swap(scratch);
+    co_return ec;
+  }
+  std::vector<asio::const_buffer> bufs;
+  bufs.reserve(2 * frames.size());
+  for (const auto& f : frames) {
+    bufs.emplace_back(f.header.data(), f.header.size());
+    bufs.emplace_back(f.body.data(), f.body.size());
+  }
+  auto [ec, n] = co_await asio::async_write(s, bufs, kTuple);
+  co_return ec;
+}
+
+awaitable<bool> write_frame(PeerStream& s, const protocol::OutgoingFrame& f) {
+  if (s.is_tls()) {
+    const auto bytes = f.to_bytes();  // handshake frames: small
+    auto [ec, n] = co_await asio::async_write(s, asio::buffer(bytes), kTuple);
+    co_return !ec;
+  }
   std::array<asio::const_buffer, 2> bufs{asio::buffer(f.header.data(), f.header.size()),
                                          asio::buffer(f.body.data(), f.body.size())};
   auto [ec, n] = co_await asio::async_write(s, bufs, kTuple);
   co_return !ec;
+}
+
+awaitable<bool> tls_handshake(PeerStream& s, asio::ssl::stream_base::handshake_type role, std::string& why) {
+  if (!s.is_tls()) co_return true;
+  auto [ec] = co_await s.async_handshake(role, kTuple);
+  if (!ec) co_return true;
+  why = "TLS handshake failed: " + tls_failure_reason(ec);
+  if (looks_like_plain_text(why) || ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
+    why += " (plain text at the other end? every broker needs the same --peer-tls-* settings)";
+  co_return false;
+}
+
+std::string node_identity(std::int32_t id) { return "quorumq-node-" + std::to_string(id); }
+
+std::optional<std::string> identity_mismatch(PeerStream& s, std::int32_t id) {
+  if (!s.is_tls()) return std::nullopt;
+  const auto names = certificate_names(s.peer_certificate());
+  const auto expected = node_identity(id);
+  if (names.matches(expected)) return std::nullopt;
+  return "its certificate names " + names.str() + ", expected " + expected + " (as CN or DNS subjectAltName)";
 }
 
 // A handshake message from a frame, or why not (an ErrorResponse names the peer's complaint:
@@ -160,8 +204,34 @@ PeerTransport::PeerTransport(asio::io_context& io, const BrokerConfig& config, c
 
 PeerTransport::~PeerTransport() = default;
 
+std::optional<std::string> PeerTransport::Impl::load_tls() {
+  if (!config.peer_tls()) return std::nullopt;
+  const TlsFiles files{config.peer_tls_cert_file, config.peer_tls_key_file, config.peer_tls_ca_file,
+                       "--peer-tls-cert-file", "--peer-tls-key-file", "--peer-tls-ca-file"};
+  auto server = make_server_context(files, PeerCertificates::required);
+  if (!server) return server.error();
+  auto client = make_client_context(files);
+  if (!client) return client.error();
+  // Our own certificate must name us, or every other broker refuses our links: say so now.
+  const auto names = certificate_names(SSL_CTX_get0_certificate(server->ctx->native_handle()));
+  const auto own = peer_detail::node_identity(config.node_id);
+  if (!names.matches(own))
+    return "--peer-tls-cert-file " + config.peer_tls_cert_file + " names " + names.str() + ", not " + own +
+           ": the other brokers would refuse this one (issue it with CN or subjectAltName DNS:" + own + ")";
+  {
+    std::lock_guard lk(tls_mu);
+    tls_server = std::move(server->ctx);
+    tls_client = std::move(client->ctx);
+  }
+  tls_not_after.store(server->not_after, std::memory_order_relaxed);
+  return std::nullopt;
+}
+
+std::optional<std::string> PeerTransport::reload_tls() { return impl_->load_tls(); }
+
 std::expected<void, std::string> PeerTransport::listen() {
   auto& d = *impl_;
+  if (auto e = d.load_tls()) return std::unexpected(*e);
   if (!d.config.peer_listen || d.config.peers.size() <= 1) return {};
   std::error_code ec;
   tcp::resolver r(d.io);
@@ -221,6 +291,9 @@ PeerTransport::Stats PeerTransport::stats() const {
   s.handshakes_refused = impl_->handshakes_refused.load();
   s.connections_refused = impl_->connections_refused.load();
   s.frames_rejected = impl_->frames_rejected.load();
+  s.tls_handshake_failures = impl_->tls_handshake_failures.load();
+  s.tls_identity_failures = impl_->tls_identity_failures.load();
+  s.tls_not_after = impl_->tls_not_after.load();
   {
     std::lock_guard lk(impl_->sessions_mu);
     s.inbound_open = impl_->sessions.size();

@@ -2,9 +2,12 @@
 //  - outbound replication links, one TCP connection per peer broker, carrying Raft messages of
 //    every group batched into raft_envelope frames (internal api 100, one-way), and
 //  - the peer listener (--peer-listen), which accepts those links from the other brokers.
-// Every link starts with the peer handshake (api 101, peer_auth.h): cluster id, node ids and
+// With --peer-tls-* every link is mutual TLS first (the listener requires a certificate from the
+// peer CA, the dialer verifies the listener's), and each side checks that the other's
+// certificate names the node it claims or was meant to be (CN or DNS SAN quorumq-node-<id>).
+// Then every link runs the peer handshake (api 101, peer_auth.h): cluster id, node ids and
 // data-directory ids are checked and both sides prove they know the cluster secret before a
-// single envelope is accepted. The client listener never accepts internal apis, so a client
+// single envelope is accepted. TLS and the handshake share one deadline (kHandshakeTimeout). The client listener never accepts internal apis, so a client
 // cannot pose as a peer.
 //
 // send() never blocks: it queues and wakes the link's writer coroutine. A link that cannot
@@ -53,14 +56,21 @@ class PeerTransport final : public Transport {
     std::uint64_t handshakes_refused = 0;   // either side refused (wrong cluster, secret, node id...)
     std::uint64_t connections_refused = 0;  // unfinished handshakes evicted to make room
     std::uint64_t frames_rejected = 0;      // malformed or unexpected frames on a peer session
+    std::uint64_t tls_handshake_failures = 0;  // peer TLS handshakes that failed (either side)
+    std::uint64_t tls_identity_failures = 0;   // peer certificates not naming the node (either side)
+    std::int64_t tls_not_after = 0;            // the peer certificate's expiry (Unix s); 0: no peer TLS
   };
 
   // `incarnation` heads every envelope (what we are, what we remember of the peer); `dir_id`
   // is this broker's data-directory id (sent in the handshake).
   PeerTransport(asio::io_context& io, const BrokerConfig& config, const Incarnation& incarnation, std::string dir_id);
   ~PeerTransport() override;
-  // Binds --peer-listen (a cluster of more than one broker). Errors are values.
+  // Loads the peer TLS files (if any), then binds --peer-listen (a cluster of more than one
+  // broker). Errors are values.
   std::expected<void, std::string> listen();
+  // Rereads the peer TLS files (SIGHUP): links made from now on use them, open ones carry on.
+  // On failure (returned) the previous certificates stay. Thread-safe.
+  std::optional<std::string> reload_tls();
   void start(Hooks hooks);
   void stop();
   void send(node_id to, GroupMessage m) override;

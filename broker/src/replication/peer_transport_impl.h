@@ -18,6 +18,7 @@
 #include "peer_auth.h"
 #include "peer_transport.h"
 #include "quorumq/protocol/frame.h"
+#include "tls_stream.h"
 
 namespace quorumq::broker {
 
@@ -27,6 +28,8 @@ using asio::ip::tcp;
 using Strand = asio::strand<asio::io_context::executor_type>;
 using Socket = tcp::socket::rebind_executor<Strand>::other;
 using Timer = asio::steady_timer::rebind_executor<Strand>::other;
+// A peer link's bytes: plain TCP, or TLS with --peer-tls-cert-file.
+using PeerStream = BasicStream<Socket>;
 using Clock = std::chrono::steady_clock;
 inline constexpr auto kTuple = asio::experimental::as_tuple(use_awaitable);
 
@@ -37,10 +40,22 @@ inline constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
 inline constexpr auto kRepeatLogEvery = std::chrono::seconds(60);
 
 std::size_t approx_bytes(const GroupMessage& gm);
-std::string endpoint_of(const Socket& s);
 // Reads the next whole frame. The payload points into `d`: valid until the next call on `d`.
-awaitable<std::optional<protocol::Frame>> next_frame(Socket& s, protocol::FrameDecoder& d, std::string& why);
-awaitable<bool> write_frame(Socket& s, const protocol::OutgoingFrame& f);
+awaitable<std::optional<protocol::Frame>> next_frame(PeerStream& s, protocol::FrameDecoder& d, std::string& why);
+awaitable<bool> write_frame(PeerStream& s, const protocol::OutgoingFrame& f);
+// Writes `frames` whole. Over TLS they are first gathered into `scratch` (Asio's TLS stream
+// would make one record and one write per buffer); over TCP they go out as one writev.
+awaitable<std::error_code> write_frames(PeerStream& s, const std::vector<protocol::OutgoingFrame>& frames,
+                                        std::vector<std::uint8_t>& scratch);
+// The TLS handshake of a peer link (no-op without TLS); false with `why` on failure. The
+// caller's handshake deadline bounds it: closing the socket ends it.
+awaitable<bool> tls_handshake(PeerStream& s, asio::ssl::stream_base::handshake_type role, std::string& why);
+// The name a broker's peer certificate must carry (CN or DNS SAN): "quorumq-node-<id>".
+std::string node_identity(std::int32_t id);
+// Why the certificate the other end of `s` presented does not name broker `id` ("its
+// certificate names CN=x, DNS:y, expected quorumq-node-<id> ..."); nullopt: it does, or the
+// link has no TLS.
+std::optional<std::string> identity_mismatch(PeerStream& s, std::int32_t id);
 // A handshake message from a frame, or why not (an ErrorResponse names the peer's complaint:
 // typically a client listener refusing internal apis, i.e. --peers points at client ports).
 std::optional<HandshakeMsg> handshake_of(const protocol::Frame& f, std::string& why);
@@ -108,7 +123,22 @@ struct PeerTransport::Impl {
   LogLimiter log;
 
   std::atomic<std::uint64_t> dropped{0}, handshakes_accepted{0}, handshakes_refused{0}, connections_refused{0},
-      frames_rejected{0};
+      frames_rejected{0}, tls_handshake_failures{0}, tls_identity_failures{0};
+
+  // Peer TLS (--peer-tls-*): the listener's and the dialer's contexts, both null without it. A
+  // reload (SIGHUP) replaces them; a connection keeps the context it was made with.
+  std::mutex tls_mu;
+  std::shared_ptr<asio::ssl::context> tls_server, tls_client;  // under tls_mu
+  std::atomic<std::int64_t> tls_not_after{0};
+  std::shared_ptr<asio::ssl::context> server_tls() {
+    std::lock_guard lk(tls_mu);
+    return tls_server;
+  }
+  std::shared_ptr<asio::ssl::context> client_tls() {
+    std::lock_guard lk(tls_mu);
+    return tls_client;
+  }
+  std::optional<std::string> load_tls();  // both contexts from the files, or why not (the old ones stay)
   std::atomic<std::int64_t> inbound_total{0};  // connections on the peer listener (any state)
   // Connections that have not finished the handshake, oldest first: at most pending_cap(); a
   // new one evicts the oldest, so silent connections cannot lock real peers out.

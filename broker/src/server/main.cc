@@ -124,7 +124,9 @@ int main(int argc, char** argv) {
                  QUORUMQ_VERSION, cfg->node_id, cfg->cluster_id, cfg->listen.str(),
                  cfg->client_address().str(), peers.empty() ? "none (single broker)" : peers,
                  cfg->peer_listen ? cfg->peer_listen->str() : std::string("-"),
-                 cfg->cluster_secret.empty() ? "no cluster secret" : "cluster secret set", cfg->admin_listen.str(),
+                 cfg->cluster_secret.empty() ? (cfg->peer_tls() ? "peer TLS" : "no cluster secret")
+                                             : (cfg->peer_tls() ? "cluster secret set, peer TLS" : "cluster secret set"),
+                 cfg->admin_listen.str(),
                  cfg->data_dir);
     spdlog::info("limits: {} connections, {} B per connection, {} B buffered, frame {} B, batch {} B, fetch {} B, {} "
                  "partitions per request, {} partitions, write timeout {} ms, replica lag {} ms, backups {}",

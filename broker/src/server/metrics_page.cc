@@ -234,6 +234,16 @@ std::string Server::Impl::render_metrics() const {
           ps.connections_refused);
   counter("quorumq_peer_frames_rejected_total", "Malformed or unexpected frames on peer links (link closed)",
           ps.frames_rejected);
+  counter("quorumq_peer_tls_handshake_failures_total",
+          "Peer-link TLS handshakes that failed, inbound and outbound (plain text, untrusted or no certificate)",
+          ps.tls_handshake_failures);
+  counter("quorumq_peer_tls_identity_failures_total",
+          "Peer links refused because the certificate does not name the node (quorumq-node-<id>) the other end "
+          "claims or was meant to be",
+          ps.tls_identity_failures);
+  counter("quorumq_peer_tls_certificate_not_after_seconds",
+          "Expiry of this broker's peer certificate (Unix time; 0 without peer TLS)",
+          static_cast<std::uint64_t>(std::max<std::int64_t>(0, ps.tls_not_after)), "gauge");
   std::uint64_t raft_rejected = replication.rejected_messages();
   raft_rejected += controller.group() ? controller.group()->messages_rejected() : 0;
   for (const auto& t : topics)

@@ -239,11 +239,16 @@ std::expected<void, std::string> Server::start() {
   if (auto e = d.load_tls()) return std::unexpected(*e);
   if (auto p = d.transport.listen(); !p) return std::unexpected(p.error());
   if (d.config.peers.size() > 1) {
+    const bool secret = !d.config.cluster_secret.empty(), tls = d.config.peer_tls();
     spdlog::info("node {}: peers connect to {}; peer links {}", d.config.node_id, d.config.peer_listen->str(),
-                 d.config.cluster_secret.empty() ? "NOT authenticated" : "authenticated with the cluster secret");
-    if (d.config.cluster_secret.empty())
+                 tls && secret ? "mutual TLS (certificates naming quorumq-node-<id>) and the cluster secret"
+                 : tls         ? "mutual TLS (certificates naming quorumq-node-<id>)"
+                 : secret      ? "authenticated with the cluster secret (not encrypted: see --peer-tls-cert-file)"
+                               : "NOT authenticated");
+    if (!secret && !tls)
       spdlog::warn("--allow-unauthenticated-peers: anyone who can reach {} can pose as a broker of this cluster; "
-                   "give every broker the same --cluster-secret-file (e.g. `head -c 32 /dev/urandom | base64 > FILE`)",
+                   "give every broker the same --cluster-secret-file (e.g. `head -c 32 /dev/urandom | base64 > FILE`) "
+                   "or peer TLS (--peer-tls-cert-file, --peer-tls-key-file, --peer-tls-ca-file)",
                    d.config.peer_listen->str());
     if (d.config.cluster_secret_world_readable)
       spdlog::warn("--cluster-secret-file {} is readable by every user of this machine: chmod 600 it",

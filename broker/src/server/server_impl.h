@@ -20,11 +20,11 @@
 #include <stop_token>
 #include <thread>
 
-#include "client_stream.h"
 #include "context.h"
 #include "handlers.h"
 #include "peer_transport.h"
 #include "raft_codec.h"
+#include "tls_stream.h"
 #include "quorumq/protocol/frame.h"
 #include "quorumq/protocol/messages.h"
 #include "quorumq/protocol/verify.h"
@@ -39,7 +39,7 @@ using Socket = tcp::socket::rebind_executor<Strand>::other;
 using Timer = asio::steady_timer::rebind_executor<Strand>::other;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = asio::experimental::as_tuple(use_awaitable);
-using ClientStream = BasicClientStream<Socket>;
+using ClientStream = BasicStream<Socket>;
 // How long a failed SASL login waits before its answer (and the connection's close): the same
 // for every kind of failure, so neither timing nor content tells an unknown user from a wrong
 // password, and guessing passwords over one connection is slow.
@@ -142,7 +142,8 @@ struct Server::Impl {
   std::mutex tls_mu;
   asio::signal_set hup{io, SIGHUP};
   std::optional<std::string> load_tls();  // an error message, or nullopt
-  awaitable<void> reload_tls_on_sighup();
+  awaitable<void> reload_tls_on_sighup();  // the listeners' and the peer links' certificates
+  void reload_listener_tls();
   // A client stream on a socket accepted by a client listener: TLS if configured.
   ClientStream client_stream(Socket sock) {
     std::shared_ptr<asio::ssl::context> ctx;

@@ -1,7 +1,7 @@
 // LocalCluster: N real brokers (node ids 1..N) on loopback, as a production cluster would run:
 // each with a client, an admin and a peer port (free ports, chosen once and kept across
 // restarts), --peers naming every peer listener, one cluster secret file (0600) they all
-// prove they know, and a data directory and log file each, all in one temporary directory
+// prove they know (unless ClusterOptions::cluster_secret is off), and a data directory and log file each, all in one temporary directory
 // that is removed at the end (kept with keep_data or QUORUMQ_TEST_KEEP=1).
 //
 //   <dir>/cluster.secret  <dir>/b1/ (data)  <dir>/b1.log  <dir>/b2/ ...
@@ -33,6 +33,8 @@ struct ClusterOptions {
   bool keep_data = false;                  // leave the directory for inspection
   bool die_with_parent = false;            // brokers die with this process (BrokerProcess::set_die_with_parent)
   bool kafka = false;                      // each broker also serves Kafka clients (--kafka-listen, a free port)
+  bool cluster_secret = true;              // false: no --cluster-secret-file (peers authenticate by peer TLS)
+  std::vector<std::vector<std::string>> node_args;  // node_args[i]: appended to broker i's flags only
 };
 
 class LocalCluster {

@@ -1,6 +1,8 @@
-// A client connection's byte stream (server layer only): the TCP socket, or TLS over it when the
-// broker has --tls-cert-file. It meets Asio's AsyncReadStream and AsyncWriteStream, so
-// asio::async_read / async_write and the connections' coroutines work on either unchanged.
+// A connection's byte stream: the TCP socket, or TLS over it. The client and Kafka listeners use
+// it (TLS with --tls-cert-file), and so do the peer links (TLS with --peer-tls-cert-file). It
+// meets Asio's AsyncReadStream and AsyncWriteStream, so asio::async_read / async_write and the
+// connections' coroutines work on either unchanged. One stream is one connection: a TLS session
+// cannot be reused, so a dialer that reconnects makes a new stream.
 #pragma once
 
 #include <asio.hpp>
@@ -14,12 +16,12 @@
 namespace quorumq::broker {
 
 template <typename Socket>
-class BasicClientStream {
+class BasicStream {
  public:
   using executor_type = typename Socket::executor_type;
   // `tls` null: plain TCP. The stream keeps its context alive (a reload on SIGHUP makes a new
   // one for new connections; established ones go on with theirs).
-  BasicClientStream(Socket s, std::shared_ptr<asio::ssl::context> tls) : ctx_(std::move(tls)) {
+  BasicStream(Socket s, std::shared_ptr<asio::ssl::context> tls) : ctx_(std::move(tls)) {
     if (ctx_) tls_.emplace(std::move(s), *ctx_);
     else plain_.emplace(std::move(s));
   }
@@ -28,6 +30,11 @@ class BasicClientStream {
   const Socket& socket() const { return tls_ ? tls_->next_layer() : *plain_; }
   bool is_tls() const { return tls_.has_value(); }
   SSL* ssl() { return tls_ ? tls_->native_handle() : nullptr; }
+
+  // The certificate the other end presented and OpenSSL verified (null without TLS or when it
+  // sent none); owned by the stream.
+  X509* peer_certificate() { return tls_ ? SSL_get0_peer_certificate(tls_->native_handle()) : nullptr; }
+  bool is_open() const { return socket().is_open(); }
 
   template <typename Token>
   auto async_handshake(asio::ssl::stream_base::handshake_type type, Token&& token) {
