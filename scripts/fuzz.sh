@@ -20,7 +20,7 @@ case "${1:-}" in
   *[!0-9]*) echo "usage: $0 [seconds] | --seeds" >&2; exit 2 ;;
   *) SECONDS_PER_TARGET=$1 ;;
 esac
-TARGETS=(fuzz_frame_decoder fuzz_verify fuzz_record_batch fuzz_peer fuzz_kafka_batch fuzz_kafka_request)
+TARGETS=(fuzz_frame_decoder fuzz_verify fuzz_record_batch fuzz_peer fuzz_kafka_batch fuzz_kafka_request fuzz_scram)
 JOBS=$(( $(nproc) < 2 ? 1 : 2 ))
 
 mkdir -p "$OUT/gen/quorumq/protocol" "$OUT/gen/quorumq/broker" "$OUT/obj"
@@ -49,6 +49,7 @@ for s in "${PEER_SRCS[@]}"; do
   "$CXX" "${COMMON[@]}" "${PEER_INC[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link -c "$s" -o "$o"
   PEER_OBJS+=("$o")
 done
+# fuzz_scram: the SCRAM exchange (protocol/src/scram.cc, with Debian's libcrypto).
 # fuzz_kafka_batch, fuzz_kafka_request: the Kafka listener's decoders from broker/src/kafka/,
 # with the compression codecs (Debian's zlib, snappy, lz4, zstd, not instrumented: the fuzzer
 # explores our use of them, the output limit and the framing around them).
@@ -67,7 +68,7 @@ extra_for() {  # extra compile/link arguments of one target
 }
 
 if [[ $MODE == seeds ]]; then
-  "$CXX" "${COMMON[@]}" "${SAN[@]}" "$ROOT/tests/fuzz/make_seeds.cc" "${LIB_OBJS[@]}" -o "$OUT/make_seeds"
+  "$CXX" "${COMMON[@]}" "${SAN[@]}" "$ROOT/tests/fuzz/make_seeds.cc" "${LIB_OBJS[@]}" -lcrypto -o "$OUT/make_seeds"
   for t in "${TARGETS[@]}"; do mkdir -p "$ROOT/tests/fuzz/seeds/$t"; done
   (cd "$ROOT" && "$OUT/make_seeds" tests/fuzz/seeds)
   "$CXX" "${COMMON[@]}" "${PEER_INC[@]}" "${SAN[@]}" "$ROOT/tests/fuzz/make_peer_seeds.cc" "${LIB_OBJS[@]}" \
@@ -80,7 +81,7 @@ fi
 for t in "${TARGETS[@]}"; do
   echo "fuzz: building $t"
   # shellcheck disable=SC2046
-  "$CXX" "${COMMON[@]}" "${SAN[@]}" -fsanitize=fuzzer "$ROOT/tests/fuzz/$t.cc" "${LIB_OBJS[@]}" $(extra_for "$t") -o "$OUT/$t"
+  "$CXX" "${COMMON[@]}" "${SAN[@]}" -fsanitize=fuzzer "$ROOT/tests/fuzz/$t.cc" "${LIB_OBJS[@]}" $(extra_for "$t") -lcrypto -o "$OUT/$t"
 done
 
 status=0

@@ -250,7 +250,7 @@ std::string ServerExchange::answer_first(const Credential* cred, std::string_vie
     cred_.stored_key = random_bytes(md_size(mech_));
     cred_.server_key = random_bytes(md_size(mech_));
   }
-  nonce_ += random_nonce();
+  nonce_ += fixed_nonce_.empty() ? random_nonce() : fixed_nonce_;
   server_first_ = "r=" + nonce_ + ",s=" + base64_encode(cred_.salt) + ",i=" + std::to_string(cred_.iterations);
   state_ = State::sent_first;
   return server_first_;
@@ -281,8 +281,8 @@ std::optional<std::string> ServerExchange::final(std::string_view msg, std::stri
 ClientExchange::ClientExchange(Mechanism m, std::string user, std::string password)
     : mech_(m), user_(std::move(user)), password_(std::move(password)) {}
 
-std::string ClientExchange::first() {
-  nonce_ = random_nonce();
+std::string ClientExchange::first(std::string nonce) {
+  nonce_ = nonce.empty() ? random_nonce() : std::move(nonce);
   client_first_bare_ = "n=" + encode_saslname(user_) + ",r=" + nonce_;
   return "n,," + client_first_bare_;
 }

@@ -57,6 +57,8 @@ class ServerExchange {
   // The user named in client-first (after parse); set once first() succeeded in parsing.
   const std::string& user() const { return user_; }
   State state() const { return state_; }
+  // Tests only (RFC 7677's example): the server's part of the nonce instead of a random one.
+  void fix_server_nonce(std::string n) { fixed_nonce_ = std::move(n); }
 
   // Step 1. `lookup` is called with the user name and returns its credential for this
   // mechanism, or nullopt for an unknown user; then `fake_salt_key` keys a made-up salt so an
@@ -86,6 +88,7 @@ class ServerExchange {
   std::string nonce_;  // client nonce + server nonce
   bool known_ = false;
   Credential cred_;
+  std::string fixed_nonce_;
 };
 
 // The client's side: first() -> client-first; on server-first, final() -> client-final; then
@@ -93,7 +96,8 @@ class ServerExchange {
 class ClientExchange {
  public:
   ClientExchange(Mechanism m, std::string user, std::string password);
-  std::string first();
+  // `nonce`: tests only (RFC 7677's example); empty: a random one.
+  std::string first(std::string nonce = {});
   // nullopt with `why`: a malformed server-first, a nonce that does not extend ours, or an
   // iteration count out of bounds.
   std::optional<std::string> final(std::string_view server_first, std::string* why);
