@@ -222,9 +222,7 @@ std::expected<TopicDescription, Error> Admin::Impl::describe_topic(const std::st
     self->core_->refresh_metadata({name}, dl, [self, name, done](const Error* err) {
       if (err) return done(std::unexpected(*err));
       const auto* tm = self->core_->metadata().topic(name);
-      if (!tm || tm->error == BrokerError::unknown_topic_or_partition)
-        return done(std::unexpected(
-            Error{make_error_code(BrokerError::unknown_topic_or_partition), client::topic_missing_message(name)}));
+      if (auto e = client::topic_unusable(tm, name)) return done(std::unexpected(*e));
       TopicDescription d{name, tm->internal, tm->partitions, tm->configs, tm->topic_id};
       done(std::move(d));
     });

@@ -104,8 +104,7 @@ std::optional<Error> Consumer::Impl::update_assignment() {
           if (err) return done(*err);
           for (const auto& t : topics) {
             const client::TopicMeta* tm = self->core_->metadata().topic(t);
-            if (!tm || tm->error == BrokerError::unknown_topic_or_partition)
-              return done(Error{make_error_code(BrokerError::unknown_topic_or_partition), client::topic_missing_message(t)});
+            if (auto e = client::topic_unusable(tm, t)) return done(*e);
           }
           done(std::nullopt);
         });

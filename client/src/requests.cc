@@ -12,6 +12,17 @@ std::string topic_missing_message(const std::string& topic) {
          " --partitions P --replicas R) or check the name with `quorumq topic list`";
 }
 
+std::optional<Error> topic_unusable(const TopicMeta* tm, const std::string& topic) {
+  if (!tm || tm->error == BrokerError::unknown_topic_or_partition)
+    return Error{make_error_code(BrokerError::unknown_topic_or_partition), topic_missing_message(topic)};
+  if (tm->error == BrokerError::topic_authorization_failed)
+    return Error{make_error_code(BrokerError::topic_authorization_failed),
+                 "not authorized to describe topic '" + topic +
+                     "': ask an administrator for an ACL (quorumq acl add --principal User:NAME --operation read "
+                     "--topic " + topic + ")"};
+  return std::nullopt;
+}
+
 namespace {
 
 struct ListOffsetsOp : std::enable_shared_from_this<ListOffsetsOp> {

@@ -57,5 +57,7 @@ void offset_delete_on(Core& core, std::int32_t node, const std::string& group,
                       std::function<void(std::optional<Error>)> done);
 
 std::string topic_missing_message(const std::string& topic);
+// Why a topic's metadata cannot be used: it does not exist, or this user may not see it.
+std::optional<Error> topic_unusable(const TopicMeta* tm, const std::string& topic);
 
 }  // namespace quorumq::client

@@ -117,7 +117,7 @@ TEST(Tls, mutualTls_aClientWithoutACertificateIsRefused) {
   Certificates certs(dir.path());
   BrokerProcess b(1, dir.path() / "d",
                   {"--log-level=info", "--tls-cert-file=" + certs("broker.pem"), "--tls-key-file=" + certs("broker.key"),
-                   "--tls-ca-file=" + certs("ca.pem"), "--tls-client-auth=required"});
+                   "--tls-ca-file=" + certs("ca.pem"), "--tls-client-auth=required", "--super-users=quorumq-client"});
   b.start();
   const std::vector<std::string> base = {cli(), "--bootstrap", "localhost:" + std::to_string(b.port()),
                                          "--tls-ca-file", certs("ca.pem"), "--connect-timeout-ms", "3000"};
@@ -133,6 +133,26 @@ TEST(Tls, mutualTls_aClientWithoutACertificateIsRefused) {
                         "m", "--partitions", "1", "--replicas", "1"}),
                   {}, 60s);
   EXPECT_EQ(r.status, 0) << r.err;
+  // The certificate's CN is the principal, and mutual TLS turns the ACLs on: a certificate for
+  // "reader" (no ACL, not a super user) may connect but not create or delete topics.
+  for (auto argv : std::vector<std::vector<std::string>>{
+           {"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", certs("reader.key"), "-out", certs("reader.csr"),
+            "-subj", "/CN=reader"},
+           {"openssl", "x509", "-req", "-in", certs("reader.csr"), "-CA", certs("ca.pem"), "-CAkey", certs("ca.key"),
+            "-CAcreateserial", "-out", certs("reader.pem"), "-days", "2", "-extfile", certs("client.ext")}})
+    ASSERT_EQ(run_program(argv, {}, 60s).status, 0);
+  const std::vector<std::string> reader = {"--tls-cert-file", certs("reader.pem"), "--tls-key-file", certs("reader.key")};
+  auto as_reader = [&](std::vector<std::string> more) {
+    auto v = reader;
+    v.insert(v.end(), more.begin(), more.end());
+    return with(v);
+  };
+  r = run_program(as_reader({"topic", "delete", "m"}), {}, 60s);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("User:reader may not delete topic 'm'"), std::string::npos) << r.err;
+  r = run_program(as_reader({"topic", "list"}), {}, 60s);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.out, "") << "reader may not describe m";
 }
 
 // SIGHUP reloads the certificate files: new connections get the new certificate (here one from

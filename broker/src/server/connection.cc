@@ -218,8 +218,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     flatbuffers::FlatBufferBuilder fbb(256);
     if (step.outcome == SaslSession::Step::failed) {
       srv_.metrics.sasl_authentication_failures.fetch_add(1, std::memory_order_relaxed);
-      srv_.log_limited(spdlog::level::warn, "sasl", "connection {}: SASL authentication failed (user '{}'): {}", peer(),
-                       session_.user(), step.why);
+      // At most one line a minute per client address: a failing client cannot flood the log.
+      const auto who = peer();
+      srv_.log_limited(spdlog::level::warn, "sasl:" + who.substr(0, who.rfind(':')),
+                       "connection {}: SASL authentication failed (user '{}'): {} (further failures from this address "
+                       "within a minute are counted in quorumq_sasl_authentication_failures_total, not logged)",
+                       who, session_.user(), step.why);
       const auto msg = fbb.CreateString(step.code == wire::ErrorCode::unsupported_sasl_mechanism
                                             ? "unsupported SASL mechanism: use SCRAM-SHA-256 or SCRAM-SHA-512"
                                             : "authentication failed: wrong user name or password");
