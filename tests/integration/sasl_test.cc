@@ -22,8 +22,11 @@ namespace {
 
 std::string cli() { return std::filesystem::path(broker_binary()).parent_path().parent_path() / "client/cli/quorumq"; }
 
+constexpr const char* kToken = "admin-token-0123456789abcdef";
+
+// With authentication on, /metrics needs the admin token (or a permitted user).
 std::string metric(std::uint16_t admin_port, const std::string& name) {
-  auto m = http_get(admin_port, "/metrics");
+  auto m = http_get(admin_port, "/metrics", 2s, std::string("Authorization: Bearer ") + kToken + "\r\n");
   if (!m) return {};
   const auto at = m->body.find("\n" + name + " ");
   if (at == std::string::npos) return {};
@@ -62,9 +65,11 @@ class Sasl : public ::testing::Test {
  protected:
   void SetUp() override {
     write_file(dir.path() / "boot", "admin:bootstrap-secret-1\n");
+    write_file(dir.path() / "token", kToken);
     b = std::make_unique<BrokerProcess>(
         1, dir.path() / "d",
-        std::vector<std::string>{"--log-level=info", "--sasl", "--sasl-bootstrap-user-file=" + (dir.path() / "boot").string()});
+        std::vector<std::string>{"--log-level=info", "--sasl", "--sasl-bootstrap-user-file=" + (dir.path() / "boot").string(),
+                                 "--admin-token-file=" + (dir.path() / "token").string()});
     b->start();
   }
   As as(const std::string& user, const std::string& pw) { return As(b->address(), dir.path(), user, pw); }
@@ -89,6 +94,14 @@ TEST_F(Sasl, loginsAreRequiredAndFailuresLookAlike) {
   EXPECT_EQ(metric(b->admin_port(), "quorumq_sasl_authentication_failures_total"), "2");
   // Logged with the client's address (one line a minute per address: the first failure here).
   EXPECT_NE(b->log_contains("SASL authentication failed (user 'admin')").find("connection 127.0.0.1:"), std::string::npos);
+  // The admin endpoint: probes open; /metrics needs the token (or a user with the ACL), and a
+  // password is not taken over plain HTTP.
+  EXPECT_EQ(http_get(b->admin_port(), "/healthz")->status, 200);
+  EXPECT_EQ(http_get(b->admin_port(), "/metrics")->status, 401);
+  const std::string basic = "Authorization: Basic " + protocol::scram::base64_encode("admin:bootstrap-secret-1") + "\r\n";
+  auto m = http_get(b->admin_port(), "/metrics", 2s, basic);
+  EXPECT_EQ(m->status, 401);
+  EXPECT_NE(m->body.find("over --admin-tls"), std::string::npos) << m->body;
   // The bootstrap super user gets in.
   r = admin()({"topic", "create", "t", "-p", "1", "-r", "1"});
   EXPECT_EQ(r.status, 0) << r.err;

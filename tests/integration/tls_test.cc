@@ -247,6 +247,48 @@ TEST(Tls, adminEndpointOverHttps) {
   EXPECT_TRUE(wait_until([&] { return !b.log_contains("admin connection from").empty(); }, 10s));
 }
 
+// With SASL on, the admin endpoint over HTTPS takes a user's password (HTTP Basic) in place of
+// the token, and the ACLs decide: cluster describe for /metrics, cluster alter for a backup.
+TEST(Tls, adminOverHttpsWithSasl_usersNeedTheClusterAcl) {
+  TempDir dir;
+  Certificates certs(dir.path());
+  std::ofstream(dir.path() / "boot") << "admin:bootstrap-secret-1\n";
+  std::filesystem::permissions(dir.path() / "boot", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::filesystem::create_directories(dir.path() / "backups");
+  BrokerProcess b(1, dir.path() / "d",
+                  {"--log-level=info", "--tls-cert-file=" + certs("broker.pem"), "--tls-key-file=" + certs("broker.key"),
+                   "--admin-tls", "--sasl", "--sasl-bootstrap-user-file=" + (dir.path() / "boot").string(),
+                   "--backup-dir=" + (dir.path() / "backups").string()});
+  b.spawn();
+  const std::string https = "https://localhost:" + std::to_string(b.admin_port());
+  auto code = [&](std::vector<std::string> more) {
+    std::vector<std::string> argv = {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", certs("ca.pem")};
+    argv.insert(argv.end(), more.begin(), more.end());
+    return run_program(argv, {}, 30s).out;
+  };
+  ASSERT_TRUE(wait_until([&] { return code({https + "/readyz"}) == "200"; }, 30s)) << b.log_file();
+  std::ofstream(dir.path() / "pw") << "bootstrap-secret-1\n";
+  auto admin = [&](std::vector<std::string> more, const std::string& in = {}) {
+    std::vector<std::string> argv = {cli(), "--bootstrap", "localhost:" + std::to_string(b.port()), "--tls-ca-file",
+                                     certs("ca.pem"), "--user", "admin", "--password-file", (dir.path() / "pw").string()};
+    argv.insert(argv.end(), more.begin(), more.end());
+    return run_program(argv, in, 60s);
+  };
+  auto r = admin({"user", "create", "ops"}, "ops-password-1\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(code({https + "/metrics"}), "401");
+  EXPECT_EQ(code({"-u", "ops:wrong-password", https + "/metrics"}), "401");
+  EXPECT_EQ(code({"-u", "ops:ops-password-1", https + "/metrics"}), "403");
+  EXPECT_EQ(code({"-u", "admin:bootstrap-secret-1", https + "/metrics"}), "200");  // a super user
+  ASSERT_EQ(admin({"acl", "add", "--principal", "User:ops", "--operation", "describe", "--cluster"}).status, 0);
+  EXPECT_EQ(code({"-u", "ops:ops-password-1", https + "/metrics"}), "200");
+  EXPECT_EQ(code({"-u", "ops:ops-password-1", "-X", "POST", https + "/v1/backup?to=one"}), "403");
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "backups" / "one"));
+  ASSERT_EQ(admin({"acl", "add", "--principal", "User:ops", "--operation", "alter", "--cluster"}).status, 0);
+  EXPECT_EQ(code({"-u", "ops:ops-password-1", "-X", "POST", https + "/v1/backup?to=one"}), "200");
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "backups" / "one" / "data.mdb"));
+}
+
 // Three TLS brokers: a kcat consumer group over SSL commits offsets of partitions led by other
 // brokers than the coordinator (which forwards them over TLS, presenting its own certificate),
 // and the native CLI over TLS reads those commits back.

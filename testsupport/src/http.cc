@@ -64,7 +64,8 @@ std::uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
-std::optional<HttpReply> http_get(std::uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {
+std::optional<HttpReply> http_get(std::uint16_t port, const std::string& path, std::chrono::milliseconds timeout,
+                                  const std::string& headers) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -76,7 +77,7 @@ std::optional<HttpReply> http_get(std::uint16_t port, const std::string& path, s
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);  // also bounds connect()
   std::string resp;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers + "\r\n";
     if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
       char buf[8192];
       for (;;) {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "quorumq/protocol/scram.h"
 #include "server_impl.h"
 
 namespace quorumq::broker {
@@ -18,6 +19,44 @@ namespace quorumq::broker {
 namespace {
 // Whether the request's headers carry `Authorization: Bearer <token>` (header name in any case;
 // the token compared in constant time, so its bytes cannot be guessed one by one by timing).
+// The value of the request's Authorization header ("" if none).
+std::string authorization_header(const std::string& req) {
+  std::size_t at = req.find("\r\n");
+  while (at != std::string::npos && at + 2 < req.size()) {
+    const std::size_t end = req.find("\r\n", at + 2);
+    if (end == std::string::npos) break;
+    std::string line = req.substr(at + 2, end - at - 2);
+    at = end;
+    constexpr std::string_view kName = "authorization:";
+    if (line.size() < kName.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < kName.size() && same; ++i)
+      same = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
+    if (!same) continue;
+    std::string v = line.substr(kName.size());
+    while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
+    return v;
+  }
+  return {};
+}
+
+// `Authorization: Basic base64(user:password)` checked against the user's SCRAM credential
+// (PBKDF2 with its salt and iterations): "User:<name>", or "" when absent or wrong.
+std::string basic_principal(const std::string& req, const Security& security) {
+  const auto v = authorization_header(req);
+  if (v.size() < 6 || (v.compare(0, 6, "Basic ") != 0 && v.compare(0, 6, "basic ") != 0)) return {};
+  const auto decoded = protocol::scram::base64_decode(std::string_view(v).substr(6));
+  if (!decoded) return {};
+  const auto colon = decoded->find(':');
+  if (colon == std::string::npos || colon == 0 || colon > protocol::scram::kMaxUserBytes) return {};
+  const std::string user = decoded->substr(0, colon);
+  const auto cred = security.credential(user, protocol::scram::Mechanism::sha256);
+  const auto cred512 = cred ? cred : security.credential(user, protocol::scram::Mechanism::sha512);
+  if (!cred512 || !protocol::scram::verify_password(*cred512, std::string_view(*decoded).substr(colon + 1))) return {};
+  return "User:" + user;
+}
+
 bool bearer_matches(const std::string& req, const std::string& token) {
   std::size_t at = req.find("\r\n");
   while (at != std::string::npos && at + 2 < req.size()) {
@@ -108,7 +147,26 @@ awaitable<void> Server::Impl::admin_session(Socket plain) {
   // With --admin-token-file, every route but the probes needs the token (compared in constant
   // time); a refusal is counted and logged with the peer's address, at most once a minute.
   const bool probe = path == "/healthz" || path == "/readyz";
-  if (!probe && !config.admin_token.empty() && !bearer_matches(req, config.admin_token)) {
+  // With authentication on (--sasl or mutual TLS), a caller without the token may instead be a
+  // user: HTTP Basic with a SCRAM user's password (over HTTPS only), or the client certificate's
+  // principal; the ACLs then decide (cluster describe for /metrics, cluster alter for backups).
+  std::string denied;
+  bool token_ok = !config.admin_token.empty() && bearer_matches(req, config.admin_token);
+  if (!probe && !token_ok && ctx.security.authorization_enabled()) {
+    std::string who = config.admin_tls ? basic_principal(req, ctx.security) : std::string();
+    if (who.empty()) who = certificate_principal(sock);
+    const AclOperation op = path == "/v1/backup" ? AclOperation::alter : AclOperation::describe;
+    if (!who.empty() && ctx.security.allowed(Principal{who}, op, ResourceType::cluster, "kafka-cluster")) token_ok = true;
+    else if (!who.empty()) denied = who + " may not " + operation_name(op) + " the cluster (quorumq acl add --principal " +
+                                    who + " --operation " + operation_name(op) + " --cluster)";
+  } else if (config.admin_token.empty() && !ctx.security.authorization_enabled()) {
+    token_ok = true;  // an open endpoint, as configured (warned at start when off loopback)
+  }
+  if (!probe && !denied.empty()) {
+    metrics.authorization_failures.fetch_add(1, std::memory_order_relaxed);
+    status = 403;
+    body = denied + "\n";
+  } else if (!probe && !token_ok) {
     metrics.admin_auth_failures.fetch_add(1, std::memory_order_relaxed);
     std::error_code pec;
     const auto ep = sock.remote_endpoint(pec);
@@ -117,7 +175,12 @@ awaitable<void> Server::Impl::admin_session(Socket plain) {
     status = 401;
     extra_headers = "WWW-Authenticate: Bearer realm=\"quorumq-admin\"\r\n";
     body = "this route needs the admin token: send `Authorization: Bearer <the token in the broker's "
-           "--admin-token-file>` (/healthz and /readyz need none)\n";
+           "--admin-token-file>`" +
+           std::string(ctx.security.authorization_enabled()
+                           ? ", or (over --admin-tls) a user's password as HTTP Basic, or a client certificate; the "
+                             "user needs the cluster describe (metrics) or alter (backup) ACL"
+                           : "") +
+           " (/healthz and /readyz need none)\n";
   } else if (path == "/healthz") {
     body = "ok\n";
   } else if (path == "/readyz") {

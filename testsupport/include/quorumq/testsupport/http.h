@@ -21,7 +21,9 @@ struct HttpReply {
 
 // GET http://127.0.0.1:port/path. nullopt when nothing answered HTTP within `timeout` (applied
 // to connect, send and each read: a SIGSTOPped broker's kernel still accepts the connection).
+// `headers`: extra header lines, each ending in \r\n (e.g. an Authorization header).
 std::optional<HttpReply> http_get(std::uint16_t port, const std::string& path,
-                                  std::chrono::milliseconds timeout = std::chrono::seconds(2));
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(2),
+                                  const std::string& headers = {});
 
 }  // namespace quorumq::testsupport
