@@ -7,12 +7,16 @@
 //   dump TOPIC PARTITIONS DIR...                       opens stopped brokers' data dirs with
 //                                                      quorumq::storage, compares the replicas
 //                                                      entry by entry and prints the final log
+// Security (chaos.py --secure): TLS and a SASL SCRAM login for produce and consume, from
+//   QUORUMQ_CHAOS_TLS_CA_FILE (the CA the brokers' certificate chains to: turns TLS on),
+//   QUORUMQ_CHAOS_SASL_USER, QUORUMQ_CHAOS_SASL_PASSWORD. Unset: plain text, no login.
 // History lines (one per event, times in ms since the epoch):
 //   I t id seq | A t id seq part off | F t id seq error        (producer: invoke/ack/fail)
 //   R t part off value | C t part off ok|fail | Q t part off     (consumer: read/commit/query)
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -34,6 +38,18 @@ namespace {
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// TLS and SASL settings from the environment (see the top of this file); unset leaves them off.
+void apply_security_env(ClientConfig& c) {
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  c.tls_ca_file = env("QUORUMQ_CHAOS_TLS_CA_FILE");
+  c.tls = !c.tls_ca_file.empty();
+  c.sasl_user = env("QUORUMQ_CHAOS_SASL_USER");
+  c.sasl_password = env("QUORUMQ_CHAOS_SASL_PASSWORD");
 }
 
 class History {
@@ -65,6 +81,7 @@ int produce(const std::string& bootstrap, const std::string& topic, const std::s
   pc.delivery_timeout_ms = 60000;
   pc.max_block_ms = 5000;
   pc.linger_ms = 2;
+  apply_security_env(pc);
   auto p = Producer::create(pc);
   if (!p) {
     std::fprintf(stderr, "producer: %s\n", p.error().message.c_str());
@@ -114,6 +131,7 @@ int consume(const std::string& bootstrap, const std::string& topic, const std::s
   // A killed consumer's membership holds its partitions until it expires: keep that short.
   cc.session_timeout_ms = 3000;
   cc.heartbeat_interval_ms = 1000;
+  apply_security_env(cc);
   auto c = Consumer::create(cc);
   if (!c) {
     std::fprintf(stderr, "consumer: %s\n", c.error().message.c_str());
