@@ -31,7 +31,8 @@ runtime = "runc"
 EOF
 export CONTAINERS_CONF=$conf
 P=qqsmoke
-export QUORUMQ_CLUSTER_SECRET=${QUORUMQ_CLUSTER_SECRET:-$(head -c 32 /dev/urandom | base64)}
+say "secrets (deploy/make-secrets.sh: CA, certificates, bootstrap user, tokens)"
+OWNER=10001:10001 bash deploy/make-secrets.sh deploy/secrets 3 >/dev/null 2>&1 || fail "deploy/make-secrets.sh"
 compose() { podman-compose -p "$P" -f deploy/compose.yaml "$@"; }
 down() { compose down -v >/dev/null 2>&1 || true; }
 trap 'down; rm -f "$conf"' EXIT

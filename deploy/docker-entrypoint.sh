@@ -9,6 +9,8 @@
 # 1@<template with 0>:PEERPORT, ..., N@<template with N-1>:PEERPORT (the peer listener,
 # QUORUMQ_PEER_LISTEN, 9093 by default). QUORUMQ_ADVERTISED defaults to this pod's own name at
 # the client port, so clients are told a name that resolves.
+# Security: QUORUMQ_PEER_TLS_DIR (node<N>.pem/.key per broker) sets this broker's peer
+# certificate; QUORUMQ_SECURITY=off drops every TLS, SASL and token setting (development).
 # Cluster secret: QUORUMQ_CLUSTER_SECRET_FILE (a mounted Secret), or QUORUMQ_CLUSTER_SECRET (the
 # value), which is written to a file only this user can read and then removed from the
 # environment the broker sees.
@@ -47,5 +49,20 @@ if [ -n "${QUORUMQ_CLUSTER_SIZE:-}" ] && [ -z "${QUORUMQ_NODE_ID:-}" ]; then
     export QUORUMQ_ADVERTISED=${template//\{ordinal\}/$ordinal}:$port
   fi
 fi
+# Peer TLS from a directory of per-node certificates (one Secret or bind mount for every broker):
+# node<N>.pem / node<N>.key for this broker's node id.
+if [ -n "${QUORUMQ_PEER_TLS_DIR:-}" ] && [ -n "${QUORUMQ_NODE_ID:-}" ] && [ -z "${QUORUMQ_PEER_TLS_CERT_FILE:-}" ]; then
+  export QUORUMQ_PEER_TLS_CERT_FILE=$QUORUMQ_PEER_TLS_DIR/node$QUORUMQ_NODE_ID.pem
+  export QUORUMQ_PEER_TLS_KEY_FILE=$QUORUMQ_PEER_TLS_DIR/node$QUORUMQ_NODE_ID.key
+fi
+unset QUORUMQ_PEER_TLS_DIR
+# QUORUMQ_SECURITY=off (local development): plain text, no logins, no ACLs, open admin endpoint.
+if [ "${QUORUMQ_SECURITY:-on}" = off ]; then
+  echo "quorumq-entrypoint: QUORUMQ_SECURITY=off: no TLS, no SASL, no admin token (development only)" >&2
+  unset QUORUMQ_TLS_CERT_FILE QUORUMQ_TLS_KEY_FILE QUORUMQ_TLS_CA_FILE QUORUMQ_TLS_CLIENT_AUTH QUORUMQ_ADMIN_TLS \
+    QUORUMQ_PEER_TLS_CERT_FILE QUORUMQ_PEER_TLS_KEY_FILE QUORUMQ_PEER_TLS_CA_FILE QUORUMQ_SASL \
+    QUORUMQ_SASL_BOOTSTRAP_USER_FILE QUORUMQ_SUPER_USERS QUORUMQ_ADMIN_TOKEN_FILE
+fi
+unset QUORUMQ_SECURITY
 echo "quorumq-entrypoint: node ${QUORUMQ_NODE_ID:-?} peers ${QUORUMQ_PEERS:-?} advertised ${QUORUMQ_ADVERTISED:-(listen)}" >&2
 exec quorumq-broker "$@"
