@@ -7,8 +7,10 @@ namespaces afterwards. Without namespaces (not root, or `ip netns` fails) it run
 and skips the network faults. The inner process starts 3 (or --brokers 5) brokers, 2 idempotent acks=quorum
 producers and 1 group consumer (tests/chaos/chaos_client), runs the nemesis from a seed, heals,
 drains, stops the brokers, compares the replicas' logs and checks the histories.
+With --secure every broker runs with TLS on its client listener, mutual TLS between brokers,
+SASL SCRAM logins and an admin token; every client (CLI, chaos_client, /metrics) uses them.
 """
-import argparse, json, os, random, re, shutil, signal, subprocess, sys, tempfile, time
+import argparse, json, os, random, re, secrets, shutil, signal, subprocess, sys, tempfile, time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -71,11 +73,70 @@ def ns_cleanup(tag):
         sh(f"ip netns del {ns}", check=False)
 
 
+# ---------------------------------------------------------------- security (--secure)
+class Security:
+    """Files for a run with TLS, mutual peer TLS, SASL and an admin token, made with the openssl
+    CLI in the work dir: one CA; one client-listener certificate naming every broker address the
+    suite uses (so hostname checks pass whichever broker is dialed); per node a peer certificate
+    naming quorumq-node-<id> (the broker binds the peer's identity to its node id); the bootstrap
+    super user `chaos` with a random password; the admin endpoint's bearer token."""
+    USER = "chaos"
+
+    def __init__(self, base, node_ids):
+        d = os.path.join(base, "pki")
+        os.makedirs(d)
+        self.dir = d
+        ips = [f"IP:{NET}.{i}" for i in range(1, 6)] + ["IP:127.0.0.1"]
+        ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+        self.ca = os.path.join(d, "ca.pem")
+        sh(f"openssl req -x509 {ec} -days 2 -subj /CN=quorumq-chaos-ca -keyout {d}/ca.key -out {self.ca}")
+
+        def issue(name, cn, sans, usage):
+            ext = os.path.join(d, name + ".ext")
+            with open(ext, "w") as f:
+                f.write(f"subjectAltName={','.join(sans)}\nextendedKeyUsage={usage}\n")
+            sh(f"openssl req {ec} -subj /CN={cn} -keyout {d}/{name}.key -out {d}/{name}.csr")
+            sh(f"openssl x509 -req -in {d}/{name}.csr -CA {self.ca} -CAkey {d}/ca.key -CAcreateserial "
+               f"-days 2 -extfile {ext} -out {d}/{name}.pem")
+            os.chmod(f"{d}/{name}.key", 0o600)
+            return f"{d}/{name}.pem", f"{d}/{name}.key"
+
+        self.cert, self.key = issue("broker", "quorumq-chaos-broker", ips + ["DNS:localhost"], "serverAuth")
+        self.peer = {i: issue(f"node{i}", f"quorumq-node-{i}", [f"DNS:quorumq-node-{i}"] + ips,
+                              "serverAuth,clientAuth") for i in node_ids}
+        self.password = secrets.token_hex(16)
+        self.token = secrets.token_hex(24)
+        self.user_file = self._secret_file("bootstrap-user", f"{self.USER}:{self.password}\n")
+        self.password_file = self._secret_file("password", self.password + "\n")  # for the CLI
+        self.token_file = self._secret_file("admin-token", self.token + "\n")
+
+    def _secret_file(self, name, text):
+        path = os.path.join(self.dir, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        return path
+
+    def broker_args(self, i):
+        cert, key = self.peer[i]
+        return [f"--tls-cert-file={self.cert}", f"--tls-key-file={self.key}",
+                f"--peer-tls-cert-file={cert}", f"--peer-tls-key-file={key}", f"--peer-tls-ca-file={self.ca}",
+                "--sasl", f"--sasl-bootstrap-user-file={self.user_file}", f"--admin-token-file={self.token_file}"]
+
+    def cli_args(self):
+        return ["--tls-ca-file", self.ca, "--user", self.USER, "--password-file", self.password_file]
+
+    def client_env(self):
+        return dict(os.environ, QUORUMQ_CHAOS_TLS_CA_FILE=self.ca, QUORUMQ_CHAOS_SASL_USER=self.USER,
+                    QUORUMQ_CHAOS_SASL_PASSWORD=self.password)
+
+
 # ---------------------------------------------------------------- brokers (inner process)
 class Broker:
-    def __init__(self, i, ns, host, port, admin, peers, base, secret):
+    def __init__(self, i, ns, host, port, admin, peers, base, secret, sec=None):
         self.i, self.ns, self.host, self.port, self.admin = i, ns, host, port, admin
         self.secret = secret
+        self.sec = sec  # Security, or None (plain text, no logins)
         self.dir = os.path.join(base, f"b{i}")
         self.logf = os.path.join(base, f"b{i}.log")
         self.peers = peers
@@ -126,6 +187,8 @@ class Broker:
         cmd = [BROKER, f"--node-id={self.i}", f"--listen={self.host}:{self.port}",
                f"--admin-listen={self.host}:{self.admin}", f"--data-dir={self.dir}",
                f"--peers={self.peers}", f"--cluster-secret-file={self.secret}", "--log-level=info"]
+        if self.sec:  # the cluster secret stays: SASL on a multi-broker cluster requires it
+            cmd += self.sec.broker_args(self.i)
         if self.ns:
             cmd = ["ip", "netns", "exec", self.ns] + cmd  # ip execs the broker: same pid
         self.proc = subprocess.Popen(cmd, stdout=open(self.logf, "a"), stderr=subprocess.STDOUT)
@@ -160,8 +223,11 @@ class Broker:
     def metrics(self, timeout=1.0):
         if not self.up() or self.paused:
             return None
+        req = urllib.request.Request(f"http://{self.host}:{self.admin}/metrics")
+        if self.sec:  # with authentication on, /metrics needs the admin token (the probes do not)
+            req.add_header("Authorization", f"Bearer {self.sec.token}")
         try:
-            with urllib.request.urlopen(f"http://{self.host}:{self.admin}/metrics", timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.read().decode()
         except Exception:
             return None
@@ -516,7 +582,10 @@ def inner(a):
     with open(secret, "w") as f:
         f.write(f"chaos-secret-{seed}-{os.getpid()}\n")
     os.chmod(secret, 0o600)
-    brokers = [Broker(i, ns, h, p, ad, peers, base, secret) for i, (h, p, ad, ns, _) in enumerate(hosts, 1)]
+    sec = Security(base, range(1, N + 1)) if a.secure else None
+    cli = [CLI] + (sec.cli_args() if sec else [])
+    client_env = sec.client_env() if sec else None
+    brokers = [Broker(i, ns, h, p, ad, peers, base, secret, sec) for i, (h, p, ad, ns, _) in enumerate(hosts, 1)]
     bootstrap = ",".join(f"{b.host}:{b.port}" for b in brokers)
     procs = []
     tmpfs_broker = None
@@ -541,7 +610,10 @@ def inner(a):
             if time.time() - t0 > 60:
                 raise RuntimeError("brokers not ready in 60 s")
             time.sleep(0.2)
-        sh(f"{CLI} -b {bootstrap} topic create {TOPIC} -p {PARTS} -r {N}")
+        r = subprocess.run(cli + ["-b", bootstrap, "topic", "create", TOPIC, "-p", str(PARTS), "-r", str(N)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"quorumq topic create: {r.stderr.strip()}")
         while not all(leader_of(brokers, p) for p in range(PARTS)):
             time.sleep(0.2)
         fault_s = a.minutes * 60 - 50  # the rest: warm-up, tail, drain, checks
@@ -557,11 +629,12 @@ def inner(a):
             procs.append(subprocess.Popen([CLIENT, "produce", bootstrap, TOPIC, pid,
                                            os.path.join(base, f"producer-{pid}.hist"),
                                            str(int(fault_s + tail_s + 5 + 8 * min_faults)), "150", producers_stop],
-                                          stderr=open(os.path.join(base, f"producer-{pid}.err"), "w")))
+                                          stderr=open(os.path.join(base, f"producer-{pid}.err"), "w"),
+                                          env=client_env))
         def start_consumer():
             return subprocess.Popen([CLIENT, "consume", bootstrap, TOPIC, "chaos-group",
                                      os.path.join(base, "consumer.hist"), stopfile],
-                                    stderr=open(os.path.join(base, "consumer.err"), "a"))
+                                    stderr=open(os.path.join(base, "consumer.err"), "a"), env=client_env)
         cons = start_consumer()
         consumer_box = [cons]
 
@@ -642,13 +715,14 @@ def inner(a):
         if nem.crashed_on_disk_full:
             violations.append("broker_exited_on_disk_full")
         res["mode"] = "netns" if netns else "loopback (network faults skipped)"
+        res["secure"] = bool(sec)  # TLS, mutual peer TLS, SASL SCRAM logins, admin token
         crc = sum(1 for b in brokers for l in open(b.logf, errors="replace") if "failed its CRC check" in l)
         res["crc_detections_in_broker_logs"] = crc
         print("\n==== chaos summary ====")
         for k, v in res.items():
             print(f"  {k:32} {v}")
         if violations:
-            print(f"\nVIOLATIONS: {', '.join(violations)}  (replay: tests/chaos/run --seed {seed} --minutes {a.minutes} --brokers {N})")
+            print(f"\nVIOLATIONS: {', '.join(violations)}  (replay: tests/chaos/run --seed {seed} --minutes {a.minutes} --brokers {N}{' --secure' if sec else ''})")
             print("examples:", json.dumps(examples))
         else:
             print(f"\nOK: no violations (seed {seed})")
@@ -679,6 +753,8 @@ def main():
     ap.add_argument("--loopback", action="store_true", help="do not make namespaces")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--only", default="", help="comma-separated fault kinds to use (e.g. disk-full)")
+    ap.add_argument("--secure", action="store_true",
+                    help="TLS, mutual peer TLS, SASL logins and an admin token on every broker")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tag", default="", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", default="", help=argparse.SUPPRESS)
@@ -693,7 +769,7 @@ def main():
         if not os.access(f, os.X_OK):
             sys.exit(f"missing {f}: build first (tests/chaos/run does)")
     work = tempfile.mkdtemp(prefix="quorumq-chaos-")
-    log(f"seed {a.seed}, {a.minutes} min, work dir {work}")
+    log(f"seed {a.seed}, {a.minutes} min{', secure' if a.secure else ''}, work dir {work}")
     tag = ""
     if not a.loopback and os.geteuid() == 0:
         tag = f"qq{os.getpid() % 100000}"
@@ -706,7 +782,7 @@ def main():
     elif not a.loopback:
         log("not root: loopback, network faults skipped")
     args = [sys.executable, os.path.abspath(__file__), "--inside", "--seed", str(a.seed), "--minutes",
-            str(a.minutes), "--workdir", work, "--tag", tag, "--only", a.only, "--brokers", str(N)]
+            str(a.minutes), "--workdir", work, "--tag", tag, "--only", a.only, "--brokers", str(N)] + (["--secure"] if a.secure else [])
     if tag:
         args = ["ip", "netns", "exec", ns_names(tag)[0]] + args
     rc = 2
@@ -733,7 +809,8 @@ def main():
         else:
             log(f"histories and broker logs kept in {work}")
     if rc != 0:
-        log(f"FAILED (exit {rc}); replay: tests/chaos/run --seed {a.seed} --minutes {a.minutes} --brokers {N}")
+        log(f"FAILED (exit {rc}); replay: tests/chaos/run --seed {a.seed} --minutes {a.minutes} --brokers {N}"
+            + (" --secure" if a.secure else ""))
     sys.exit(rc)
 
 
