@@ -32,8 +32,8 @@ cmake --build --preset release -j "$JOBS"
 step "unit, simulation and integration tests"
 ctest --preset release -j "$JOBS" --timeout 600
 
-step "fault-injection suite (~3 min, >= 30 faults; network faults in namespaces as root)"
-bash tests/chaos/run
+step "fault-injection suite with TLS and authentication on (~3 min, >= 30 faults; network faults in namespaces as root)"
+bash tests/chaos/run --secure
 
 step "container test (deploy/Dockerfile via buildah; 3 brokers in network namespaces)"
 bash tests/container/ci.sh
