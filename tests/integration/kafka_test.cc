@@ -136,7 +136,7 @@ TEST_F(KafkaListener, apiVersionsAnswersEachVersionAndTellsNewerClientsTheRange)
     EXPECT_EQ((*r)[3], 7);  // correlation id
     EXPECT_EQ((*r)[4], 0);  // error code 0
     EXPECT_EQ((*r)[5], 0);
-    EXPECT_EQ((*r)[6], 19);  // compact array: 18 apis
+    EXPECT_EQ((*r)[6], 21);  // compact array: 20 apis (18 + SaslHandshake, SaslAuthenticate)
   }
   // v9 (a client newer than us): UNSUPPORTED_VERSION with a v0 body listing ApiVersions 0-3.
   {

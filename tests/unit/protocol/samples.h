@@ -110,6 +110,33 @@ inline std::vector<std::uint8_t> sample_request(protocol::ApiId api) {
       fbb.Finish(CreateOffsetDeleteRequestDirect(fbb, "group", &t));
       break;
     }
+    case ApiId::sasl_authenticate: {
+      std::vector<std::uint8_t> token = {'n', ',', ',', 'n', '=', 'u', ',', 'r', '=', 'x'};
+      fbb.Finish(CreateSaslAuthenticateRequestDirect(fbb, "SCRAM-SHA-256", &token));
+      break;
+    }
+    case ApiId::alter_users: {
+      std::vector<std::uint8_t> key(32, 1);
+      std::vector<flatbuffers::Offset<ScramCredentialInfo>> c = {
+          CreateScramCredentialInfoDirect(fbb, "SCRAM-SHA-256", 4096, &key, &key, &key)};
+      std::vector<flatbuffers::Offset<UserUpsert>> u = {CreateUserUpsertDirect(fbb, "alice", &c)};
+      std::vector<flatbuffers::Offset<flatbuffers::String>> d = {fbb.CreateString("bob")};
+      fbb.Finish(CreateAlterUsersRequestDirect(fbb, &u, &d));
+      break;
+    }
+    case ApiId::describe_users: fbb.Finish(CreateDescribeUsersRequest(fbb)); break;
+    case ApiId::create_acls: {
+      std::vector<flatbuffers::Offset<AclBinding>> a = {
+          CreateAclBindingDirect(fbb, "User:alice", "*", true, "read", "topic", "literal", "orders")};
+      fbb.Finish(CreateCreateAclsRequestDirect(fbb, &a));
+      break;
+    }
+    case ApiId::delete_acls: {
+      std::vector<flatbuffers::Offset<AclBinding>> a = {CreateAclBindingDirect(fbb, "User:alice")};
+      fbb.Finish(CreateDeleteAclsRequestDirect(fbb, &a, true));
+      break;
+    }
+    case ApiId::describe_acls: fbb.Finish(CreateDescribeAclsRequest(fbb, CreateAclBindingDirect(fbb, "User:alice"))); break;
     default: return {};
   }
   return finished(fbb);
@@ -214,6 +241,30 @@ inline std::vector<std::uint8_t> sample_response(protocol::ApiId api) {
           CreateOffsetCommitPartitionResponseDirect(fbb, 0, ErrorCode::group_not_empty, "group has members")};
       std::vector<flatbuffers::Offset<OffsetCommitTopicResponse>> t = {CreateOffsetCommitTopicResponseDirect(fbb, "orders", &p)};
       fbb.Finish(CreateOffsetDeleteResponseDirect(fbb, ErrorCode::none, &t));
+      break;
+    }
+    case ApiId::sasl_authenticate: {
+      std::vector<std::uint8_t> token = {'v', '=', 'x'};
+      fbb.Finish(CreateSaslAuthenticateResponseDirect(fbb, ErrorCode::none, nullptr, &token, "User:alice"));
+      break;
+    }
+    case ApiId::alter_users:
+      fbb.Finish(CreateAlterUsersResponseDirect(fbb, ErrorCode::cluster_authorization_failed, "no"));
+      break;
+    case ApiId::describe_users: {
+      std::vector<flatbuffers::Offset<flatbuffers::String>> m = {fbb.CreateString("SCRAM-SHA-256")};
+      std::vector<std::int32_t> it = {4096};
+      std::vector<flatbuffers::Offset<UserDescription>> u = {CreateUserDescriptionDirect(fbb, "alice", &m, &it)};
+      fbb.Finish(CreateDescribeUsersResponseDirect(fbb, ErrorCode::none, nullptr, &u));
+      break;
+    }
+    case ApiId::create_acls: fbb.Finish(CreateCreateAclsResponseDirect(fbb, ErrorCode::none)); break;
+    case ApiId::delete_acls:
+    case ApiId::describe_acls: {
+      std::vector<flatbuffers::Offset<AclBinding>> a = {
+          CreateAclBindingDirect(fbb, "User:alice", "*", false, "write", "group", "prefixed", "g")};
+      if (api == ApiId::delete_acls) fbb.Finish(CreateDeleteAclsResponseDirect(fbb, ErrorCode::none, nullptr, &a));
+      else fbb.Finish(CreateDescribeAclsResponseDirect(fbb, ErrorCode::none, nullptr, &a));
       break;
     }
     default: return {};

@@ -47,7 +47,7 @@ TEST(Verify, verifyRequest_rejectsGarbageForEveryApi) {
 
 TEST(Verify, verifyRequest_rejectsUnknownApi) {
   const auto p = testing::sample_request(ApiId::metadata);
-  EXPECT_EQ(verify_request(static_cast<ApiId>(15), 0, p), ErrorCode::unknown_api);
+  EXPECT_EQ(verify_request(static_cast<ApiId>(21), 0, p), ErrorCode::unknown_api);
   EXPECT_EQ(verify_request(static_cast<ApiId>(120), 0, p), ErrorCode::unknown_api);
   EXPECT_EQ(verify_response(static_cast<ApiId>(0xFFFF), 0, p), ErrorCode::unknown_api);
 }
