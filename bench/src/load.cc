@@ -57,7 +57,7 @@ void run_producer(LoadContext& ctx, int index) {
   const BenchConfig& cfg = ctx.cfg;
   ProducerConfig pc;
   pc.bootstrap = ctx.bootstrap;
-  pc.tls_ca_file = cfg.tls_ca_file;
+  cfg.security().apply(pc);
   pc.client_id = "quorumq-bench-p" + std::to_string(index);
   pc.acks = parse_acks(cfg.acks);
   pc.linger_ms = cfg.linger_ms;
@@ -138,7 +138,7 @@ namespace {
 std::unique_ptr<Consumer> make_consumer(LoadContext& ctx, int index, const std::vector<TopicPartition>& mine) {
   ConsumerConfig cc;
   cc.bootstrap = ctx.bootstrap;
-  cc.tls_ca_file = ctx.cfg.tls_ca_file;
+  ctx.cfg.security().apply(cc);
   cc.client_id = "quorumq-bench-c" + std::to_string(index);
   cc.group_id = "quorumq-bench-" + std::to_string(ctx.run_id);
   cc.auto_offset_reset = OffsetReset::earliest;

@@ -95,7 +95,7 @@ int run(const BenchConfig& cfg) {
     std::printf("fsync ceiling of %s: unknown (%s)\n", probe_dir.c_str(), f.error().c_str());
   }
 
-  auto layout = setup_topic(rep.bootstrap, rep.topic, cfg.partitions, cfg.replicas, cfg.tls_ca_file);
+  auto layout = setup_topic(rep.bootstrap, rep.topic, cfg.partitions, cfg.replicas, cfg.security());
   if (!layout) {
     std::cerr << "quorumq-bench: " << layout.error() << "\n";
     return 1;

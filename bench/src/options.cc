@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <fstream>
 #include <iostream>
 
 namespace quorumq::bench {
@@ -17,6 +18,8 @@ std::expected<BenchConfig, int> parse_options(int argc, char** argv) {
   app.add_option("--bootstrap", c.bootstrap, "Running brokers HOST:PORT,... (instead of --spawn)");
   app.add_option("--tls-ca-file", c.tls_ca_file,
                  "Connect with TLS (brokers with --tls-cert-file), trusting this PEM CA (with --bootstrap)");
+  app.add_option("--user", c.sasl_user, "Log in as this SASL SCRAM user (brokers with --sasl; with --bootstrap)");
+  app.add_option("--password-file", c.sasl_password_file, "File whose first line is --user's password");
   app.add_option("--broker-bin", c.broker_bin, "quorumq-broker for --spawn (default: $QUORUMQ_BROKER_BIN or the build tree)");
   app.add_option("--broker-log-level", c.broker_log_level, "--log-level of spawned brokers");
   app.add_option("--election-timeout-ms", c.election_timeout_ms, "Passed to spawned brokers (0: their default)");
@@ -73,6 +76,11 @@ std::expected<BenchConfig, int> parse_options(int argc, char** argv) {
     if (c.spawn < 3 && spec->kind != ChaosSpec::Kind::restart_follower)
       return fail("--chaos " + spec->name() + " needs --spawn 3 or more (a majority must survive)");
     c.chaos = *spec;
+  }
+  if (!c.sasl_user.empty()) {
+    std::ifstream in(c.sasl_password_file);
+    if (c.sasl_password_file.empty() || !in || !std::getline(in, c.sasl_password) || c.sasl_password.empty())
+      return fail("--user needs --password-file FILE holding the password on its first line");
   }
   if (c.window == 0) {
     const std::uint64_t w = std::uint64_t{c.max_in_flight} * c.batch_bytes * static_cast<std::uint64_t>(c.partitions) / c.size_bytes;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "chaos_spec.h"
+#include "topic_setup.h"
 
 namespace quorumq::bench {
 
@@ -20,6 +21,8 @@ struct BenchConfig {
   bool keep_data = false;
   std::string fsync_dir;                  // --bootstrap runs: where to probe the fsync ceiling
   std::string tls_ca_file;                // --bootstrap runs: brokers with TLS, their CA (PEM)
+  std::string sasl_user, sasl_password_file;  // --bootstrap runs: brokers with --sasl
+  std::string sasl_password;              // read from sasl_password_file
 
   // Workload.
   double duration_s = 10;                 // 0 with --messages: until that many are sent
@@ -47,6 +50,7 @@ struct BenchConfig {
   bool quiet = false;                     // no live lines
 
   bool open_loop() const { return rate > 0; }
+  ClientSecurity security() const { return ClientSecurity{tls_ca_file, sasl_user, sasl_password}; }
 };
 
 // Parses argv. On --help or an error the caller exits with the returned code after the message

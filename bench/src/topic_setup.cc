@@ -10,11 +10,11 @@ namespace quorumq::bench {
 using namespace std::chrono_literals;
 
 std::expected<TopicLayout, std::string> setup_topic(const std::string& bootstrap, const std::string& topic, int partitions,
-                                                    int replicas, const std::string& tls_ca_file) {
+                                                    int replicas, const ClientSecurity& security) {
   const auto deadline = std::chrono::steady_clock::now() + 60s;
   AdminConfig ac;
   ac.bootstrap = bootstrap;
-  ac.tls_ca_file = tls_ca_file;
+  security.apply(ac);
   ac.api_timeout_ms = 10000;
   auto admin = Admin::create(ac);
   if (!admin) return std::unexpected("admin: " + admin.error().to_string());
