@@ -170,7 +170,8 @@ std::optional<protocol::OutgoingFrame> authorize(BrokerContext& ctx, const Frame
   for (const auto& [op, type, name] : checks_for(h, payload)) {
     if (ctx.security.allowed(who, op, type, name)) continue;
     ctx.metrics.authorization_failures.fetch_add(1, std::memory_order_relaxed);
-    spdlog::info("authorization: {} may not {} {} '{}' ({} refused)", who.name.empty() ? "anonymous" : who.name,
+    if (ctx.security.may_log_refusal())
+      spdlog::info("authorization: {} may not {} {} '{}' ({} refused)", who.name.empty() ? "anonymous" : who.name,
                  operation_name(op), resource_type_name(type), name, protocol::api_name(h.api_id));
     return protocol::make_error_response(
         h, refusal_code(type),

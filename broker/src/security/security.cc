@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "state_record.h"
 
 namespace quorumq::broker {
@@ -95,6 +97,13 @@ std::size_t Security::acl_count() const {
 
 bool Security::is_super(const Principal& who) const {
   return who.internal || (!who.name.empty() && opts_.super_users.contains(who.name));
+}
+
+bool Security::may_log_refusal() const {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (log_second_.exchange(now, std::memory_order_relaxed) != now) log_lines_.store(0, std::memory_order_relaxed);
+  return log_lines_.fetch_add(1, std::memory_order_relaxed) < 20;
 }
 
 bool Security::matches(const AclEntry& a, const Principal& who, AclOperation op, ResourceType type,

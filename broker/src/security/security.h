@@ -9,6 +9,7 @@
 // allow means denied. read, write, delete and alter imply describe; "all" is every operation.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -89,6 +90,9 @@ class Security final : public ControllerExtension {
   // Whether `who` may do `op` on the resource. Always true with authorization off.
   bool allowed(const Principal& who, AclOperation op, ResourceType type, std::string_view name) const;
   bool is_super(const Principal& who) const;
+  // Whether a refusal may be logged now: at most 20 lines a second for the whole broker, so a
+  // client repeating a refused request cannot flood the log (every refusal is still counted).
+  bool may_log_refusal() const;
 
   // Records for the controller log.
   static std::vector<std::uint8_t> encode_user(const UserInfo& u);
@@ -108,6 +112,8 @@ class Security final : public ControllerExtension {
 
   SecurityOptions opts_;  // set before the broker serves; read-only afterwards
   mutable std::shared_mutex mu_;
+  mutable std::atomic<std::int64_t> log_second_{0};
+  mutable std::atomic<int> log_lines_{0};
   std::map<std::string, UserInfo> users_;
   std::set<AclEntry> acls_;
 };
