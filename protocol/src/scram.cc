@@ -234,6 +234,7 @@ bool ServerExchange::parse_first(std::string_view msg, std::string* why) {
     if (attrs[i].key == 'm') return set_why(why, "SCRAM mandatory extension not supported"), false;
   user_ = std::move(*user);
   nonce_ = std::string(attrs[1].value);
+  client_nonce_size_ = nonce_.size();
   return true;
 }
 
@@ -265,7 +266,17 @@ std::optional<std::string> ServerExchange::final(std::string_view msg, std::stri
     return set_why(why, "malformed SCRAM client-final (expected c=,r=,...,p=)"), std::nullopt;
   const auto cbind = base64_decode(attrs[0].value);
   if (!cbind || *cbind != gs2_header_) return set_why(why, "SCRAM channel binding does not match"), std::nullopt;
-  if (!equal_ct(attrs[1].value, nonce_)) return set_why(why, "SCRAM nonce does not match this exchange"), std::nullopt;
+  // RFC 5802 wants the nonce of server-first back. librdkafka before 2.6.1 (Debian 12 ships 2.0.2)
+  // sends its own nonce once more in front of it (librdkafka PR #4895; Kafka accepts it since
+  // 3.8.1): accept exactly that form too. Either way the server's fresh nonce must come back, so
+  // a replayed client-final still fails.
+  const auto echoed = attrs[1].value;
+  const std::string_view client_nonce = std::string_view(nonce_).substr(0, client_nonce_size_);
+  const bool nonce_ok = equal_ct(echoed, nonce_) ||
+                        (echoed.size() == client_nonce.size() + nonce_.size() &&
+                         equal_ct(echoed.substr(0, client_nonce.size()), client_nonce) &&
+                         equal_ct(echoed.substr(client_nonce.size()), nonce_));
+  if (!nonce_ok) return set_why(why, "SCRAM nonce does not match this exchange"), std::nullopt;
   const auto proof = base64_decode(attrs.back().value);
   if (!proof || proof->size() != md_size(mech_)) return set_why(why, "malformed SCRAM proof"), std::nullopt;
   const auto without_proof = msg.substr(0, msg.rfind(",p="));

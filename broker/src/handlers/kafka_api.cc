@@ -7,12 +7,14 @@
 #include <map>
 #include <limits>
 #include <optional>
+#include <set>
 
 #include "kafka_internal.h"
 #include "kafka_batch.h"
 #include "kafka_requests.h"
 #include "kafka_wire.h"
 #include "quorumq/protocol/messages.h"
+#include "security_handlers.h"
 
 namespace quorumq::broker::kafka {
 
@@ -30,6 +32,7 @@ constexpr std::int16_t kInitProducerId = api::init_producer_id;
 constexpr std::int16_t kNone = 0;
 constexpr std::int16_t kUnknownTopicOrPartition = 3;
 constexpr std::int16_t kLeaderNotAvailable = 5;
+constexpr std::int16_t kTopicAuthorizationFailed = 29;
 constexpr std::int16_t kUnsupportedVersion = 35;
 
 // Produce from v0: librdkafka before 2.11.1 sends gzip, snappy and lz4 only to a broker listing
@@ -117,14 +120,20 @@ Answer metadata(BrokerContext& ctx, const Header& h, Reader& r) {
     const auto c = ctx.controller.leader();
     w.i32(c && has_kafka(*c) ? c->value : -1);
   }
+  // Authorization (Kafka's rules): the full listing shows only the topics the principal may
+  // describe; a topic named but not describable is TOPIC_AUTHORIZATION_FAILED whether or not it
+  // exists, so existence is not disclosed (and it is never created).
   std::vector<std::shared_ptr<const Topic>> topics;
-  std::vector<std::string> missing;
+  std::vector<std::pair<std::string, std::int16_t>> missing;  // name, error
   if (!req.topics) {
-    topics = ctx.topics.list();
+    for (auto& t : ctx.topics.list())
+      if (visible(ctx, h.who, ResourceType::topic, t->name)) topics.push_back(std::move(t));
   } else {
     for (const auto name : *req.topics) {
-      if (auto t = ctx.topics.find(std::string(name))) topics.push_back(std::move(t));
-      else missing.emplace_back(name);
+      if (!allowed(ctx, h, AclOperation::describe, ResourceType::topic, name))
+        missing.emplace_back(name, kTopicAuthorizationFailed);
+      else if (auto t = ctx.topics.find(std::string(name))) topics.push_back(std::move(t));
+      else missing.emplace_back(name, kUnknownTopicOrPartition);
     }
   }
   w.array_length(static_cast<std::int32_t>(topics.size() + missing.size()));
@@ -150,8 +159,8 @@ Answer metadata(BrokerContext& ctx, const Header& h, Reader& r) {
     }
     if (h.version >= 8) w.i32(std::numeric_limits<std::int32_t>::min());  // TopicAuthorizedOperations: not asked
   }
-  for (const auto& m : missing) {
-    w.i16(kUnknownTopicOrPartition);
+  for (const auto& [m, error] : missing) {
+    w.i16(error);
     w.string(m);
     if (h.version >= 1) w.boolean(false);
     w.array_length(0);
@@ -186,11 +195,16 @@ void produce(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(
   for (const auto& t : req.topics) {
     OwnedTopic<Part> tp{std::string(t.name), {}};
     const std::size_t max_records = detail::max_batch_bytes(ctx, ctx.topics.find(tp.name).get());
+    // Each topic needs write (Kafka: refused per partition, the other topics still written).
+    const bool may_write = allowed(ctx, h, AclOperation::write, ResourceType::topic, tp.name);
     for (const auto& rp : t.partitions) {
       Part part{rp.index};
       std::vector<std::span<const std::uint8_t>> batches;
       ConvertError err;
-      if (req.transactional_id) {
+      if (!may_write) {
+        part.error = kTopicAuthorizationFailed;
+        part.message = "not authorized to write to topic " + tp.name;
+      } else if (req.transactional_id) {
         part.error = 87;
         part.message = "transactional produce is not supported (quorumq has no transactions)";
       } else if (!rp.records || rp.records->empty()) {
@@ -284,18 +298,25 @@ void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(An
   // IsolationLevel: no transactions, so read_committed reads what read_uncommitted does.
   const std::int32_t max_wait = req.max_wait_ms, min_bytes = req.min_bytes, max_bytes = req.max_bytes;
   auto topics = std::make_shared<std::vector<OwnedTopic<FetchRequest::Partition>>>(owned(req.topics));
+  // Topics the principal may not read are answered TOPIC_AUTHORIZATION_FAILED per partition (as
+  // Kafka does); the others are fetched.
+  auto denied = std::make_shared<std::set<std::string>>();
+  for (const auto& t : *topics)
+    if (!allowed(ctx, h, AclOperation::read, ResourceType::topic, t.name)) denied->insert(t.name);
   flatbuffers::FlatBufferBuilder fbb(1024);
   std::vector<flatbuffers::Offset<wire::FetchTopic>> fts;
   for (const auto& t : *topics) {
+    if (denied->contains(t.name)) continue;
     std::vector<flatbuffers::Offset<wire::FetchPartition>> fps;
     for (const auto& p : t.partitions)
       fps.push_back(wire::CreateFetchPartition(fbb, p.index, p.offset, std::max(p.max_bytes, 1)));
     fts.push_back(wire::CreateFetchTopic(fbb, fbb.CreateString(t.name), fbb.CreateVector(fps)));
   }
-  fbb.Finish(wire::CreateFetchRequest(fbb, max_wait, min_bytes, max_bytes, fbb.CreateVector(fts)));
+  // Nothing left to read: no long poll.
+  fbb.Finish(wire::CreateFetchRequest(fbb, fts.empty() ? 0 : max_wait, min_bytes, max_bytes, fbb.CreateVector(fts)));
   call_native<wire::FetchResponse>(
       ctx, h.who, protocol::ApiId::fetch, fbb,
-      [h, topics, done = std::move(done)](const wire::FetchResponse* resp, wire::ErrorCode whole) {
+      [h, topics, denied, done = std::move(done)](const wire::FetchResponse* resp, wire::ErrorCode whole) {
         struct Result {
           std::int16_t error;
           std::int64_t hw, log_start;
@@ -323,7 +344,9 @@ void fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(An
           w.array_length(static_cast<std::int32_t>(t.partitions.size()));
           for (const auto& p : t.partitions) {
             auto it = native.find({t.name, p.index});
-            const Result res = it != native.end() ? it->second : Result{missing_code(whole), -1, -1, {}};
+            const Result res = denied->contains(t.name) ? Result{kTopicAuthorizationFailed, -1, -1, {}}
+                               : it != native.end()     ? it->second
+                                                        : Result{missing_code(whole), -1, -1, {}};
             w.i32(p.index);
             w.i16(res.error);
             w.i64(res.hw);
@@ -357,9 +380,13 @@ void list_offsets(BrokerContext& ctx, const Header& h, Reader& r, std::function<
   if (!parse_list_offsets(r, h.version, ctx.config.max_partitions_per_request, req))
     return done(malformed_or_too_many(ctx, "ListOffsets"));
   auto topics = std::make_shared<std::vector<OwnedTopic<ListOffsetsRequest::Partition>>>(owned(req.topics));
+  auto denied = std::make_shared<std::set<std::string>>();  // no describe: TOPIC_AUTHORIZATION_FAILED
+  for (const auto& t : *topics)
+    if (!allowed(ctx, h, AclOperation::describe, ResourceType::topic, t.name)) denied->insert(t.name);
   flatbuffers::FlatBufferBuilder fbb(1024);
   std::vector<flatbuffers::Offset<wire::ListOffsetsTopic>> lts;
   for (const auto& t : *topics) {
+    if (denied->contains(t.name)) continue;
     std::vector<flatbuffers::Offset<wire::ListOffsetsPartition>> lps;
     for (const auto& p : t.partitions) {
       const auto spec = p.timestamp == -1   ? wire::OffsetSpec::latest
@@ -372,7 +399,7 @@ void list_offsets(BrokerContext& ctx, const Header& h, Reader& r, std::function<
   fbb.Finish(wire::CreateListOffsetsRequest(fbb, fbb.CreateVector(lts)));
   call_native<wire::ListOffsetsResponse>(
       ctx, h.who, protocol::ApiId::list_offsets, fbb,
-      [h, topics, done = std::move(done)](const wire::ListOffsetsResponse* resp, wire::ErrorCode whole) {
+      [h, topics, denied, done = std::move(done)](const wire::ListOffsetsResponse* resp, wire::ErrorCode whole) {
         struct Result {
           std::int16_t error;
           std::int64_t offset, timestamp;
@@ -388,7 +415,9 @@ void list_offsets(BrokerContext& ctx, const Header& h, Reader& r, std::function<
           w.array_length(static_cast<std::int32_t>(t.partitions.size()));
           for (const auto& p : t.partitions) {
             auto it = native.find({t.name, p.index});
-            const Result res = it != native.end() ? it->second : Result{missing_code(whole), -1, -1};
+            const Result res = denied->contains(t.name) ? Result{kTopicAuthorizationFailed, -1, -1}
+                               : it != native.end()     ? it->second
+                                                        : Result{missing_code(whole), -1, -1};
             w.i32(p.index);
             w.i16(res.error);
             w.i64(res.timestamp);

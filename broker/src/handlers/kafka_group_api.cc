@@ -22,6 +22,7 @@
 #include "kafka_group_requests.h"
 #include "kafka_internal.h"
 #include "quorumq/protocol/verify.h"
+#include "security_handlers.h"
 
 namespace quorumq::broker::kafka {
 
@@ -32,6 +33,8 @@ constexpr std::int16_t kUnknownTopicOrPartition = 3;
 constexpr std::int16_t kInvalidRequest = 42;
 constexpr std::int16_t kNotController = 41;
 constexpr std::int16_t kInvalidTopic = 17;
+constexpr std::int16_t kTopicAuthorizationFailed = 29;
+constexpr std::int16_t kGroupAuthorizationFailed = 30;
 constexpr auto kForwardTimeout = std::chrono::milliseconds(5000);
 // What one member may make the coordinator hold in memory: its protocols' metadata (a consumer's
 // subscription) and, in the leader's SyncGroup, all members' assignments together.
@@ -53,6 +56,17 @@ constexpr std::array<ApiRange, 12> kGroupApis{{{api::offset_commit, 2, 7},
 
 std::uint32_t max_items(BrokerContext& ctx) { return ctx.config.max_partitions_per_request; }
 
+// Authorization (Kafka's rules, KafkaApis): the group apis need read on the group (describe for
+// FindCoordinator, OffsetFetch, DescribeGroups, ListGroups), checked before anything else, and
+// are refused with GROUP_AUTHORIZATION_FAILED; topics in offset requests need read (commit) or
+// describe (fetch), refused per partition with TOPIC_AUTHORIZATION_FAILED; CreateTopics,
+// DeleteTopics and DescribeConfigs need create, delete and describe on each topic. Offsets are
+// then forwarded to the partitions' leaders as the broker itself (an internal principal): the
+// client's permissions were checked here, on the coordinator.
+bool may(BrokerContext& ctx, const Header& h, AclOperation op, std::string_view group) {
+  return allowed(ctx, h, op, ResourceType::group, group);
+}
+
 // ---- FindCoordinator 0-2 ------------------------------------------------------------------
 // Every group's coordinator is the controller's leader, at its Kafka address.
 Answer find_coordinator(BrokerContext& ctx, const Header& h, Reader& r) {
@@ -61,7 +75,9 @@ Answer find_coordinator(BrokerContext& ctx, const Header& h, Reader& r) {
   std::int16_t error = KE::none;
   std::string message;
   std::optional<std::pair<node_id, HostPort>> at;
-  if (req.key_type != 0) {
+  if (req.key_type == 0 && !may(ctx, h, AclOperation::describe, req.key)) {
+    error = kGroupAuthorizationFailed, message = "not authorized to describe group " + std::string(req.key);
+  } else if (req.key_type != 0) {
     error = KE::coordinator_not_available, message = "quorumq has no transactions (no transaction coordinator)";
   } else if (auto leader = ctx.controller.leader(); !leader) {
     error = KE::coordinator_not_available, message = "controller election in progress; retry";
@@ -85,6 +101,17 @@ Answer find_coordinator(BrokerContext& ctx, const Header& h, Reader& r) {
 void join_group(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
   JoinGroupRequest req;
   if (!parse_join_group(r, h.version, max_items(ctx), req)) return done(close_with("malformed JoinGroup request"));
+  if (!may(ctx, h, AclOperation::read, req.group_id)) {
+    Writer w = start(h);
+    if (h.version >= 2) w.i32(0);
+    w.i16(kGroupAuthorizationFailed);
+    w.i32(-1);
+    w.string("");
+    w.string("");
+    w.string(req.member_id);
+    w.array_length(0);
+    return done(finish(w));
+  }
   KafkaGroupCoordinator::Join j;
   j.group = std::string(req.group_id);
   j.member_id = std::string(req.member_id);
@@ -140,6 +167,13 @@ void join_group(BrokerContext& ctx, const Header& h, Reader& r, std::function<vo
 void sync_group(BrokerContext& ctx, const Header& h, Reader& r, std::function<void(Answer)> done) {
   SyncGroupRequest req;
   if (!parse_sync_group(r, h.version, max_items(ctx), req)) return done(close_with("malformed SyncGroup request"));
+  if (!may(ctx, h, AclOperation::read, req.group_id)) {
+    Writer w = start(h);
+    if (h.version >= 1) w.i32(0);
+    w.i16(kGroupAuthorizationFailed);
+    w.bytes({});
+    return done(finish(w));
+  }
   KafkaGroupCoordinator::Sync s;
   s.group = std::string(req.group_id);
   s.member_id = std::string(req.member_id);
@@ -177,7 +211,9 @@ void sync_group(BrokerContext& ctx, const Header& h, Reader& r, std::function<vo
 Answer heartbeat(BrokerContext& ctx, const Header& h, Reader& r) {
   HeartbeatRequest req;
   if (!parse_heartbeat(r, h.version, req)) return close_with("malformed Heartbeat request");
-  const auto e = ctx.kafka_groups.heartbeat(std::string(req.group_id), std::string(req.member_id), req.generation_id);
+  const auto e = !may(ctx, h, AclOperation::read, req.group_id)
+                     ? kGroupAuthorizationFailed
+                     : ctx.kafka_groups.heartbeat(std::string(req.group_id), std::string(req.member_id), req.generation_id);
   Writer w = start(h);
   if (h.version >= 1) w.i32(0);
   w.i16(e);
@@ -187,6 +223,13 @@ Answer heartbeat(BrokerContext& ctx, const Header& h, Reader& r) {
 Answer leave_group(BrokerContext& ctx, const Header& h, Reader& r) {
   LeaveGroupRequest req;
   if (!parse_leave_group(r, h.version, max_items(ctx), req)) return close_with("malformed LeaveGroup request");
+  if (!may(ctx, h, AclOperation::read, req.group_id)) {
+    Writer w = start(h);
+    if (h.version >= 1) w.i32(0);
+    w.i16(kGroupAuthorizationFailed);
+    if (h.version >= 3) w.array_length(0);
+    return finish(w);
+  }
   std::vector<std::string> members(req.member_ids.begin(), req.member_ids.end());
   std::vector<std::int16_t> per;
   const auto e = ctx.kafka_groups.leave(std::string(req.group_id), members, per);
@@ -286,8 +329,14 @@ void offset_commit(BrokerContext& ctx, const Header& h, Reader& r, std::function
     topics->push_back(std::move(o));
   }
   const std::string group(req.group_id), member(req.member_id);
-  std::int16_t whole = valid_group_id(group) ? ctx.kafka_groups.check_commit(group, member, req.generation_id)
-                                             : KE::invalid_group_id;
+  std::int16_t whole = !may(ctx, h, AclOperation::read, group) ? kGroupAuthorizationFailed
+                       : valid_group_id(group) ? ctx.kafka_groups.check_commit(group, member, req.generation_id)
+                                               : KE::invalid_group_id;
+  // Topics the principal may not read: TOPIC_AUTHORIZATION_FAILED, before existence is looked at.
+  std::set<std::string> denied;
+  if (whole == KE::none)
+    for (const auto& t : *topics)
+      if (!allowed(ctx, h, AclOperation::read, ResourceType::topic, t.name)) denied.insert(t.name);
   auto fan = std::make_shared<FanOut<std::int16_t>>();
   fan->finish = [h, topics, done = std::move(done)](std::map<TP, std::int16_t>& results) {
     Writer w = start(h);
@@ -310,8 +359,8 @@ void offset_commit(BrokerContext& ctx, const Header& h, Reader& r, std::function
     for (std::size_t pi = 0; pi < (*topics)[ti].partitions.size(); ++pi) {
       const auto& t = (*topics)[ti];
       const TP tp{t.name, t.partitions[pi].index};
-      if (whole != KE::none) {
-        fan->set(tp, whole);
+      if (whole != KE::none || denied.contains(t.name)) {
+        fan->set(tp, whole != KE::none ? whole : kTopicAuthorizationFailed);
         continue;
       }
       std::int16_t e = KE::none;
@@ -405,8 +454,10 @@ void offset_fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<
   };
   auto topics = std::make_shared<std::vector<Topic>>();
   const bool all = !req.topics;
+  const bool group_allowed = may(ctx, h, AclOperation::describe, group);
   if (all) {
     for (const auto& t : ctx.topics.list()) {
+      if (!visible(ctx, h.who, ResourceType::topic, t->name)) continue;  // as Kafka: left out
       Topic o{t->name, {}};
       for (std::int32_t p = 0; p < t->config.partitions; ++p) o.partitions.push_back(p);
       topics->push_back(std::move(o));
@@ -419,7 +470,13 @@ void offset_fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<
     std::string metadata;
     std::int16_t error = KE::none;
   };
-  std::int16_t whole = valid_group_id(group) ? ctx.kafka_groups.coordinating() : KE::invalid_group_id;
+  std::int16_t whole = !group_allowed          ? kGroupAuthorizationFailed
+                       : valid_group_id(group) ? ctx.kafka_groups.coordinating()
+                                               : KE::invalid_group_id;
+  std::set<std::string> denied;  // named topics the principal may not describe
+  if (whole == KE::none && !all)
+    for (const auto& t : *topics)
+      if (!allowed(ctx, h, AclOperation::describe, ResourceType::topic, t.name)) denied.insert(t.name);
   auto fan = std::make_shared<FanOut<Result>>();
   fan->finish = [h, topics, all, whole, done = std::move(done)](std::map<TP, Result>& results) {
     // A partition whose leader could not be asked makes the whole answer "retry" (v2+), so a
@@ -463,8 +520,8 @@ void offset_fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<
   std::map<node_id, std::map<std::string, std::vector<std::int32_t>>> by_leader;
   for (const auto& t : *topics)
     for (const auto p : t.partitions) {
-      if (whole != KE::none) {
-        fan->set({t.name, p}, Result{-1, {}, whole});
+      if (whole != KE::none || denied.contains(t.name)) {
+        fan->set({t.name, p}, Result{-1, {}, whole != KE::none ? whole : kTopicAuthorizationFailed});
         continue;
       }
       std::int16_t e = KE::none;
@@ -503,7 +560,8 @@ void offset_fetch(BrokerContext& ctx, const Header& h, Reader& r, std::function<
 Answer list_groups(BrokerContext& ctx, const Header& h, Reader& r) {
   if (!parse_list_groups(r, h.version)) return close_with("malformed ListGroups request");
   // Only the coordinator lists groups (admin tools ask every broker and merge).
-  const auto groups = ctx.kafka_groups.list();
+  auto groups = ctx.kafka_groups.list();
+  std::erase_if(groups, [&](const auto& g) { return !visible(ctx, h.who, ResourceType::group, g.first); });
   Writer w = start(h);
   if (h.version >= 1) w.i32(0);
   w.i16(KE::none);
@@ -522,6 +580,16 @@ Answer describe_groups(BrokerContext& ctx, const Header& h, Reader& r) {
   if (h.version >= 1) w.i32(0);
   w.array_length(static_cast<std::int32_t>(req.groups.size()));
   for (const auto g : req.groups) {
+    if (!may(ctx, h, AclOperation::describe, g)) {
+      w.i16(kGroupAuthorizationFailed);
+      w.string(g);
+      w.string("");
+      w.string("");
+      w.string("");
+      w.array_length(0);
+      if (h.version >= 3) w.i32(std::numeric_limits<std::int32_t>::min());
+      continue;
+    }
     const auto info = ctx.kafka_groups.describe(std::string(g));
     w.i16(info.error);
     w.string(g);
@@ -589,7 +657,9 @@ void create_topics(BrokerContext& ctx, const Header& h, Reader& r, std::function
     tc.replication_factor = t.replication_factor < 0 ? static_cast<std::int16_t>(std::min(3, ctx.cluster_size()))
                                                      : t.replication_factor;
     for (const auto& c : t.configs) tc.configs[std::string(c.name)] = std::string(c.value.value_or(""));
-    if (!controller) {
+    if (!allowed(ctx, h, AclOperation::create, ResourceType::topic, o.name)) {
+      o.error = kTopicAuthorizationFailed, o.message = "not authorized to create topic " + o.name;
+    } else if (!controller) {
       o.error = kNotController, o.message = "send CreateTopics to the controller (Metadata's ControllerId)";
     } else if (t.manual_assignment) {
       o.error = kInvalidRequest, o.message = "replica assignments are chosen by quorumq; give a replication factor";
@@ -625,14 +695,21 @@ void delete_topics(BrokerContext& ctx, const Header& h, Reader& r, std::function
     done(finish(w));
   };
   const bool controller = ctx.controller.leader() == ctx.replication.self();
-  for (const auto t : req.topics) fan->results.push_back({std::string(t), controller ? KE::none : kNotController, {}});
+  for (const auto t : req.topics)
+    fan->results.push_back({std::string(t),
+                            !allowed(ctx, h, AclOperation::del, ResourceType::topic, t) ? kTopicAuthorizationFailed
+                            : controller                                              ? KE::none
+                                                                                      : kNotController,
+                            {}});
   if (controller) {
-    fan->pending += fan->results.size();
-    for (std::size_t i = 0; i < fan->results.size(); ++i)
+    for (std::size_t i = 0; i < fan->results.size(); ++i) {
+      if (fan->results[i].error != KE::none) continue;
+      ++fan->pending;
       ctx.controller.delete_topic(fan->results[i].name, [fan, i](std::optional<Status> err) {
         fan->set(i, std::move(err));
         fan->done();
       });
+    }
   }
   fan->done();
 }
@@ -655,8 +732,11 @@ Answer describe_configs(BrokerContext& ctx, const Header& h, Reader& r) {
     std::int16_t error = KE::none;
     std::string message;
     if (res.type == 2) {
-      auto t = ctx.topics.find(std::string(res.name));
-      if (!t) {
+      const bool may_describe = allowed(ctx, h, AclOperation::describe, ResourceType::topic, res.name);
+      auto t = may_describe ? ctx.topics.find(std::string(res.name)) : nullptr;
+      if (!may_describe) {
+        error = kTopicAuthorizationFailed, message = "not authorized to describe topic " + std::string(res.name);
+      } else if (!t) {
         error = kUnknownTopicOrPartition, message = "topic " + std::string(res.name) + " does not exist";
       } else {
         const auto& c = ctx.config;

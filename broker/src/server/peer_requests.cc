@@ -5,8 +5,15 @@
 // connections to invalidate when a broker moves. A deadline covers resolve, connect, the TLS
 // handshake (when the brokers have TLS), write and read; the answer is read with the same frame
 // decoder and size limit as any client frame.
+//
+// With --sasl the client listeners require a SCRAM login first: the broker logs in as
+// Security::kBrokerUser with the password derived from the cluster secret (every broker has that
+// user locally, as a super user), two SaslAuthenticate rounds, within the same deadline. The
+// coordinator has already checked the client's own permissions before it forwards.
 #include <openssl/ssl.h>
 
+#include "quorumq/protocol/scram.h"
+#include "security.h"
 #include "server_impl.h"
 
 namespace quorumq::broker {
@@ -23,8 +30,78 @@ struct Call {
   bool timed_out = false;
 };
 
+// Writes one request frame (correlation id `corr`) and reads the answer to it.
+awaitable<PeerRequests::Reply> round_trip(Call& c, const HostPort& addr, protocol::ApiId api, std::uint32_t corr,
+                                          std::span<const std::uint8_t> payload) {
+  using Reply = PeerRequests::Reply;
+  auto fail = [&](std::string what, std::error_code ec) {
+    return Reply{false, what + " " + addr.str() + ": " + (c.timed_out ? "timed out" : ec.message()), false, {}};
+  };
+  const auto* info = protocol::find_api(api);
+  const protocol::FrameHeader h{api, static_cast<std::uint16_t>(info ? info->max_version : 0), corr, 0};
+  const auto head = protocol::encode_frame_header(h, payload);
+  std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(payload.data(), payload.size())};
+  auto [wec, wn] = co_await asio::async_write(c.stream, out, kTuple);
+  if (wec) co_return fail("writing to", wec);
+  for (;;) {
+    auto r = c.decoder.next();
+    if (r.status == protocol::FrameError::ok) {
+      if (!r.frame.header.is_response() || r.frame.header.correlation_id != corr) continue;
+      co_return Reply{true, {}, r.frame.header.is_error_payload(), {r.frame.payload.begin(), r.frame.payload.end()}};
+    }
+    if (r.status != protocol::FrameError::need_more)
+      co_return Reply{false, std::string("bad answer from ") + addr.str() + ": " + protocol::to_string(r.status), false,
+                      {}};
+    auto buf = c.decoder.prepare(64 * 1024);
+    auto [rec, n] = co_await c.stream.async_read_some(asio::buffer(buf.data(), buf.size()), kTuple);
+    c.decoder.commit(rec ? 0 : n);
+    if (rec) co_return fail("reading from", rec);
+  }
+}
+
+// One SaslAuthenticate round: the broker's token (ok) or why the login failed.
+struct SaslRound {
+  bool ok = false;
+  std::string bytes;
+};
+awaitable<SaslRound> sasl_round(Call& c, const HostPort& addr, std::uint32_t corr, const std::string& token) {
+  namespace scram = protocol::scram;
+  flatbuffers::FlatBufferBuilder fbb(256);
+  const auto m = fbb.CreateString(scram::mechanism_name(scram::Mechanism::sha256));
+  const auto b = fbb.CreateVector(reinterpret_cast<const std::uint8_t*>(token.data()), token.size());
+  fbb.Finish(wire::CreateSaslAuthenticateRequest(fbb, m, b));
+  auto reply = co_await round_trip(c, addr, protocol::ApiId::sasl_authenticate, corr, {fbb.GetBufferPointer(), fbb.GetSize()});
+  if (!reply.ok) co_return SaslRound{false, reply.why};
+  const auto* info = protocol::find_api(protocol::ApiId::sasl_authenticate);
+  if (reply.error_payload ||
+      protocol::verify_response(protocol::ApiId::sasl_authenticate, static_cast<std::uint16_t>(info ? info->max_version : 0),
+                                reply.payload) != wire::ErrorCode::none)
+    co_return SaslRound{false, "SASL login to " + addr.str() + ": an error or malformed answer"};
+  const auto* r = protocol::payload_as<wire::SaslAuthenticateResponse>(reply.payload);
+  if (r->error() != wire::ErrorCode::none)
+    co_return SaslRound{false, "SASL login to " + addr.str() + " as " + std::string(Security::kBrokerUser) + " refused (" +
+                                   wire::EnumNameErrorCode(r->error()) + "): do all brokers share the cluster secret?"};
+  const auto* bytes = r->auth_bytes();
+  co_return SaslRound{true, bytes ? std::string(reinterpret_cast<const char*>(bytes->data()), bytes->size()) : std::string()};
+}
+
+// The SCRAM login as the broker user (client-first, client-final, the broker's proof checked):
+// "" once logged in, else why not.
+awaitable<std::string> login(Call& c, const HostPort& addr, const std::string& password) {
+  protocol::scram::ClientExchange ex(protocol::scram::Mechanism::sha256, std::string(Security::kBrokerUser), password);
+  const auto first = co_await sasl_round(c, addr, 1, ex.first());
+  if (!first.ok) co_return first.bytes;
+  std::string why;
+  const auto final = ex.final(first.bytes, &why);
+  if (!final) co_return "SASL login to " + addr.str() + ": " + why;
+  const auto last = co_await sasl_round(c, addr, 2, *final);
+  if (!last.ok) co_return last.bytes;
+  if (!ex.verify_server(last.bytes, &why)) co_return "SASL login to " + addr.str() + ": " + why;
+  co_return std::string();
+}
+
 awaitable<PeerRequests::Reply> exchange(std::shared_ptr<Call> c, HostPort addr, protocol::ApiId api,
-                                        std::vector<std::uint8_t> payload) {
+                                        std::vector<std::uint8_t> payload, std::optional<std::string> sasl_password) {
   using Reply = PeerRequests::Reply;
   auto fail = [&](std::string what, std::error_code ec) {
     return Reply{false, what + " " + addr.str() + ": " + (c->timed_out ? "timed out" : ec.message()), false, {}};
@@ -37,26 +114,11 @@ awaitable<PeerRequests::Reply> exchange(std::shared_ptr<Call> c, HostPort addr, 
     auto [hec] = co_await c->stream.async_handshake(asio::ssl::stream_base::client, kTuple);
     if (hec || c->timed_out) co_return fail("TLS handshake with", hec);
   }
-  const auto* info = protocol::find_api(api);
-  const protocol::FrameHeader h{api, static_cast<std::uint16_t>(info ? info->max_version : 0), 1, 0};
-  const auto head = protocol::encode_frame_header(h, payload);
-  std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(payload)};
-  auto [wec, wn] = co_await asio::async_write(c->stream, out, kTuple);
-  if (wec) co_return fail("writing to", wec);
-  for (;;) {
-    auto r = c->decoder.next();
-    if (r.status == protocol::FrameError::ok) {
-      if (!r.frame.header.is_response() || r.frame.header.correlation_id != 1) continue;
-      co_return Reply{true, {}, r.frame.header.is_error_payload(), {r.frame.payload.begin(), r.frame.payload.end()}};
-    }
-    if (r.status != protocol::FrameError::need_more)
-      co_return Reply{false, std::string("bad answer from ") + addr.str() + ": " + protocol::to_string(r.status), false,
-                      {}};
-    auto buf = c->decoder.prepare(64 * 1024);
-    auto [rec2, n] = co_await c->stream.async_read_some(asio::buffer(buf.data(), buf.size()), kTuple);
-    c->decoder.commit(rec2 ? 0 : n);
-    if (rec2) co_return fail("reading from", rec2);
+  if (sasl_password) {
+    auto why = co_await login(*c, addr, *sasl_password);
+    if (!why.empty()) co_return Reply{false, c->timed_out ? "SASL login to " + addr.str() + ": timed out" : why, false, {}};
   }
+  co_return co_await round_trip(*c, addr, api, 3, payload);
 }
 }  // namespace
 
@@ -93,6 +155,17 @@ void AsioPeerRequests::send(node_id to, protocol::ApiId api, std::vector<std::ui
   auto tls = client_tls();
   if (!config_.tls_cert_file.empty() && !tls)
     return done(Reply{false, "no TLS context for forwarding (see the log)", false, {}});
+  std::optional<std::string> sasl_password;
+  if (config_.sasl) {
+    if (config_.cluster_secret.empty())
+      return done(Reply{false, "cannot forward to broker " + std::to_string(to.value) +
+                                   ": its listener requires SASL and brokers log in with a password derived from the "
+                                   "cluster secret (--cluster-secret-file), which this broker has not",
+                        false, {}});
+    std::lock_guard lk(tls_mu_);
+    if (broker_password_.empty()) broker_password_ = broker_password(config_.cluster_secret);
+    sasl_password = broker_password_;
+  }
   auto c = std::make_shared<Call>(io_, config_.max_frame_bytes, std::move(tls));
   c->timer.expires_after(timeout);
   c->timer.async_wait([c](std::error_code ec) {
@@ -101,7 +174,7 @@ void AsioPeerRequests::send(node_id to, protocol::ApiId api, std::vector<std::ui
     c->resolver.cancel();
     c->stream.close(ec);
   });
-  asio::co_spawn(c->stream.get_executor(), exchange(c, std::move(*addr), api, std::move(payload)),
+  asio::co_spawn(c->stream.get_executor(), exchange(c, std::move(*addr), api, std::move(payload), std::move(sasl_password)),
                  [c, done = std::move(done)](std::exception_ptr e, Reply r) {
                    c->timer.cancel();
                    std::error_code ignored;

@@ -106,6 +106,7 @@ class AsioPeerRequests final : public PeerRequests {
   std::mutex tls_mu_;
   std::shared_ptr<asio::ssl::context> tls_;
   std::string tls_error_;
+  std::string broker_password_;  // Security::kBrokerUser's, derived once (PBKDF2) under tls_mu_
 };
 
 using server_detail::AsioExecutor;

@@ -86,6 +86,7 @@ class ServerExchange {
   std::string client_first_bare_;
   std::string server_first_;
   std::string nonce_;  // client nonce + server nonce
+  std::size_t client_nonce_size_ = 0;
   bool known_ = false;
   Credential cred_;
   std::string fixed_nonce_;
