@@ -110,7 +110,8 @@ void sasl_raw_token(BrokerContext& ctx, Session& s, std::span<const std::uint8_t
 bool allowed(BrokerContext& ctx, const Header& h, AclOperation op, ResourceType type, std::string_view name) {
   if (ctx.security.allowed(h.who, op, type, name)) return true;
   ctx.metrics.authorization_failures.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("authorization: {} may not {} {} '{}' (Kafka api {} refused)",
+  if (ctx.security.may_log_refusal())
+    spdlog::info("authorization: {} may not {} {} '{}' (Kafka api {} refused)",
                h.who.name.empty() ? "anonymous" : h.who.name, operation_name(op), resource_type_name(type), name, h.key);
   return false;
 }

@@ -106,6 +106,29 @@ TEST(Scram, ReplayedClientFinalIsRefused) {
   EXPECT_EQ(why, "SCRAM nonce does not match this exchange");
 }
 
+// librdkafka before 2.6.1 repeats its own nonce in front of the server's in client-final (its
+// PR #4895); that exact form is accepted, any other nonce is not.
+TEST(Scram, LibrdkafkasRepeatedClientNonceIsAcceptedNothingElse) {
+  auto attempt = [](const std::string& nonce_in_final) {
+    ServerExchange s(Mechanism::sha256);
+    s.fix_server_nonce(kServerNonce);
+    std::string why;
+    EXPECT_TRUE(s.first(std::string("n,,n=user,r=") + kClientNonce, lookup_user(pencil()), "k", &why));
+    // The proof is over the message as sent: compute it as the client would for this nonce.
+    ClientExchange c(Mechanism::sha256, "user", "pencil");
+    c.first(kClientNonce);
+    auto cf = c.final(kServerFirst, &why);
+    std::string msg = *cf;
+    msg.replace(msg.find(",r=") + 3, msg.find(",p=") - msg.find(",r=") - 3, nonce_in_final);
+    return s.final(msg, &why).has_value() || why != "SCRAM nonce does not match this exchange";
+  };
+  const std::string server_nonce = std::string(kClientNonce) + kServerNonce;
+  EXPECT_TRUE(attempt(std::string(kClientNonce) + server_nonce));  // nonce accepted (proof then differs)
+  EXPECT_FALSE(attempt(std::string("x") + server_nonce));
+  EXPECT_FALSE(attempt(server_nonce + kClientNonce));
+  EXPECT_FALSE(attempt(kClientNonce));
+}
+
 TEST(Scram, OutOfOrderAndMalformedMessagesAreRefused) {
   const auto cred = pencil();
   std::string why;
