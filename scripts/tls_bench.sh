@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cost of TLS (issue 18: throughput with TLS >= 70% of plaintext in the same run): one broker
-# without TLS and one with --tls-cert-file (a certificate made here with openssl, RSA 2048),
-# alternating in ROUNDS rounds (odd rounds plain first), each running quorumq-bench (our SDK,
+# without TLS, one with --tls-cert-file (a certificate made here with openssl, RSA 2048) and one
+# "secure": TLS plus --sasl, the bench logging in as a SCRAM user whose ACLs are checked on every
+# request (not a super user). The order rotates per round; each step runs quorumq-bench (our SDK,
 # acks=quorum) to produce MESSAGES messages of SIZE bytes into a fresh topic of PARTITIONS
 # partitions and then read them all back from the start (--catch-up). Prints a progress line per
 # step and a markdown table (produce and catch-up msg/s, TLS / plain), with the fsync mean the
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}; MESSAGES=${MESSAGES:-500000}; SIZE=${SIZE:-1024}; PARTITIONS=${PARTITIONS:-"1 3"}
 BUILD=${BUILD:-build/release}; BASE_PORT=${BASE_PORT:-24000}
-BROKER=$BUILD/broker/quorumq-broker BENCH=$BUILD/bench/quorumq-bench
+BROKER=$BUILD/broker/quorumq-broker BENCH=$BUILD/bench/quorumq-bench CLI=$BUILD/client/cli/quorumq
 for b in "$BROKER" "$BENCH"; do
   [ -x "$b" ] || { echo "tls_bench: $b missing: build first (cmake --preset release && cmake --build --preset release)" >&2; exit 2; }
 done
@@ -39,11 +40,24 @@ start() {  # start NAME PORT ADMIN [flags...]
 }
 start plain $((BASE_PORT + 1)) $((BASE_PORT + 2))
 start tls $((BASE_PORT + 3)) $((BASE_PORT + 4)) --tls-cert-file "$W/b.pem" --tls-key-file "$W/b.key"
+( umask 077; echo "admin:admin-bench-password" > "$W/boot"; echo admin-bench-password > "$W/admin.pw"
+  echo bench-user-password > "$W/bench.pw" )
+start secure $((BASE_PORT + 5)) $((BASE_PORT + 6)) --tls-cert-file "$W/b.pem" --tls-key-file "$W/b.key" \
+  --sasl --sasl-bootstrap-user-file "$W/boot"
+ADMIN=("$CLI" --bootstrap localhost:$((BASE_PORT + 5)) --tls-ca-file "$W/ca.pem" --user admin --password-file "$W/admin.pw")
+"${ADMIN[@]}" user create bench --user-password-file "$W/bench.pw" >/dev/null
+for a in "--operation all --topic *" "--operation all --group *" "--operation describe --cluster"; do
+  # shellcheck disable=SC2086
+  "${ADMIN[@]}" acl add --principal User:bench $a >/dev/null
+done
 
 run() {  # run KIND ROUND PARTITIONS -> prints "produce catchup fsync_us"
   local kind=$1 round=$2 parts=$3 args=()
-  if [ "$kind" = tls ]; then args=(--bootstrap localhost:$((BASE_PORT + 3)) --tls-ca-file "$W/ca.pem")
-  else args=(--bootstrap 127.0.0.1:$((BASE_PORT + 1))); fi
+  case $kind in
+    tls) args=(--bootstrap localhost:$((BASE_PORT + 3)) --tls-ca-file "$W/ca.pem") ;;
+    secure) args=(--bootstrap localhost:$((BASE_PORT + 5)) --tls-ca-file "$W/ca.pem" --user bench --password-file "$W/bench.pw") ;;
+    *) args=(--bootstrap 127.0.0.1:$((BASE_PORT + 1))) ;;
+  esac
   local out="$W/r$round-$kind-p$parts.json"
   "$BENCH" "${args[@]}" --fsync-dir "$W" --messages "$MESSAGES" --duration 0 --size "$SIZE" --partitions "$parts" \
     --replicas 1 --consumers 1 --catch-up --quiet --json "$out" > "$out.log" 2>&1 \
@@ -62,21 +76,23 @@ echo "tls_bench: $ROUNDS round(s), $MESSAGES x $SIZE B, partitions: $PARTITIONS;
 ROWS=()
 for r in $(seq 1 "$ROUNDS"); do
   for p in $PARTITIONS; do
-    if [ $((r % 2)) = 1 ]; then order="plain tls"; else order="tls plain"; fi
+    case $((r % 3)) in 1) order="plain tls secure" ;; 2) order="tls secure plain" ;; *) order="secure plain tls" ;; esac
     declare -A res=()
     for k in $order; do
       res[$k]=$(run "$k" "$r" "$p")
       read -r pr cu fs <<< "${res[$k]}"
-      printf '[round %d/%d, %d partition(s)] %-5s produce %8d msg/s, catch-up %8d msg/s (fsync %s us)\n' \
+      printf '[round %d/%d, %d partition(s)] %-6s produce %8d msg/s, catch-up %8d msg/s (fsync %s us)\n' \
         "$r" "$ROUNDS" "$p" "$k" "$pr" "$cu" "$fs"
     done
     read -r ppr pcu pfs <<< "${res[plain]}"
     read -r tpr tcu tfs <<< "${res[tls]}"
-    ROWS+=("| $r (${order%% *} first) | $p | $ppr | $tpr | $(python3 -c "print('%.2f' % ($tpr/$ppr))") | $pcu | $tcu | $(python3 -c "print('%.2f' % ($tcu/$pcu))") | $pfs / $tfs |")
+    read -r spr scu sfs <<< "${res[secure]}"
+    ratio() { python3 -c "print('%.2f' % ($1/$2))"; }
+    ROWS+=("| $r (${order%% *} first) | $p | $ppr | $tpr ($(ratio $tpr $ppr)) | $spr ($(ratio $spr $ppr)) | $pcu | $tcu ($(ratio $tcu $pcu)) | $scu ($(ratio $scu $pcu)) | $pfs / $tfs / $sfs |")
     unset res
   done
 done
 echo
-echo "| round | partitions | produce plain msg/s | produce TLS msg/s | TLS / plain | catch-up plain msg/s | catch-up TLS msg/s | TLS / plain | fsync µs plain / TLS |"
+echo "| round | partitions | produce plain msg/s | produce TLS (/ plain) | produce TLS+SASL+ACL (/ plain) | catch-up plain msg/s | catch-up TLS (/ plain) | catch-up TLS+SASL+ACL (/ plain) | fsync µs plain / TLS / secure |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 printf '%s\n' "${ROWS[@]}"
