@@ -35,6 +35,19 @@ int main(int argc, char** argv) {
   app.add_option("--password-file", g.sasl_password_file,
                  "File whose first line is --user's password (or set QUORUMQ_CLIENT_SASL_PASSWORD)")
       ->envname("QUORUMQ_CLIENT_SASL_PASSWORD_FILE");
+  // A client config file (TOML or INI): any of the options above by their long names, e.g.
+  //   bootstrap = "broker1:9092,broker2:9092"
+  //   tls-ca-file = "/etc/quorumq/ca.pem"
+  //   user = "alice"
+  //   password-file = "/home/alice/.quorumq-password"
+  // Flags and environment variables override it.
+  // QUORUMQ_CLIENT_CONFIG names one by default (then it must exist). Unknown keys are errors.
+  const char* config_env = std::getenv("QUORUMQ_CLIENT_CONFIG");
+  app.set_config("--config", config_env ? config_env : "",
+                 "Client config file (TOML/INI: bootstrap, tls-ca-file, user, password-file, ...; env "
+                 "QUORUMQ_CLIENT_CONFIG)",
+                 config_env != nullptr);
+  app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--sasl-mechanism", g.sasl_mechanism, "SCRAM-SHA-256 or SCRAM-SHA-512")
       ->envname("QUORUMQ_CLIENT_SASL_MECHANISM")
       ->check(CLI::IsMember({"SCRAM-SHA-256", "SCRAM-SHA-512"}))

@@ -87,6 +87,7 @@ asio::awaitable<void> Connection::connect_and_run(std::uint64_t gen) {
     if (hec || timed_out) {
       timer.cancel();
       std::string why = timed_out ? "no TLS handshake within connect_timeout_ms" : hec.message();
+      if (const auto v = stream->verify_error(); !timed_out && !v.empty()) why += " (" + v + ")";
       refused_ = !timed_out;
       on_connect_failed(make_error(ClientError::broker_unreachable,
                                    "TLS handshake with broker " + address_ + " failed: " + why +

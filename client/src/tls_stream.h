@@ -25,6 +25,13 @@ class BrokerStream {
   executor_type get_executor() { return socket().get_executor(); }
   asio::ip::tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
   bool is_tls() const { return tls_.has_value(); }
+  // After a failed handshake: why the broker's certificate was refused ("certificate has expired",
+  // ...), or "" when that was not the reason.
+  std::string verify_error() {
+    if (!tls_) return {};
+    const long v = SSL_get_verify_result(tls_->native_handle());
+    return v == X509_V_OK ? std::string() : std::string(X509_verify_cert_error_string(v));
+  }
   // Before the handshake: the name the broker's certificate must carry (SNI and verification).
   void expect_host(const std::string& host, bool verify) {
     SSL_set_tlsext_host_name(tls_->native_handle(), host.c_str());

@@ -36,8 +36,14 @@ void write_file(const fs::path& p, const std::string& text) {
   fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write);
 }
 
+// With --sasl, /metrics needs the admin token (or a permitted user): every broker here has one.
+constexpr const char* kAdminToken = "admin-token-0123456789abcdef";
+std::optional<testsupport::HttpReply> metrics_page(std::uint16_t admin_port) {
+  return http_get(admin_port, "/metrics", 2s, std::string("Authorization: Bearer ") + kAdminToken + "\r\n");
+}
+
 std::string metric(std::uint16_t admin_port, const std::string& name) {
-  auto m = http_get(admin_port, "/metrics");
+  auto m = metrics_page(admin_port);
   if (!m) return {};
   const auto at = m->body.find("\n" + name + " ");
   if (at == std::string::npos) return {};
@@ -76,9 +82,11 @@ class KafkaSasl : public ::testing::Test {
  protected:
   void start(bool tls) {
     write_file(dir.path() / "admin.user", std::string("admin:") + kAdminPassword);
+    write_file(dir.path() / "admin.token", kAdminToken);
     write_file(dir.path() / "admin.pw", kAdminPassword);
     std::vector<std::string> flags = {"--log-level=info", "--sasl",
                                       "--sasl-bootstrap-user-file=" + (dir.path() / "admin.user").string(),
+                                      "--admin-token-file=" + (dir.path() / "admin.token").string(),
                                       "--kafka-listen=127.0.0.1:" + std::to_string(kafka_port)};
     if (tls) {
       make_certificates(dir.path());
@@ -287,7 +295,7 @@ int leader_of(testsupport::LocalCluster& cl, const std::string& topic, int parti
   const std::string needle =
       "quorumq_partition_leader{topic=\"" + topic + "\",partition=\"" + std::to_string(partition) + "\"} 1";
   for (int i = 0; i < cl.size(); ++i) {
-    auto m = http_get(cl.broker(i).admin_port(), "/metrics");
+    auto m = metrics_page(cl.broker(i).admin_port());
     if (m && m->body.find(needle) != std::string::npos) return i;
   }
   return -1;
@@ -305,7 +313,9 @@ TEST(KafkaSaslCluster, groupCommitsAreForwardedToOtherLeadersWithSasl) {
   o.broker_bin = broker_binary();
   o.kafka = true;
   o.cluster_secret = true;
-  o.extra_args = {"--sasl", "--sasl-bootstrap-user-file=" + (keys.path() / "admin.user").string()};
+  write_file(keys.path() / "admin.token", kAdminToken);
+  o.extra_args = {"--sasl", "--sasl-bootstrap-user-file=" + (keys.path() / "admin.user").string(),
+                  "--admin-token-file=" + (keys.path() / "admin.token").string()};
   testsupport::LocalCluster cl(o);
   auto started = cl.start(90s);
   ASSERT_TRUE(started) << started.error();

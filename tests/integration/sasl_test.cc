@@ -102,8 +102,13 @@ TEST_F(Sasl, loginsAreRequiredAndFailuresLookAlike) {
   auto m = http_get(b->admin_port(), "/metrics", 2s, basic);
   EXPECT_EQ(m->status, 401);
   EXPECT_NE(m->body.find("over --admin-tls"), std::string::npos) << m->body;
-  // The bootstrap super user gets in.
-  r = admin()({"topic", "create", "t", "-p", "1", "-r", "1"});
+  // The bootstrap super user gets in (here through a client config file, as QUORUMQ_CLIENT_CONFIG).
+  write_file(dir.path() / "admin.pw", "bootstrap-secret-1\n");
+  write_file(dir.path() / "client.toml", "bootstrap = \"" + b->address() + "\"\nuser = \"admin\"\npassword-file = \"" +
+                                             (dir.path() / "admin.pw").string() + "\"\n");
+  r = run_program({"env", "QUORUMQ_CLIENT_CONFIG=" + (dir.path() / "client.toml").string(), cli(), "topic", "create", "t",
+                   "-p", "1", "-r", "1"},
+                  {}, 60s);
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(metric(b->admin_port(), "quorumq_sasl_authentications_total"), "1");
 }

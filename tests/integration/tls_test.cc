@@ -247,6 +247,54 @@ TEST(Tls, adminEndpointOverHttps) {
   EXPECT_TRUE(wait_until([&] { return !b.log_contains("admin connection from").empty(); }, 10s));
 }
 
+// Expired certificates (made with -days 0: expired a second later): a client refuses a broker
+// whose certificate expired (and the broker warns about it at start), and a broker requiring
+// client certificates refuses an expired one.
+TEST(Tls, expiredCertificatesAreRefusedBothWays) {
+  TempDir dir;
+  Certificates certs(dir.path());
+  auto mk = [&](const std::string& n, const std::string& cn, const std::string& ext) {
+    std::ofstream(certs(n + ".ext")) << ext << "\n";
+    for (auto argv : std::vector<std::vector<std::string>>{
+             {"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", certs(n + ".key"), "-out", certs(n + ".csr"),
+              "-subj", "/CN=" + cn},
+             {"openssl", "x509", "-req", "-in", certs(n + ".csr"), "-CA", certs("ca.pem"), "-CAkey", certs("ca.key"),
+              "-CAcreateserial", "-out", certs(n + ".pem"), "-days", "0", "-extfile", certs(n + ".ext")}})
+      ASSERT_EQ(run_program(argv, {}, 60s).status, 0);
+  };
+  mk("old-broker", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1");
+  mk("old-client", "quorumq-client", "extendedKeyUsage=clientAuth");
+  // Past their notAfter (the same second they were made) before anything uses them.
+  ASSERT_TRUE(wait_until([&] {
+    return run_program({"openssl", "verify", "-CAfile", certs("ca.pem"), certs("old-client.pem")}, {}, 10s).status != 0;
+  }, 10s));
+  BrokerProcess expired(1, dir.path() / "d1",
+                        {"--log-level=info", "--tls-cert-file=" + certs("old-broker.pem"),
+                         "--tls-key-file=" + certs("old-broker.key")});
+  expired.start();
+  EXPECT_NE(expired.log_contains("clients will refuse it"), "");
+  auto r = run_program({cli(), "--bootstrap", "localhost:" + std::to_string(expired.port()), "--tls-ca-file",
+                        certs("ca.pem"), "--connect-timeout-ms", "3000", "topic", "list"},
+                       {}, 60s);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("certificate has expired"), std::string::npos) << r.err;
+
+  BrokerProcess strict(2, dir.path() / "d2",
+                       {"--log-level=info", "--tls-cert-file=" + certs("broker.pem"), "--tls-key-file=" + certs("broker.key"),
+                        "--tls-ca-file=" + certs("ca.pem"), "--tls-client-auth=required", "--super-users=quorumq-client"});
+  strict.start();
+  auto as = [&](const std::string& cert) {
+    return run_program({cli(), "--bootstrap", "localhost:" + std::to_string(strict.port()), "--tls-ca-file",
+                        certs("ca.pem"), "--tls-cert-file", certs(cert + ".pem"), "--tls-key-file", certs(cert + ".key"),
+                        "--connect-timeout-ms", "3000", "topic", "list"},
+                       {}, 60s);
+  };
+  EXPECT_EQ(as("client").status, 0);
+  r = as("old-client");
+  EXPECT_NE(r.status, 0) << "an expired client certificate was accepted";
+  EXPECT_TRUE(wait_until([&] { return !strict.log_contains("certificate has expired").empty(); }, 10s));
+}
+
 // With SASL on, the admin endpoint over HTTPS takes a user's password (HTTP Basic) in place of
 // the token, and the ACLs decide: cluster describe for /metrics, cluster alter for a backup.
 TEST(Tls, adminOverHttpsWithSasl_usersNeedTheClusterAcl) {

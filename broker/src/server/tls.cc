@@ -19,6 +19,13 @@ std::expected<TlsContext, std::string> make_listener_context(const BrokerConfig&
                                                        : PeerCertificates::checked;
   return make_server_context(files, peers);
 }
+// Clients refuse an expired certificate: say so where the operator looks first.
+void warn_if_expired(const std::string& file, std::int64_t not_after) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  if (not_after > 0 && not_after <= now.count())
+    spdlog::warn("TLS certificate {} expired {} s ago: clients will refuse it; renew it and send SIGHUP", file,
+                 now.count() - not_after);
+}
 }  // namespace
 
 std::optional<std::string> Server::Impl::load_tls() {
@@ -30,6 +37,7 @@ std::optional<std::string> Server::Impl::load_tls() {
     tls = std::move(ctx->ctx);
   }
   metrics.tls_certificate_not_after.store(ctx->not_after, std::memory_order_relaxed);
+  warn_if_expired(config.tls_cert_file, ctx->not_after);
   spdlog::info("TLS on the client{} listener(s): certificate {}, TLS 1.2+{}", config.kafka_listen ? " and Kafka" : "",
                config.tls_cert_file,
                config.tls_client_auth_required ? ", client certificates required (mutual TLS)"
@@ -75,6 +83,7 @@ void Server::Impl::reload_listener_tls() {
     tls = std::move(ctx->ctx);
   }
   metrics.tls_certificate_not_after.store(ctx->not_after, std::memory_order_relaxed);
+  warn_if_expired(config.tls_cert_file, ctx->not_after);
   metrics.tls_reloads.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("SIGHUP: TLS certificates reloaded from {} (new connections use them; open ones continue)",
                config.tls_cert_file);
@@ -105,6 +114,11 @@ awaitable<bool> Server::Impl::tls_handshake(ClientStream& s, std::string_view ki
   std::error_code pec;
   const auto ep = s.remote_endpoint(pec);
   std::string why = timed_out ? std::string("no handshake within the time limit") : tls_failure_reason(ec);
+  if (auto* ssl = s.ssl(); ssl && !timed_out) {
+    // Why the peer's certificate was not accepted (expired, unknown CA, ...), when that was it.
+    if (const long v = SSL_get_verify_result(ssl); v != X509_V_OK)
+      why += std::string(" (client certificate: ") + X509_verify_cert_error_string(v) + ")";
+  }
   if (looks_like_plain_text(why))
     why += " (a client speaking plain text to this TLS port? give it the CA and TLS settings)";
   log_limited(spdlog::level::warn, std::string("tls:") + std::string(kind), "{} connection from {}: TLS handshake failed: {}",
