@@ -46,10 +46,9 @@ start secure $((BASE_PORT + 5)) $((BASE_PORT + 6)) --tls-cert-file "$W/b.pem" --
   --sasl --sasl-bootstrap-user-file "$W/boot"
 ADMIN=("$CLI" --bootstrap localhost:$((BASE_PORT + 5)) --tls-ca-file "$W/ca.pem" --user admin --password-file "$W/admin.pw")
 "${ADMIN[@]}" user create bench --user-password-file "$W/bench.pw" >/dev/null
-for a in "--operation all --topic *" "--operation all --group *" "--operation describe --cluster"; do
-  # shellcheck disable=SC2086
-  "${ADMIN[@]}" acl add --principal User:bench $a >/dev/null
-done
+"${ADMIN[@]}" acl add --principal User:bench --operation all --topic '*' >/dev/null
+"${ADMIN[@]}" acl add --principal User:bench --operation all --group '*' >/dev/null
+"${ADMIN[@]}" acl add --principal User:bench --operation describe --cluster >/dev/null
 
 run() {  # run KIND ROUND PARTITIONS -> prints "produce catchup fsync_us"
   local kind=$1 round=$2 parts=$3 args=()
