@@ -117,7 +117,8 @@ TEST(Tls, mutualTls_aClientWithoutACertificateIsRefused) {
   Certificates certs(dir.path());
   BrokerProcess b(1, dir.path() / "d",
                   {"--log-level=info", "--tls-cert-file=" + certs("broker.pem"), "--tls-key-file=" + certs("broker.key"),
-                   "--tls-ca-file=" + certs("ca.pem"), "--tls-client-auth=required", "--super-users=quorumq-client"});
+                   "--tls-ca-file=" + certs("ca.pem"), "--tls-client-auth=required", "--super-users=quorumq-client",
+                   "--tls-principal-rule=RULE:^CN=(reader)$/app-$1/"});
   b.start();
   const std::vector<std::string> base = {cli(), "--bootstrap", "localhost:" + std::to_string(b.port()),
                                          "--tls-ca-file", certs("ca.pem"), "--connect-timeout-ms", "3000"};
@@ -133,8 +134,9 @@ TEST(Tls, mutualTls_aClientWithoutACertificateIsRefused) {
                         "m", "--partitions", "1", "--replicas", "1"}),
                   {}, 60s);
   EXPECT_EQ(r.status, 0) << r.err;
-  // The certificate's CN is the principal, and mutual TLS turns the ACLs on: a certificate for
-  // "reader" (no ACL, not a super user) may connect but not create or delete topics.
+  // The certificate names the principal (its CN, or what a --tls-principal-rule makes of its
+  // subject: "reader" becomes app-reader), and mutual TLS turns the ACLs on: reader (no ACL, not
+  // a super user) may connect but not create or delete topics.
   for (auto argv : std::vector<std::vector<std::string>>{
            {"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", certs("reader.key"), "-out", certs("reader.csr"),
             "-subj", "/CN=reader"},
@@ -149,7 +151,7 @@ TEST(Tls, mutualTls_aClientWithoutACertificateIsRefused) {
   };
   r = run_program(as_reader({"topic", "delete", "m"}), {}, 60s);
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("User:reader may not delete topic 'm'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("User:app-reader may not delete topic 'm'"), std::string::npos) << r.err;
   r = run_program(as_reader({"topic", "list"}), {}, 60s);
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "") << "reader may not describe m";

@@ -125,6 +125,11 @@ std::expected<BrokerConfig, std::string> parse_config(int argc, char** argv, std
                "Require SASL SCRAM-SHA-256/512 authentication on the client and Kafka listeners; ACLs are then "
                "enforced (docs/security.md)")
       ->envname("QUORUMQ_SASL");
+  app.add_option("--tls-principal-rule", c.tls_principal_rules,
+                 "How a client certificate names its user (repeatable, first match wins): "
+                 "RULE:<regex>/<replacement>/[L|U] on the subject in RFC 2253 form, e.g. "
+                 "'RULE:^CN=([^,]+),OU=apps,.*$/$1/'; DEFAULT or no match: the CN")
+      ->allow_extra_args(false);
   app.add_option("--super-users", c.super_users,
                  "Comma-separated user names that may do everything (ACLs are not checked for them)")
       ->envname("QUORUMQ_SUPER_USERS")

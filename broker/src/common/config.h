@@ -65,6 +65,7 @@ struct BrokerConfig {
   // SASL SCRAM required on the client and Kafka listeners (--sasl); ACLs are enforced whenever
   // clients are authenticated (--sasl or --tls-client-auth=required).
   bool sasl = false;
+  std::vector<std::string> tls_principal_rules;  // --tls-principal-rule (security.h, PrincipalRule)
   std::vector<std::string> super_users;  // user names (principal User:<name>)
   // The bootstrap super user (--sasl-bootstrap-user-file "name:password"): valid on this broker
   // without the controller, so the first user and ACLs can be created.

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <chrono>
 
 #include "state_record.h"
@@ -97,6 +98,49 @@ std::size_t Security::acl_count() const {
 
 bool Security::is_super(const Principal& who) const {
   return who.internal || (!who.name.empty() && opts_.super_users.contains(who.name));
+}
+
+std::expected<PrincipalRule, std::string> parse_principal_rule(const std::string& text) {
+  PrincipalRule r;
+  if (text == "DEFAULT") {
+    r.is_default = true;
+    return r;
+  }
+  // RULE:<regex>/<replacement>/[L|U]; the regex may not contain '/' (as in Kafka).
+  const auto bad = [&text](const std::string& why) {
+    return std::unexpected("--tls-principal-rule '" + text + "': " + why +
+                           " (expected RULE:<regex>/<replacement>/[L|U], e.g. RULE:^CN=([^,]+),OU=apps.*$/$1/, or DEFAULT)");
+  };
+  if (!text.starts_with("RULE:")) return bad("does not start with RULE: or equal DEFAULT");
+  const auto body = text.substr(5);
+  const auto s1 = body.find('/');
+  const auto s2 = s1 == std::string::npos ? s1 : body.find('/', s1 + 1);
+  if (s2 == std::string::npos) return bad("needs /<replacement>/");
+  const auto tail = body.substr(s2 + 1);
+  if (!(tail.empty() || tail == "L" || tail == "U")) return bad("only L or U may follow the last /");
+  try {
+    r.pattern = std::regex(body.substr(0, s1), std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    return bad(std::string("the regex does not compile: ") + e.what());
+  }
+  r.replacement = body.substr(s1 + 1, s2 - s1 - 1);
+  r.change_case = tail.empty() ? 0 : tail[0];
+  return r;
+}
+
+std::string Security::certificate_principal(const std::string& subject, const std::string& cn) const {
+  for (const auto& r : opts_.principal_rules) {
+    if (r.is_default) break;
+    std::smatch m;
+    if (!std::regex_match(subject, m, r.pattern)) continue;
+    std::string name = m.format(r.replacement);
+    for (auto& c : name)
+      c = r.change_case == 'L' ? static_cast<char>(std::tolower(static_cast<unsigned char>(c)))
+          : r.change_case == 'U' ? static_cast<char>(std::toupper(static_cast<unsigned char>(c)))
+                                 : c;
+    if (!name.empty()) return "User:" + name;
+  }
+  return cn.empty() ? std::string() : "User:" + cn;
 }
 
 bool Security::may_log_refusal() const {
@@ -319,8 +363,13 @@ std::string broker_password(const std::string& cluster_secret) {
           .server_key);
 }
 
-SecurityOptions security_options(const BrokerConfig& c) {
+std::expected<SecurityOptions, std::string> security_options(const BrokerConfig& c) {
   SecurityOptions o;
+  for (const auto& text : c.tls_principal_rules) {
+    auto r = parse_principal_rule(text);
+    if (!r) return std::unexpected(r.error());
+    o.principal_rules.push_back(std::move(*r));
+  }
   o.authentication = c.sasl;
   o.authorization = c.authorization();
   for (const auto& u : c.super_users) o.super_users.insert("User:" + u);

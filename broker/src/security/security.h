@@ -13,7 +13,9 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <expected>
 #include <optional>
+#include <regex>
 #include <set>
 #include <shared_mutex>
 #include <span>
@@ -59,6 +61,18 @@ struct UserInfo {
   std::vector<protocol::scram::Credential> credentials;
 };
 
+// How a client certificate names its principal (--tls-principal-rule, like Kafka's
+// ssl.principal.mapping.rules): "RULE:<regex>/<replacement>/[L|U]" matched against the whole
+// subject in RFC 2253 form ("CN=alice,OU=apps,O=Acme"); the first rule that matches gives the
+// name ($1.. from the groups; L/U: lower/upper case). "DEFAULT" (and no rule matching): the CN.
+struct PrincipalRule {
+  bool is_default = false;
+  std::regex pattern;
+  std::string replacement;
+  char change_case = 0;  // 'L', 'U' or 0
+};
+std::expected<PrincipalRule, std::string> parse_principal_rule(const std::string& text);
+
 struct SecurityOptions {
   bool authentication = false;        // SASL required on the client and Kafka listeners
   bool authorization = false;         // ACLs enforced
@@ -67,6 +81,7 @@ struct SecurityOptions {
   // user for forwarded requests), with their credentials.
   std::vector<UserInfo> local_users;
   std::string fake_salt_key;          // keys the made-up salts unknown users get
+  std::vector<PrincipalRule> principal_rules;
 };
 
 class Security final : public ControllerExtension {
@@ -90,6 +105,8 @@ class Security final : public ControllerExtension {
   // Whether `who` may do `op` on the resource. Always true with authorization off.
   bool allowed(const Principal& who, AclOperation op, ResourceType type, std::string_view name) const;
   bool is_super(const Principal& who) const;
+  // The principal ("User:<name>") of a verified client certificate with this subject and CN.
+  std::string certificate_principal(const std::string& subject_rfc2253, const std::string& cn) const;
   // Whether a refusal may be logged now: at most 20 lines a second for the whole broker, so a
   // client repeating a refused request cannot flood the log (every refusal is still counted).
   bool may_log_refusal() const;
@@ -155,7 +172,7 @@ namespace quorumq::broker {
 struct BrokerConfig;
 // This broker's security settings from its configuration (--sasl, --super-users, the bootstrap
 // user file, the cluster secret).
-SecurityOptions security_options(const BrokerConfig& config);
+std::expected<SecurityOptions, std::string> security_options(const BrokerConfig& config);
 // The password of Security::kBrokerUser, derived from the cluster secret: brokers log in with it
 // when they forward a client's request to another broker's client listener.
 std::string broker_password(const std::string& cluster_secret);

@@ -17,9 +17,7 @@
 namespace quorumq::broker {
 
 namespace {
-// Whether the request's headers carry `Authorization: Bearer <token>` (header name in any case;
-// the token compared in constant time, so its bytes cannot be guessed one by one by timing).
-// The value of the request's Authorization header ("" if none).
+// The value of the request's Authorization header (name in any case; "" if none).
 std::string authorization_header(const std::string& req) {
   std::size_t at = req.find("\r\n");
   while (at != std::string::npos && at + 2 < req.size()) {
@@ -57,31 +55,17 @@ std::string basic_principal(const std::string& req, const Security& security) {
   return "User:" + user;
 }
 
+// Whether the request carries `Authorization: Bearer <token>` (the token compared in constant
+// time, so its bytes cannot be guessed one by one by timing).
 bool bearer_matches(const std::string& req, const std::string& token) {
-  std::size_t at = req.find("\r\n");
-  while (at != std::string::npos && at + 2 < req.size()) {
-    const std::size_t end = req.find("\r\n", at + 2);
-    if (end == std::string::npos) break;
-    std::string line = req.substr(at + 2, end - at - 2);
-    at = end;
-    constexpr std::string_view kName = "authorization:";
-    if (line.size() < kName.size()) continue;
-    bool same = true;
-    for (std::size_t i = 0; i < kName.size() && same; ++i)
-      same = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
-    if (!same) continue;
-    std::string v = line.substr(kName.size());
-    while (!v.empty() && v.front() == ' ') v.erase(0, 1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
-    if (v.size() < 7 || (v.compare(0, 7, "Bearer ") != 0 && v.compare(0, 7, "bearer ") != 0)) return false;
-    const std::string_view got = std::string_view(v).substr(7);
-    unsigned diff = got.size() == token.size() ? 0u : 1u;
-    for (std::size_t i = 0; i < token.size(); ++i)
-      diff |= static_cast<unsigned>(static_cast<unsigned char>(token[i]) ^
-                                    static_cast<unsigned char>(i < got.size() ? got[i] : 0));
-    return diff == 0;
-  }
-  return false;
+  const std::string v = authorization_header(req);
+  if (v.size() < 7 || (v.compare(0, 7, "Bearer ") != 0 && v.compare(0, 7, "bearer ") != 0)) return false;
+  const std::string_view got = std::string_view(v).substr(7);
+  unsigned diff = got.size() == token.size() ? 0u : 1u;
+  for (std::size_t i = 0; i < token.size(); ++i)
+    diff |= static_cast<unsigned>(static_cast<unsigned char>(token[i]) ^
+                                  static_cast<unsigned char>(i < got.size() ? got[i] : 0));
+  return diff == 0;
 }
 }  // namespace
 

@@ -284,7 +284,9 @@ std::expected<void, std::string> Server::start() {
       [&d](node_id n, HostPort hp) { d.replication.learn_kafka_address(n, std::move(hp)); }});
   d.replication.set_replica_lag_max(std::chrono::milliseconds(d.config.replica_lag_max_ms));
   d.controller.add_extension(&d.groups);  // consumer groups live in the controller log
-  d.security.configure(security_options(d.config));
+  auto security = security_options(d.config);
+  if (!security) return std::unexpected(security.error());
+  d.security.configure(std::move(*security));
   d.controller.add_extension(&d.security);  // so do users and ACLs
   if (auto c = d.controller.start(d.replication.base_options(), d.transport, d.exec); !c) return std::unexpected(c.error());
   d.replication.add(d.controller.group_ptr());

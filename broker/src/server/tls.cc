@@ -132,11 +132,23 @@ std::string Server::Impl::certificate_principal(ClientStream& s) {
   if (!config.tls_client_auth_required || !s.ssl()) return {};
   X509* cert = SSL_get1_peer_certificate(s.ssl());
   if (!cert) return {};
-  char cn[256];
-  const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+  const X509_NAME* subject = X509_get_subject_name(cert);
+  std::string cn;
+  char buf[256];
+  const int n = X509_NAME_get_text_by_NID(const_cast<X509_NAME*>(subject), NID_commonName, buf, sizeof buf);
+  if (n > 0 && static_cast<std::size_t>(n) < sizeof buf) cn.assign(buf, static_cast<std::size_t>(n));
+  // The whole subject in RFC 2253 form ("CN=alice,OU=apps,O=Acme"), for --tls-principal-rule.
+  std::string dn;
+  if (BIO* bio = BIO_new(BIO_s_mem())) {
+    if (X509_NAME_print_ex(bio, subject, 0, XN_FLAG_RFC2253) >= 0) {
+      char* data = nullptr;
+      const long len = BIO_get_mem_data(bio, &data);
+      if (len > 0 && len < 4096) dn.assign(data, static_cast<std::size_t>(len));
+    }
+    BIO_free(bio);
+  }
   X509_free(cert);
-  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof cn) return {};
-  return "User:" + std::string(cn, static_cast<std::size_t>(n));
+  return ctx.security.certificate_principal(dn, cn);
 }
 
 }  // namespace quorumq::broker

@@ -110,5 +110,22 @@ TEST_F(SecurityTest, DamagedRecordsChangeNothing) {
   EXPECT_EQ(sec.acls().size(), 1u);
 }
 
+TEST(Security, CertificatePrincipalRules) {
+  SecurityOptions o;
+  for (const char* text : {"RULE:^CN=([^,]+),OU=apps,.*$/$1/L", "RULE:^CN=([^,]+),OU=ops,.*$/ops-$1/", "DEFAULT"}) {
+    auto r = parse_principal_rule(text);
+    ASSERT_TRUE(r) << r.error();
+    o.principal_rules.push_back(std::move(*r));
+  }
+  Security sec;
+  sec.configure(std::move(o));
+  EXPECT_EQ(sec.certificate_principal("CN=Billing,OU=apps,O=Acme", "Billing"), "User:billing");
+  EXPECT_EQ(sec.certificate_principal("CN=bob,OU=ops,O=Acme", "bob"), "User:ops-bob");
+  EXPECT_EQ(sec.certificate_principal("CN=carol,O=Acme", "carol"), "User:carol");  // DEFAULT: the CN
+  EXPECT_EQ(sec.certificate_principal("O=Acme", ""), "");                          // nobody
+  for (const char* bad : {"RULE:^CN=(.*$/$1/", "RULE:x/y", "RULE:x/y/Q", "CN=x", ""})
+    EXPECT_FALSE(parse_principal_rule(bad)) << bad;
+}
+
 }  // namespace
 }  // namespace quorumq::broker
