@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -130,6 +132,29 @@ std::optional<std::string> check_partitions(BrokerContext& ctx, const TopicVec* 
   }
   return std::nullopt;
 }
+
+// Results that several asynchronous steps fill in (under a mutex), answered once by `finish`:
+// `pending` counts the steps plus the caller's own hold (count every step before the first
+// starts: a step may finish at once, on any thread), and the last done() answers.
+template <typename Results>
+struct Gather {
+  std::mutex mu;
+  Results results;
+  std::size_t pending = 1;
+  std::function<void(Results&)> finish;
+  template <typename F>
+  void update(F&& f) {
+    std::lock_guard lk(mu);
+    f(results);
+  }
+  void done() {
+    {
+      std::lock_guard lk(mu);
+      if (--pending != 0) return;
+    }
+    finish(results);
+  }
+};
 
 void handle_produce(BrokerContext& ctx, const FrameHeader& h, const ProduceRequest* req, Respond respond);
 void handle_fetch(BrokerContext& ctx, const FrameHeader& h, const FetchRequest* req, Respond respond);

@@ -32,7 +32,6 @@ constexpr std::int16_t kInitProducerId = api::init_producer_id;
 constexpr std::int16_t kNone = 0;
 constexpr std::int16_t kUnknownTopicOrPartition = 3;
 constexpr std::int16_t kLeaderNotAvailable = 5;
-constexpr std::int16_t kTopicAuthorizationFailed = 29;
 constexpr std::int16_t kUnsupportedVersion = 35;
 
 // Produce from v0: librdkafka before 2.11.1 sends gzip, snappy and lz4 only to a broker listing

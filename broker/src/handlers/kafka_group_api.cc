@@ -19,6 +19,7 @@
 #include <limits>
 #include <set>
 
+#include "handler_util.h"
 #include "kafka_group_requests.h"
 #include "kafka_internal.h"
 #include "quorumq/protocol/verify.h"
@@ -33,8 +34,6 @@ constexpr std::int16_t kUnknownTopicOrPartition = 3;
 constexpr std::int16_t kInvalidRequest = 42;
 constexpr std::int16_t kNotController = 41;
 constexpr std::int16_t kInvalidTopic = 17;
-constexpr std::int16_t kTopicAuthorizationFailed = 29;
-constexpr std::int16_t kGroupAuthorizationFailed = 30;
 constexpr auto kForwardTimeout = std::chrono::milliseconds(5000);
 // What one member may make the coordinator hold in memory: its protocols' metadata (a consumer's
 // subscription) and, in the leader's SyncGroup, all members' assignments together.
@@ -284,31 +283,9 @@ void run_at(BrokerContext& ctx, node_id at, protocol::ApiId api, flatbuffers::Fl
                  });
 }
 
-// Results that several asynchronous steps fill in (under a mutex), answered once by `finish`:
-// `pending` counts the steps plus the caller's own hold, and the last done() answers.
-template <typename Results>
-struct Gather {
-  std::mutex mu;
-  Results results;
-  std::size_t pending = 1;
-  std::function<void(Results&)> finish;
-  template <typename F>
-  void update(F&& f) {
-    std::lock_guard lk(mu);
-    f(results);
-  }
-  void done() {
-    {
-      std::lock_guard lk(mu);
-      if (--pending != 0) return;
-    }
-    finish(results);
-  }
-};
-
 // Per-partition results from several leaders.
 template <typename Result>
-struct FanOut : Gather<std::map<TP, Result>> {
+struct FanOut : detail::Gather<std::map<TP, Result>> {
   void set(const TP& tp, Result r) {
     this->update([&](auto& m) { m[tp] = std::move(r); });
   }
@@ -624,7 +601,7 @@ std::int16_t admin_code(const Status& s) {
 }
 
 // Every topic's outcome of a CreateTopics / DeleteTopics.
-struct TopicFan : Gather<std::vector<TopicOutcome>> {
+struct TopicFan : detail::Gather<std::vector<TopicOutcome>> {
   void set(std::size_t i, std::optional<Status> err) {
     if (err) update([&](auto& out) { out[i].error = admin_code(*err), out[i].message = err->message; });
   }
@@ -702,9 +679,10 @@ void delete_topics(BrokerContext& ctx, const Header& h, Reader& r, std::function
                                                                                       : kNotController,
                             {}});
   if (controller) {
+    // Every step counted before the first starts: a callback may run (and count down) at once.
+    for (const auto& o : fan->results) fan->pending += o.error == KE::none ? 1 : 0;
     for (std::size_t i = 0; i < fan->results.size(); ++i) {
       if (fan->results[i].error != KE::none) continue;
-      ++fan->pending;
       ctx.controller.delete_topic(fan->results[i].name, [fan, i](std::optional<Status> err) {
         fan->set(i, std::move(err));
         fan->done();

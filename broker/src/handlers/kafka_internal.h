@@ -17,6 +17,14 @@
 
 namespace quorumq::broker::kafka {
 
+// Kafka's codes for SASL and authorization (the handlers answer them directly too).
+inline constexpr std::int16_t kTopicAuthorizationFailed = 29;
+inline constexpr std::int16_t kGroupAuthorizationFailed = 30;
+inline constexpr std::int16_t kClusterAuthorizationFailed = 31;
+inline constexpr std::int16_t kUnsupportedSaslMechanism = 33;
+inline constexpr std::int16_t kIllegalSaslState = 34;
+inline constexpr std::int16_t kSaslAuthenticationFailed = 58;
+
 // quorumq's error codes as Kafka's, chosen so a Kafka client does what it should: retry, refresh
 // metadata, or fail the request.
 inline std::int16_t kafka_code(wire::ErrorCode c) {
@@ -52,12 +60,12 @@ inline std::int16_t kafka_code(wire::ErrorCode c) {
     case E::invalid_config: return 40;
     case E::group_id_not_found: return 69;
     case E::group_not_empty: return 68;
-    case E::sasl_authentication_failed: return 58;
-    case E::authentication_required: return 34;   // ILLEGAL_SASL_STATE
-    case E::unsupported_sasl_mechanism: return 33;
-    case E::topic_authorization_failed: return 29;
-    case E::group_authorization_failed: return 30;
-    case E::cluster_authorization_failed: return 31;
+    case E::sasl_authentication_failed: return kSaslAuthenticationFailed;
+    case E::authentication_required: return kIllegalSaslState;
+    case E::unsupported_sasl_mechanism: return kUnsupportedSaslMechanism;
+    case E::topic_authorization_failed: return kTopicAuthorizationFailed;
+    case E::group_authorization_failed: return kGroupAuthorizationFailed;
+    case E::cluster_authorization_failed: return kClusterAuthorizationFailed;
     default: return -1;  // UNKNOWN_SERVER_ERROR
   }
 }

@@ -11,26 +11,15 @@
 namespace quorumq::broker::kafka {
 
 namespace {
-constexpr std::chrono::milliseconds kFailureDelay{1000};  // as the native listener's
 constexpr std::int16_t kNone = 0;
-constexpr std::int16_t kUnsupportedMechanism = 33;
-constexpr std::int16_t kIllegalSaslState = 34;
-constexpr std::int16_t kAuthenticationFailed = 58;
 
 constexpr std::array<ApiRange, 2> kSaslApis{{{17, 0, 1}, {36, 0, 1}}};
 
-// The failure, after kFailureDelay, then the connection closes.
-void fail_later(BrokerContext& ctx, Session& s, const std::string& why, Answer a, std::function<void(Answer)> done) {
-  ctx.metrics.sasl_authentication_failures.fetch_add(1, std::memory_order_relaxed);
-  spdlog::warn("Kafka connection {}: SASL authentication failed (user '{}'): {}", s.peer, s.sasl.user(), why);
+// The failure (counted and logged by count_login), after kSaslFailureDelay; then the connection closes.
+void fail_later(BrokerContext& ctx, Answer a, std::function<void(Answer)> done) {
   a.close = true;
   a.why = "SASL authentication failed";
-  ctx.exec.run_after(kFailureDelay, [a = std::move(a), done = std::move(done)](bool) mutable { done(std::move(a)); });
-}
-
-void succeeded(BrokerContext& ctx, Session& s) {
-  ctx.metrics.sasl_authentications.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("Kafka connection {}: authenticated as {}", s.peer, s.sasl.principal().name);
+  ctx.exec.run_after(kSaslFailureDelay, [a = std::move(a), done = std::move(done)](bool) mutable { done(std::move(a)); });
 }
 }  // namespace
 
@@ -45,7 +34,7 @@ void sasl_handshake(BrokerContext& ctx, Session& s, const Header& h, Reader& r, 
   if (s.sasl.authenticated() || !s.mechanism.empty()) {
     w.i16(kIllegalSaslState);
   } else {
-    w.i16(enabled && known ? kNone : kUnsupportedMechanism);
+    w.i16(enabled && known ? kNone : kUnsupportedSaslMechanism);
   }
   if (enabled) {
     w.array_length(2);
@@ -85,22 +74,19 @@ void sasl_authenticate(BrokerContext& ctx, Session& s, const Header& h, Reader& 
   }
   const std::string_view token(reinterpret_cast<const char*>(bytes->data()), bytes->size());
   auto step = s.sasl.step(ctx.security, s.mechanism, token);
+  count_login(ctx, "Kafka", s.peer, s.sasl, step, false);
   if (step.outcome == SaslSession::Step::failed)
-    return fail_later(ctx, s, step.why,
-                      answer(kAuthenticationFailed, "Authentication failed: wrong user name or password", ""),
+    return fail_later(ctx, answer(kSaslAuthenticationFailed, "Authentication failed: wrong user name or password", ""),
                       std::move(done));
-  if (step.outcome == SaslSession::Step::done) succeeded(ctx, s);
   done(answer(kNone, std::nullopt, step.bytes));
 }
 
 void sasl_raw_token(BrokerContext& ctx, Session& s, std::span<const std::uint8_t> token, std::function<void(Answer)> done) {
   auto step = s.sasl.step(ctx.security, s.mechanism,
                           std::string_view(reinterpret_cast<const char*>(token.data()), token.size()));
-  if (step.outcome == SaslSession::Step::failed) return fail_later(ctx, s, step.why, Answer{}, std::move(done));
-  if (step.outcome == SaslSession::Step::done) {
-    succeeded(ctx, s);
-    s.raw_tokens = false;  // Kafka requests again from here
-  }
+  count_login(ctx, "Kafka", s.peer, s.sasl, step, false);
+  if (step.outcome == SaslSession::Step::failed) return fail_later(ctx, Answer{}, std::move(done));
+  if (step.outcome == SaslSession::Step::done) s.raw_tokens = false;  // Kafka requests again from here
   Writer w;
   w.i32(0);
   w.bytes().insert(w.bytes().end(), step.bytes.begin(), step.bytes.end());
@@ -109,10 +95,7 @@ void sasl_raw_token(BrokerContext& ctx, Session& s, std::span<const std::uint8_t
 
 bool allowed(BrokerContext& ctx, const Header& h, AclOperation op, ResourceType type, std::string_view name) {
   if (ctx.security.allowed(h.who, op, type, name)) return true;
-  ctx.metrics.authorization_failures.fetch_add(1, std::memory_order_relaxed);
-  if (ctx.security.may_log_refusal())
-    spdlog::info("authorization: {} may not {} {} '{}' (Kafka api {} refused)",
-               h.who.name.empty() ? "anonymous" : h.who.name, operation_name(op), resource_type_name(type), name, h.key);
+  count_refusal(ctx, h.who, op, type, name, "Kafka api " + std::to_string(h.key));
   return false;
 }
 

@@ -140,39 +140,56 @@ template <class Response>
 void propose_and_answer(BrokerContext& ctx, const FrameHeader& h, std::vector<std::vector<std::uint8_t>> records,
                         Respond respond, std::string ok_message) {
   if (records.empty()) return answer<Response>(h, respond, ErrorCode::none, ok_message);
-  // One command per record; answered after the last commits (or the first failure).
-  struct State {
-    std::mutex mu;
-    std::size_t left;
-    std::optional<Status> failed;
-    Respond respond;
+  // One command per record; answered after the last commits, with the first failure if any.
+  auto g = std::make_shared<Gather<std::optional<Status>>>();
+  g->finish = [h, respond = std::move(respond), ok_message](std::optional<Status>& failed) mutable {
+    if (failed) answer<Response>(h, respond, failed->code, failed->message);
+    else answer<Response>(h, respond, ErrorCode::none, ok_message);
   };
-  auto st = std::make_shared<State>();
-  st->left = records.size();
-  st->respond = std::move(respond);
+  g->pending += records.size();
   for (auto& rec : records)
-    ctx.controller.propose_raw(std::move(rec), [st, h, ok_message](std::optional<Status> s) {
-      std::unique_lock lk(st->mu);
-      if (s && !st->failed) st->failed = std::move(s);
-      if (--st->left > 0) return;
-      auto f = std::move(st->failed);
-      lk.unlock();
-      if (f) answer<Response>(h, st->respond, f->code, f->message);
-      else answer<Response>(h, st->respond, ErrorCode::none, ok_message);
+    ctx.controller.propose_raw(std::move(rec), [g](std::optional<Status> s) {
+      if (s) g->update([&](auto& failed) {
+          if (!failed) failed = std::move(s);
+        });
+      g->done();
     });
+  g->done();
 }
 
 }  // namespace
+
+void count_refusal(BrokerContext& ctx, const Principal& who, AclOperation op, ResourceType type, std::string_view name,
+                   std::string_view api) {
+  ctx.metrics.authorization_failures.fetch_add(1, std::memory_order_relaxed);
+  if (ctx.security.may_log_refusal())
+    spdlog::info("authorization: {} may not {} {} '{}' ({} refused)", who.name.empty() ? "anonymous" : who.name,
+                 operation_name(op), resource_type_name(type), name, api);
+}
+
+void count_login(BrokerContext& ctx, std::string_view listener, const std::string& peer, const SaslSession& session,
+                 const SaslSession::Step& step, bool limit_failure_log) {
+  if (step.outcome == SaslSession::Step::failed) {
+    ctx.metrics.sasl_authentication_failures.fetch_add(1, std::memory_order_relaxed);
+    if (!limit_failure_log)
+      spdlog::warn("{} connection {}: SASL authentication failed (user '{}'): {}", listener, peer, session.user(),
+                   step.why);
+    else if (ctx.security.may_log_login_failure(peer.substr(0, peer.rfind(':'))))
+      spdlog::warn("{} connection {}: SASL authentication failed (user '{}'): {} (further failures from this address "
+                   "within a minute are counted in quorumq_sasl_authentication_failures_total, not logged)",
+                   listener, peer, session.user(), step.why);
+  } else if (step.outcome == SaslSession::Step::done) {
+    ctx.metrics.sasl_authentications.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("{} connection {}: authenticated as {}", listener, peer, session.principal().name);
+  }
+}
 
 std::optional<protocol::OutgoingFrame> authorize(BrokerContext& ctx, const FrameHeader& h,
                                                  std::span<const std::uint8_t> payload, const Principal& who) {
   if (!ctx.security.authorization_enabled()) return std::nullopt;
   for (const auto& [op, type, name] : checks_for(h, payload)) {
     if (ctx.security.allowed(who, op, type, name)) continue;
-    ctx.metrics.authorization_failures.fetch_add(1, std::memory_order_relaxed);
-    if (ctx.security.may_log_refusal())
-      spdlog::info("authorization: {} may not {} {} '{}' ({} refused)", who.name.empty() ? "anonymous" : who.name,
-                 operation_name(op), resource_type_name(type), name, protocol::api_name(h.api_id));
+    count_refusal(ctx, who, op, type, name, protocol::api_name(h.api_id));
     return protocol::make_error_response(
         h, refusal_code(type),
         (who.name.empty() ? std::string("anonymous") : who.name) + " may not " + operation_name(op) + " " +

@@ -150,6 +150,16 @@ bool Security::may_log_refusal() const {
   return log_lines_.fetch_add(1, std::memory_order_relaxed) < 20;
 }
 
+bool Security::may_log_login_failure(const std::string& host) const {
+  std::lock_guard lk(login_log_mu_);
+  if (login_logged_.size() >= 1024) login_logged_.clear();
+  const auto now = std::chrono::steady_clock::now();
+  auto [it, fresh] = login_logged_.try_emplace(host, now);
+  if (!fresh && now - it->second < std::chrono::minutes(1)) return false;
+  it->second = now;
+  return true;
+}
+
 bool Security::matches(const AclEntry& a, const Principal& who, AclOperation op, ResourceType type,
                        std::string_view name) {
   if (a.resource_type != type) return false;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -110,6 +111,9 @@ class Security final : public ControllerExtension {
   // Whether a refusal may be logged now: at most 20 lines a second for the whole broker, so a
   // client repeating a refused request cannot flood the log (every refusal is still counted).
   bool may_log_refusal() const;
+  // Whether a failed login from this client address (host, no port) may be logged now: once a
+  // minute per address, so a client failing in a loop cannot flood the log (all are counted).
+  bool may_log_login_failure(const std::string& host) const;
 
   // Records for the controller log.
   static std::vector<std::uint8_t> encode_user(const UserInfo& u);
@@ -131,6 +135,8 @@ class Security final : public ControllerExtension {
   mutable std::shared_mutex mu_;
   mutable std::atomic<std::int64_t> log_second_{0};
   mutable std::atomic<int> log_lines_{0};
+  mutable std::mutex login_log_mu_;
+  mutable std::map<std::string, std::chrono::steady_clock::time_point> login_logged_;  // at most 1024
   std::map<std::string, UserInfo> users_;
   std::set<AclEntry> acls_;
 };
@@ -138,6 +144,11 @@ class Security final : public ControllerExtension {
 }  // namespace quorumq::broker
 
 namespace quorumq::broker {
+
+// How long a failed SASL login waits before its answer (and the connection's close), on both
+// listeners: the same for every kind of failure, so neither timing nor content tells an unknown
+// user from a wrong password, and guessing passwords over one connection is slow.
+inline constexpr std::chrono::milliseconds kSaslFailureDelay{1000};
 
 // One connection's SASL state (native SaslAuthenticate and Kafka SaslHandshake/SaslAuthenticate
 // drive it the same way): at most one SCRAM exchange, two steps. Not thread-safe: the

@@ -1,5 +1,6 @@
 // Client connections: the accept loop and one Connection per client (a reader and a writer
 // coroutine on a per-connection strand), with its byte budget and backpressure.
+#include "security_handlers.h"
 #include "server_impl.h"
 
 namespace quorumq::broker {
@@ -215,33 +216,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const std::string_view token = bytes ? std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size())
                                          : std::string_view();
     auto step = session_.step(srv_.ctx.security, req->mechanism() ? req->mechanism()->string_view() : "", token);
+    count_login(srv_.ctx, "client", peer(), session_, step, true);
     flatbuffers::FlatBufferBuilder fbb(256);
     if (step.outcome == SaslSession::Step::failed) {
-      srv_.metrics.sasl_authentication_failures.fetch_add(1, std::memory_order_relaxed);
-      // At most one line a minute per client address: a failing client cannot flood the log.
-      const auto who = peer();
-      srv_.log_limited(spdlog::level::warn, "sasl:" + who.substr(0, who.rfind(':')),
-                       "connection {}: SASL authentication failed (user '{}'): {} (further failures from this address "
-                       "within a minute are counted in quorumq_sasl_authentication_failures_total, not logged)",
-                       who, session_.user(), step.why);
       const auto msg = fbb.CreateString(step.code == wire::ErrorCode::unsupported_sasl_mechanism
                                             ? "unsupported SASL mechanism: use SCRAM-SHA-256 or SCRAM-SHA-512"
                                             : "authentication failed: wrong user name or password");
       auto f = protocol::finish_response(fbb, wire::CreateSaslAuthenticateResponse(fbb, step.code, msg), h);
       auth_failed_ = true;
       auto timer = std::make_shared<Timer>(sock_.get_executor());
-      timer->expires_after(kAuthFailureDelay);
+      timer->expires_after(kSaslFailureDelay);
       timer->async_wait([self = shared_from_this(), timer, f = std::move(f)](std::error_code) mutable {
         if (!self->closed_) self->fail(std::move(f));
       });
       return;
     }
-    std::string principal;
-    if (step.outcome == SaslSession::Step::done) {
-      srv_.metrics.sasl_authentications.fetch_add(1, std::memory_order_relaxed);
-      principal = session_.principal().name;
-      spdlog::info("connection {}: authenticated as {}", peer(), principal);
-    }
+    const std::string principal = step.outcome == SaslSession::Step::done ? session_.principal().name : "";
     const auto out = fbb.CreateVector(reinterpret_cast<const std::uint8_t*>(step.bytes.data()), step.bytes.size());
     const auto who = fbb.CreateString(principal);
     auto f = protocol::finish_response(fbb, wire::CreateSaslAuthenticateResponse(fbb, wire::ErrorCode::none, 0, out, who), h);
@@ -347,7 +337,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::int64_t outstanding_ = 0;
   bool closing_ = false;
   SaslSession session_;      // who this connection acts as (SASL, or the client certificate)
-  bool auth_failed_ = false; // a SASL failure is being answered (after kAuthFailureDelay)
+  bool auth_failed_ = false; // a SASL failure is being answered (after kSaslFailureDelay)
   bool closed_ = false;
   Clock::time_point last_read_ = Clock::now();
   std::optional<Clock::time_point> partial_since_;

@@ -40,10 +40,6 @@ using Timer = asio::steady_timer::rebind_executor<Strand>::other;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = asio::experimental::as_tuple(use_awaitable);
 using ClientStream = BasicStream<Socket>;
-// How long a failed SASL login waits before its answer (and the connection's close): the same
-// for every kind of failure, so neither timing nor content tells an unknown user from a wrong
-// password, and guessing passwords over one connection is slow.
-inline constexpr std::chrono::milliseconds kAuthFailureDelay{1000};
 
 namespace server_detail {
 
